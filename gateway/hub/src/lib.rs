@@ -1,0 +1,1 @@
+//! The cpimgate hub. (Placeholder.)

@@ -1,0 +1,1 @@
+//! Between `Message` and `message/cpim`. (Placeholder.)

@@ -1,0 +1,1 @@
+//! The `message/cpim` codec (RFC 3862). (Placeholder.)

@@ -1,0 +1,1 @@
+//! The identity and room mapping table. (Placeholder.)
