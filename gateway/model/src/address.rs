@@ -69,3 +69,29 @@ impl NameAddr {
         NameAddr { display: None, address }
     }
 }
+
+impl FromStr for NameAddr {
+    type Err = AddressError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Some(lt) = s.find('<') {
+            let gt = s.rfind('>').ok_or(AddressError { offset: s.len(), reason: "missing '>'" })?;
+            let display = s[..lt].trim().trim_matches('"');
+            Ok(NameAddr {
+                display: (!display.is_empty()).then(|| display.to_owned()),
+                address: s[lt + 1..gt].parse()?,
+            })
+        } else {
+            Ok(NameAddr::new(s.parse()?))
+        }
+    }
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.display {
+            Some(d) => write!(f, "\"{d}\" <{}>", self.address),
+            None => write!(f, "<{}>", self.address),
+        }
+    }
+}
