@@ -1,1 +1,0 @@
-//! The `message/cpim` codec (RFC 3862). (Placeholder.)
