@@ -1,0 +1,476 @@
+//! The writer task: the only user of the queue's SQLite connection.
+//!
+//! It takes every request waiting in the channel (up to `max_batch`),
+//! writes them in one transaction, commits once, and only then answers the
+//! callers of the group. See the module doc of [`crate::queue`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{AssertSqlSafe, Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use cpimgate_model::MessageId;
+use cpimgate_model::time::Timestamp;
+
+use super::{EntryId, QueueError, Shared};
+
+/// One destination's copy of a message, serialized by the caller so that
+/// the encoding work is spread over the callers' tasks.
+#[derive(Debug)]
+pub(super) struct NewRow {
+    pub adapter: String,
+    pub expires: Option<Timestamp>,
+    pub blob: Vec<u8>,
+}
+
+/// What an accepted enqueue learns: its rows got the ids
+/// `first_id .. first_id + rows`, all stamped `at`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Accepted {
+    pub first_id: i64,
+    pub at: Timestamp,
+}
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
+
+#[derive(Debug)]
+pub(super) enum Request {
+    Enqueue {
+        id: MessageId,
+        rows: Vec<NewRow>,
+        reply: Reply<Accepted>,
+    },
+    Complete(EntryId),
+    Reschedule {
+        id: EntryId,
+        attempts: u32,
+        next_attempt: Timestamp,
+    },
+    /// Answered once everything sent before it is on disk.
+    Flush(Reply<()>),
+    /// Like `Flush`, then the writer stops.
+    Close(Reply<()>),
+}
+
+/// Rows per multi-row statement: a group is cut greedily into these sizes,
+/// so that each size is prepared once and reused from the statement cache
+/// (a free row count would prepare a new statement per group).
+const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+fn chunked(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let i = CHUNKS.iter().position(|&c| c <= n)?;
+        n -= CHUNKS[i];
+        Some((i, CHUNKS[i]))
+    })
+}
+
+fn repeat_values(row: &str, n: usize) -> String {
+    let mut s = String::with_capacity(n * (row.len() + 2));
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(row);
+    }
+    s
+}
+
+/// The multi-row statements, one per entry of [`CHUNKS`].
+struct Statements {
+    insert_entry: Vec<String>,
+    insert_seen: Vec<String>,
+    delete_entry: Vec<String>,
+}
+
+impl Statements {
+    fn new() -> Self {
+        let make = |f: &dyn Fn(usize) -> String| CHUNKS.iter().map(|&n| f(n)).collect();
+        Statements {
+            insert_entry: make(&|n| {
+                format!(
+                    "INSERT INTO queue_entry \
+                     (id, message_id, adapter, enqueued_at, next_attempt, expires, message) \
+                     VALUES {}",
+                    repeat_values("(?, ?, ?, ?, ?, ?, ?)", n)
+                )
+            }),
+            insert_seen: make(&|n| {
+                format!(
+                    "INSERT INTO queue_seen (message_id, first_seen) VALUES {} \
+                     ON CONFLICT DO NOTHING RETURNING message_id",
+                    repeat_values("(?, ?)", n)
+                )
+            }),
+            delete_entry: make(&|n| {
+                format!(
+                    "DELETE FROM queue_entry WHERE id IN ({})",
+                    repeat_values("?", n)
+                )
+            }),
+        }
+    }
+}
+
+struct PendingEnqueue {
+    id: MessageId,
+    rows: Vec<NewRow>,
+    reply: Reply<Accepted>,
+}
+
+/// The parts of one group, sorted by kind.
+#[derive(Default)]
+struct Group {
+    enqueues: Vec<PendingEnqueue>,
+    /// Ids already accepted by an earlier, committed group.
+    known_duplicates: Vec<(MessageId, Reply<Accepted>)>,
+    /// Ids that appear earlier in this very group: duplicates only if the
+    /// group commits.
+    group_duplicates: Vec<(MessageId, Reply<Accepted>)>,
+    completes: Vec<i64>,
+    reschedules: Vec<(i64, u32, i64)>,
+    flushes: Vec<Reply<()>>,
+    requests: usize,
+}
+
+/// What a committed group did, for the answers and the counters.
+struct Written {
+    /// Per enqueue of the group: `Some(first_id)` if written, `None` if its
+    /// id was found in `queue_seen` (accepted before the last restart).
+    outcomes: Vec<Option<i64>>,
+    rows: u64,
+    deleted: u64,
+    rescheduled: u64,
+}
+
+pub(super) struct Settings {
+    pub max_batch: usize,
+    pub batch_delay: Duration,
+    pub dedup_horizon: Duration,
+    pub prune_interval: Duration,
+}
+
+pub(super) struct Writer {
+    conn: SqliteConnection,
+    rx: mpsc::Receiver<Request>,
+    shared: Arc<Shared>,
+    settings: Settings,
+    next_id: i64,
+    /// Ids accepted since open, with their acceptance time: answers most
+    /// duplicates without touching the database; `queue_seen` answers the
+    /// rest (ids accepted before a restart).
+    seen: HashMap<MessageId, i64>,
+    sql: Statements,
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: SqliteConnection,
+        rx: mpsc::Receiver<Request>,
+        shared: Arc<Shared>,
+        settings: Settings,
+        next_id: i64,
+    ) -> Self {
+        Writer {
+            conn,
+            rx,
+            shared,
+            settings,
+            next_id,
+            seen: HashMap::new(),
+            sql: Statements::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut prune = tokio::time::interval(self.settings.prune_interval);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let close = loop {
+            let first = tokio::select! {
+                biased;
+                r = self.rx.recv() => r,
+                _ = prune.tick() => {
+                    self.prune().await;
+                    continue;
+                }
+            };
+            let Some(first) = first else {
+                // Every handle is gone and everything they sent is written.
+                break None;
+            };
+            let (group, close) = self.gather(first).await;
+            self.commit(group).await;
+            if close.is_some() {
+                break close;
+            }
+        };
+        // Requests that raced with close() are refused: dropping their reply
+        // senders answers `Closed`.
+        self.rx.close();
+        while self.rx.try_recv().is_ok() {}
+        let result = self.conn.close().await.map_err(QueueError::from);
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "closing the queue database failed");
+        }
+        if let Some(reply) = close {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Takes `first` and whatever else is waiting, up to `max_batch`
+    /// requests, waiting at most `batch_delay` for more.
+    async fn gather(&mut self, first: Request) -> (Group, Option<Reply<()>>) {
+        let mut group = Group::default();
+        if let Some(close) = self.sort(&mut group, first) {
+            return (group, Some(close));
+        }
+        let deadline = tokio::time::Instant::now() + self.settings.batch_delay;
+        while group.requests < self.settings.max_batch {
+            let next = match self.rx.try_recv() {
+                Ok(r) => r,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if self.settings.batch_delay.is_zero() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                        Ok(Some(r)) => r,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+            if let Some(close) = self.sort(&mut group, next) {
+                return (group, Some(close));
+            }
+        }
+        (group, None)
+    }
+
+    fn sort(&self, group: &mut Group, request: Request) -> Option<Reply<()>> {
+        group.requests += 1;
+        match request {
+            Request::Enqueue { id, rows, reply } => {
+                if self.seen.contains_key(&id) {
+                    group.known_duplicates.push((id, reply));
+                } else if group.enqueues.iter().any(|e| e.id == id) {
+                    group.group_duplicates.push((id, reply));
+                } else {
+                    group.enqueues.push(PendingEnqueue { id, rows, reply });
+                }
+            }
+            Request::Complete(id) => group.completes.push(id.0),
+            Request::Reschedule {
+                id,
+                attempts,
+                next_attempt,
+            } => group
+                .reschedules
+                .push((id.0, attempts, next_attempt.unix_micros)),
+            Request::Flush(reply) => group.flushes.push(reply),
+            Request::Close(reply) => return Some(reply),
+        }
+        None
+    }
+
+    async fn commit(&mut self, mut group: Group) {
+        let first_id = self.next_id;
+        let now = Timestamp::now();
+        let started = Instant::now();
+        let result = self.write(&mut group, now).await;
+        let elapsed = started.elapsed();
+        let s = &self.shared.stats;
+        let written = match result {
+            Ok(w) => w,
+            Err(e) => {
+                self.next_id = first_id;
+                s.failed_commits.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, requests = group.requests, "queue group commit failed");
+                let e = Arc::new(e);
+                for p in group.enqueues {
+                    let _ = p.reply.send(Err(QueueError::Store(e.clone())));
+                }
+                for (_, reply) in group.group_duplicates {
+                    let _ = reply.send(Err(QueueError::Store(e.clone())));
+                }
+                for (id, reply) in group.known_duplicates {
+                    let _ = reply.send(Err(QueueError::Duplicate(id)));
+                }
+                for reply in group.flushes {
+                    let _ = reply.send(Err(QueueError::Store(e.clone())));
+                }
+                return;
+            }
+        };
+
+        s.commits.fetch_add(1, Ordering::Relaxed);
+        s.rows_written.fetch_add(written.rows, Ordering::Relaxed);
+        s.completed.fetch_add(written.deleted, Ordering::Relaxed);
+        s.rescheduled.fetch_add(written.rescheduled, Ordering::Relaxed);
+        // Only the writer changes the depth once the queue is open.
+        let depth = self
+            .shared
+            .depth
+            .load(Ordering::Relaxed)
+            .saturating_add(written.rows)
+            .saturating_sub(written.deleted);
+        self.shared.depth.store(depth, Ordering::Relaxed);
+        metrics::counter!("cpimgate_queue_commits_total").increment(1);
+        metrics::histogram!("cpimgate_queue_commit_seconds").record(elapsed.as_secs_f64());
+        metrics::histogram!("cpimgate_queue_batch_size").record(group.requests as f64);
+        metrics::gauge!("cpimgate_queue_depth").set(depth as f64);
+
+        let mut duplicates = 0u64;
+        for (p, outcome) in group.enqueues.into_iter().zip(written.outcomes) {
+            match outcome {
+                Some(first_id) => {
+                    self.seen.insert(p.id, now.unix_micros);
+                    let _ = p.reply.send(Ok(Accepted { first_id, at: now }));
+                }
+                None => {
+                    duplicates += 1;
+                    let _ = p.reply.send(Err(QueueError::Duplicate(p.id)));
+                }
+            }
+        }
+        for (id, reply) in group
+            .known_duplicates
+            .into_iter()
+            .chain(group.group_duplicates)
+        {
+            duplicates += 1;
+            let _ = reply.send(Err(QueueError::Duplicate(id)));
+        }
+        if duplicates > 0 {
+            s.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+            metrics::counter!("cpimgate_queue_duplicates_total").increment(duplicates);
+        }
+        for reply in group.flushes {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Writes the group in one transaction. On error nothing of the group
+    /// is on disk (the transaction is rolled back when dropped).
+    async fn write(&mut self, group: &mut Group, now: Timestamp) -> Result<Written, sqlx::Error> {
+        let mut written = Written {
+            outcomes: Vec::with_capacity(group.enqueues.len()),
+            rows: 0,
+            deleted: 0,
+            rescheduled: 0,
+        };
+        if group.enqueues.is_empty() && group.completes.is_empty() && group.reschedules.is_empty()
+        {
+            // Only flushes: everything before them is already committed.
+            return Ok(written);
+        }
+        // IMMEDIATE takes the write lock up front: a deferred transaction
+        // that reads first could fail with SQLITE_BUSY on upgrade when the
+        // mapping table writes to the same file.
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+
+        // queue_seen first: its primary key decides which enqueues are new.
+        let mut fresh: HashSet<String> = HashSet::with_capacity(group.enqueues.len());
+        let mut ids = group.enqueues.iter().map(|e| e.id.0.clone());
+        for (i, n) in chunked(group.enqueues.len()) {
+            let mut q = sqlx::query(AssertSqlSafe(self.sql.insert_seen[i].as_str()));
+            for id in ids.by_ref().take(n) {
+                q = q.bind(id).bind(now.unix_micros);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                fresh.insert(row.try_get(0)?);
+            }
+        }
+
+        let mut rows = Vec::new();
+        for e in &mut group.enqueues {
+            if fresh.contains(e.id.as_str()) {
+                written.outcomes.push(Some(self.next_id));
+                for r in std::mem::take(&mut e.rows) {
+                    rows.push((self.next_id, e.id.0.clone(), r));
+                    self.next_id += 1;
+                }
+            } else {
+                written.outcomes.push(None);
+            }
+        }
+        written.rows = rows.len() as u64;
+        let mut rows = rows.into_iter();
+        for (i, n) in chunked(written.rows as usize) {
+            let mut q = sqlx::query(AssertSqlSafe(self.sql.insert_entry[i].as_str()));
+            for (id, message_id, r) in rows.by_ref().take(n) {
+                q = q
+                    .bind(id)
+                    .bind(message_id)
+                    .bind(r.adapter)
+                    .bind(now.unix_micros)
+                    .bind(now.unix_micros)
+                    .bind(r.expires.map(|t| t.unix_micros))
+                    .bind(r.blob);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        // Reschedules before deletes: if both name one entry, it is gone.
+        for &(id, attempts, next_attempt) in &group.reschedules {
+            let done = sqlx::query(
+                "UPDATE queue_entry SET attempts = ?, next_attempt = ? WHERE id = ?",
+            )
+            .bind(i64::from(attempts))
+            .bind(next_attempt)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            written.rescheduled += done.rows_affected();
+        }
+        let mut deletes = group.completes.iter();
+        for (i, n) in chunked(group.completes.len()) {
+            let mut q = sqlx::query(AssertSqlSafe(self.sql.delete_entry[i].as_str()));
+            for &id in deletes.by_ref().take(n) {
+                q = q.bind(id);
+            }
+            written.deleted += q.execute(&mut *tx).await?.rows_affected();
+        }
+
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Forgets ids accepted longer ago than the de-duplication horizon.
+    async fn prune(&mut self) {
+        let horizon = i64::try_from(self.settings.dedup_horizon.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = Timestamp::now().unix_micros.saturating_sub(horizon);
+        self.seen.retain(|_, &mut t| t >= cutoff);
+        match sqlx::query("DELETE FROM queue_seen WHERE first_seen < ?")
+            .bind(cutoff)
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(done) if done.rows_affected() > 0 => {
+                tracing::debug!(pruned = done.rows_affected(), "pruned de-duplication ids");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning de-duplication ids failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_any_count_with_few_statements() {
+        for n in 0..1000 {
+            let parts: Vec<_> = chunked(n).collect();
+            assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), n);
+            assert!(parts.len() <= n / 128 + CHUNKS.len());
+        }
+    }
+}
