@@ -167,4 +167,25 @@ mod tests {
             nick_key("\u{210C}ello")
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn casefold_is_idempotent(s in "\\PC{0,24}", m in proptest::sample::select(vec![
+            CaseMapping::Ascii, CaseMapping::Rfc1459, CaseMapping::StrictRfc1459,
+        ])) {
+            let once = casefold(m, &s);
+            proptest::prop_assert_eq!(casefold(m, &once), once.clone());
+            // Folding never changes the length: keys stay aligned with names.
+            proptest::prop_assert_eq!(once.chars().count(), s.chars().count());
+            // rfc1459 folds at least what the others fold.
+            let wide = casefold(CaseMapping::Rfc1459, &s);
+            proptest::prop_assert_eq!(casefold(CaseMapping::Rfc1459, &once), wide);
+        }
+
+        #[test]
+        fn nick_key_is_idempotent(s in "\\PC{0,24}") {
+            let key = nick_key(&s);
+            proptest::prop_assert_eq!(nick_key(&key), key);
+        }
+    }
 }
