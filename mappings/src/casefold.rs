@@ -107,25 +107,37 @@ pub fn casefold(mapping: CaseMapping, s: &str) -> String {
 /// assert_eq!(nick_key("Bob[away]"), nick_key("bob{AWAY}"));
 /// ```
 pub fn nick_key(nick: &str) -> String {
-    let mut spaced = String::with_capacity(nick.len());
-    for word in nick.split(char::is_whitespace).filter(|w| !w.is_empty()) {
-        if !spaced.is_empty() {
-            spaced.push(' ');
-        }
-        spaced.push_str(word);
-    }
-    let mut key = spaced;
-    // Lower case and NFKC do not commute (NFKC turns U+210C into `H`):
-    // iterate to a fixed point, which real input reaches in one or two rounds.
+    let mut key = nick.to_owned();
+    // The steps do not commute (NFKC turns U+210C into `H` and U+0384 into a
+    // space and a combining accent): iterate to a fixed point, which real
+    // input reaches in one or two rounds.
     for _ in 0..4 {
-        let next: String = key.to_lowercase().nfkc().collect();
-        let next = casefold(CaseMapping::Rfc1459, &next);
+        let next = casefold(
+            CaseMapping::Rfc1459,
+            &collapse_spaces(&key)
+                .to_lowercase()
+                .nfkc()
+                .collect::<String>(),
+        );
         if next == key {
             break;
         }
         key = next;
     }
     key
+}
+
+/// RFC 7700 §2.1 additional mapping rules: every white space becomes an
+/// ASCII space, none at either end, no runs.
+fn collapse_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -208,6 +208,9 @@ impl MappingStore {
                 continue;
             };
             let key = self.alias_key(&alias);
+            if cache.alias_owner.contains_key(&key) {
+                return Err(refold_collision(&text, &key));
+            }
             if key != stored_key {
                 stale_aliases.push((stored_key, key.clone()));
             }
@@ -218,6 +221,9 @@ impl MappingStore {
                 continue;
             };
             let key = self.room_key(&room);
+            if cache.rooms.contains_key(&key) {
+                return Err(refold_collision(&text, &key));
+            }
             if key != stored_key {
                 stale_rooms.push((stored_key, key.clone()));
             }
@@ -236,6 +242,15 @@ impl MappingStore {
         }
         for mut n in snap.irc_nicks {
             let key = casefold(self.casemapping(&n.network), &n.nick);
+            if cache
+                .irc_by_nick
+                .contains_key(&(n.network.clone(), key.clone()))
+            {
+                return Err(refold_collision(
+                    &format!("irc:{}/{}", n.network, n.nick),
+                    &key,
+                ));
+            }
             if key != n.nick_key {
                 stale_irc.push((n.network.clone(), n.who.clone(), key.clone()));
                 n.nick_key = key;
@@ -860,6 +875,19 @@ impl MappingStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Two stored names that a changed CASEMAPPING makes equal: the table cannot
+/// hold both, and choosing which one goes is the operator's call.
+fn refold_collision(text: &str, key: &str) -> MappingError {
+    MappingError::invalid(
+        "CASEMAPPING",
+        text,
+        format!(
+            "under the configured mapping it folds to {key:?}, which another stored entry already has; \
+             remove one of them or configure the network's previous mapping"
+        ),
+    )
 }
 
 /// Parses a compact form read from the database; a row that no longer parses

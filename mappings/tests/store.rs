@@ -611,6 +611,35 @@ async fn casemapping_per_network_and_refolding() {
             .await
             .unwrap();
     assert_eq!(keys, ["irc:libera/x{1}", "irc:libera/y{1}"]);
+    store.sqlite_pool().unwrap().close().await;
+
+    // Two names that only ascii keeps apart: going back to rfc1459 is refused
+    // with a reason, and nothing is rewritten.
+    {
+        let store = MappingStore::open_with(&path, ascii.clone()).await.unwrap();
+        store
+            .upsert_identity(None, &[a("irc:libera/z[1]")])
+            .await
+            .unwrap();
+        store
+            .upsert_identity(None, &[a("irc:libera/z{1}")])
+            .await
+            .unwrap();
+        store.sqlite_pool().unwrap().close().await;
+    }
+    let err = MappingStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            MappingError::Invalid {
+                what: "CASEMAPPING",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let store = MappingStore::open_with(&path, ascii).await.unwrap();
+    assert_eq!(store.identities().len(), 4);
 }
 
 #[tokio::test]
