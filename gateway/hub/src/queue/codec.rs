@@ -233,7 +233,7 @@ mod tests {
             m.cpim = Some(Body::from("From: <im:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"));
             m.room = Some(RoomRef {
                 adapter: "irc0".into(),
-                address: "#chan%irc.example.org".parse().unwrap(),
+                address: "irc://irc.example.org/%23chan".parse().unwrap(),
             });
             m.private = true;
             m.trail.push(Hop {
