@@ -31,20 +31,19 @@ impl Message {
 
     /// As [`Message::from_cpim`], from an already parsed message.
     pub fn from_parsed_cpim(cpim: &Cpim, origin: Origin) -> Result<Message, CpimError> {
-        let from = cpim
-            .from()?
-            .ok_or(CpimError::MissingHeader { header: "From" })?;
-        let id = match cpim.imdn_message_id() {
-            Some(id) if !id.trim().is_empty() => MessageId(id.trim().to_owned()),
+        let f = cpim.fields()?;
+        let from = f.from.ok_or(CpimError::MissingHeader { header: "From" })?;
+        let id = match f.imdn_message_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => MessageId(id.to_owned()),
             _ => MessageId::random(),
         };
         Ok(Message {
             id,
             from,
-            to: cpim.to()?,
-            cc: cpim.cc()?,
-            datetime: cpim.datetime()?,
-            subject: cpim.subject(),
+            to: f.to,
+            cc: f.cc,
+            datetime: f.datetime,
+            subject: f.subject,
             content_type: cpim
                 .content_type()
                 .map_or_else(|| DEFAULT_CONTENT_TYPE.to_owned(), |c| c.into_owned()),

@@ -94,6 +94,10 @@ impl CpimBuilder {
 
     /// Adds a `Subject` (RFC 3862 §4.5). A `lang` that is not a language
     /// tag (letters, digits, `-`) is left out rather than written broken.
+    ///
+    /// Trailing spaces of this and every other value are dropped: §2.2
+    /// forbids whitespace at the end of a line and §2.3.1 forbids escaping
+    /// a space, so they cannot be carried.
     pub fn subject(mut self, text: &str, lang: Option<&str>) -> Self {
         self.head.push_str("Subject:");
         if let Some(l) = lang
@@ -103,7 +107,7 @@ impl CpimBuilder {
             self.head.push_str(l);
         }
         self.head.push(' ');
-        escape_into(text, false, &mut self.head);
+        escape_into(text.trim_end_matches(' '), false, &mut self.head);
         self.head.push_str("\r\n");
         self
     }
@@ -135,7 +139,9 @@ impl CpimBuilder {
             o.push_str(IMDN_NS);
             o.push('>');
         })
-        .line("imdn.Message-ID", |o| escape_into(id, false, o))
+        .line("imdn.Message-ID", |o| {
+            escape_into(id.trim_end_matches(' '), false, o)
+        })
     }
 
     /// Adds any header; the value is escaped (RFC 3862 §2.3.1).
@@ -145,7 +151,7 @@ impl CpimBuilder {
                 name: name.to_owned(),
             });
         }
-        Ok(self.line(name, |o| escape_into(value, false, o)))
+        Ok(self.line(name, |o| escape_into(value.trim_end_matches(' '), false, o)))
     }
 
     /// Sets the encapsulated part's `Content-Type`. Control characters

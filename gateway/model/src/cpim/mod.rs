@@ -31,7 +31,7 @@
 //! # Liberal and strict
 //!
 //! Accepted because it cannot change what a message means: bare LF line
-//! endings (kept as given), no or several spaces after the colon, trailing
+//! endings (kept as given), a missing space after the colon, trailing
 //! whitespace, HTAB in values, folded MIME headers, a bare URI without
 //! angle brackets in From/To/cc, and a missing blank line before the
 //! encapsulated part when the first MIME header is `Content-Type` (as RFC
@@ -190,7 +190,7 @@ impl<'a> Header<'a> {
     }
 
     /// The raw text between the colon and the value: the parameters
-    /// (`;lang=fr`) and the space(s).
+    /// (`;lang=fr`) and the space.
     pub fn params_raw(&self) -> &'a str {
         &self.line[self.name_len + 1..self.value_at]
     }
@@ -213,11 +213,10 @@ impl<'a> Header<'a> {
         &self.line[self.value_at..]
     }
 
-    /// The value with trailing whitespace removed and RFC 3862 §2.3
-    /// escapes undone. Meant for CPIM headers; for MIME headers see
-    /// [`Header::value_unfolded`].
+    /// The value with RFC 3862 §2.3 escapes undone. Meant for CPIM
+    /// headers; for MIME headers see [`Header::value_unfolded`].
     pub fn value(&self) -> Cow<'a, str> {
-        value::unescape(self.value_raw().trim_end_matches([' ', '\t']))
+        value::unescape(self.value_raw())
     }
 
     /// The value of a MIME header with folding removed (RFC 5322 §2.2.3)
@@ -252,6 +251,24 @@ pub struct NsDecl<'a> {
     pub prefix: Option<&'a str>,
     /// The name-space URI.
     pub uri: &'a str,
+}
+
+/// The typed CPIM fields of a message (see [`Cpim::fields`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fields {
+    /// `From` (RFC 3862 §4.1).
+    pub from: Option<NameAddr>,
+    /// `To`s (§4.2).
+    pub to: Vec<NameAddr>,
+    /// `cc`s (§4.3).
+    pub cc: Vec<NameAddr>,
+    /// `DateTime` (§4.4).
+    pub datetime: Option<Timestamp>,
+    /// `Subject`s (§4.5).
+    pub subject: Vec<Subject>,
+    /// The IMDN `Message-ID` (RFC 5438 §6.3).
+    pub imdn_message_id: Option<String>,
 }
 
 /// A parsed `message/cpim` body: the input bytes plus the spans of its
@@ -574,6 +591,46 @@ impl Cpim {
     /// The `Message-ID` of the IMDN name space (RFC 5438 §6.3), unescaped.
     pub fn imdn_message_id(&self) -> Option<Cow<'_, str>> {
         self.get_ns(IMDN_NS, "Message-ID").map(|h| h.value())
+    }
+
+    /// All typed fields in one pass over the headers, with the same rules
+    /// as the single accessors: cheaper when a caller wants them all.
+    pub fn fields(&self) -> Result<Fields, CpimError> {
+        let mut f = Fields::default();
+        let mut seen_datetime = false;
+        for (h, ns, local) in self.resolved() {
+            match ns {
+                Some(ns) if is_cpim_ns(ns) => match local {
+                    "From" if f.from.is_some() => {
+                        return Err(bad_value(&h, "more than one From header"));
+                    }
+                    "From" => f.from = Some(name_addr(&h)?),
+                    "To" => f.to.push(name_addr(&h)?),
+                    "cc" => f.cc.push(name_addr(&h)?),
+                    "DateTime" if seen_datetime => {
+                        return Err(bad_value(&h, "more than one DateTime header"));
+                    }
+                    "DateTime" => {
+                        seen_datetime = true;
+                        let v = h.value_raw().trim_end_matches([' ', '\t']);
+                        f.datetime = Some(
+                            Timestamp::parse_rfc3339(v)
+                                .map_err(|e| bad_value(&h, e.to_string()))?,
+                        );
+                    }
+                    "Subject" => f.subject.push(Subject {
+                        lang: h.lang().map(Cow::into_owned),
+                        text: h.value().into_owned(),
+                    }),
+                    _ => {}
+                },
+                Some(IMDN_NS) if local == "Message-ID" && f.imdn_message_id.is_none() => {
+                    f.imdn_message_id = Some(h.value().into_owned());
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
     }
 }
 

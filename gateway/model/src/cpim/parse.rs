@@ -147,11 +147,13 @@ impl Ctx<'_> {
                 }
             }
         }
-        // RFC 3862 wants exactly one SP; more or none is harmless.
-        let mut value_start = p;
-        while value_start < end && matches!(raw[value_start], b' ' | b'\t') {
-            value_start += 1;
-        }
+        // RFC 3862 §3.6: one SP, then the value; further spaces belong to
+        // the value. A missing SP is harmless and tolerated.
+        let value_start = if p < end && matches!(raw[p], b' ' | b'\t') {
+            p + 1
+        } else {
+            p
+        };
         self.check_text(start, name_end, end)?;
         Ok(Line {
             start,

@@ -211,7 +211,7 @@ fn typed_accessors() {
         c.subject(),
         vec![Subject {
             lang: Some("fr".into()),
-            text: "Objet\tde message".into()
+            text: "Objet\tde message ".into()
         }]
     );
     assert_eq!(c.imdn_message_id().unwrap(), "34jk324j");
