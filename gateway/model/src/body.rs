@@ -176,6 +176,7 @@ impl<'de> Deserialize<'de> for Body {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
