@@ -6,20 +6,8 @@
 
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 
-use super::{Cpim, Header, Separator};
+use super::{Cpim, CpimError, Header, NsDecl, Separator};
 use crate::body::Body;
-
-struct Headers<'a, I>(std::cell::Cell<Option<I>>, std::marker::PhantomData<&'a ()>);
-
-impl<'a, I: Iterator<Item = Header<'a>>> Serialize for Headers<'a, I> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.take().into_iter().flatten().map(HeaderJson))
-    }
-}
-
-fn headers<'a, I: Iterator<Item = Header<'a>>>(it: I) -> Headers<'a, I> {
-    Headers(std::cell::Cell::new(Some(it)), std::marker::PhantomData)
-}
 
 struct HeaderJson<'a>(Header<'a>);
 
@@ -38,19 +26,21 @@ impl Serialize for HeaderJson<'_> {
     }
 }
 
-struct NsMap<'a>(Vec<super::NsDecl<'a>>);
+struct NsMap<'a>(Vec<NsDecl<'a>>);
 
 impl Serialize for NsMap<'_> {
+    /// `{"prefix": "uri"}`, the default name space under `""`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.0.iter().map(|d| (d.prefix.unwrap_or(""), d.uri)))
     }
 }
 
+fn ok<T>(problems: &mut Vec<String>, r: Result<T, CpimError>) -> Option<T> {
+    r.map_err(|e| problems.push(e.to_string())).ok()
+}
+
 impl Serialize for Cpim {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        fn ok<T>(problems: &mut Vec<String>, r: Result<T, super::CpimError>) -> Option<T> {
-            r.map_err(|e| problems.push(e.to_string())).ok()
-        }
         let mut problems: Vec<String> = Vec::new();
         let pr = &mut problems;
         let from = ok(pr, self.from()).flatten();
@@ -60,12 +50,18 @@ impl Serialize for Cpim {
         let ns = NsMap(ok(pr, self.ns()).unwrap_or_default());
         if self.separator == Separator::Missing {
             problems.push(
-                "no blank line between the CPIM headers and the encapsulated part (read as if there were one)"
+                "no blank line between the CPIM headers and the encapsulated part \
+                 (read as if there were one)"
                     .to_owned(),
             );
         }
+        let headers: Vec<_> = self.headers().map(HeaderJson).collect();
+        let mime_headers: Vec<_> = self.mime_headers().map(HeaderJson).collect();
+        let trailer = self.trailer();
+        let trailer = (!trailer.is_empty()).then(|| Body(bytes::Bytes::copy_from_slice(trailer)));
+
         let mut st = s.serialize_struct("Cpim", 16)?;
-        st.serialize_field("headers", &headers(self.headers()))?;
+        st.serialize_field("headers", &headers)?;
         st.serialize_field("from", &from)?;
         st.serialize_field("to", &to)?;
         st.serialize_field("cc", &cc)?;
@@ -74,14 +70,10 @@ impl Serialize for Cpim {
         st.serialize_field("ns", &ns)?;
         st.serialize_field("require", &self.require())?;
         st.serialize_field("imdn_message_id", &self.imdn_message_id())?;
-        st.serialize_field("mime_headers", &headers(self.mime_headers()))?;
+        st.serialize_field("mime_headers", &mime_headers)?;
         st.serialize_field("content_type", &self.content_type())?;
         st.serialize_field("body", &Body(self.body()))?;
-        let trailer = self.trailer();
-        st.serialize_field(
-            "trailer",
-            &(!trailer.is_empty()).then(|| Body(bytes::Bytes::copy_from_slice(trailer))),
-        )?;
+        st.serialize_field("trailer", &trailer)?;
         st.serialize_field("line_ending", &self.line_ending())?;
         st.serialize_field("problems", &problems)?;
         st.end()

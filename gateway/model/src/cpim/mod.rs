@@ -176,7 +176,7 @@ pub struct Header<'a> {
 impl<'a> Header<'a> {
     /// The name as written (`From`, `imdn.Message-ID`, `Content-type`).
     pub fn name(&self) -> &'a str {
-        &self.line[..self.name_len]
+        self.line.get(..self.name_len).unwrap_or_default()
     }
 
     /// The name-space prefix, if the name has one (RFC 3862 §3.4).
@@ -192,7 +192,9 @@ impl<'a> Header<'a> {
     /// The raw text between the colon and the value: the parameters
     /// (`;lang=fr`) and the space.
     pub fn params_raw(&self) -> &'a str {
-        &self.line[self.name_len + 1..self.value_at]
+        self.line
+            .get(self.name_len + 1..self.value_at)
+            .unwrap_or_default()
     }
 
     /// A parameter's value, unquoted and unescaped (RFC 3862 §3.6).
@@ -210,7 +212,7 @@ impl<'a> Header<'a> {
     /// The value exactly as written, escapes and trailing whitespace
     /// included (a folded MIME header keeps its line breaks).
     pub fn value_raw(&self) -> &'a str {
-        &self.line[self.value_at..]
+        self.line.get(self.value_at..).unwrap_or_default()
     }
 
     /// The value with RFC 3862 §2.3 escapes undone. Meant for CPIM

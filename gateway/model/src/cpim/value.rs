@@ -2,6 +2,7 @@
 //! escape mechanism (§2.3), name-addr values (§4.1–§4.3) and parameters.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// NAMECHAR of RFC 3862 §3.6: US-ASCII except ".", CTLs and SEPARATORS.
 pub(crate) fn is_name_char(b: u8) -> bool {
@@ -120,7 +121,7 @@ pub fn escape_into(s: &str, quoted: bool, out: &mut String) {
             '\r' => out.push_str("\\r"),
             '"' if quoted => out.push_str("\\\""),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
