@@ -168,6 +168,12 @@ fn check_node(node: Option<&str>, base: usize) -> Result<(), AddressError> {
 /// Checks a domainpart and strips one final dot (RFC 7622 §3.2).
 fn check_domainpart(domain: &str, base: usize) -> Result<&str, AddressError> {
     let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.ends_with('.') {
+        return Err(AddressError::Jid {
+            offset: base + domain.len(),
+            reason: "empty label in the domainpart",
+        });
+    }
     if domain.is_empty() || domain.len() > MAX_PART {
         return Err(AddressError::Jid {
             offset: base,
@@ -485,6 +491,7 @@ mod tests {
             "@example.com/",
             "juliet@",
             "/foobar",
+            "example.com..",
         ] {
             assert!(s.parse::<Jid>().is_err(), "{s}");
         }
