@@ -519,6 +519,33 @@ mod tests {
         );
     }
 
+    /// RFC 7701 §9.2 nicknames ("Alice the great", "Alice in Wonderland")
+    /// as the nickname URIs of DESIGN.md, and the XEP-0106 §6.3 sip: URI.
+    #[test]
+    fn nickname_uris() {
+        for (nick, s) in [
+            (
+                "Alice the great",
+                "sip:Alice%20the%20great@chat.example.com",
+            ),
+            (
+                "Alice in Wonderland",
+                "sip:Alice%20in%20Wonderland@chat.example.com",
+            ),
+        ] {
+            let u = SipUri::new(Some(nick), "chat.example.com").unwrap();
+            assert_eq!(u.to_string(), s);
+            assert_eq!(p(s), u);
+        }
+        let u = p("sip:here%27s_a_wild_%26_%2Fcr%25zy%2F_address@example.com");
+        assert_eq!(u.user(), Some("here's_a_wild_&_/cr%zy/_address"));
+        // RFC 3261 lets ' & / stand unescaped in a user; they are written so.
+        assert_eq!(
+            u.to_string(),
+            "sip:here's_a_wild_&_/cr%25zy/_address@example.com"
+        );
+    }
+
     #[test]
     fn hosts_ports_and_params() {
         let u = p("sip:alice@[2001:db8::10]:5070;lr;maddr=239.255.255.1");
