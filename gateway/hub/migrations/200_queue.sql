@@ -18,9 +18,11 @@ CREATE TABLE queue_entry (
     message      BLOB    NOT NULL
 ) STRICT;
 
--- Per-destination scans of what is due (a down adapter's backlog).
-CREATE INDEX queue_entry_adapter_due ON queue_entry (adapter, next_attempt);
-CREATE INDEX queue_entry_expires ON queue_entry (expires) WHERE expires IS NOT NULL;
+-- No secondary index on adapter, next_attempt or expires: the hub keeps the
+-- pending entries in memory (Queue::open returns them all) and no statement
+-- selects by those columns, while every index is one more B-tree write per
+-- message in the group commit. A later migration adds one with the first
+-- query that needs it.
 
 -- Ids of every message accepted within the de-duplication horizon: a message
 -- that comes back (a federating gateway, a sender's retransmission) is

@@ -22,7 +22,9 @@ fn nominal_delay_doubles_then_caps() {
     let got: Vec<_> = (0..10).map(|a| b.nominal(a).as_millis()).collect();
     assert_eq!(
         got,
-        [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
+        [
+            500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000
+        ]
     );
     assert_eq!(b.nominal(u32::MAX), Duration::from_secs(60));
 }

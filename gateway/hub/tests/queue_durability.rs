@@ -60,7 +60,10 @@ async fn pending_entries_come_back_in_order_after_reopen() {
         let mut for_irc = m.clone();
         for_irc.to = vec!["<irc://irc.example.org/bob,isnick>".parse().unwrap()];
         let entries = q
-            .enqueue(&m.id.clone(), vec![("xmpp0".into(), m), ("irc0".into(), for_irc)])
+            .enqueue(
+                &m.id.clone(),
+                vec![("xmpp0".into(), m), ("irc0".into(), for_irc)],
+            )
             .await
             .unwrap();
         assert_eq!(entries.len(), 2);
@@ -86,7 +89,10 @@ async fn complete_removes_and_reschedule_persists() {
     let mut ids = Vec::new();
     for n in 0..3 {
         let m = text(n);
-        let e = q.enqueue(&m.id.clone(), vec![("xmpp0".into(), m)]).await.unwrap();
+        let e = q
+            .enqueue(&m.id.clone(), vec![("xmpp0".into(), m)])
+            .await
+            .unwrap();
         ids.push(e[0].id);
     }
     let later = Timestamp::now().plus(Duration::from_secs(90));
@@ -108,7 +114,10 @@ async fn complete_removes_and_reschedule_persists() {
 
     // Ids keep growing after a reopen: new entries sort after the old.
     let m = text(7);
-    let e = q.enqueue(&m.id.clone(), vec![("irc0".into(), m)]).await.unwrap();
+    let e = q
+        .enqueue(&m.id.clone(), vec![("irc0".into(), m)])
+        .await
+        .unwrap();
     assert!(e[0].id > ids[2]);
     q.close().await.unwrap();
 }
@@ -227,11 +236,39 @@ async fn requests_after_close_answer_closed() {
     q.close().await.unwrap();
     let m = text(1);
     assert!(matches!(
-        other.enqueue(&m.id, vec![("xmpp0".into(), m.clone())]).await,
+        other
+            .enqueue(&m.id, vec![("xmpp0".into(), m.clone())])
+            .await,
         Err(QueueError::Closed)
     ));
     assert!(matches!(
         other.complete(EntryId(1)).await,
         Err(QueueError::Closed)
     ));
+}
+
+#[tokio::test]
+async fn mapping_table_and_queue_share_one_file_in_either_order() {
+    for queue_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        if queue_first {
+            let (q, _) = Queue::open(config(&path)).await.unwrap();
+            q.close().await.unwrap();
+            drop(cpimgate_mappings::MappingStore::open(&path).await.unwrap());
+        } else {
+            drop(cpimgate_mappings::MappingStore::open(&path).await.unwrap());
+            let (q, _) = Queue::open(config(&path)).await.unwrap();
+            q.close().await.unwrap();
+        }
+        // Both open again with the other's versions applied.
+        let store = cpimgate_mappings::MappingStore::open(&path).await.unwrap();
+        let (q, _) = Queue::open(config(&path)).await.unwrap();
+        let m = text(1);
+        q.enqueue(&m.id.clone(), vec![("xmpp0".into(), m)])
+            .await
+            .unwrap();
+        q.close().await.unwrap();
+        drop(store);
+    }
 }

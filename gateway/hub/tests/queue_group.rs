@@ -37,7 +37,10 @@ async fn enqueue_concurrently(q: &Queue, path: &Path, n: usize) {
         let reader = reader.clone();
         tasks.push(tokio::spawn(async move {
             let m = text(i);
-            let entries = q.enqueue(&m.id.clone(), vec![("sip0".into(), m)]).await.unwrap();
+            let entries = q
+                .enqueue(&m.id.clone(), vec![("sip0".into(), m)])
+                .await
+                .unwrap();
             let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM queue_entry WHERE id = ?")
                 .bind(entries[0].id.0)
                 .fetch_one(&reader)
@@ -108,7 +111,10 @@ async fn completions_ride_along_and_depth_follows() {
         let q = q.clone();
         tasks.push(tokio::spawn(async move {
             let m = text(i);
-            let e = q.enqueue(&m.id.clone(), vec![("sip0".into(), m)]).await.unwrap();
+            let e = q
+                .enqueue(&m.id.clone(), vec![("sip0".into(), m)])
+                .await
+                .unwrap();
             if i % 3 != 0 {
                 q.complete(e[0].id).await.unwrap();
             }

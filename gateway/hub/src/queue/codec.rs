@@ -230,7 +230,9 @@ mod tests {
                 text: "hi".into(),
             });
             m.body = Body::from(vec![0u8, 0xff, 0x80, b'\n']);
-            m.cpim = Some(Body::from("From: <im:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"));
+            m.cpim = Some(Body::from(
+                "From: <im:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi",
+            ));
             m.room = Some(RoomRef {
                 adapter: "irc0".into(),
                 address: "irc://irc.example.org/%23chan".parse().unwrap(),

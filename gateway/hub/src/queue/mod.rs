@@ -333,9 +333,7 @@ impl Queue {
             .await?;
 
         let shared = Arc::new(Shared::default());
-        shared
-            .depth
-            .store(pending.len() as u64, Ordering::Relaxed);
+        shared.depth.store(pending.len() as u64, Ordering::Relaxed);
         metrics::gauge!("cpimgate_queue_depth").set(pending.len() as f64);
         tracing::info!(
             path = %cfg.path.display(),

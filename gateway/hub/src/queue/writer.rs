@@ -129,6 +129,8 @@ struct PendingEnqueue {
 #[derive(Default)]
 struct Group {
     enqueues: Vec<PendingEnqueue>,
+    /// The ids of `enqueues`.
+    ids: HashSet<MessageId>,
     /// Ids already accepted by an earlier, committed group.
     known_duplicates: Vec<(MessageId, Reply<Accepted>)>,
     /// Ids that appear earlier in this very group: duplicates only if the
@@ -259,9 +261,10 @@ impl Writer {
             Request::Enqueue { id, rows, reply } => {
                 if self.seen.contains_key(&id) {
                     group.known_duplicates.push((id, reply));
-                } else if group.enqueues.iter().any(|e| e.id == id) {
+                } else if group.ids.contains(&id) {
                     group.group_duplicates.push((id, reply));
                 } else {
+                    group.ids.insert(id.clone());
                     group.enqueues.push(PendingEnqueue { id, rows, reply });
                 }
             }
@@ -312,7 +315,8 @@ impl Writer {
         s.commits.fetch_add(1, Ordering::Relaxed);
         s.rows_written.fetch_add(written.rows, Ordering::Relaxed);
         s.completed.fetch_add(written.deleted, Ordering::Relaxed);
-        s.rescheduled.fetch_add(written.rescheduled, Ordering::Relaxed);
+        s.rescheduled
+            .fetch_add(written.rescheduled, Ordering::Relaxed);
         // Only the writer changes the depth once the queue is open.
         let depth = self
             .shared
@@ -365,8 +369,7 @@ impl Writer {
             deleted: 0,
             rescheduled: 0,
         };
-        if group.enqueues.is_empty() && group.completes.is_empty() && group.reschedules.is_empty()
-        {
+        if group.enqueues.is_empty() && group.completes.is_empty() && group.reschedules.is_empty() {
             // Only flushes: everything before them is already committed.
             return Ok(written);
         }
@@ -419,14 +422,13 @@ impl Writer {
 
         // Reschedules before deletes: if both name one entry, it is gone.
         for &(id, attempts, next_attempt) in &group.reschedules {
-            let done = sqlx::query(
-                "UPDATE queue_entry SET attempts = ?, next_attempt = ? WHERE id = ?",
-            )
-            .bind(i64::from(attempts))
-            .bind(next_attempt)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let done =
+                sqlx::query("UPDATE queue_entry SET attempts = ?, next_attempt = ? WHERE id = ?")
+                    .bind(i64::from(attempts))
+                    .bind(next_attempt)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             written.rescheduled += done.rows_affected();
         }
         let mut deletes = group.completes.iter();
