@@ -132,7 +132,7 @@ async fn duplicates_are_refused_also_after_reopen() {
         .await
         .unwrap();
     let again = q.enqueue(&m.id, vec![("xmpp0".into(), m.clone())]).await;
-    assert!(matches!(again, Err(QueueError::Duplicate(ref id)) if *id == m.id));
+    assert!(matches!(again, Err(QueueError::Duplicate)));
 
     // The same id twice in one group: one is accepted.
     let twin = text(2);
@@ -158,7 +158,7 @@ async fn duplicates_are_refused_also_after_reopen() {
     assert_eq!(pending.len(), 2);
     for id in [&m.id, &twin.id, &bare] {
         let again = q.enqueue(id, vec![("xmpp0".into(), m.clone())]).await;
-        assert!(matches!(again, Err(QueueError::Duplicate(_))), "{again:?}");
+        assert!(matches!(again, Err(QueueError::Duplicate)), "{again:?}");
     }
     assert_eq!(q.depth(), 2);
     q.close().await.unwrap();
@@ -176,7 +176,7 @@ async fn seen_ids_are_forgotten_after_the_horizon() {
     q.enqueue(&m.id, Vec::new()).await.unwrap();
     assert!(matches!(
         q.enqueue(&m.id, Vec::new()).await,
-        Err(QueueError::Duplicate(_))
+        Err(QueueError::Duplicate)
     ));
     tokio::time::sleep(Duration::from_millis(400)).await;
     q.enqueue(&m.id, Vec::new()).await.unwrap();

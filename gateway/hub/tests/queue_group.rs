@@ -132,3 +132,27 @@ async fn completions_ride_along_and_depth_follows() {
     assert_eq!(q.depth(), 100);
     q.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn submit_keeps_order_and_lets_the_caller_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (q, _) = Queue::open(QueueConfig::new(&path)).await.unwrap();
+    let mut pending = Vec::new();
+    for i in 0..100 {
+        let m = text(i);
+        pending.push(
+            q.submit(&m.id.clone(), vec![("sip0".into(), m)])
+                .await
+                .unwrap(),
+        );
+    }
+    let mut ids = Vec::new();
+    // Awaited in reverse: each resolves on its own commit, not in await order.
+    while let Some(p) = pending.pop() {
+        ids.push(p.await.unwrap()[0].id);
+    }
+    ids.reverse();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    q.close().await.unwrap();
+}

@@ -45,6 +45,15 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// From `base` to `max`, doubling, with the default 20 % jitter.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            ..Backoff::default()
+        }
+    }
+
     /// The nominal (jitter-free) delay before retry number `attempt`.
     pub fn nominal(&self, attempt: u32) -> Duration {
         let max = self.max.as_secs_f64();

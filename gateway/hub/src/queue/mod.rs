@@ -93,7 +93,7 @@
 //!             }
 //!         }
 //!     }
-//!     Err(QueueError::Duplicate(_)) => { /* stored before: acknowledge, relay nothing */ }
+//!     Err(QueueError::Duplicate) => { /* stored before: acknowledge, relay nothing */ }
 //!     Err(e) => return Err(e), // not stored: refuse (SIP 500, MSRP 481...)
 //! }
 //! queue.close().await?;
@@ -105,9 +105,12 @@ mod codec;
 mod writer;
 
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
@@ -119,11 +122,11 @@ use cpimgate_model::{Message, MessageId};
 
 pub use backoff::Backoff;
 
-use writer::{NewRow, Request, Settings, Writer};
+use writer::{Accepted, NewRow, Request, Settings, Writer};
 
-/// How to open the queue.
+/// How to open the queue: [`QueueConfig::new`] or a struct literal with
+/// `..QueueConfig::default()`.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct QueueConfig {
     /// The SQLite file (shared with the mapping table); created if missing.
     pub path: PathBuf,
@@ -151,6 +154,17 @@ impl QueueConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         QueueConfig {
             path: path.into(),
+            ..QueueConfig::default()
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    /// The defaults of [`QueueConfig::new`], for `cpimgate.db` in the
+    /// working directory.
+    fn default() -> Self {
+        QueueConfig {
+            path: PathBuf::from("cpimgate.db"),
             max_batch: 512,
             batch_delay: Duration::ZERO,
             dedup_horizon: Duration::from_secs(24 * 3600),
@@ -213,8 +227,8 @@ pub enum QueueError {
     /// Happens when a message id was accepted before, within the
     /// de-duplication horizon (also before a restart). The earlier copy is
     /// stored; nothing was written.
-    #[error("message {0} was already accepted")]
-    Duplicate(MessageId),
+    #[error("the message was already accepted")]
+    Duplicate,
     /// Happens when the queue was closed (or its writer stopped) before the
     /// request was written.
     #[error("the queue is closed")]
@@ -358,12 +372,28 @@ impl Queue {
     /// and `id` as seen. Resolves once the group holding it is committed;
     /// returns the new entries, in the order of `deliveries`.
     ///
-    /// An empty `deliveries` only records the id.
+    /// An empty `deliveries` only records the id. Same as
+    /// `self.submit(id, deliveries).await?.await`.
     pub async fn enqueue(
         &self,
         id: &MessageId,
         deliveries: Vec<(String, Message)>,
     ) -> Result<Vec<Entry>, QueueError> {
+        self.submit(id, deliveries).await?.await
+    }
+
+    /// The two halves of [`Queue::enqueue`]: resolves once the writer has
+    /// the request (waiting only for room in the channel, so requests
+    /// submitted one after the other are written in that order), and gives
+    /// a [`Pending`] that resolves once it is on disk. A router can so keep
+    /// accepting messages while earlier ones commit.
+    ///
+    /// The request is written whether or not the [`Pending`] is awaited.
+    pub async fn submit(
+        &self,
+        id: &MessageId,
+        deliveries: Vec<(String, Message)>,
+    ) -> Result<Pending, QueueError> {
         let mut rows = Vec::with_capacity(deliveries.len());
         for (adapter, message) in &deliveries {
             rows.push(NewRow {
@@ -379,19 +409,10 @@ impl Queue {
             reply,
         })
         .await?;
-        let accepted = answer.await.map_err(|_| QueueError::Closed)??;
-        Ok(deliveries
-            .into_iter()
-            .zip(accepted.first_id..)
-            .map(|((adapter, message), id)| Entry {
-                id: EntryId(id),
-                adapter,
-                message,
-                attempts: 0,
-                next_attempt: accepted.at,
-                enqueued_at: accepted.at,
-            })
-            .collect())
+        Ok(Pending {
+            answer,
+            deliveries: Some(deliveries),
+        })
     }
 
     /// Removes an entry: delivered, failed for good, or expired. Returns
@@ -453,6 +474,40 @@ impl Queue {
 
     async fn send(&self, request: Request) -> Result<(), QueueError> {
         self.tx.send(request).await.map_err(|_| QueueError::Closed)
+    }
+}
+
+/// A submitted enqueue, resolving to its entries once its group is
+/// committed (see [`Queue::submit`]).
+#[derive(Debug)]
+#[must_use = "the message is written anyway; await this to learn when it is on disk"]
+pub struct Pending {
+    answer: oneshot::Receiver<Result<Accepted, QueueError>>,
+    deliveries: Option<Vec<(String, Message)>>,
+}
+
+impl Future for Pending {
+    type Output = Result<Vec<Entry>, QueueError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let accepted = match ready!(Pin::new(&mut self.answer).poll(cx)) {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(e)) => return Poll::Ready(Err(e)),
+            Err(_) => return Poll::Ready(Err(QueueError::Closed)),
+        };
+        let deliveries = self.deliveries.take().unwrap_or_default();
+        Poll::Ready(Ok(deliveries
+            .into_iter()
+            .zip(accepted.first_id..)
+            .map(|((adapter, message), id)| Entry {
+                id: EntryId(id),
+                adapter,
+                message,
+                attempts: 0,
+                next_attempt: accepted.at,
+                enqueued_at: accepted.at,
+            })
+            .collect()))
     }
 }
 

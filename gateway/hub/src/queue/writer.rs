@@ -132,10 +132,10 @@ struct Group {
     /// The ids of `enqueues`.
     ids: HashSet<MessageId>,
     /// Ids already accepted by an earlier, committed group.
-    known_duplicates: Vec<(MessageId, Reply<Accepted>)>,
+    known_duplicates: Vec<Reply<Accepted>>,
     /// Ids that appear earlier in this very group: duplicates only if the
     /// group commits.
-    group_duplicates: Vec<(MessageId, Reply<Accepted>)>,
+    group_duplicates: Vec<Reply<Accepted>>,
     completes: Vec<i64>,
     reschedules: Vec<(i64, u32, i64)>,
     flushes: Vec<Reply<()>>,
@@ -260,9 +260,9 @@ impl Writer {
         match request {
             Request::Enqueue { id, rows, reply } => {
                 if self.seen.contains_key(&id) {
-                    group.known_duplicates.push((id, reply));
+                    group.known_duplicates.push(reply);
                 } else if group.ids.contains(&id) {
-                    group.group_duplicates.push((id, reply));
+                    group.group_duplicates.push(reply);
                 } else {
                     group.ids.insert(id.clone());
                     group.enqueues.push(PendingEnqueue { id, rows, reply });
@@ -299,11 +299,11 @@ impl Writer {
                 for p in group.enqueues {
                     let _ = p.reply.send(Err(QueueError::Store(e.clone())));
                 }
-                for (_, reply) in group.group_duplicates {
+                for reply in group.group_duplicates {
                     let _ = reply.send(Err(QueueError::Store(e.clone())));
                 }
-                for (id, reply) in group.known_duplicates {
-                    let _ = reply.send(Err(QueueError::Duplicate(id)));
+                for reply in group.known_duplicates {
+                    let _ = reply.send(Err(QueueError::Duplicate));
                 }
                 for reply in group.flushes {
                     let _ = reply.send(Err(QueueError::Store(e.clone())));
@@ -339,17 +339,17 @@ impl Writer {
                 }
                 None => {
                     duplicates += 1;
-                    let _ = p.reply.send(Err(QueueError::Duplicate(p.id)));
+                    let _ = p.reply.send(Err(QueueError::Duplicate));
                 }
             }
         }
-        for (id, reply) in group
+        for reply in group
             .known_duplicates
             .into_iter()
             .chain(group.group_duplicates)
         {
             duplicates += 1;
-            let _ = reply.send(Err(QueueError::Duplicate(id)));
+            let _ = reply.send(Err(QueueError::Duplicate));
         }
         if duplicates > 0 {
             s.duplicates.fetch_add(duplicates, Ordering::Relaxed);
