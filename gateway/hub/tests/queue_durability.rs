@@ -165,6 +165,21 @@ async fn duplicates_are_refused_also_after_reopen() {
 }
 
 #[tokio::test]
+async fn the_table_catches_duplicates_the_memory_set_no_longer_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir.path().join("state.db"));
+    cfg.seen_in_memory = 0;
+    let (q, _) = Queue::open(cfg).await.unwrap();
+    let m = text(1);
+    q.enqueue(&m.id, Vec::new()).await.unwrap();
+    assert!(matches!(
+        q.enqueue(&m.id, Vec::new()).await,
+        Err(QueueError::Duplicate)
+    ));
+    q.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn seen_ids_are_forgotten_after_the_horizon() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");

@@ -141,6 +141,10 @@ pub struct QueueConfig {
     pub dedup_horizon: Duration,
     /// How often ids older than the horizon are forgotten.
     pub prune_interval: Duration,
+    /// How many of the latest accepted ids are also kept in memory, to
+    /// answer duplicates without a database write; older ones are still
+    /// caught by the table. Bounded so that a busy day does not fill memory.
+    pub seen_in_memory: usize,
     /// Requests that may wait for the writer; further callers wait for room.
     pub capacity: usize,
     /// How long a statement waits for a lock held by another connection to
@@ -169,6 +173,7 @@ impl Default for QueueConfig {
             batch_delay: Duration::ZERO,
             dedup_horizon: Duration::from_secs(24 * 3600),
             prune_interval: Duration::from_secs(600),
+            seen_in_memory: 100_000,
             capacity: 4096,
             busy_timeout: Duration::from_secs(5),
         }
@@ -362,6 +367,7 @@ impl Queue {
             batch_delay: cfg.batch_delay,
             dedup_horizon: cfg.dedup_horizon,
             prune_interval: cfg.prune_interval,
+            seen_in_memory: cfg.seen_in_memory,
         };
         tokio::spawn(Writer::new(conn, rx, shared.clone(), settings, next_id).run());
         Ok((Queue { tx, shared }, pending))

@@ -4,7 +4,7 @@
 //! writes them in one transaction, commits once, and only then answers the
 //! callers of the group. See the module doc of [`crate::queue`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -157,6 +157,52 @@ pub(super) struct Settings {
     pub batch_delay: Duration,
     pub dedup_horizon: Duration,
     pub prune_interval: Duration,
+    pub seen_in_memory: usize,
+}
+
+/// A bounded set of ids in acceptance order.
+struct RecentIds {
+    ids: HashSet<MessageId>,
+    order: VecDeque<(i64, MessageId)>,
+    cap: usize,
+}
+
+impl RecentIds {
+    fn new(cap: usize) -> Self {
+        RecentIds {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+            cap,
+        }
+    }
+
+    fn contains(&self, id: &MessageId) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn insert(&mut self, id: MessageId, at: i64) {
+        if self.cap == 0 || !self.ids.insert(id.clone()) {
+            return;
+        }
+        self.order.push_back((at, id));
+        if self.order.len() > self.cap {
+            self.pop();
+        }
+    }
+
+    /// Forgets ids accepted before `cutoff`. Acceptance times grow along
+    /// `order` (one clock, one writer), so the old ones are at the front.
+    fn forget_before(&mut self, cutoff: i64) {
+        while self.order.front().is_some_and(|(t, _)| *t < cutoff) {
+            self.pop();
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some((_, id)) = self.order.pop_front() {
+            self.ids.remove(&id);
+        }
+    }
 }
 
 pub(super) struct Writer {
@@ -165,10 +211,10 @@ pub(super) struct Writer {
     shared: Arc<Shared>,
     settings: Settings,
     next_id: i64,
-    /// Ids accepted since open, with their acceptance time: answers most
-    /// duplicates without touching the database; `queue_seen` answers the
-    /// rest (ids accepted before a restart).
-    seen: HashMap<MessageId, i64>,
+    /// The most recently accepted ids: answers most duplicates without
+    /// touching the database; `queue_seen` answers the rest (ids accepted
+    /// before a restart, or pushed out of this bounded set).
+    seen: RecentIds,
     sql: Statements,
 }
 
@@ -181,12 +227,12 @@ impl Writer {
         next_id: i64,
     ) -> Self {
         Writer {
+            seen: RecentIds::new(settings.seen_in_memory),
             conn,
             rx,
             shared,
             settings,
             next_id,
-            seen: HashMap::new(),
             sql: Statements::new(),
         }
     }
@@ -259,7 +305,7 @@ impl Writer {
         group.requests += 1;
         match request {
             Request::Enqueue { id, rows, reply } => {
-                if self.seen.contains_key(&id) {
+                if self.seen.contains(&id) {
                     group.known_duplicates.push(reply);
                 } else if group.ids.contains(&id) {
                     group.group_duplicates.push(reply);
@@ -448,7 +494,7 @@ impl Writer {
     async fn prune(&mut self) {
         let horizon = i64::try_from(self.settings.dedup_horizon.as_micros()).unwrap_or(i64::MAX);
         let cutoff = Timestamp::now().unix_micros.saturating_sub(horizon);
-        self.seen.retain(|_, &mut t| t >= cutoff);
+        self.seen.forget_before(cutoff);
         match sqlx::query("DELETE FROM queue_seen WHERE first_seen < ?")
             .bind(cutoff)
             .execute(&mut self.conn)
@@ -466,6 +512,19 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_ids_are_bounded_and_forget_the_oldest() {
+        let mut r = RecentIds::new(3);
+        for (i, id) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            r.insert(MessageId::from(id), i as i64);
+        }
+        assert!(!r.contains(&MessageId::from("a")));
+        assert!(r.contains(&MessageId::from("b")));
+        r.forget_before(3);
+        assert!(!r.contains(&MessageId::from("c")));
+        assert!(r.contains(&MessageId::from("d")));
+    }
 
     #[test]
     fn chunks_cover_any_count_with_few_statements() {
