@@ -52,6 +52,14 @@
 //! already stored: an adapter acknowledges it to its sender as accepted
 //! (the sender is retransmitting, or another gateway relayed it).
 //!
+//! # Metrics
+//!
+//! `cpimgate_queue_depth` (gauge, entries pending),
+//! `cpimgate_queue_commits_total`, `cpimgate_queue_commit_failures_total`,
+//! `cpimgate_queue_duplicates_total` (counters),
+//! `cpimgate_queue_commit_seconds` (histogram, one group's transaction) and
+//! `cpimgate_queue_batch_size` (histogram, requests per group).
+//!
 //! # Storage
 //!
 //! The queue lives in the same SQLite file as the mapping table. Its

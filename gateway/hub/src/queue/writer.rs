@@ -340,6 +340,7 @@ impl Writer {
             Err(e) => {
                 self.next_id = first_id;
                 s.failed_commits.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cpimgate_queue_commit_failures_total").increment(1);
                 tracing::error!(error = %e, requests = group.requests, "queue group commit failed");
                 let e = Arc::new(e);
                 for p in group.enqueues {
