@@ -287,3 +287,40 @@ async fn mapping_table_and_queue_share_one_file_in_either_order() {
         drop(store);
     }
 }
+
+#[tokio::test]
+async fn a_failed_group_answers_every_caller_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut cfg = config(&path);
+    cfg.busy_timeout = Duration::from_millis(50);
+    let (q, _) = Queue::open(cfg).await.unwrap();
+
+    // Another connection to the file (the mapping table) holds the write
+    // lock longer than the busy timeout.
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let (a, b) = (text(1), text(2));
+    let (ra, rb) = tokio::join!(
+        q.enqueue(&a.id, vec![("xmpp0".into(), a.clone())]),
+        q.enqueue(&b.id, vec![("xmpp0".into(), b.clone())]),
+    );
+    assert!(matches!(ra, Err(QueueError::Store(_))), "{ra:?}");
+    assert!(matches!(rb, Err(QueueError::Store(_))), "{rb:?}");
+    assert!(q.stats().failed_commits >= 1);
+    assert_eq!(q.depth(), 0);
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    // Nothing of the failed group was kept: not even its ids as seen.
+    let e = q
+        .enqueue(&a.id, vec![("xmpp0".into(), a.clone())])
+        .await
+        .unwrap();
+    assert_eq!(e[0].id, EntryId(1));
+    q.close().await.unwrap();
+}
