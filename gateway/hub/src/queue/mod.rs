@@ -10,9 +10,10 @@
 //! # Why group commit
 //!
 //! Durability means an fsync per commit (`journal_mode = WAL`,
-//! `synchronous = FULL`), and an fsync takes a millisecond or more. One
-//! commit per message therefore caps the gateway at roughly a thousand
-//! messages per second however fast the rest is. Instead:
+//! `synchronous = FULL`), and an fsync takes from a few hundred microseconds
+//! to several milliseconds. One commit per message therefore caps the
+//! gateway at one to a few thousand messages per second however fast the
+//! rest is (`benches/queue.rs` measures both). Instead:
 //!
 //! ```text
 //!  enqueue() ──┐  bounded mpsc      ┌──────────── writer task ─────────────┐
@@ -47,8 +48,8 @@
 //! [`QueueConfig::dedup_horizon`], in table `queue_seen`, written in the same
 //! transaction as the entries. Enqueueing an id seen before answers
 //! [`QueueError::Duplicate`] — also after a restart. The writer checks the
-//! ids accepted since open in memory first and lets the primary key of
-//! `queue_seen` answer for older ones. A `Duplicate` means an earlier copy is
+//! latest accepted ids in memory first ([`QueueConfig::seen_in_memory`])
+//! and lets the primary key of `queue_seen` answer for older ones. A `Duplicate` means an earlier copy is
 //! already stored: an adapter acknowledges it to its sender as accepted
 //! (the sender is retransmitting, or another gateway relayed it).
 //!
