@@ -177,6 +177,19 @@ pub enum Outbound {
     },
     /// Show this room event in the adapter's world.
     RoomEvent(Box<RoomEvent>),
+    /// The final outcome of a message this adapter handed in earlier, when
+    /// it went to another world: the adapter tells its sender where the
+    /// protocol allows (MSRP REPORT, XMPP error stanza or receipt, an IRC
+    /// notice). Sent for failures after acceptance, and for deliveries.
+    Report {
+        /// The copy of the message that was (or was not) delivered; its
+        /// `origin` names this adapter and the protocol's own id.
+        message: Box<Message>,
+        /// The adapter it was to be delivered by.
+        destination: String,
+        /// What happened.
+        outcome: DeliveryOutcome,
+    },
 }
 
 /// Connection state of an adapter.

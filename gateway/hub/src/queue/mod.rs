@@ -355,7 +355,7 @@ impl Queue {
         migrator.set_ignore_missing(true);
         migrator.run(&mut conn).await?;
 
-        let pending = load_pending(&mut conn).await?;
+        let pending = load_pending(&mut conn, None, None, None).await?;
         let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM queue_entry")
             .fetch_one(&mut conn)
             .await?;
@@ -453,6 +453,26 @@ impl Queue {
         .await
     }
 
+    /// Pending entries of `adapter` with an id above `after`, oldest first,
+    /// at most `limit`: how a dispatcher reads a backlog that did not fit in
+    /// memory. Sees everything committed before the call.
+    pub async fn load_pending(
+        &self,
+        adapter: &str,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Load {
+            adapter: adapter.to_owned(),
+            after,
+            limit,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| QueueError::Closed)?
+    }
+
     /// Resolves once every request sent before it is on disk.
     pub async fn flush(&self) -> Result<(), QueueError> {
         let (reply, answer) = oneshot::channel();
@@ -526,13 +546,39 @@ impl Future for Pending {
     }
 }
 
-async fn load_pending(conn: &mut SqliteConnection) -> Result<Vec<Entry>, QueueError> {
-    let rows = sqlx::query(
-        "SELECT id, adapter, attempts, next_attempt, enqueued_at, message \
-         FROM queue_entry ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+/// Pending entries, oldest first: all of them, or those of one adapter
+/// after an id, at most `limit`.
+async fn load_pending(
+    conn: &mut SqliteConnection,
+    adapter: Option<&str>,
+    after: Option<EntryId>,
+    limit: Option<usize>,
+) -> Result<Vec<Entry>, QueueError> {
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let after = after.map_or(0, |a| a.0);
+    let rows = match adapter {
+        Some(adapter) => {
+            sqlx::query(
+                "SELECT id, adapter, attempts, next_attempt, enqueued_at, message \
+                 FROM queue_entry WHERE id > $1 AND adapter = $2 ORDER BY id LIMIT $3",
+            )
+            .bind(after)
+            .bind(adapter)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, adapter, attempts, next_attempt, enqueued_at, message \
+                 FROM queue_entry WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id = EntryId(row.try_get("id")?);

@@ -37,6 +37,9 @@ pub(super) struct Accepted {
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
 
+/// A backlog read waiting for its group's commit: adapter, after, limit.
+type LoadRequest = (String, Option<EntryId>, usize, Reply<Vec<super::Entry>>);
+
 #[derive(Debug)]
 pub(super) enum Request {
     Enqueue {
@@ -52,6 +55,14 @@ pub(super) enum Request {
     },
     /// Answered once everything sent before it is on disk.
     Flush(Reply<()>),
+    /// Pending entries of one adapter after an id, oldest first: read after
+    /// the group's commit, so it sees everything sent before it.
+    Load {
+        adapter: String,
+        after: Option<EntryId>,
+        limit: usize,
+        reply: Reply<Vec<super::Entry>>,
+    },
     /// Like `Flush`, then the writer stops.
     Close(Reply<()>),
 }
@@ -139,6 +150,7 @@ struct Group {
     completes: Vec<i64>,
     reschedules: Vec<(i64, u32, i64)>,
     flushes: Vec<Reply<()>>,
+    loads: Vec<LoadRequest>,
     requests: usize,
 }
 
@@ -323,6 +335,12 @@ impl Writer {
                 .reschedules
                 .push((id.0, attempts, next_attempt.unix_micros)),
             Request::Flush(reply) => group.flushes.push(reply),
+            Request::Load {
+                adapter,
+                after,
+                limit,
+                reply,
+            } => group.loads.push((adapter, after, limit, reply)),
             Request::Close(reply) => return Some(reply),
         }
         None
@@ -355,6 +373,7 @@ impl Writer {
                 for reply in group.flushes {
                     let _ = reply.send(Err(QueueError::Store(e.clone())));
                 }
+                self.answer_loads(group.loads).await;
                 return;
             }
         };
@@ -404,6 +423,15 @@ impl Writer {
         }
         for reply in group.flushes {
             let _ = reply.send(Ok(()));
+        }
+        self.answer_loads(group.loads).await;
+    }
+
+    async fn answer_loads(&mut self, loads: Vec<LoadRequest>) {
+        for (adapter, after, limit, reply) in loads {
+            let result =
+                super::load_pending(&mut self.conn, Some(&adapter), after, Some(limit)).await;
+            let _ = reply.send(result);
         }
     }
 

@@ -1,0 +1,341 @@
+//! The `cpimgate` binary over real processes and sockets: `run` on the
+//! quickstart config (health, readiness, metrics over HTTP, clean stop on
+//! SIGTERM), `check-config`, `inspect` on the specification fixtures, and
+//! `mappings`.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cpimgate"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixtures(kind: &str) -> PathBuf {
+    repo().join("gateway/model/tests/fixtures").join(kind)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 GET; returns the status code and the body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_http(port: u16, child: &mut Child) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http_get(port, "/healthz") {
+            return r;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("cpimgate exited early with {status}: {err}");
+        }
+        assert!(Instant::now() < deadline, "admin listener did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn quickstart_runs_answers_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let store = dir.path().join("quick.sqlite");
+    let child = bin()
+        .args(["run", "--config"])
+        .arg(repo().join("examples/quickstart.toml"))
+        .env("CPIMGATE__ADMIN__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CPIMGATE__STORE__PATH", &store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running { child };
+    let (code, body) = wait_for_http(port, &mut running.child);
+    assert_eq!(code, 200);
+    assert_eq!(body, "ok\n");
+
+    // No adapters configured: vacuously ready.
+    let (code, body) = http_get(port, "/readyz").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"ready\":true"), "{body}");
+    let (code, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("cpimgate_queue_depth"), "metrics: {body}");
+    assert!(store.exists(), "the SQLite file was created on first run");
+
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = running.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cpimgate did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    running
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "exit {status}: {err}");
+    assert!(err.contains("SIGTERM received"), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+}
+
+fn check_config(text: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(&p, text).unwrap();
+    bin().arg("check-config").arg(&p).output().unwrap()
+}
+
+#[test]
+fn check_config_accepts_the_examples_and_names_bad_keys() {
+    let ok = bin()
+        .arg("check-config")
+        .arg(repo().join("examples/quickstart.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let bad = check_config("[gateway]\nnmae = \"x\"\n");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("nmae"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
+
+    let bad = check_config("[store]\npath = \"/nonexistent/dir/x.sqlite\"\n");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("store.path") && err.contains("/nonexistent/dir"),
+        "{err}"
+    );
+
+    let bad = check_config(
+        "[adapters.x]\nkind = \"xmpp\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"bogus\"}, {adapter = \"x\", address = \"xmpp:c@d\"}]\n",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("bridge[0].rooms[0].address"), "{err}");
+}
+
+fn inspect(kind: &str, file: &Path) -> Output {
+    bin()
+        .args(["inspect", "--as", kind])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn inspect_understands_every_cpim_fixture() {
+    let mut seen = 0;
+    let mut messages = 0;
+    for entry in std::fs::read_dir(fixtures("cpim")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("cpim") {
+            continue;
+        }
+        let out = inspect("cpim", &path);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kind"], "cpim");
+        assert!(v["cpim"]["headers"].is_array(), "{}: {v}", path.display());
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.lines().any(|l| l.starts_with("From: ")) {
+            assert!(v["message"]["from"].is_object(), "{}: {v}", path.display());
+            messages += 1;
+        } else {
+            assert!(v["not_a_message"].is_string(), "{}: {v}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(
+        seen >= 4,
+        "expected the RFC 3862 and RFC 7701 fixtures, found {seen}"
+    );
+}
+
+#[test]
+fn inspect_reports_a_truncated_cpim_with_exit_2() {
+    let path = fixtures("cpim").join("truncated.cpim.bad");
+    let out = inspect("cpim", &path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("byte"), "the error names the offset: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn inspect_reads_addresses_from_stdin() {
+    let mut child = bin()
+        .args(["inspect", "--as", "address", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\"Alice\" <sip:Alice%20in%20wonderland@chat.example.com>\nim:piglet@100akerwood.com\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["addresses"][0]["kind"], "sip");
+    assert_eq!(v["addresses"][0]["display"], "Alice");
+    assert_eq!(v["addresses"][1]["kind"], "im");
+
+    let mut child = bin()
+        .args(["inspect", "--as", "address"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"<sip:unterminated\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_says_which_parsers_are_not_built_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.sip");
+    std::fs::write(&p, b"MESSAGE sip:bob@example.com SIP/2.0\r\n\r\n").unwrap();
+    let out = bin().arg("inspect").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sip"));
+}
+
+#[test]
+fn mappings_add_list_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"{}\"\n",
+            dir.path().join("m.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .arg("mappings")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&[
+        "add",
+        "--display-name",
+        "Alice",
+        "im:alice@atlanta.example.com",
+        "sip:alice@atlanta.example.com",
+    ]);
+    run(&[
+        "add",
+        "sip:alice@atlanta.example.com",
+        "jid:alice@xmpp.example.org",
+    ]);
+    let list = run(&["list"]);
+    assert_eq!(list.lines().count(), 1, "one person: {list}");
+    assert!(
+        list.contains("alice@xmpp.example.org") && list.contains("Alice"),
+        "{list}"
+    );
+    run(&["remove", "jid:alice@xmpp.example.org"]);
+    let list = run(&["list"]);
+    assert!(!list.contains("xmpp.example.org"), "{list}");
+    let out = bin()
+        .arg("mappings")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["remove", "jid:nobody@example.org"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
