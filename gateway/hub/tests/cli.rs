@@ -220,9 +220,10 @@ fn inspect_understands_every_cpim_fixture() {
         seen += 1;
     }
     assert!(
-        seen >= 4,
+        seen >= 20,
         "expected the RFC 3862 and RFC 7701 fixtures, found {seen}"
     );
+    assert!(messages >= 8, "whole messages among them: {messages}");
 }
 
 #[test]
