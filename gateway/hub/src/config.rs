@@ -230,6 +230,17 @@ impl Default for LimitsSection {
     }
 }
 
+impl LimitsSection {
+    /// The limits of the `message/cpim` parser.
+    pub fn cpim(&self) -> cpimgate_model::cpim::Limits {
+        cpimgate_model::cpim::Limits {
+            max_headers: self.max_headers,
+            max_line_len: self.max_header_line,
+            max_body: self.max_body,
+        }
+    }
+}
+
 /// `[adapters.NAME]`: one adapter instance.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

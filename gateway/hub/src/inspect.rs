@@ -89,10 +89,10 @@ pub enum InspectError {
     Unsupported(String),
 }
 
-/// Parse `input` as `kind`; return pretty JSON.
-pub fn inspect(kind: InspectAs, input: &[u8]) -> Result<String, InspectError> {
+/// Parse `input` as `kind` within `limits`; return pretty JSON.
+pub fn inspect(kind: InspectAs, input: &[u8], limits: &Limits) -> Result<String, InspectError> {
     let value = match kind {
-        InspectAs::Cpim => inspect_cpim(input)?,
+        InspectAs::Cpim => inspect_cpim(input, limits)?,
         InspectAs::Address => inspect_addresses(input)?,
         InspectAs::Sip | InspectAs::Msrp | InspectAs::Sdp => {
             let adapter = if kind == InspectAs::Sip {
@@ -108,9 +108,8 @@ pub fn inspect(kind: InspectAs, input: &[u8]) -> Result<String, InspectError> {
     serde_json::to_string_pretty(&value).map_err(|e| InspectError::Malformed(e.to_string()))
 }
 
-fn inspect_cpim(input: &[u8]) -> Result<serde_json::Value, InspectError> {
-    let limits = Limits::default();
-    let parsed = Cpim::parse(bytes::Bytes::copy_from_slice(input), &limits)
+fn inspect_cpim(input: &[u8], limits: &Limits) -> Result<serde_json::Value, InspectError> {
+    let parsed = Cpim::parse(bytes::Bytes::copy_from_slice(input), limits)
         .map_err(|e| InspectError::Malformed(e.to_string()))?;
     let origin = Origin {
         world: World::Local,

@@ -44,6 +44,10 @@ enum Command {
         /// Without it the kind is guessed from the first bytes.
         #[arg(long = "as")]
         kind: Option<String>,
+        /// Take the parser limits (`[limits]`) from this configuration
+        /// file instead of the defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         /// The file to read; `-` or nothing for standard input.
         file: Option<PathBuf>,
     },
@@ -82,7 +86,16 @@ enum MappingsAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect { kind, file } => inspect_command(kind.as_deref(), file),
+        Command::Inspect { kind, config, file } => {
+            let limits = match config.map(|c| Config::load(&c)).transpose() {
+                Ok(cfg) => cfg.unwrap_or_default().limits,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            inspect_command(kind.as_deref(), file, &limits)
+        }
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -137,7 +150,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn inspect_command(kind: Option<&str>, file: Option<PathBuf>) -> ExitCode {
+fn inspect_command(
+    kind: Option<&str>,
+    file: Option<PathBuf>,
+    limits: &cpimgate::config::LimitsSection,
+) -> ExitCode {
     let mut input = Vec::new();
     let read = match &file {
         Some(p) if p.as_os_str() != "-" => std::fs::read(p).map(|b| input = b),
@@ -157,7 +174,7 @@ fn inspect_command(kind: Option<&str>, file: Option<PathBuf>) -> ExitCode {
         },
         None => InspectAs::guess(&input),
     };
-    match inspect::inspect(kind, &input) {
+    match inspect::inspect(kind, &input, &limits.cpim()) {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS

@@ -237,6 +237,22 @@ fn inspect_reports_a_truncated_cpim_with_exit_2() {
 }
 
 #[test]
+fn inspect_applies_the_configured_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[limits]\nmax_body = 4\n").unwrap();
+    let out = bin()
+        .args(["inspect", "--as", "cpim", "--config"])
+        .arg(&cfg)
+        .arg(fixtures("cpim").join("rfc3862-5.1.cpim"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("body") || err.contains("large"), "{err}");
+}
+
+#[test]
 fn inspect_reads_addresses_from_stdin() {
     let mut child = bin()
         .args(["inspect", "--as", "address", "-"])
