@@ -90,7 +90,7 @@ pub async fn open_queue(cfg: &Config) -> anyhow::Result<Queue> {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Install the recorder before anything records.
     let _ = crate::ops::metrics_handle();
-    let _mappings = open_mappings(&cfg).await?;
+    let mappings = open_mappings(&cfg).await?;
     let queue = open_queue(&cfg).await?;
     let adapters = build_adapters(&cfg)?;
     let hub = RunningHub::start(&cfg, adapters, queue)?;
@@ -112,6 +112,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining in-flight deliveries");
     let drain = Duration::from_millis(cfg.queue.drain_ms);
     hub.shutdown(drain).await.context("closing the queue")?;
+    if let Some(pool) = mappings.sqlite_pool() {
+        pool.close().await;
+    }
     let _ = admin_stop.send(true);
     if let Some(task) = admin {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;

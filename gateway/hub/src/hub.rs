@@ -177,6 +177,10 @@ impl RunningHub {
         let mut forwarders = Vec::new();
         for (name, adapter) in adapters {
             readiness.set(&name, AdapterStatus::Disconnected);
+            // Every per-adapter series exists from the start, at zero.
+            metrics::counter!("cpimgate_messages_in_total", "adapter" => name.clone()).absolute(0);
+            metrics::counter!("cpimgate_messages_out_total", "adapter" => name.clone()).absolute(0);
+            metrics::gauge!("cpimgate_adapter_connected", "adapter" => name.clone()).set(0.0);
             let (status_tx, status_rx) = watch::channel(AdapterStatus::Disconnected);
             statuses.insert(name.clone(), status_tx);
             let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);

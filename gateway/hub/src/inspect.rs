@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use cpimgate_model::cpim::{Cpim, Limits};
-use cpimgate_model::{Address, Message, NameAddr, Origin, World};
+use cpimgate_model::{Message, NameAddr, Origin, World};
 use serde_json::json;
 
 /// What the input is.
@@ -141,7 +141,7 @@ fn inspect_addresses(input: &[u8]) -> Result<serde_json::Value, InspectError> {
             let parsed: NameAddr = trimmed.parse().map_err(|e| {
                 InspectError::Malformed(format!("line at byte {}: {e}", offset + lead))
             })?;
-            let kind = address_kind(&parsed.address);
+            let kind = parsed.address.scheme();
             out.push(json!({
                 "input": trimmed,
                 "kind": kind,
@@ -158,11 +158,4 @@ fn inspect_addresses(input: &[u8]) -> Result<serde_json::Value, InspectError> {
         ));
     }
     Ok(json!({ "kind": "address", "addresses": out }))
-}
-
-fn address_kind(a: &Address) -> String {
-    a.to_string()
-        .split_once(':')
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .unwrap_or_default()
 }

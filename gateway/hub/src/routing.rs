@@ -86,69 +86,60 @@ impl Routes {
     /// domains).
     pub fn route(&self, to: &Address) -> Option<(String, Address)> {
         let target = self.unwrap(to).unwrap_or_else(|| to.clone());
-        let text = target.to_string();
-        let (scheme, domain) = scheme_and_domain(&text);
+        let domain = domain_of(&target);
+        let scheme = target.scheme();
         self.rules
             .iter()
             .find(|rule| {
                 rule.scheme
                     .as_deref()
                     .is_none_or(|s| s.eq_ignore_ascii_case(scheme))
-                    && domain_matches(&rule.domain, &domain)
+                    && domain_matches(&rule.domain, domain.as_deref())
             })
             .map(|rule| (rule.adapter.clone(), target))
     }
 
-    /// `scheme:<escaped address>@<gateway domain>` → the escaped address.
+    /// An address of one of the gateway's domains → the address of another
+    /// world it stands for (DESIGN "Addressing": the user part of
+    /// `sip:alice%40xmpp.example.org@gw.example.com` is
+    /// `alice@xmpp.example.org`).
     fn unwrap(&self, to: &Address) -> Option<Address> {
-        let text = to.to_string();
-        let (_, domain) = scheme_and_domain(&text);
+        let domain = domain_of(to)?;
         if !self.gateway_domains.contains(&domain) {
             return None;
         }
-        let after_scheme = text.split_once(':')?.1;
-        let user = after_scheme.trim_start_matches('/').rsplit_once('@')?.0;
-        let decoded = percent_decode(user)?;
-        if !decoded.contains('@') {
-            return None;
+        match to {
+            Address::Sip(u) => Address::from_gateway_user(u.user()?).ok(),
+            Address::Im(u) => Address::from_gateway_user(u.user()).ok(),
+            Address::Xmpp(u) => Address::from_component_jid(u.jid(), &domain).ok(),
+            _ => None,
         }
-        let candidate = match decoded.split_once(':') {
-            Some((s, _)) if s.chars().all(|c| c.is_ascii_alphanumeric()) && !s.contains('@') => {
-                decoded
-            }
-            _ => format!("im:{decoded}"),
-        };
-        candidate.parse().ok()
     }
 }
 
-/// The scheme and the lower-cased domain of an address in its string form:
-/// the host after the last `@` (or after `//` for `irc://network/...`), up
-/// to a port, path, parameter or header.
-fn scheme_and_domain(text: &str) -> (&str, String) {
-    let Some((scheme, rest)) = text.split_once(':') else {
-        return ("", String::new());
+/// The lower-cased domain an address lives in: the host of a SIP URI, the
+/// domain of an `im:` URI or a JID, the network of an IRC address; none for
+/// `tel:`.
+fn domain_of(a: &Address) -> Option<String> {
+    let d = match a {
+        Address::Sip(u) => u.host().to_string(),
+        Address::Im(u) => u.domain().to_owned(),
+        Address::Xmpp(u) => u.jid().domain().to_owned(),
+        Address::Irc(i) => i.network().to_string(),
+        Address::Tel(_) => return None,
     };
-    let hostpart = if let Some(authority) = rest.strip_prefix("//") {
-        authority.split(['/', '?', '#']).next().unwrap_or("")
-    } else {
-        let end = rest.find(['/', ';', '?']).unwrap_or(rest.len());
-        let addr = &rest[..end];
-        addr.rsplit_once('@').map_or(addr, |(_, h)| h)
-    };
-    let host = hostpart.rsplit_once('@').map_or(hostpart, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split_inclusive(']').next().unwrap_or(host)
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    (scheme, host.to_ascii_lowercase())
+    Some(d.to_ascii_lowercase())
 }
 
-fn domain_matches(pattern: &str, domain: &str) -> bool {
+/// `*` matches anything (a `tel:` number included); `*.example.com` the
+/// subdomains of `example.com`; anything else the domain itself.
+fn domain_matches(pattern: &str, domain: Option<&str>) -> bool {
     if pattern == "*" {
         return true;
     }
+    let Some(domain) = domain else {
+        return false;
+    };
     let pattern = pattern.to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
         Some(suffix) => domain
@@ -158,59 +149,49 @@ fn domain_matches(pattern: &str, domain: &str) -> bool {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn domain(s: &str) -> Option<String> {
+        domain_of(&s.parse().unwrap())
+    }
+
     #[test]
     fn domains_are_found() {
         assert_eq!(
-            scheme_and_domain("sip:alice@Atlanta.example.com;transport=tcp"),
-            ("sip", "atlanta.example.com".to_owned())
+            domain("sip:alice@Atlanta.example.com;transport=tcp").as_deref(),
+            Some("atlanta.example.com")
         );
         assert_eq!(
-            scheme_and_domain("sip:alice@atlanta.example.com:5061"),
-            ("sip", "atlanta.example.com".to_owned())
+            domain("sip:alice@atlanta.example.com:5061").as_deref(),
+            Some("atlanta.example.com")
         );
         assert_eq!(
-            scheme_and_domain("xmpp:romeo@montague.net/orchard"),
-            ("xmpp", "montague.net".to_owned())
+            domain("xmpp:romeo@montague.net/orchard").as_deref(),
+            Some("montague.net")
         );
         assert_eq!(
-            scheme_and_domain("irc://irc.example.org/%23chan"),
-            ("irc", "irc.example.org".to_owned())
+            domain("irc://irc.example.org/%23chan").as_deref(),
+            Some("irc.example.org")
         );
         assert_eq!(
-            scheme_and_domain("tel:+1-201-555-0123"),
-            ("tel", "+1-201-555-0123".to_owned())
+            domain("im:piglet@100akerwood.com").as_deref(),
+            Some("100akerwood.com")
         );
+        assert_eq!(domain("tel:+1-201-555-0123"), None);
     }
 
     #[test]
     fn wildcards() {
-        assert!(domain_matches("*", "x.org"));
-        assert!(domain_matches("*.example.com", "a.example.com"));
-        assert!(!domain_matches("*.example.com", "example.com"));
-        assert!(!domain_matches("*.example.com", "aexample.com"));
-        assert!(domain_matches("Example.COM", "example.com"));
+        assert!(domain_matches("*", Some("x.org")));
+        assert!(domain_matches("*", None));
+        assert!(domain_matches("*.example.com", Some("a.example.com")));
+        assert!(!domain_matches("*.example.com", Some("example.com")));
+        assert!(!domain_matches("*.example.com", Some("aexample.com")));
+        assert!(domain_matches("Example.COM", Some("example.com")));
+        assert!(!domain_matches("example.com", None));
     }
 
     fn cfg(text: &str) -> Config {
@@ -246,6 +227,17 @@ mod tests {
         assert_eq!(r.route(&to).unwrap().0, "s");
         let to: Address = "im:carol@nowhere.example".parse().unwrap();
         assert!(r.route(&to).is_none());
+        // An IRC nick behind the gateway's domain, and a JID-escaped one.
+        let to: Address = "sip:alice%25irc.example.org@gw.example.com"
+            .parse()
+            .unwrap();
+        assert_eq!(r.route(&to), None, "no rule for IRC");
+        let to: Address = "xmpp:romeo%5C40xmpp.example.org@gw.example.com"
+            .parse()
+            .unwrap();
+        let (adapter, addr) = r.route(&to).unwrap();
+        assert_eq!(adapter, "x");
+        assert_eq!(addr.to_string(), "im:romeo@xmpp.example.org");
     }
 
     #[test]

@@ -120,6 +120,38 @@ impl Address {
         from_local(&unescape_node(node_of(jid, component_domain)?)?)
     }
 
+    /// The SIP address that stands for this address of another world under
+    /// the gateway's SIP domain: the same local part as
+    /// [`Address::to_component_jid`], percent-encoded as a SIP user part
+    /// instead of XEP-0106-escaped.
+    ///
+    /// ```
+    /// use cpimgate_model::address::{Address, SipUri};
+    /// let a: Address = "im:alice@xmpp.example.org".parse().unwrap();
+    /// let s = a.to_gateway_sip("gw.example.com").unwrap();
+    /// assert_eq!(s.to_string(), "sip:alice%40xmpp.example.org@gw.example.com");
+    /// assert_eq!(Address::from_gateway_user(s.user().unwrap()).unwrap(), a);
+    ///
+    /// let a: Address = "irc://irc.example.org/alice,isnick".parse().unwrap();
+    /// let s = a.to_gateway_sip("gw.example.com").unwrap();
+    /// assert_eq!(s.to_string(), "sip:alice%25irc.example.org@gw.example.com");
+    /// ```
+    pub fn to_gateway_sip(&self, gateway_domain: &str) -> Result<SipUri, AddressError> {
+        let local = match short_form(self) {
+            Some(s) if from_local(&s).as_ref() == Ok(self) => s,
+            _ => self.to_string(),
+        };
+        SipUri::new(Some(&local), gateway_domain)
+    }
+
+    /// Reads the (decoded) user part of a gateway address back into the
+    /// address it stands for: `alice@xmpp.example.org` is
+    /// `im:alice@xmpp.example.org`, `alice%irc.example.org` an IRC nick,
+    /// `#chan%irc.example.org` an IRC channel, and a full URI itself.
+    pub fn from_gateway_user(user: &str) -> Result<Address, AddressError> {
+        from_local(user)
+    }
+
     /// The room JID that stands for this room of another world: an IRC
     /// channel, or a SIP chat room URI (`sip:room@host` with no port,
     /// password, parameters or headers, and a room name that does not
