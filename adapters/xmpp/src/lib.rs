@@ -1,4 +1,49 @@
 //! XMPP adapter: component mode (XEP-0114) and client mode, MUC and 1:1.
 //!
-//! Not built yet: this crate exists so that the workspace has its final
-//! shape. Its issue adds component and client modes.
+//! * [`config`]: the adapter's settings.
+//! * [`text`]: text from other worlds becomes character data, never markup.
+//! * `client`: client mode — logs in as an account and joins existing MUC
+//!   rooms (XEP-0045); room traffic goes to the hub, messages from other
+//!   worlds are posted as `<Nick> text`.
+//! * `component`: component mode — users and rooms of other worlds appear
+//!   as JIDs on the component's domain.
+
+pub mod config;
+pub mod text;
+
+use cpimgate_mappings::MappingStore;
+use cpimgate_model::World;
+use cpimgate_model::port::{Adapter, AdapterContext, AdapterError, BoxFuture};
+
+pub use config::XmppConfig;
+
+/// The XMPP adapter, in either mode.
+#[derive(Debug)]
+pub struct XmppAdapter {
+    config: XmppConfig,
+    #[allow(dead_code)]
+    mappings: MappingStore,
+}
+
+impl XmppAdapter {
+    /// An adapter with these settings.
+    pub fn new(config: XmppConfig, mappings: MappingStore) -> Self {
+        XmppAdapter { config, mappings }
+    }
+}
+
+impl Adapter for XmppAdapter {
+    fn world(&self) -> World {
+        World::Xmpp
+    }
+
+    fn run(self: Box<Self>, _ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
+        let mode = match self.config {
+            XmppConfig::Component(_) => "component",
+            XmppConfig::Client(_) => "client",
+        };
+        Box::pin(async move {
+            Err(AdapterError::Config(format!("xmpp {mode} mode is not built yet")))
+        })
+    }
+}

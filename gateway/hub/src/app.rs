@@ -9,7 +9,7 @@ use cpimgate_mappings::{Alias, MappingStore};
 use cpimgate_model::port::Adapter;
 use tokio::sync::watch;
 
-use crate::config::{AdapterKind, Config};
+use crate::config::{AdapterSection, Config};
 use crate::hub::RunningHub;
 use crate::queue::{Queue, QueueConfig};
 
@@ -17,17 +17,24 @@ use crate::queue::{Queue, QueueConfig};
 ///
 /// The protocol adapters are built by their own issues; until one is in this
 /// build, a config that names it fails at start, saying so.
-pub fn build_adapters(cfg: &Config) -> anyhow::Result<Vec<(String, Box<dyn Adapter>)>> {
-    if let Some((name, section)) = cfg.adapters.iter().next() {
-        let kind = match section.kind {
-            AdapterKind::Sip => "sip",
-            AdapterKind::Msrp => "msrp",
-            AdapterKind::Xmpp => "xmpp",
-            AdapterKind::Irc => "irc",
-        };
-        anyhow::bail!("adapters.{name}.kind: the {kind} adapter is not part of this build yet");
+pub fn build_adapters(
+    cfg: &Config,
+    mappings: &MappingStore,
+) -> anyhow::Result<Vec<(String, Box<dyn Adapter>)>> {
+    let mut out: Vec<(String, Box<dyn Adapter>)> = Vec::new();
+    for (name, section) in &cfg.adapters {
+        match section {
+            AdapterSection::Xmpp(x) => out.push((
+                name.clone(),
+                Box::new(cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone())),
+            )),
+            other => anyhow::bail!(
+                "adapters.{name}.kind: the {} adapter is not part of this build yet",
+                other.kind()
+            ),
+        }
     }
-    Ok(Vec::new())
+    Ok(out)
 }
 
 /// Open the mapping table and write the static entries of the config into it.
@@ -92,7 +99,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = crate::ops::metrics_handle();
     let mappings = open_mappings(&cfg).await?;
     let queue = open_queue(&cfg).await?;
-    let adapters = build_adapters(&cfg)?;
+    let adapters = build_adapters(&cfg, &mappings)?;
     let hub = RunningHub::start(&cfg, adapters, queue)?;
 
     let (admin_stop, admin_stop_rx) = watch::channel(false);

@@ -241,27 +241,41 @@ impl LimitsSection {
     }
 }
 
-/// `[adapters.NAME]`: one adapter instance.
+/// `[adapters.NAME]`: one adapter instance; `kind` names the protocol and
+/// the other keys are that adapter's own.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdapterSection {
-    /// Which protocol: `sip`, `msrp`, `xmpp` or `irc`.
-    pub kind: AdapterKind,
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AdapterSection {
+    /// XMPP, as a component or a client (see `cpimgate_xmpp::config`).
+    Xmpp(cpimgate_xmpp::XmppConfig),
+    /// SIP pager mode (not in this build yet).
+    Sip(NoSettings),
+    /// MSRP sessions and chat rooms (not in this build yet).
+    Msrp(NoSettings),
+    /// IRC (not in this build yet).
+    Irc(NoSettings),
+    /// An adapter supplied by the program that embeds the hub (tests);
+    /// `cpimgate run` refuses it.
+    Embedded(NoSettings),
 }
 
-/// The protocols an adapter can speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdapterKind {
-    /// SIP pager mode.
-    Sip,
-    /// MSRP sessions and chat rooms.
-    Msrp,
-    /// XMPP component or client.
-    Xmpp,
-    /// IRC.
-    Irc,
+impl AdapterSection {
+    /// The protocol, as written in `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdapterSection::Xmpp(_) => "xmpp",
+            AdapterSection::Sip(_) => "sip",
+            AdapterSection::Msrp(_) => "msrp",
+            AdapterSection::Irc(_) => "irc",
+            AdapterSection::Embedded(_) => "embedded",
+        }
+    }
 }
+
+/// An adapter section without settings of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
 /// `[[bridge]]`: one conversation across worlds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -543,7 +557,7 @@ mod tests {
     #[test]
     fn bridge_with_unknown_adapter_is_named() {
         let e = load(
-            "[adapters.x]\nkind = \"xmpp\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"xmpp:a@b\"}, {adapter = \"y\", address = \"xmpp:c@d\"}]\n",
+            "[adapters.x]\nkind = \"embedded\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"xmpp:a@b\"}, {adapter = \"y\", address = \"xmpp:c@d\"}]\n",
             &[],
         )
         .unwrap_err()
@@ -554,7 +568,7 @@ mod tests {
     #[test]
     fn bad_room_address_is_named() {
         let e = load(
-            "[adapters.x]\nkind = \"xmpp\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"\"}, {adapter = \"x\", address = \"xmpp:c@d\"}]\n",
+            "[adapters.x]\nkind = \"embedded\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"\"}, {adapter = \"x\", address = \"xmpp:c@d\"}]\n",
             &[],
         )
         .unwrap_err()

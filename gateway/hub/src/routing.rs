@@ -206,9 +206,9 @@ mod tests {
             [gateway]
             domains = ["gw.example.com"]
             [adapters.x]
-            kind = "xmpp"
+            kind = "embedded"
             [adapters.s]
-            kind = "sip"
+            kind = "embedded"
             [[route]]
             domain = "xmpp.example.org"
             adapter = "x"
@@ -244,11 +244,11 @@ mod tests {
     fn fan_out_excludes_the_origin_room() {
         let r = Routes::from_config(&cfg(r#"
             [adapters.x]
-            kind = "xmpp"
+            kind = "embedded"
             [adapters.i]
-            kind = "irc"
+            kind = "embedded"
             [adapters.m]
-            kind = "msrp"
+            kind = "embedded"
             [[bridge]]
             name = "lobby"
             rooms = [

@@ -176,7 +176,7 @@ fn check_config_accepts_the_examples_and_names_bad_keys() {
     );
 
     let bad = check_config(
-        "[adapters.x]\nkind = \"xmpp\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"bogus\"}, {adapter = \"x\", address = \"xmpp:c@d\"}]\n",
+        "[adapters.x]\nkind = \"embedded\"\n[[bridge]]\nname = \"b\"\nrooms = [{adapter = \"x\", address = \"bogus\"}, {adapter = \"x\", address = \"xmpp:c@d\"}]\n",
     );
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);

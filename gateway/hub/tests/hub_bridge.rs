@@ -131,11 +131,11 @@ fn config(dir: &Path) -> Config {
         retry_base_ms = 20
         retry_max_ms = 100
         [adapters.xmpp]
-        kind = "xmpp"
+        kind = "embedded"
         [adapters.irc]
-        kind = "irc"
+        kind = "embedded"
         [adapters.sip]
-        kind = "sip"
+        kind = "embedded"
         [[bridge]]
         name = "lobby"
         rooms = [

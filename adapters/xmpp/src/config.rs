@@ -1,0 +1,90 @@
+//! `[adapters.NAME]` with `kind = "xmpp"`: the XMPP adapter's settings.
+//!
+//! ```toml
+//! [adapters.xmpp]
+//! kind = "xmpp"
+//! mode = "component"           # XEP-0114: the full-fidelity mode
+//! domain = "gw.example.org"    # the component's JID
+//! secret = "s3cret"
+//! server = "127.0.0.1:5347"    # the XMPP server's component port
+//!
+//! [adapters.xmpp-remote]
+//! kind = "xmpp"
+//! mode = "client"              # an ordinary account, for servers without a component
+//! jid = "bridge@example.org"
+//! password = "..."
+//! rooms = [ { room = "lobby@conference.example.org", nick = "bridge" } ]
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The XMPP adapter's configuration: one of two modes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum XmppConfig {
+    /// Connect as an external component (XEP-0114).
+    Component(ComponentConfig),
+    /// Log in as an ordinary account and join existing rooms.
+    Client(ClientConfig),
+}
+
+/// Component mode (XEP-0114).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// The component's domain (its JID), e.g. `gw.example.org`. Users and
+    /// rooms of other worlds appear under it.
+    pub domain: String,
+    /// The shared secret of the component handshake.
+    pub secret: String,
+    /// The server's component listener, `host:port`.
+    pub server: String,
+    /// Largest message body accepted from XMPP, in bytes; a larger one is
+    /// answered with a `not-acceptable` error.
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+}
+
+/// Client mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The account's bare JID.
+    pub jid: String,
+    /// Its password (SASL).
+    pub password: String,
+    /// Connect to this `host:port` instead of resolving the JID's domain.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Accept a server certificate that does not verify (tests only).
+    #[serde(default)]
+    pub insecure_accept_any_certificate: bool,
+    /// The rooms to join.
+    #[serde(default)]
+    pub rooms: Vec<ClientRoom>,
+    /// How a message from another world is posted into a room: `{nick}`
+    /// and `{text}` are replaced.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Largest message body accepted from XMPP, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+}
+
+/// A room joined in client mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRoom {
+    /// The room's bare JID.
+    pub room: String,
+    /// The nickname to join under.
+    pub nick: String,
+}
+
+fn default_max_body() -> usize {
+    64 * 1024
+}
+
+fn default_format() -> String {
+    "<{nick}> {text}".to_owned()
+}
