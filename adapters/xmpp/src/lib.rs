@@ -8,6 +8,8 @@
 //! * `component`: component mode — users and rooms of other worlds appear
 //!   as JIDs on the component's domain.
 
+pub mod client;
+pub mod component;
 pub mod config;
 pub mod text;
 
@@ -21,7 +23,6 @@ pub use config::XmppConfig;
 #[derive(Debug)]
 pub struct XmppAdapter {
     config: XmppConfig,
-    #[allow(dead_code)]
     mappings: MappingStore,
 }
 
@@ -37,13 +38,11 @@ impl Adapter for XmppAdapter {
         World::Xmpp
     }
 
-    fn run(self: Box<Self>, _ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
-        let mode = match self.config {
-            XmppConfig::Component(_) => "component",
-            XmppConfig::Client(_) => "client",
-        };
-        Box::pin(async move {
-            Err(AdapterError::Config(format!("xmpp {mode} mode is not built yet")))
-        })
+    fn run(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
+        let XmppAdapter { config, mappings } = *self;
+        match config {
+            XmppConfig::Component(c) => Box::pin(component::run(c, mappings, ctx)),
+            XmppConfig::Client(c) => Box::pin(client::run(c, mappings, ctx)),
+        }
     }
 }
