@@ -11,6 +11,7 @@
 pub mod client;
 pub mod component;
 pub mod config;
+pub mod convert;
 pub mod text;
 
 use cpimgate_mappings::MappingStore;

@@ -1,0 +1,1 @@
+//! Fixtures for the pure parts of client mode.
