@@ -1,4 +1,30 @@
-//! Component mode (XEP-0114). (Not built yet.)
+//! Component mode (XEP-0114): users and rooms of other worlds appear as
+//! JIDs on the component's domain.
+//!
+//! * A user of another world is `<XEP-0106-escaped address>@<domain>`:
+//!   `alice\40atlanta.example.com@gw.example.com` is
+//!   `im:alice@atlanta.example.com`. An XMPP user chats with that JID; the
+//!   hub routes the message by the unescaped address (`[[route]]`), and
+//!   replies come back from the same JID. XEP-0184 receipts follow the
+//!   other world's outcome: delivered → receipt, accepted only → none,
+//!   failed → `<message type='error'/>`.
+//! * A room of another world is a MUC room (XEP-0045) on the component,
+//!   `#chan%irc.example.org@gw.example.com`, served when a bridge names it
+//!   (see [`muc`]).
+//!
+//! Shape: [`core::Core`] is the sans-IO state machine (stanzas and hub
+//! traffic in, stanzas and hub requests out: `handle_*`, then drain
+//! `poll_output`); [`driver`] owns the connection, reconnects with backoff
+//! and jitter, and talks to the hub.
+
+pub mod core;
+mod disco;
+pub mod driver;
+pub mod muc;
+mod stanzas;
+
+#[cfg(test)]
+mod tests;
 
 use cpimgate_mappings::MappingStore;
 use cpimgate_model::port::{AdapterContext, AdapterError};
@@ -7,9 +33,9 @@ use crate::config::ComponentConfig;
 
 /// Run component mode until shutdown.
 pub async fn run(
-    _config: ComponentConfig,
-    _mappings: MappingStore,
-    _ctx: AdapterContext,
+    config: ComponentConfig,
+    mappings: MappingStore,
+    ctx: AdapterContext,
 ) -> Result<(), AdapterError> {
-    Err(AdapterError::Config("xmpp component mode is not built yet".into()))
+    driver::run(config, mappings, ctx).await
 }
