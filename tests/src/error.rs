@@ -1,0 +1,74 @@
+//! The harness's error type.
+
+use std::path::PathBuf;
+
+/// Why a piece of the test harness could not do its job. Every variant
+/// carries what a failing test needs to print: the command, the log tail,
+/// the stanza waited for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// Happens when a program the tests need (`prosody`, `prosodyctl`,
+    /// `openssl`) is not installed.
+    #[error("{program} is not installed or not runnable ({reason}); run scripts/install-test-deps")]
+    NotInstalled {
+        /// The program.
+        program: String,
+        /// What spawning it said.
+        reason: String,
+    },
+    /// Happens when a file or socket operation of the harness fails.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the harness was doing.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Happens when a helper command (`prosodyctl register`, `openssl`)
+    /// exits with an error.
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// Its stdout and stderr.
+        output: String,
+    },
+    /// Happens when Prosody exits early, cannot open its ports, or does not
+    /// listen in time. The message carries the tail of its log.
+    #[error("prosody did not start: {reason}\n--- {log} (tail) ---\n{log_tail}")]
+    ServerStart {
+        /// What went wrong.
+        reason: String,
+        /// The log file.
+        log: PathBuf,
+        /// Its last lines (and the last lines of its stdout/stderr).
+        log_tail: String,
+    },
+    /// Happens when an XMPP connection fails or a stanza cannot be sent.
+    #[error("xmpp: {0}")]
+    Xmpp(String),
+    /// Happens when the awaited stanza or event does not come in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long the harness waited.
+        after: std::time::Duration,
+    },
+    /// Happens when the in-process gateway cannot be configured or started.
+    #[error("gateway: {0:#}")]
+    Gateway(anyhow::Error),
+}
+
+impl HarnessError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        HarnessError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
