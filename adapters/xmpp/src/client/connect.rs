@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use super::ns::{self, NsRewrite};
 use futures::{SinkExt, StreamExt};
 use sasl::common::{ChannelBinding, Credentials};
 use tokio::io::BufStream;
@@ -158,33 +159,49 @@ pub(crate) async fn connect(s: &ConnectSettings) -> Result<Connection, ConnectEr
         from: None,
         id: None,
     };
-    let ns = xmpp_parsers::ns::JABBER_CLIENT;
-    let pending = initiate_stream(BufStream::new(tcp), ns, header(), s.timeouts).await?;
+    // Before TLS only features and STARTTLS pass: the stanza namespace
+    // does not matter yet (see `ns`).
+    let plain_ns = xmpp_parsers::ns::JABBER_CLIENT;
+    let pending = initiate_stream(BufStream::new(tcp), plain_ns, header(), s.timeouts).await?;
     let (features, stream): (_, XmppStream<BufStream<TcpStream>>) =
         pending
             .recv_features()
             .await
             .map_err(|e| ConnectError::Features(e.to_string()))?;
 
-    if features.can_starttls() {
+    let (io, binding): (Box<dyn Rw>, _) = if features.can_starttls() {
         let (tls, binding) = if s.insecure {
             starttls_any_certificate(stream, &domain).await?
         } else {
             tokio_xmpp::connect::starttls::starttls(stream, &domain).await?
         };
-        let pending = initiate_stream(BufStream::new(tls), ns, header(), s.timeouts).await?;
-        let (features, stream) = pending
-            .recv_features()
-            .await
-            .map_err(|e| ConnectError::Features(e.to_string()))?;
-        login(s, stream, features, binding).await
+        (Box::new(tls), binding)
     } else if s.insecure {
         tracing::warn!(jid = %s.jid, "xmpp: the server offers no STARTTLS; logging in in plain text (insecure_accept_any_certificate)");
-        login(s, stream, features, ChannelBinding::None).await
+        // Start again on a fresh connection, this time with the stanza
+        // namespace handled from the first byte.
+        drop(stream);
+        (Box::new(dns.resolve().await?), ChannelBinding::None)
     } else {
-        Err(ConnectError::NoTls)
-    }
+        return Err(ConnectError::NoTls);
+    };
+    let (io, stanza_ns): (Box<dyn Rw>, _) = if ns::needed() {
+        (Box::new(NsRewrite::new(io)), xmpp_parsers::ns::DEFAULT_NS)
+    } else {
+        (io, xmpp_parsers::ns::JABBER_CLIENT)
+    };
+    let pending = initiate_stream(BufStream::new(io), stanza_ns, header(), s.timeouts).await?;
+    let (features, stream) = pending
+        .recv_features()
+        .await
+        .map_err(|e| ConnectError::Features(e.to_string()))?;
+    login(s, stream, features, binding).await
 }
+
+/// The transport under the XML stream: TCP, TLS, or either under
+/// [`NsRewrite`].
+trait Rw: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Rw for T {}
 
 /// SASL, the stream restart, and the new stream's features.
 async fn login<S>(

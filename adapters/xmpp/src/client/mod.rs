@@ -59,6 +59,7 @@
 //! ```
 
 mod connect;
+mod ns;
 mod rooms;
 #[cfg(test)]
 mod tests;
