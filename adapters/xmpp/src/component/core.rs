@@ -412,15 +412,16 @@ impl<D: Directory> Core<D> {
         if to.node().is_none() {
             return;
         }
-        let bare = to.to_bare();
-        if to.resource().is_some() && self.is_room_or_bridged(&bare) {
+        // A presence to `jid/nick` is a MUC join (XEP-0045 §7.2.1), whether
+        // or not the room exists: contacts are addressed by bare JID.
+        if to.resource().is_some() {
             self.on_room_presence(p, from, to);
             return;
         }
         if component_address(&to, &self.domain).is_err() {
             return;
         }
-        let contact = Jid::from(bare);
+        let contact = Jid::from(to.to_bare());
         let user = Jid::from(from.to_bare());
         match p.type_ {
             PresenceType::Subscribe => {

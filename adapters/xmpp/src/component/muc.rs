@@ -102,8 +102,11 @@ impl Room {
         n
     }
 
+    /// The presence of `nick` to every XMPP occupant; `me` (the occupant
+    /// whose own presence it is) also gets status 110 (§7.2.3).
     fn presence_to_all(
         &self,
+        me: Option<&Jid>,
         nick: &str,
         unavailable: bool,
         statuses: &[Status],
@@ -116,11 +119,15 @@ impl Room {
         self.occupants
             .iter()
             .map(|o| {
+                let mut st = statuses.to_vec();
+                if me == Some(&o.real) {
+                    st.push(Status::SelfPresence);
+                }
                 stanzas::occupant_presence(
                     from.clone(),
                     o.real.clone(),
                     unavailable,
-                    statuses.to_vec(),
+                    st,
                     new_nick,
                     reason,
                 )
@@ -177,10 +184,6 @@ impl<D: Directory> Core<D> {
     /// Whether `bare` is a room this component serves (one of a bridge).
     pub(crate) fn is_room(&mut self, bare: &BareJid) -> bool {
         self.room_mut(bare).is_some()
-    }
-
-    pub(crate) fn is_room_or_bridged(&mut self, bare: &BareJid) -> bool {
-        self.is_room(bare)
     }
 
     fn room_mut(&mut self, bare: &BareJid) -> Option<&mut Room> {
@@ -266,9 +269,7 @@ impl<D: Directory> Core<D> {
             (PresenceType::Unavailable | PresenceType::Error, Some(i)) => {
                 // XEP-0045 §7.14: unavailable to everyone, 110 on the leaver's own.
                 let o = room.occupants[i].clone();
-                for s in room.presence_to_all(&o.nick, true, &[], None, None) {
-                    let mine = s.to.as_ref() == Some(&o.real);
-                    let s = if mine { with_self_status(s) } else { s };
+                for s in room.presence_to_all(Some(&o.real), &o.nick, true, &[], None, None) {
                     tx.push(s.into());
                 }
                 room.occupants.remove(i);
@@ -285,9 +286,8 @@ impl<D: Directory> Core<D> {
             }
             (PresenceType::None, Some(i)) if room.occupants[i].nick == nick => {
                 // A change of availability: the room passes it on (§7.7).
-                for s in room.presence_to_all(&nick, false, &[], None, None) {
-                    let mine = s.to.as_ref() == Some(&from);
-                    tx.push(if mine { with_self_status(s) } else { s }.into());
+                for s in room.presence_to_all(Some(&from), &nick, false, &[], None, None) {
+                    tx.push(s.into());
                 }
             }
             (PresenceType::None, Some(i)) => {
@@ -296,15 +296,19 @@ impl<D: Directory> Core<D> {
                     tx.push(conflict(to, from, p.id).into());
                 } else {
                     let old = room.occupants[i].nick.clone();
-                    for s in room.presence_to_all(&old, true, &[Status::NewNick], Some(&nick), None)
-                    {
-                        let mine = s.to.as_ref() == Some(&from);
-                        tx.push(if mine { with_self_status(s) } else { s }.into());
+                    for s in room.presence_to_all(
+                        Some(&from),
+                        &old,
+                        true,
+                        &[Status::NewNick],
+                        Some(&nick),
+                        None,
+                    ) {
+                        tx.push(s.into());
                     }
                     room.occupants[i].nick = nick.clone();
-                    for s in room.presence_to_all(&nick, false, &[], None, None) {
-                        let mine = s.to.as_ref() == Some(&from);
-                        tx.push(if mine { with_self_status(s) } else { s }.into());
+                    for s in room.presence_to_all(Some(&from), &nick, false, &[], None, None) {
+                        tx.push(s.into());
                     }
                     events.push(RoomEventKind::NickChange {
                         who: Self::participant(room, &old),
@@ -359,7 +363,7 @@ impl<D: Directory> Core<D> {
                             );
                         }
                     }
-                    for s in room.presence_to_all(&nick, false, &[], None, None) {
+                    for s in room.presence_to_all(None, &nick, false, &[], None, None) {
                         tx.push(s.into());
                     }
                     tx.push(
@@ -625,14 +629,14 @@ impl<D: Directory> Core<D> {
                         // §9.1: the kicked occupant gets 307 + 110, the others 307.
                         let o = room.occupants[i].clone();
                         for s in room.presence_to_all(
+                            Some(&o.real),
                             &o.nick,
                             true,
                             &[Status::Kicked],
                             None,
                             reason.as_deref(),
                         ) {
-                            let mine = s.to.as_ref() == Some(&o.real);
-                            tx.push(if mine { with_self_status(s) } else { s }.into());
+                            tx.push(s.into());
                         }
                         room.occupants.remove(i);
                         out.push(Output::Release {
@@ -648,12 +652,13 @@ impl<D: Directory> Core<D> {
                 if let Some(i) = room.remote.iter().position(|r| r.address == who.address) {
                     let old = room.remote[i].shown.clone();
                     let new = room.unique_nick(new_nick, &who.address);
-                    for s in room.presence_to_all(&old, true, &[Status::NewNick], Some(&new), None)
+                    for s in
+                        room.presence_to_all(None, &old, true, &[Status::NewNick], Some(&new), None)
                     {
                         tx.push(s.into());
                     }
                     room.remote[i].shown = new.clone();
-                    for s in room.presence_to_all(&new, false, &[], None, None) {
+                    for s in room.presence_to_all(None, &new, false, &[], None, None) {
                         tx.push(s.into());
                     }
                 } else {
@@ -799,19 +804,6 @@ fn conflict(to: Jid, from: Jid, id: Option<String>) -> Presence {
     )
 }
 
-/// Adds status 110 to a presence (the receiver's own, XEP-0045 §7.2.3).
-fn with_self_status(mut p: Presence) -> Presence {
-    for el in &mut p.payloads {
-        if el.is("x", xmpp_parsers::ns::MUC_USER) {
-            if let Ok(mut x) = MucUser::try_from(el.clone()) {
-                x.status.push(Status::SelfPresence);
-                *el = x.into();
-            }
-        }
-    }
-    p
-}
-
 fn remote_join(room: &mut Room, who: &Participant, tx: &mut Vec<xmpp_parsers::stanza::Stanza>) {
     if room.remote.iter().any(|r| r.address == who.address) {
         return;
@@ -821,7 +813,7 @@ fn remote_join(room: &mut Room, who: &Participant, tx: &mut Vec<xmpp_parsers::st
         address: who.address.clone(),
         shown: shown.clone(),
     });
-    for s in room.presence_to_all(&shown, false, &[], None, None) {
+    for s in room.presence_to_all(None, &shown, false, &[], None, None) {
         tx.push(s.into());
     }
 }
@@ -848,7 +840,7 @@ fn remote_leave(
     let r = room.remote.remove(i);
     // The leaver is gone from `remote`, so presence_to_all still reaches
     // every XMPP occupant.
-    let mut list = room.presence_to_all(&r.shown, true, statuses, None, reason);
+    let mut list = room.presence_to_all(None, &r.shown, true, statuses, None, reason);
     if let Some(reason) = reason {
         for p in &mut list {
             p.statuses
