@@ -3,8 +3,8 @@
 //!
 //! * [`prosody`]: a private Prosody per test (two virtual hosts with MUC, an
 //!   external component), on free ports; kill and restart for fault tests.
-//! * [`xmpp_user`]: a real XMPP client (tokio-xmpp) playing a human user:
-//!   join a MUC, send and await messages and presences.
+//! * [`xmpp_user`]: a real XMPP client playing a human user: join a MUC,
+//!   send and await messages and presences.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
@@ -14,7 +14,22 @@
 //! that cannot start makes a test fail with the reason (the log's tail);
 //! nothing is skipped.
 
+pub mod embedded;
 mod error;
+pub mod gateway;
 pub mod prosody;
+pub mod xmpp_user;
 
 pub use error::HarnessError;
+
+/// Send `tracing` output of the gateway and the harness to the test's
+/// output (shown for failing tests), filtered by `RUST_LOG` (default
+/// `info`). Safe to call from every test.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
