@@ -7,7 +7,8 @@ use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{FullJid, Jid};
 use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 use xmpp_parsers::minidom::Element;
-use xmpp_parsers::muc::user::{Affiliation, Item, MucUser, Role, Status};
+use xmpp_parsers::muc::user::Status;
+use xmpp_parsers::ns;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
@@ -97,6 +98,10 @@ pub fn text_message(
 /// An occupant's presence in a room (XEP-0045 §7.2.3): from
 /// `room@service/nick`, with a `muc#user` item (no real JID: the room is
 /// semi-anonymous) and the given status codes.
+///
+/// The `<x/>` is built by hand: xmpp-parsers leaves out
+/// `affiliation='none'`, which XEP-0045's schema requires, and strict
+/// clients then fail to read the item.
 pub fn occupant_presence(
     from: FullJid,
     to: Jid,
@@ -105,27 +110,35 @@ pub fn occupant_presence(
     new_nick: Option<&str>,
     reason: Option<&str>,
 ) -> Presence {
-    let mut item = Item::new(
-        Affiliation::None,
-        if unavailable {
-            Role::None
-        } else {
-            Role::Participant
-        },
-    );
-    if let Some(n) = new_nick {
-        item = item.with_nick(n);
+    let mut item = Element::builder("item", ns::MUC_USER)
+        .attr(n("affiliation"), "none")
+        .attr(n("role"), if unavailable { "none" } else { "participant" });
+    if let Some(nick) = new_nick {
+        item = item.attr(n("nick"), nick);
     }
     if let Some(r) = reason {
-        item = item.with_reason(xml_safe(r).into_owned());
+        item = item.append(
+            Element::builder("reason", ns::MUC_USER)
+                .append(xml_safe(r).into_owned())
+                .build(),
+        );
     }
-    let x = MucUser::new()
-        .with_statuses(statuses)
-        .with_items(vec![item]);
+    let mut x = Element::builder("x", ns::MUC_USER).append(item.build());
+    for st in statuses {
+        x = x.append(Element::from(st));
+    }
     let t = if unavailable {
         PresenceType::Unavailable
     } else {
         PresenceType::None
     };
-    Presence::new(t).with_from(from).with_to(to).with_payload(x)
+    let mut p = Presence::new(t).with_from(from).with_to(to);
+    p.payloads.push(x.build());
+    p
+}
+
+fn n(name: &'static str) -> xmpp_parsers::minidom::rxml::NcName {
+    // Literal attribute names are valid NcNames.
+    #[allow(clippy::expect_used)]
+    name.try_into().expect("attribute name")
 }

@@ -1,0 +1,430 @@
+//! Component mode (XEP-0114) against a real Prosody: the hub runs in this
+//! process with the XMPP adapter as a component of the harness's server and
+//! an embedded test adapter named "sip" standing for another world.
+//!
+//! 1. 1:1: an XMPP user chats with `alice\40sip.example.com@gw.localhost`,
+//!    the test adapter gets it and answers; errors for an unroutable
+//!    recipient and an oversize body.
+//! 2. Rooms: a bridge between the component room
+//!    `room%test.example@gw.localhost` and a room of the test adapter; the
+//!    XMPP user joins, sees a remote occupant, messages flow both ways, a
+//!    nick change and a leave reach the test adapter.
+//!
+//! If Prosody cannot start, these tests fail and say why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use cpimgate::config::{AdapterSection, Config};
+use cpimgate::hub::RunningHub;
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody};
+use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
+use cpimgate_model::event::{Participant, RoomEventKind};
+use cpimgate_model::port::{
+    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Inbound,
+    Outbound,
+};
+use cpimgate_model::{Message, MessageId, NameAddr, Origin, RoomEvent, RoomRef, World};
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::parsers::message::MessageType;
+use tokio_xmpp::parsers::presence::Type as PresenceType;
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, StanzaError};
+
+const ALICE_JID: &str = r"alice\40sip.example.com@gw.localhost";
+const ROOM_JID: &str = "room%test.example@gw.localhost";
+const SIP_ROOM: &str = "sip:room@test.example";
+
+/// What the test adapter saw coming out of the hub.
+#[derive(Debug)]
+enum Seen {
+    Deliver(Box<Message>),
+    Event(Box<RoomEvent>),
+    Report(MessageId, DeliveryOutcome),
+}
+
+/// An adapter driven by the test: what the test sends goes into the hub;
+/// what the hub hands out is recorded and delivered at once.
+struct TestAdapter {
+    cmds: mpsc::UnboundedReceiver<Inbound>,
+    seen: mpsc::UnboundedSender<Seen>,
+}
+
+impl Adapter for TestAdapter {
+    fn world(&self) -> World {
+        World::Sip
+    }
+
+    fn run(
+        mut self: Box<Self>,
+        mut ctx: AdapterContext,
+    ) -> BoxFuture<'static, Result<(), AdapterError>> {
+        Box::pin(async move {
+            ctx.inbound
+                .send(Inbound::Status(AdapterStatus::Connected))
+                .await
+                .map_err(|_| AdapterError::HubGone)?;
+            loop {
+                tokio::select! {
+                    _ = ctx.shutdown.changed() => return Ok(()),
+                    cmd = self.cmds.recv() => match cmd {
+                        Some(c) => ctx.inbound.send(c).await.map_err(|_| AdapterError::HubGone)?,
+                        None => return Ok(()),
+                    },
+                    out = ctx.outbound.recv() => match out {
+                        Some(Outbound::Deliver { message, reply }) => {
+                            let _ = self.seen.send(Seen::Deliver(message));
+                            let _ = reply.send(DeliveryOutcome::Delivered);
+                        }
+                        Some(Outbound::RoomEvent(e)) => {
+                            let _ = self.seen.send(Seen::Event(e));
+                        }
+                        Some(Outbound::Report { message, outcome, .. }) => {
+                            let _ = self.seen.send(Seen::Report(message.id, outcome));
+                        }
+                        Some(_) => {}
+                        None => return Ok(()),
+                    },
+                }
+            }
+        })
+    }
+}
+
+struct Gateway {
+    hub: RunningHub,
+    cmds: mpsc::UnboundedSender<Inbound>,
+    seen: mpsc::UnboundedReceiver<Seen>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    async fn start(server: &Prosody) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), server.component_port());
+        let mappings = cpimgate::app::open_mappings(&cfg)
+            .await
+            .expect("opening the mapping table with the bridge rooms");
+        let queue = cpimgate::app::open_queue(&cfg).await.unwrap();
+        let Some(AdapterSection::Xmpp(x)) = cfg.adapters.get("xc") else {
+            panic!("adapters.xc is not an xmpp section");
+        };
+        let xc = cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone());
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+        let sip = TestAdapter {
+            cmds: cmd_rx,
+            seen: seen_tx,
+        };
+        let hub = RunningHub::start(
+            &cfg,
+            vec![("xc".into(), Box::new(xc)), ("sip".into(), Box::new(sip))],
+            queue,
+        )
+        .unwrap();
+        // The component must have completed its handshake with Prosody.
+        let ready = hub.readiness();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while ready.snapshot().get("xc") != Some(&AdapterStatus::Connected) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the component did not connect to Prosody on port {} within {WAIT:?}; prosody log:\n{}",
+                server.component_port(),
+                server.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Gateway {
+            hub,
+            cmds: cmd_tx,
+            seen: seen_rx,
+            _dir: dir,
+        }
+    }
+
+    /// The first thing seen that `f` picks; the rest is skipped.
+    async fn expect<T>(&mut self, what: &str, mut f: impl FnMut(Seen) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = tokio::time::timeout_at(deadline, self.seen.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the test adapter did not see {what} within {WAIT:?}"))
+                .expect("the test adapter stopped");
+            if let Some(t) = f(got) {
+                return t;
+            }
+        }
+    }
+
+    async fn hand_in(&self, message: Message) -> DeliveryOutcome {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Inbound::Message {
+                message: Box::new(message),
+                reply: tx,
+            })
+            .unwrap();
+        tokio::time::timeout(WAIT, rx).await.unwrap().unwrap()
+    }
+
+    async fn stop(self) {
+        self.hub
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("hub shutdown");
+    }
+}
+
+fn config(dir: &Path, component_port: u16) -> Config {
+    let text = format!(
+        r#"
+        [gateway]
+        name = "gw-e2e"
+        [store]
+        path = "{store}"
+        [queue]
+        retry_base_ms = 20
+        retry_max_ms = 200
+        [adapters.xc]
+        kind = "xmpp"
+        mode = "component"
+        domain = "{COMPONENT_DOMAIN}"
+        secret = "{COMPONENT_SECRET}"
+        server = "127.0.0.1:{component_port}"
+        max_body = 1000
+        [adapters.sip]
+        kind = "embedded"
+        [[bridge]]
+        name = "lobby"
+        rooms = [
+          {{ adapter = "xc", address = "xmpp:room%25test.example@{COMPONENT_DOMAIN}" }},
+          {{ adapter = "sip", address = "{SIP_ROOM}" }},
+        ]
+        [[route]]
+        domain = "sip.example.com"
+        adapter = "sip"
+        [[route]]
+        domain = "{HOST_A}"
+        adapter = "xc"
+        "#,
+        store = dir.join("gw.sqlite").display(),
+    );
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load_with_env(&path, Vec::new()).expect("the test config is valid")
+}
+
+fn sip_origin() -> Origin {
+    Origin {
+        world: World::Sip,
+        adapter: "sip".into(),
+        native_id: None,
+    }
+}
+
+fn error_condition(m: &tokio_xmpp::parsers::message::Message) -> Option<DefinedCondition> {
+    m.payloads
+        .iter()
+        .find(|p| p.name() == "error")
+        .and_then(|p| StanzaError::try_from(p.clone()).ok())
+        .map(|e| e.defined_condition)
+}
+
+async fn server_with_user() -> Prosody {
+    let server = Prosody::start()
+        .await
+        .expect("starting prosody (is it installed?)");
+    server
+        .register("user", HOST_A, "user-pw")
+        .await
+        .expect("registering user@a.localhost");
+    server
+}
+
+#[tokio::test]
+async fn one_to_one_chat_through_the_component() {
+    let server = server_with_user().await;
+    let mut gw = Gateway::start(&server).await;
+    let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
+        .await
+        .expect("user@a.localhost logs in");
+
+    // XMPP -> the other world: the escaped JID stands for im:alice@sip.example.com.
+    user.send_chat(ALICE_JID, "hello, sip <&>").await.unwrap();
+    let m = gw
+        .expect("the chat message", |s| match s {
+            Seen::Deliver(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.to[0].address.to_string(), "im:alice@sip.example.com");
+    assert!(
+        m.from
+            .address
+            .to_string()
+            .starts_with("xmpp:user@a.localhost/"),
+        "{}",
+        m.from.address
+    );
+    assert_eq!(m.body.as_text(), Some("hello, sip <&>"));
+    assert!(m.room.is_none());
+
+    // The other world -> XMPP: the reply comes from the same JID.
+    let reply = Message::text(
+        sip_origin(),
+        NameAddr::new("im:alice@sip.example.com".parse().unwrap()),
+        NameAddr::new("xmpp:user@a.localhost".parse().unwrap()),
+        "hello, xmpp <b>",
+    );
+    let reply_id = reply.id.clone();
+    assert_eq!(gw.hand_in(reply).await, DeliveryOutcome::Accepted);
+    // The component wrote it to the server: accepted by the next hop, no more.
+    let outcome = gw
+        .expect("the report of the reply", |s| match s {
+            Seen::Report(id, o) if id == reply_id => Some(o),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, DeliveryOutcome::Accepted);
+    let got = user
+        .expect_message(|m| m.type_ == MessageType::Chat, WAIT)
+        .await
+        .expect("the reply from alice");
+    assert_eq!(body(&got), Some("hello, xmpp <b>"));
+    assert_eq!(got.from.as_ref().unwrap().to_string(), ALICE_JID);
+
+    // No route to nowhere.example: item-not-found, from the JID it was sent to.
+    let nobody = r"nobody\40nowhere.example@gw.localhost";
+    user.send_chat(nobody, "anyone?").await.unwrap();
+    let err = user
+        .expect_message(|m| m.type_ == MessageType::Error, WAIT)
+        .await
+        .expect("an error for the unroutable recipient");
+    assert_eq!(err.from.as_ref().unwrap().to_string(), nobody);
+    assert_eq!(error_condition(&err), Some(DefinedCondition::ItemNotFound));
+
+    // Over max_body: not-acceptable.
+    user.send_chat(ALICE_JID, &"x".repeat(2000)).await.unwrap();
+    let err = user
+        .expect_message(|m| m.type_ == MessageType::Error, WAIT)
+        .await
+        .expect("an error for the oversize body");
+    assert_eq!(error_condition(&err), Some(DefinedCondition::NotAcceptable));
+
+    user.disconnect().await.ok();
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_bridged_room_through_the_component() {
+    let server = server_with_user().await;
+    let mut gw = Gateway::start(&server).await;
+    let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
+        .await
+        .expect("user@a.localhost logs in");
+    let sip_room = RoomRef {
+        adapter: "sip".into(),
+        address: SIP_ROOM.parse().unwrap(),
+    };
+
+    // Join: the self-presence (110) comes back, the other world hears of it.
+    user.join_muc(ROOM_JID, "tester")
+        .await
+        .expect("joining the component room");
+    let who = gw
+        .expect("the join event", |s| match s {
+            Seen::Event(e) => match e.kind {
+                RoomEventKind::Join { who } => Some((e.room, who)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+    assert_eq!(who.0, sip_room);
+    assert_eq!(who.1.nick, "tester");
+
+    // A participant of the other world appears as an occupant.
+    gw.cmds
+        .send(Inbound::RoomEvent(Box::new(RoomEvent {
+            id: MessageId::random(),
+            room: sip_room.clone(),
+            origin: sip_origin(),
+            trail: Vec::new(),
+            kind: RoomEventKind::Join {
+                who: Participant {
+                    address: "sip:carol@test.example".parse().unwrap(),
+                    nick: "carol".into(),
+                },
+            },
+        })))
+        .unwrap();
+    user.expect_presence(
+        |p| nick_of(p.from.as_ref()) == Some("carol") && p.type_ == PresenceType::None,
+        WAIT,
+    )
+    .await
+    .expect("carol's presence in the room");
+
+    // XMPP -> the other world.
+    user.send_groupchat(ROOM_JID, "hello, room").await.unwrap();
+    let m = gw
+        .expect("the room message", |s| match s {
+            Seen::Deliver(m) if m.room.is_some() => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.room.as_ref(), Some(&sip_room));
+    assert_eq!(m.body.as_text(), Some("hello, room"));
+    assert_eq!(m.from.display.as_deref(), Some("tester"));
+    // The room reflects it to its sender.
+    user.expect_body("hello, room", WAIT).await.unwrap();
+
+    // The other world -> XMPP, from room/carol.
+    let mut from_carol = Message::text(
+        sip_origin(),
+        NameAddr::with_display("carol", "sip:carol@test.example".parse().unwrap()),
+        NameAddr::new(SIP_ROOM.parse().unwrap()),
+        "hello, tester",
+    );
+    from_carol.room = Some(sip_room.clone());
+    assert_eq!(gw.hand_in(from_carol).await, DeliveryOutcome::Accepted);
+    let got = user.expect_body("hello, tester", WAIT).await.unwrap();
+    assert_eq!(got.type_, MessageType::Groupchat);
+    assert_eq!(
+        got.from.as_ref().unwrap().to_string(),
+        format!("{ROOM_JID}/carol")
+    );
+
+    // A nick change is one event; so is the leave.
+    user.change_nick(ROOM_JID, "tester2").await.unwrap();
+    let (old, new) = gw
+        .expect("the nick change", |s| match s {
+            Seen::Event(e) => match e.kind {
+                RoomEventKind::NickChange { who, new_nick } => Some((who.nick, new_nick)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+    assert_eq!((old.as_str(), new.as_str()), ("tester", "tester2"));
+    user.leave_muc(ROOM_JID, "tester2").await.unwrap();
+    let left = gw
+        .expect("the leave", |s| match s {
+            Seen::Event(e) => match e.kind {
+                RoomEventKind::Leave { who, .. } => Some(who.nick),
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+    assert_eq!(left, "tester2");
+
+    // A room that is in no bridge does not exist.
+    let err = user
+        .join_muc("nothing%nowhere.example@gw.localhost", "tester")
+        .await;
+    assert!(err.is_err(), "joining an unbridged room must fail");
+
+    user.disconnect().await.ok();
+    gw.stop().await;
+}
