@@ -1,0 +1,300 @@
+//! XMPP client mode against a real Prosody: two rooms on two virtual hosts
+//! federated through two client-mode adapters (one account on each host)
+//! and an embedded adapter standing in for SIP. If Prosody cannot start,
+//! these tests fail and say why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use cpimgate::config::{AdapterSection, Config};
+use cpimgate::hub::RunningHub;
+use cpimgate_e2e::prosody::{HOST_A, HOST_B, MUC_A, MUC_B, Prosody};
+use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
+use cpimgate_model::port::{
+    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Inbound,
+    Outbound,
+};
+use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+
+const SIP_ROOM: &str = "sip:lobby@chat.example.com";
+
+/// An in-process adapter driven by the test: what the test sends goes to
+/// the hub; what the hub delivers is recorded and answered Delivered.
+struct Embedded {
+    cmds: mpsc::UnboundedReceiver<Inbound>,
+    seen: mpsc::UnboundedSender<Message>,
+}
+
+impl Adapter for Embedded {
+    fn world(&self) -> World {
+        World::Sip
+    }
+
+    fn run(
+        mut self: Box<Self>,
+        mut ctx: AdapterContext,
+    ) -> BoxFuture<'static, Result<(), AdapterError>> {
+        Box::pin(async move {
+            ctx.inbound
+                .send(Inbound::Status(AdapterStatus::Connected))
+                .await
+                .map_err(|_| AdapterError::HubGone)?;
+            loop {
+                tokio::select! {
+                    _ = ctx.shutdown.changed() => return Ok(()),
+                    cmd = self.cmds.recv() => match cmd {
+                        Some(c) => ctx.inbound.send(c).await.map_err(|_| AdapterError::HubGone)?,
+                        None => return Ok(()),
+                    },
+                    out = ctx.outbound.recv() => match out {
+                        Some(Outbound::Deliver { message, reply }) => {
+                            let _ = self.seen.send(*message);
+                            let _ = reply.send(DeliveryOutcome::Delivered);
+                        }
+                        Some(_) => {}
+                        None => return Ok(()),
+                    },
+                }
+            }
+        })
+    }
+}
+
+struct Sip {
+    cmds: mpsc::UnboundedSender<Inbound>,
+    seen: mpsc::UnboundedReceiver<Message>,
+}
+
+impl Sip {
+    /// Hand a room message from "Carol" to the hub; the hub's answer.
+    async fn say(&self, text: &str) -> DeliveryOutcome {
+        let origin = Origin {
+            world: World::Sip,
+            adapter: "sip".into(),
+            native_id: None,
+        };
+        let room: cpimgate_model::Address = SIP_ROOM.parse().unwrap();
+        let mut m = Message::text(
+            origin,
+            "\"Carol\" <sip:carol@example.com>".parse().unwrap(),
+            NameAddr::new(room.clone()),
+            text,
+        );
+        m.room = Some(RoomRef {
+            adapter: "sip".into(),
+            address: room,
+        });
+        let (reply, answer) = oneshot::channel();
+        self.cmds
+            .send(Inbound::Message {
+                message: Box::new(m),
+                reply,
+            })
+            .unwrap();
+        timeout(WAIT, answer).await.unwrap().unwrap()
+    }
+
+    async fn expect(&mut self, text: &str) -> Message {
+        loop {
+            let m = timeout(WAIT, self.seen.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the sip adapter never got {text:?}"))
+                .unwrap();
+            if m.body.as_text() == Some(text) {
+                return m;
+            }
+        }
+    }
+}
+
+fn config(dir: &Path, server: &Prosody) -> Config {
+    let addr = server.c2s_addr();
+    let text = format!(
+        r#"
+        [gateway]
+        name = "gw-e2e"
+        domains = ["gw.example.com"]
+        [store]
+        path = "{store}"
+        [queue]
+        retry_base_ms = 100
+        retry_max_ms = 1000
+        [adapters.xa]
+        kind = "xmpp"
+        mode = "client"
+        jid = "bridge@{HOST_A}"
+        password = "bridge-a-pw"
+        server = "{addr}"
+        insecure_accept_any_certificate = true
+        rooms = [ {{ room = "lobby@{MUC_A}", nick = "bridge" }} ]
+        [adapters.xb]
+        kind = "xmpp"
+        mode = "client"
+        jid = "bridge@{HOST_B}"
+        password = "bridge-b-pw"
+        server = "{addr}"
+        insecure_accept_any_certificate = true
+        rooms = [ {{ room = "lobby@{MUC_B}", nick = "bridge" }} ]
+        [adapters.sip]
+        kind = "embedded"
+        [[bridge]]
+        name = "lobby"
+        rooms = [
+          {{ adapter = "xa", address = "xmpp:lobby@{MUC_A}" }},
+          {{ adapter = "xb", address = "xmpp:lobby@{MUC_B}" }},
+          {{ adapter = "sip", address = "{SIP_ROOM}" }},
+        ]
+        "#,
+        store = dir.join("gw.sqlite").display(),
+    );
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load_with_env(&path, Vec::new()).unwrap()
+}
+
+async fn start_gateway(cfg: &Config) -> (RunningHub, Sip) {
+    let mappings = cpimgate::app::open_mappings(cfg).await.unwrap();
+    let queue = cpimgate::app::open_queue(cfg).await.unwrap();
+    let mut adapters: Vec<(String, Box<dyn Adapter>)> = Vec::new();
+    for (name, section) in &cfg.adapters {
+        if let AdapterSection::Xmpp(x) = section {
+            adapters.push((
+                name.clone(),
+                Box::new(cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone())),
+            ));
+        }
+    }
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    adapters.push((
+        "sip".into(),
+        Box::new(Embedded {
+            cmds: cmd_rx,
+            seen: seen_tx,
+        }),
+    ));
+    let hub = RunningHub::start(cfg, adapters, queue).unwrap();
+    (
+        hub,
+        Sip {
+            cmds: cmd_tx,
+            seen: seen_rx,
+        },
+    )
+}
+
+/// Wait until every adapter reports Connected.
+async fn ready(hub: &RunningHub, server: &Prosody) {
+    let readiness = hub.readiness();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !readiness.is_ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client-mode adapters did not connect: {:?}\n{}",
+            readiness.snapshot(),
+            server.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn setup() -> (
+    Prosody,
+    tempfile::TempDir,
+    RunningHub,
+    Sip,
+    XmppUser,
+    XmppUser,
+) {
+    let server = Prosody::start().await.expect("starting prosody");
+    server
+        .register("bridge", HOST_A, "bridge-a-pw")
+        .await
+        .unwrap();
+    server
+        .register("bridge", HOST_B, "bridge-b-pw")
+        .await
+        .unwrap();
+    server.register("alice", HOST_A, "alice-pw").await.unwrap();
+    server.register("bob", HOST_B, "bob-pw").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &server);
+    let (hub, sip) = start_gateway(&cfg).await;
+    ready(&hub, &server).await;
+    let mut alice = XmppUser::connect(&server, "alice@a.localhost", "alice-pw")
+        .await
+        .unwrap();
+    let mut bob = XmppUser::connect(&server, "bob@b.localhost", "bob-pw")
+        .await
+        .unwrap();
+    alice
+        .join_muc(&format!("lobby@{MUC_A}"), "alice")
+        .await
+        .unwrap();
+    bob.join_muc(&format!("lobby@{MUC_B}"), "bob")
+        .await
+        .unwrap();
+    alice.clear();
+    bob.clear();
+    (server, dir, hub, sip, alice, bob)
+}
+
+#[tokio::test]
+async fn two_rooms_on_two_hosts_are_federated_both_ways() {
+    let (server, _dir, hub, mut sip, mut alice, mut bob) = setup().await;
+    let room_a = format!("lobby@{MUC_A}");
+    let room_b = format!("lobby@{MUC_B}");
+
+    alice.send_groupchat(&room_a, "hello from a").await.unwrap();
+    let got = bob.expect_body("<alice> hello from a", WAIT).await.unwrap();
+    assert_eq!(
+        got.from.as_ref().map(|j| j.to_string()),
+        Some(format!("{room_b}/bridge"))
+    );
+    let m = sip.expect("hello from a").await;
+    assert_eq!(m.from.display.as_deref(), Some("alice"));
+
+    bob.send_groupchat(&room_b, "hello from b & <b>")
+        .await
+        .unwrap();
+    alice
+        .expect_body("<bob> hello from b & <b>", WAIT)
+        .await
+        .unwrap();
+    sip.expect("hello from b & <b>").await;
+
+    // No echo into the room a message came from, no duplicates.
+    alice
+        .expect_no_message(
+            |m| body(m).is_some_and(|b| b.contains("hello from a") && b != "hello from a"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    bob.expect_no_message(
+        |m| body(m) == Some("<alice> hello from a"),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+    bob.expect_no_message(
+        |m| body(m).is_some_and(|b| b.contains("hello from b") && b != "hello from b & <b>"),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+
+    // From the embedded adapter into both rooms, as `<Carol> text`.
+    assert_eq!(sip.say("hi from sip").await, DeliveryOutcome::Accepted);
+    alice
+        .expect_body("<Carol> hi from sip", WAIT)
+        .await
+        .unwrap();
+    bob.expect_body("<Carol> hi from sip", WAIT).await.unwrap();
+
+    hub.shutdown(Duration::from_secs(5)).await.unwrap();
+    drop(server);
+}
