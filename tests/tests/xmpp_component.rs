@@ -428,3 +428,42 @@ async fn a_bridged_room_through_the_component() {
     user.disconnect().await.ok();
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_component_reconnects_after_a_server_restart() {
+    let mut server = server_with_user().await;
+    let mut gw = Gateway::start(&server).await;
+    let ready = gw.hub.readiness();
+
+    server.restart().await.expect("restarting prosody");
+    // The hub hears of the outage, then of the new connection.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut saw_down = false;
+    loop {
+        match ready.snapshot().get("xc") {
+            Some(AdapterStatus::Disconnected) => saw_down = true,
+            Some(AdapterStatus::Connected) if saw_down => break,
+            _ => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the component did not reconnect within {WAIT:?} (saw it down: {saw_down}); prosody log:\n{}",
+            server.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
+        .await
+        .expect("user@a.localhost logs in after the restart");
+    user.send_chat(ALICE_JID, "still there?").await.unwrap();
+    let m = gw
+        .expect("the chat message after the restart", |s| match s {
+            Seen::Deliver(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.body.as_text(), Some("still there?"));
+    user.disconnect().await.ok();
+    gw.stop().await;
+}
