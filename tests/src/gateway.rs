@@ -230,3 +230,102 @@ async fn run(
     let hub = RunningHub::start(config, adapters, queue).context("starting the hub")?;
     Ok((mappings, hub))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use cpimgate_model::World;
+    use cpimgate_model::port::DeliveryOutcome;
+
+    use super::*;
+    use crate::embedded::{embedded_adapter, embedded_adapter_with, room_message};
+    use crate::xmpp_user::WAIT;
+
+    const TOML: &str = r#"
+        [gateway]
+        name = "gw-harness"
+        [queue]
+        retry_base_ms = 20
+        retry_max_ms = 100
+        [adapters.sip]
+        kind = "embedded"
+        [adapters.irc]
+        kind = "embedded"
+        [[bridge]]
+        name = "lobby"
+        rooms = [
+          { adapter = "sip", address = "sip:lobby@chat.example.com" },
+          { adapter = "irc", address = "irc://irc.example.org/%23lobby" },
+        ]
+    "#;
+
+    fn hello(text: &str) -> cpimgate_model::Message {
+        room_message(
+            World::Sip,
+            "sip",
+            "sip:lobby@chat.example.com",
+            "sip:carol@example.com",
+            text,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bridge_between_two_embedded_adapters_survives_a_restart() {
+        let (sip_adapter, sip) = embedded_adapter(World::Sip);
+        let (irc_adapter, mut irc) = embedded_adapter(World::Irc);
+        let mut gw = Gateway::start(
+            TOML,
+            vec![("sip".into(), sip_adapter), ("irc".into(), irc_adapter)],
+        )
+        .await
+        .unwrap();
+        assert!(gw.store_path().starts_with(gw.dir()));
+        assert_eq!(gw.config().admin.listen, "");
+        gw.wait_connected("irc", WAIT).await.unwrap();
+
+        assert_eq!(
+            sip.send(hello("one")).await.unwrap(),
+            DeliveryOutcome::Accepted
+        );
+        let got = irc.expect_text("one", WAIT).await.unwrap();
+        assert_eq!(
+            got.to[0].address.to_string(),
+            "irc://irc.example.org/%23lobby"
+        );
+
+        // IRC is down across a restart: the message waits in the store.
+        let (sip_adapter, sip) = embedded_adapter(World::Sip);
+        let (irc_adapter, _irc_down) = embedded_adapter_with(World::Irc, false);
+        gw.restart(vec![
+            ("sip".into(), sip_adapter),
+            ("irc".into(), irc_adapter),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            sip.send(hello("two")).await.unwrap(),
+            DeliveryOutcome::Accepted
+        );
+        let (sip_adapter, _sip) = embedded_adapter(World::Sip);
+        let (irc_adapter, mut irc) = embedded_adapter(World::Irc);
+        gw.restart(vec![
+            ("sip".into(), sip_adapter),
+            ("irc".into(), irc_adapter),
+        ])
+        .await
+        .unwrap();
+        irc.expect_text("two", WAIT).await.unwrap();
+        gw.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_embedded_adapter_must_match_an_embedded_section() {
+        let (a, _h) = embedded_adapter(World::Sip);
+        let (b, _i) = embedded_adapter(World::Irc);
+        let err = Gateway::start(TOML, vec![("sip".into(), a), ("sipp".into(), b)])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("adapters.sipp"), "{err}");
+    }
+}

@@ -39,7 +39,9 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -47,7 +49,9 @@ use minidom::Element;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_rustls::rustls;
 use tokio_xmpp::Stanza;
+use tokio_xmpp::connect::AsyncReadAndWrite;
 use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, XmlStream, initiate_stream};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
@@ -69,12 +73,16 @@ const JABBER_CLIENT: &str = "jabber:client";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 
-type Stream = XmlStream<BufStream<TcpStream>, Element>;
+const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+
+type Io = Box<dyn AsyncReadAndWrite + Send>;
+type Stream = XmlStream<Io, Element>;
 
 /// One logged-in XMPP user.
 pub struct XmppUser {
     stream: Stream,
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
     password: String,
     jid: FullJid,
     mailbox: VecDeque<Stanza>,
@@ -102,14 +110,37 @@ impl XmppUser {
         Self::connect_to(server.c2s_addr(), jid, password).await
     }
 
+    /// Like [`XmppUser::connect`], over STARTTLS, checking the server's
+    /// certificate against the harness's test CA
+    /// ([`Prosody::ca_cert_path`]).
+    pub async fn connect_starttls(
+        server: &Prosody,
+        jid: &str,
+        password: &str,
+    ) -> Result<XmppUser, HarnessError> {
+        let tls = tls_config(&server.ca_cert_path())?;
+        Self::connect_with(server.c2s_addr(), Some(tls), jid, password).await
+    }
+
     /// [`XmppUser::connect`] to any c2s listener.
     pub async fn connect_to(
         addr: SocketAddr,
         jid: &str,
         password: &str,
     ) -> Result<XmppUser, HarnessError> {
+        Self::connect_with(addr, None, jid, password).await
+    }
+
+    /// Log in to `addr`, over STARTTLS with `tls` if given, else over plain
+    /// TCP, and send initial presence.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        jid: &str,
+        password: &str,
+    ) -> Result<XmppUser, HarnessError> {
         let bare = parse_bare(jid)?;
-        let (stream, jid) = tokio::time::timeout(WAIT, login(addr, &bare, password))
+        let (stream, jid) = tokio::time::timeout(WAIT, login(addr, tls.clone(), &bare, password))
             .await
             .map_err(|_| HarnessError::Timeout {
                 what: format!("logging in as {bare} at {addr}"),
@@ -118,6 +149,7 @@ impl XmppUser {
         let mut user = XmppUser {
             stream,
             addr,
+            tls,
             password: password.to_owned(),
             jid,
             mailbox: VecDeque::new(),
@@ -126,17 +158,25 @@ impl XmppUser {
         Ok(user)
     }
 
+    /// Whether the stream runs over TLS.
+    pub fn is_encrypted(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Log in again (after the server restarted, or to get a fresh
     /// session), with the same account, and send initial presence. The
     /// mailbox is emptied; rooms must be joined again.
     pub async fn reconnect(&mut self) -> Result<(), HarnessError> {
         let bare = self.jid.to_bare();
-        let (stream, jid) = tokio::time::timeout(WAIT, login(self.addr, &bare, &self.password))
-            .await
-            .map_err(|_| HarnessError::Timeout {
-                what: format!("logging in again as {bare} at {}", self.addr),
-                after: WAIT,
-            })??;
+        let (stream, jid) = tokio::time::timeout(
+            WAIT,
+            login(self.addr, self.tls.clone(), &bare, &self.password),
+        )
+        .await
+        .map_err(|_| HarnessError::Timeout {
+            what: format!("logging in again as {bare} at {}", self.addr),
+            after: WAIT,
+        })??;
         self.stream = stream;
         self.jid = jid;
         self.mailbox.clear();
@@ -636,6 +676,7 @@ fn fresh_id() -> String {
 /// Open a c2s stream, authenticate with SASL PLAIN, bind a resource.
 async fn login(
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
     jid: &BareJid,
     password: &str,
 ) -> Result<(Stream, FullJid), HarnessError> {
@@ -655,13 +696,21 @@ async fn login(
         to: Some(Cow::Owned(jid.domain().to_string())),
         id: None,
     };
-    let (_features, mut stream) =
-        initiate_stream(BufStream::new(tcp), JABBER_CLIENT, header(), timeouts)
-            .await
-            .map_err(|e| fail("opening the stream", &e))?
-            .recv_features::<Element>()
-            .await
-            .map_err(|e| fail("stream features", &e))?;
+    let io: Io = match tls {
+        None => Box::new(BufStream::new(tcp)),
+        Some(config) => {
+            let tls = starttls(tcp, config, jid, timeouts)
+                .await
+                .map_err(|e| fail("STARTTLS", &e))?;
+            Box::new(BufStream::new(tls))
+        }
+    };
+    let (_features, mut stream) = initiate_stream(io, JABBER_CLIENT, header(), timeouts)
+        .await
+        .map_err(|e| fail("opening the stream", &e))?
+        .recv_features::<Element>()
+        .await
+        .map_err(|e| fail("stream features", &e))?;
 
     let node = jid.node().map(|n| n.as_str()).unwrap_or_default();
     let mut credentials = vec![0u8];
@@ -714,7 +763,73 @@ async fn login(
     Ok((stream, full))
 }
 
-async fn next_element(stream: &mut Stream) -> Result<Element, String> {
+/// Negotiate STARTTLS (RFC 6120 §5) on a fresh connection and return the
+/// TLS stream, on which the caller opens a new XML stream.
+async fn starttls(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    jid: &BareJid,
+    timeouts: Timeouts,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let domain = jid.domain().to_string();
+    let header = StreamHeader {
+        from: None,
+        to: Some(Cow::Owned(domain.clone())),
+        id: None,
+    };
+    let (features, mut stream) =
+        initiate_stream(BufStream::new(tcp), JABBER_CLIENT, header, timeouts)
+            .await
+            .map_err(|e| e.to_string())?
+            .recv_features::<Element>()
+            .await
+            .map_err(|e| e.to_string())?;
+    if !features.can_starttls() {
+        return Err("the server does not offer STARTTLS".into());
+    }
+    stream
+        .send(&Element::builder("starttls", NS_TLS).build())
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = next_element(&mut stream).await?;
+    if !answer.is("proceed", NS_TLS) {
+        return Err(format!("refused: {}", String::from(&answer)));
+    }
+    let tcp = stream.into_inner().into_inner();
+    let name = rustls::pki_types::ServerName::try_from(domain.clone())
+        .map_err(|e| format!("{domain}: {e}"))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))
+}
+
+/// A TLS client configuration that trusts only the CA in `ca_file` (PEM).
+pub fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, HarnessError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fail = |e: &dyn std::fmt::Display| {
+        HarnessError::Xmpp(format!("the test CA {}: {e}", ca_file.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| fail(&e))? {
+        roots
+            .add(cert.map_err(|e| fail(&e))?)
+            .map_err(|e| fail(&e))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| fail(&e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn next_element<T: tokio::io::AsyncBufRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut XmlStream<T, Element>,
+) -> Result<Element, String> {
     loop {
         match stream.next().await {
             Some(Ok(e)) => return Ok(e),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, MUC_A, Prosody};
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, HOST_B, MUC_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, is_groupchat_from, nick_of};
 use futures::StreamExt;
 use tokio_xmpp::connect::DnsConfig;
@@ -15,6 +15,7 @@ use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::{Component, Stanza};
 
 async fn server_with_two_users() -> Prosody {
+    cpimgate_e2e::init_logging();
     let server = Prosody::start().await.expect("starting prosody");
     server.register("alice", HOST_A, "alice-pw").await.unwrap();
     server.register("bob", HOST_A, "bob-pw").await.unwrap();
@@ -77,6 +78,29 @@ async fn two_users_chat_in_a_muc_and_one_to_one() {
         .unwrap();
     alice.disconnect().await.unwrap();
     bob.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn starttls_with_the_test_ca_checks_the_certificate() {
+    let server = server_with_two_users().await;
+    let mut alice = XmppUser::connect_starttls(&server, "alice@a.localhost", "alice-pw")
+        .await
+        .unwrap();
+    assert!(alice.is_encrypted());
+    let mut bob = XmppUser::connect_starttls(&server, "bob@a.localhost", "bob-pw")
+        .await
+        .unwrap();
+    alice
+        .send_chat("bob@a.localhost", "over tls")
+        .await
+        .unwrap();
+    bob.expect_body("over tls", WAIT).await.unwrap();
+
+    // The certificate names b.localhost too.
+    server.register("carol", HOST_B, "carol-pw").await.unwrap();
+    XmppUser::connect_starttls(&server, "carol@b.localhost", "carol-pw")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
