@@ -103,11 +103,14 @@ pub(crate) fn reconnector(
     settings: ConnectSettings,
     backoff: Backoff,
 ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
+    // Only the very first connection is tried at once: a stream that is
+    // lost right after it came up must not make a tight reconnect loop.
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     Box::new(move |_location, mut slot: oneshot::Sender<Connection>| {
         let settings = settings.clone();
         let backoff = backoff.clone();
+        let mut first = !started.swap(true, Ordering::Relaxed);
         tokio::spawn(async move {
-            let mut first = true;
             loop {
                 if !first {
                     let delay = backoff.next_delay();
