@@ -59,9 +59,59 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a graceful stop may take before the process is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Settings of [`Prosody::start_with`] beyond the defaults.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ProsodyOptions {
+    /// Lowest level written to the log: `debug` (the default: every stanza
+    /// in and out is logged), `info`, `warn`. Use `info` or above for load
+    /// tests: debug logging slows Prosody down.
+    pub log_level: String,
+    /// Lua lines for the global section (before the first host), e.g.
+    /// `"c2s_stanza_size_limit = 10 * 1024"`.
+    pub global: String,
+    /// Lua lines appended after the built-in hosts and components, e.g.
+    /// another external component:
+    /// `"Component \"irc.localhost\"\n    component_secret = \"x\""`.
+    pub hosts: String,
+}
+
+impl Default for ProsodyOptions {
+    fn default() -> Self {
+        ProsodyOptions {
+            log_level: "debug".to_owned(),
+            global: String::new(),
+            hosts: String::new(),
+        }
+    }
+}
+
+impl ProsodyOptions {
+    /// The defaults with the log at `level`.
+    pub fn log_level(mut self, level: &str) -> Self {
+        level.clone_into(&mut self.log_level);
+        self
+    }
+
+    /// The defaults plus `lua` in the global section.
+    pub fn global(mut self, lua: &str) -> Self {
+        self.global.push_str(lua);
+        self.global.push('\n');
+        self
+    }
+
+    /// The defaults plus `lua` after the built-in hosts.
+    pub fn hosts(mut self, lua: &str) -> Self {
+        self.hosts.push_str(lua);
+        self.hosts.push('\n');
+        self
+    }
+}
+
 /// A running (or stopped) Prosody of one test.
 #[derive(Debug)]
 pub struct Prosody {
+    options: ProsodyOptions,
     dir: tempfile::TempDir,
     c2s_port: u16,
     component_port: u16,
@@ -77,6 +127,11 @@ impl Prosody {
     /// of its log. A port taken by someone else between choosing and binding
     /// it is retried with other ports.
     pub async fn start() -> Result<Prosody, HarnessError> {
+        Self::start_with(ProsodyOptions::default()).await
+    }
+
+    /// [`Prosody::start`] with settings of the test's own.
+    pub async fn start_with(options: ProsodyOptions) -> Result<Prosody, HarnessError> {
         let mut dir = tempfile::Builder::new()
             .prefix("cpimgate-prosody-")
             .tempdir()
@@ -90,6 +145,7 @@ impl Prosody {
             .map_err(|e| HarnessError::io("creating the data directory", e))?;
         make_certificates(dir.path()).await?;
         let mut server = Prosody {
+            options,
             dir,
             c2s_port: 0,
             component_port: 0,
@@ -161,6 +217,10 @@ impl Prosody {
     /// The last `lines` lines of Prosody's log and of its stdout/stderr.
     pub fn log_tail(&self, lines: usize) -> String {
         let mut out = tail(&self.log_path(), lines);
+        if !matches!(self.options.log_level.as_str(), "debug" | "info") {
+            out.push_str("--- prosody.info.log ---\n");
+            out.push_str(&tail(&self.dir.path().join("prosody.info.log"), lines));
+        }
         let console = tail(&self.dir.path().join("prosody.out"), 20);
         if !console.trim().is_empty() {
             out.push_str("--- stdout/stderr ---\n");
@@ -251,13 +311,18 @@ impl Prosody {
     }
 
     fn write_config(&self) -> Result<(), HarnessError> {
-        let text = config_text(self.dir.path(), self.c2s_port, self.component_port);
+        let text = config_text(
+            self.dir.path(),
+            self.c2s_port,
+            self.component_port,
+            &self.options,
+        );
         std::fs::write(self.config_path(), text)
             .map_err(|e| HarnessError::io("writing prosody.cfg.lua", e))
     }
 
     async fn spawn(&mut self) -> Result<(), StartFailure> {
-        let log = self.log_path();
+        let log = self.dir.path().join("prosody.info.log");
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let console = std::fs::OpenOptions::new()
             .create(true)
@@ -373,17 +438,19 @@ pub fn free_port() -> Result<u16, HarnessError> {
     ))
 }
 
-fn config_text(dir: &Path, c2s_port: u16, component_port: u16) -> String {
+fn config_text(dir: &Path, c2s_port: u16, component_port: u16, options: &ProsodyOptions) -> String {
     let p = |name: &str| lua_string(&dir.join(name));
     format!(
         r#"-- Written by the cpimgate end-to-end harness.
 run_as_root = true
-prosody_user = "root"
+prosody_user = "{user}"
 pidfile = {pidfile}
 data_path = {data}
 certificates = {certs}
 log = {{
-    {{ levels = {{ min = "debug" }}, to = "file", filename = {log} }};
+    {{ levels = {{ min = "{level}" }}, to = "file", filename = {log} }};
+    -- The harness reads "Activated service" lines here, whatever the level above.
+    {{ levels = {{ min = "info" }}, to = "file", filename = {status_log} }};
 }}
 
 interfaces = {{ "127.0.0.1" }}
@@ -415,6 +482,7 @@ authentication = "internal_hashed"
 storage = "internal"
 allow_registration = false
 
+{global}
 VirtualHost "a.localhost"
 VirtualHost "b.localhost"
 
@@ -430,15 +498,37 @@ Component "conference.b.localhost" "muc"
 
 Component "gw.localhost"
     component_secret = "{secret}"
+
+{hosts}
 "#,
+        user = current_user(),
+        level = options.log_level,
+        global = options.global,
+        hosts = options.hosts,
         pidfile = p("prosody.pid"),
         data = p("data"),
         certs = p("certs"),
         log = p("prosody.log"),
+        status_log = p("prosody.info.log"),
         cert = p("server.crt"),
         key = p("server.key"),
         secret = COMPONENT_SECRET,
     )
+}
+
+/// The user Prosody and `prosodyctl` run as, for `prosody_user`: as root,
+/// `prosodyctl` switches to `prosody_user` (the packaged `prosody` by
+/// default) and then cannot write into our data directory ("Error saving to
+/// storage").
+fn current_user() -> String {
+    std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|u| !u.is_empty() && !u.contains('"'))
+        .unwrap_or_else(|| "root".to_owned())
 }
 
 /// A path as a Lua string literal.

@@ -290,7 +290,7 @@ impl XmppUser {
         if presence.type_ == PresenceType::Error {
             return Err(HarnessError::Xmpp(format!(
                 "joining {occupant}: the room answered with an error: {}",
-                String::from(&minidom::Element::from(presence))
+                stanza_xml(&Stanza::Presence(presence))
             )));
         }
         Ok(presence)
@@ -340,7 +340,7 @@ impl XmppUser {
         if presence.type_ == PresenceType::Error {
             return Err(HarnessError::Xmpp(format!(
                 "changing nick to {occupant}: error: {}",
-                String::from(&minidom::Element::from(presence))
+                stanza_xml(&Stanza::Presence(presence))
             )));
         }
         Ok(presence)
@@ -461,7 +461,7 @@ impl XmppUser {
             Ok(m) => Err(HarnessError::Xmpp(format!(
                 "{}: unexpected message: {}",
                 self.jid,
-                String::from(&minidom::Element::from(m))
+                stanza_xml(&Stanza::Message(m))
             ))),
             Err(HarnessError::Timeout { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -628,14 +628,14 @@ pub fn muc_user(presence: &Presence) -> Option<MucUser> {
         .and_then(|p| MucUser::try_from(p.clone()).ok())
 }
 
-/// A stanza as XML, for messages.
+/// A stanza as XML, as it is on the wire (`jabber:client`), for messages.
 pub fn stanza_xml(stanza: &Stanza) -> String {
     let element = match stanza {
         Stanza::Message(m) => minidom::Element::from(m.clone()),
         Stanza::Presence(p) => minidom::Element::from(p.clone()),
         Stanza::Iq(i) => minidom::Element::from(i.clone()),
     };
-    String::from(&element)
+    String::from(&to_wire(element))
 }
 
 fn from_bare(from: Option<&Jid>, bare: &BareJid) -> bool {

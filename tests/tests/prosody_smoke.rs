@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, HOST_B, MUC_A, Prosody};
+use cpimgate_e2e::prosody::{
+    COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, HOST_B, MUC_A, Prosody, ProsodyOptions,
+};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, is_groupchat_from, nick_of};
 use futures::StreamExt;
 use tokio_xmpp::connect::DnsConfig;
@@ -165,6 +167,40 @@ async fn a_wrong_component_secret_is_refused() {
     )
     .await;
     assert!(result.is_err());
+}
+
+#[tokio::test]
+async fn options_add_components_and_quieten_the_log() {
+    let options = ProsodyOptions::default()
+        .log_level("warn")
+        .hosts("Component \"irc.localhost\"\n    component_secret = \"irc-secret\"");
+    let server = Prosody::start_with(options)
+        .await
+        .expect("starting prosody");
+    Component::new_plaintext(
+        "irc.localhost",
+        "irc-secret",
+        DnsConfig::addr(&server.component_addr().to_string()),
+        Timeouts::tight(),
+    )
+    .await
+    .expect("handshake of the extra component");
+    let log = std::fs::read_to_string(server.log_path()).unwrap_or_default();
+    assert!(
+        !log.contains("\tdebug\t"),
+        "debug lines in a warn-level log"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_start_fails_saying_why() {
+    let err = Prosody::start_with(ProsodyOptions::default().global("this is not lua ((("))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("prosody did not start"), "{text}");
+    // Prosody's own complaint about the config is in the error.
+    assert!(text.to_lowercase().contains("config"), "{text}");
 }
 
 #[tokio::test]
