@@ -4,7 +4,10 @@
 //! these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
@@ -16,6 +19,7 @@ use cpimgate_model::port::{
     Outbound,
 };
 use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
@@ -110,8 +114,43 @@ impl Sip {
     }
 }
 
-fn config(dir: &Path, server: &Prosody) -> Config {
-    let addr = server.c2s_addr();
+/// A TCP forwarder between the bridges and Prosody's c2s port that the
+/// test can close: while closed, connections are dropped as soon as they
+/// are accepted, so the bridges stay away (and keep backing off) while the
+/// test's own users are already back.
+struct Gate {
+    addr: SocketAddr,
+    open: Arc<AtomicBool>,
+}
+
+impl Gate {
+    async fn new(to: SocketAddr) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(AtomicBool::new(true));
+        let is_open = open.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Gate { addr, open }
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::SeqCst);
+    }
+}
+
+/// The gateway's configuration; the bridges connect to `addr`.
+fn config(dir: &Path, addr: SocketAddr) -> Config {
     let text = format!(
         r#"
         [gateway]
@@ -208,6 +247,7 @@ async fn setup() -> (
     Sip,
     XmppUser,
     XmppUser,
+    Gate,
 ) {
     let server = Prosody::start().await.expect("starting prosody");
     server
@@ -221,7 +261,8 @@ async fn setup() -> (
     server.register("alice", HOST_A, "alice-pw").await.unwrap();
     server.register("bob", HOST_B, "bob-pw").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &server);
+    let gate = Gate::new(server.c2s_addr()).await;
+    let cfg = config(dir.path(), gate.addr);
     let (hub, sip) = start_gateway(&cfg).await;
     ready(&hub, &server).await;
     let mut alice = XmppUser::connect(&server, "alice@a.localhost", "alice-pw")
@@ -239,12 +280,12 @@ async fn setup() -> (
         .unwrap();
     alice.clear();
     bob.clear();
-    (server, dir, hub, sip, alice, bob)
+    (server, dir, hub, sip, alice, bob, gate)
 }
 
 #[tokio::test]
 async fn two_rooms_on_two_hosts_are_federated_both_ways() {
-    let (server, _dir, hub, mut sip, mut alice, mut bob) = setup().await;
+    let (server, _dir, hub, mut sip, mut alice, mut bob, _gate) = setup().await;
     let room_a = format!("lobby@{MUC_A}");
     let room_b = format!("lobby@{MUC_B}");
 
@@ -297,4 +338,90 @@ async fn two_rooms_on_two_hosts_are_federated_both_ways() {
 
     hub.shutdown(Duration::from_secs(5)).await.unwrap();
     drop(server);
+}
+
+/// Prosody crashes; what the embedded adapter hands in meanwhile is held
+/// by the hub (the bridges report Disconnected) and, once Prosody is back
+/// and the bridges have rejoined their rooms (Connected), posted once each,
+/// in order. Prosody forgets the bridges' sessions and rooms in the crash,
+/// so this also checks that the bridges start new sessions rather than try
+/// to resume the old ones forever.
+#[tokio::test]
+async fn messages_queued_during_an_outage_arrive_once_in_order() {
+    cpimgate_e2e::init_logging();
+    let (mut server, _dir, hub, sip, _alice, mut bob, gate) = setup().await;
+    let room_b = format!("lobby@{MUC_B}");
+    let readiness = hub.readiness();
+    let wait_for = |adapter: &'static str, status: AdapterStatus, why: &'static str| {
+        let readiness = readiness.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while readiness.snapshot().get(adapter) != Some(&status) {
+                assert!(tokio::time::Instant::now() < deadline, "{why}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    gate.set_open(false);
+    server.kill().await.unwrap();
+    wait_for(
+        "xa",
+        AdapterStatus::Disconnected,
+        "xa never noticed the outage",
+    )
+    .await;
+    wait_for(
+        "xb",
+        AdapterStatus::Disconnected,
+        "xb never noticed the outage",
+    )
+    .await;
+    for i in 0..100 {
+        assert_eq!(
+            sip.say(&format!("queued {i:03}")).await,
+            DeliveryOutcome::Accepted
+        );
+    }
+    server.restart().await.unwrap();
+    // Bob is back in the (new) room before the bridges may come back and
+    // post what was queued.
+    bob.reconnect().await.unwrap();
+    bob.join_muc(&room_b, "bob").await.unwrap();
+    assert_eq!(
+        readiness.snapshot().get("xb"),
+        Some(&AdapterStatus::Disconnected)
+    );
+    gate.set_open(true);
+    wait_for(
+        "xb",
+        AdapterStatus::Connected,
+        "xb did not come back after the restart",
+    )
+    .await;
+    wait_for(
+        "xa",
+        AdapterStatus::Connected,
+        "xa did not come back after the restart",
+    )
+    .await;
+
+    for i in 0..100 {
+        let want = format!("<Carol> queued {i:03}");
+        let m = bob
+            .expect_message(
+                |m| body(m).is_some_and(|b| b.starts_with("<Carol> queued ")),
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {want:?}: {e}\n{}", server.log_tail(30)));
+        assert_eq!(body(&m), Some(want.as_str()), "out of order or duplicated");
+    }
+    bob.expect_no_message(
+        |m| body(m).is_some_and(|b| b.starts_with("<Carol> queued ")),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    hub.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -6,10 +6,25 @@
 //! `Disconnected` to the hub nor know when to rejoin its rooms. Its
 //! `StartTlsServerConnector` also cannot take a TLS configuration. So the
 //! adapter drives tokio-xmpp's lower layer, `StanzaStream`, with its own
-//! connector ([`reconnector`]): resource binding, XEP-0198 and the stanza
-//! queue stay tokio-xmpp's; connecting, TLS, SASL and the backoff are
-//! ours.
+//! connector ([`reconnector`]): resource binding and the stanza queue stay
+//! tokio-xmpp's; connecting, TLS, SASL and the backoff are ours.
 //!
+//! * XEP-0198 stream management is not used: the connector hides the
+//!   server's `<sm/>` feature from `StanzaStream` (see [`login`]). With it,
+//!   `StanzaStream` keeps the session's resumption state across a lost
+//!   connection and asks the next stream to `<resume/>`. A server that lost
+//!   the session (restarted, or the resumption timeout passed) answers
+//!   `<failed/>`; Prosody's has no `h` (optional in XEP-0198), and
+//!   xmpp-parsers 0.23 cannot parse it without; tokio-xmpp 6.0 then takes
+//!   the stream for broken *and keeps the resumption state*, so every
+//!   later connection tries the same dead session again and is dropped:
+//!   the adapter never came back after a server restart. Nor would resumption fit the
+//!   adapter: messages in flight are failed back to the hub when the
+//!   stream is lost (it sends them again), so stanzas retransmitted on
+//!   resumption would appear twice. Without stream management a lost
+//!   stream means a new session, the rooms are joined again, and liveness
+//!   is checked with XEP-0199 pings on read timeouts (tokio-xmpp does this
+//!   by itself when stream management is off).
 //! * RFC 6120 §5: STARTTLS is required. With certificate checks on,
 //!   tokio-xmpp's own `starttls` (native roots) is used. With
 //!   `insecure_accept_any_certificate` any certificate is accepted, and a
@@ -206,7 +221,8 @@ pub(crate) async fn connect(s: &ConnectSettings) -> Result<Connection, ConnectEr
 trait Rw: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Rw for T {}
 
-/// SASL, the stream restart, and the new stream's features.
+/// SASL, the stream restart, and the new stream's features (without
+/// stream management).
 async fn login<S>(
     s: &ConnectSettings,
     stream: XmppStream<S>,
@@ -233,10 +249,14 @@ where
             id: None,
         })
         .await?;
-    let (features, stream) = pending
+    let (mut features, stream) = pending
         .recv_features()
         .await
         .map_err(|e| ConnectError::Features(e.to_string()))?;
+    // No XEP-0198 (see the module documentation): StanzaStream binds a
+    // fresh resource on every stream and drops any resumption state of the
+    // previous one.
+    features.stream_management = None;
     Ok(Connection {
         stream: stream.box_stream(),
         features,
@@ -363,5 +383,24 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= BACKOFF_MIN);
+    }
+
+    /// Why stream management is off (see the module documentation): the
+    /// `<failed/>` of a server that lost the session, here Prosody's, is
+    /// not understood. Should this start to parse, XEP-0198 could be
+    /// reconsidered.
+    #[test]
+    fn sm_failed_without_h_is_not_understood() {
+        let xml = "<failed xmlns='urn:xmpp:sm:3'>\
+                   <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                   </failed>";
+        let el: minidom::Element = xml.parse().expect("well-formed");
+        assert!(xmpp_parsers::sm::Failed::try_from(el).is_err());
+        // With `h` it parses: the missing attribute is the trouble.
+        let el: minidom::Element = xml
+            .replacen("<failed ", "<failed h='3' ", 1)
+            .parse()
+            .expect("well-formed");
+        assert!(xmpp_parsers::sm::Failed::try_from(el).is_ok());
     }
 }

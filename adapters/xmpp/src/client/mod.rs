@@ -291,6 +291,7 @@ impl Driver {
             }
             Event::Stream(StreamEvent::Resumed) => {
                 // XEP-0198 resumption: the session, and so the rooms, kept.
+                // Not expected: the connector turns stream management off.
                 self.online = true;
                 self.backoff.reset();
                 self.maybe_connected().await?;
