@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use cpimgate_mappings::nick_key;
-use cpimgate_model::address::XmppUri;
+use cpimgate_model::address::{IrcAddress, XmppUri};
 use cpimgate_model::event::{Participant, RoomEventKind};
 use cpimgate_model::port::{Failure, FailureKind};
 use cpimgate_model::time::Timestamp;
@@ -658,6 +658,7 @@ impl<D: Directory> Core<D> {
                         tx.push(s.into());
                     }
                     room.remote[i].shown = new.clone();
+                    room.remote[i].address = renamed(&who.address, &who.nick, new_nick);
                     for s in room.presence_to_all(None, &new, false, &[], None, None) {
                         tx.push(s.into());
                     }
@@ -802,6 +803,28 @@ fn conflict(to: Jid, from: Jid, id: Option<String>) -> Presence {
             "that nickname is already in use",
         ),
     )
+}
+
+/// A participant's address after a nick change, where the address is made
+/// of the nick: a MUC occupant JID `room@service/nick` (XEP-0045 §7.6: the
+/// occupant JID changes with the nick) or an IRC nick. Their later messages
+/// come from the new address and must find the same occupant. Any other
+/// address stays as it is.
+fn renamed(address: &Address, old: &str, new: &str) -> Address {
+    let changed = match address {
+        Address::Xmpp(u) if u.jid().resource() == Some(old) => u
+            .jid()
+            .with_resource(Some(new))
+            .ok()
+            .map(|j| Address::Xmpp(XmppUri::new(j))),
+        Address::Irc(i) if i.as_nick() == Some(old) => {
+            IrcAddress::nick(&i.network().to_string(), new)
+                .ok()
+                .map(|n| Address::Irc(n.with_secure(i.is_secure()).with_port(i.port())))
+        }
+        _ => None,
+    };
+    changed.unwrap_or_else(|| address.clone())
 }
 
 fn remote_join(room: &mut Room, who: &Participant, tx: &mut Vec<xmpp_parsers::stanza::Stanza>) {

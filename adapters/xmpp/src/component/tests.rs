@@ -491,6 +491,67 @@ fn remote_traffic_reaches_every_occupant() {
 const ROOM_URI: &str = "xmpp:%23chan%25irc.example.org@gw.example.com";
 
 #[test]
+fn a_remote_nick_change_keeps_the_occupant_for_later_messages() {
+    // An occupant of a room on another XMPP server (client mode): the
+    // address is the occupant JID, which changes with the nick.
+    for (old, new) in [
+        (
+            "xmpp:lobby@conference.b.example/bob",
+            "xmpp:lobby@conference.b.example/bobby",
+        ),
+        (
+            "irc://irc.example.org/bob,isnick",
+            "irc://irc.example.org/bobby,isnick",
+        ),
+    ] {
+        let mut c = core();
+        join(&mut c, "hag66@shakespeare.lit/pda", "thirdwitch");
+        let who = Participant {
+            address: old.parse().unwrap(),
+            nick: "bob".into(),
+        };
+        c.handle_room_event(&remote_event(RoomEventKind::Join { who: who.clone() }));
+        c.handle_room_event(&remote_event(RoomEventKind::NickChange {
+            who,
+            new_nick: "bobby".into(),
+        }));
+        let o = drain(&mut c);
+        assert_eq!(
+            o.sent.last().unwrap().attr("from"),
+            Some(&*format!("{ROOM}/bobby"))
+        );
+
+        // A message from the new address comes from the same occupant.
+        let mut m = other_world("as bobby", ROOM_URI);
+        m.from = NameAddr::with_display("bobby", new.parse().unwrap());
+        m.room = Some(room_ref());
+        c.handle_deliver(&m).unwrap();
+        let s = &drain(&mut c).sent[0];
+        assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/bobby")), "{old}");
+
+        // So does the leave under the new address: no one is left behind.
+        c.handle_room_event(&remote_event(RoomEventKind::Leave {
+            who: Participant {
+                address: new.parse().unwrap(),
+                nick: "bobby".into(),
+            },
+            reason: None,
+        }));
+        let o = drain(&mut c);
+        assert_eq!(o.sent[0].attr("type"), Some("unavailable"));
+        assert_eq!(o.sent[0].attr("from"), Some(&*format!("{ROOM}/bobby")));
+        join(&mut c, "crone1@shakespeare.lit/desktop", "firstwitch");
+        let o = drain(&mut c);
+        assert!(
+            !o.sent
+                .iter()
+                .any(|s| s.attr("from") == Some(&*format!("{ROOM}/bobby"))),
+            "{old}"
+        );
+    }
+}
+
+#[test]
 fn disco_of_room_and_service() {
     let mut c = core();
     feed(
