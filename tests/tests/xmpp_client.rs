@@ -12,105 +12,33 @@ use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
 use cpimgate::hub::RunningHub;
+use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter, room_message};
 use cpimgate_e2e::prosody::{HOST_A, HOST_B, MUC_A, MUC_B, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
-use cpimgate_model::port::{
-    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Inbound,
-    Outbound,
-};
-use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
+use cpimgate_model::port::{Adapter, AdapterStatus, DeliveryOutcome};
+use cpimgate_model::{Message, World};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::timeout;
 
 const SIP_ROOM: &str = "sip:lobby@chat.example.com";
 
-/// An in-process adapter driven by the test: what the test sends goes to
-/// the hub; what the hub delivers is recorded and answered Delivered.
-struct Embedded {
-    cmds: mpsc::UnboundedReceiver<Inbound>,
-    seen: mpsc::UnboundedSender<Message>,
-}
-
-impl Adapter for Embedded {
-    fn world(&self) -> World {
-        World::Sip
-    }
-
-    fn run(
-        mut self: Box<Self>,
-        mut ctx: AdapterContext,
-    ) -> BoxFuture<'static, Result<(), AdapterError>> {
-        Box::pin(async move {
-            ctx.inbound
-                .send(Inbound::Status(AdapterStatus::Connected))
-                .await
-                .map_err(|_| AdapterError::HubGone)?;
-            loop {
-                tokio::select! {
-                    _ = ctx.shutdown.changed() => return Ok(()),
-                    cmd = self.cmds.recv() => match cmd {
-                        Some(c) => ctx.inbound.send(c).await.map_err(|_| AdapterError::HubGone)?,
-                        None => return Ok(()),
-                    },
-                    out = ctx.outbound.recv() => match out {
-                        Some(Outbound::Deliver { message, reply }) => {
-                            let _ = self.seen.send(*message);
-                            let _ = reply.send(DeliveryOutcome::Delivered);
-                        }
-                        Some(_) => {}
-                        None => return Ok(()),
-                    },
-                }
-            }
-        })
-    }
-}
-
-struct Sip {
-    cmds: mpsc::UnboundedSender<Inbound>,
-    seen: mpsc::UnboundedReceiver<Message>,
-}
+/// The embedded adapter standing in for SIP, with the room of the bridge.
+struct Sip(EmbeddedHandle);
 
 impl Sip {
     /// Hand a room message from "Carol" to the hub; the hub's answer.
     async fn say(&self, text: &str) -> DeliveryOutcome {
-        let origin = Origin {
-            world: World::Sip,
-            adapter: "sip".into(),
-            native_id: None,
-        };
-        let room: cpimgate_model::Address = SIP_ROOM.parse().unwrap();
-        let mut m = Message::text(
-            origin,
-            "\"Carol\" <sip:carol@example.com>".parse().unwrap(),
-            NameAddr::new(room.clone()),
-            text,
-        );
-        m.room = Some(RoomRef {
-            adapter: "sip".into(),
-            address: room,
-        });
-        let (reply, answer) = oneshot::channel();
-        self.cmds
-            .send(Inbound::Message {
-                message: Box::new(m),
-                reply,
-            })
-            .unwrap();
-        timeout(WAIT, answer).await.unwrap().unwrap()
+        let mut m =
+            room_message(World::Sip, "sip", SIP_ROOM, "sip:carol@example.com", text).unwrap();
+        m.from.display = Some("Carol".into());
+        self.0.send(m).await.unwrap()
     }
 
+    /// The first delivery to the SIP side whose body is `text`.
     async fn expect(&mut self, text: &str) -> Message {
-        loop {
-            let m = timeout(WAIT, self.seen.recv())
-                .await
-                .unwrap_or_else(|_| panic!("the sip adapter never got {text:?}"))
-                .unwrap();
-            if m.body.as_text() == Some(text) {
-                return m;
-            }
-        }
+        self.0
+            .expect_text(text, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("the sip adapter never got {text:?}: {e}"))
     }
 }
 
@@ -206,23 +134,10 @@ async fn start_gateway(cfg: &Config) -> (RunningHub, Sip) {
             ));
         }
     }
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
-    adapters.push((
-        "sip".into(),
-        Box::new(Embedded {
-            cmds: cmd_rx,
-            seen: seen_tx,
-        }),
-    ));
+    let (sip, handle) = embedded_adapter(World::Sip);
+    adapters.push(("sip".into(), sip));
     let hub = RunningHub::start(cfg, adapters, queue).unwrap();
-    (
-        hub,
-        Sip {
-            cmds: cmd_tx,
-            seen: seen_rx,
-        },
-    )
+    (hub, Sip(handle))
 }
 
 /// Wait until every adapter reports Connected.
