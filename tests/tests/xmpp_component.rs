@@ -18,15 +18,12 @@ use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
 use cpimgate::hub::RunningHub;
+use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, embedded_adapter};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
 use cpimgate_model::event::{Participant, RoomEventKind};
-use cpimgate_model::port::{
-    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Inbound,
-    Outbound,
-};
+use cpimgate_model::port::{AdapterStatus, DeliveryOutcome};
 use cpimgate_model::{Message, MessageId, NameAddr, Origin, RoomEvent, RoomRef, World};
-use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::parsers::message::MessageType;
 use tokio_xmpp::parsers::presence::Type as PresenceType;
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, StanzaError};
@@ -35,66 +32,10 @@ const ALICE_JID: &str = r"alice\40sip.example.com@gw.localhost";
 const ROOM_JID: &str = "room%test.example@gw.localhost";
 const SIP_ROOM: &str = "sip:room@test.example";
 
-/// What the test adapter saw coming out of the hub.
-#[derive(Debug)]
-enum Seen {
-    Deliver(Box<Message>),
-    Event(Box<RoomEvent>),
-    Report(MessageId, DeliveryOutcome),
-}
-
-/// An adapter driven by the test: what the test sends goes into the hub;
-/// what the hub hands out is recorded and delivered at once.
-struct TestAdapter {
-    cmds: mpsc::UnboundedReceiver<Inbound>,
-    seen: mpsc::UnboundedSender<Seen>,
-}
-
-impl Adapter for TestAdapter {
-    fn world(&self) -> World {
-        World::Sip
-    }
-
-    fn run(
-        mut self: Box<Self>,
-        mut ctx: AdapterContext,
-    ) -> BoxFuture<'static, Result<(), AdapterError>> {
-        Box::pin(async move {
-            ctx.inbound
-                .send(Inbound::Status(AdapterStatus::Connected))
-                .await
-                .map_err(|_| AdapterError::HubGone)?;
-            loop {
-                tokio::select! {
-                    _ = ctx.shutdown.changed() => return Ok(()),
-                    cmd = self.cmds.recv() => match cmd {
-                        Some(c) => ctx.inbound.send(c).await.map_err(|_| AdapterError::HubGone)?,
-                        None => return Ok(()),
-                    },
-                    out = ctx.outbound.recv() => match out {
-                        Some(Outbound::Deliver { message, reply }) => {
-                            let _ = self.seen.send(Seen::Deliver(message));
-                            let _ = reply.send(DeliveryOutcome::Delivered);
-                        }
-                        Some(Outbound::RoomEvent(e)) => {
-                            let _ = self.seen.send(Seen::Event(e));
-                        }
-                        Some(Outbound::Report { message, outcome, .. }) => {
-                            let _ = self.seen.send(Seen::Report(message.id, outcome));
-                        }
-                        Some(_) => {}
-                        None => return Ok(()),
-                    },
-                }
-            }
-        })
-    }
-}
-
 struct Gateway {
     hub: RunningHub,
-    cmds: mpsc::UnboundedSender<Inbound>,
-    seen: mpsc::UnboundedReceiver<Seen>,
+    /// The embedded adapter standing in for SIP.
+    sip: EmbeddedHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -110,15 +51,10 @@ impl Gateway {
             panic!("adapters.xc is not an xmpp section");
         };
         let xc = cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone());
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (seen_tx, seen_rx) = mpsc::unbounded_channel();
-        let sip = TestAdapter {
-            cmds: cmd_rx,
-            seen: seen_tx,
-        };
+        let (sip, handle) = embedded_adapter(World::Sip);
         let hub = RunningHub::start(
             &cfg,
-            vec![("xc".into(), Box::new(xc)), ("sip".into(), Box::new(sip))],
+            vec![("xc".into(), Box::new(xc)), ("sip".into(), sip)],
             queue,
         )
         .unwrap();
@@ -136,8 +72,7 @@ impl Gateway {
         }
         Gateway {
             hub,
-            cmds: cmd_tx,
-            seen: seen_rx,
+            sip: handle,
             _dir: dir,
         }
     }
@@ -146,10 +81,10 @@ impl Gateway {
     async fn expect<T>(&mut self, what: &str, mut f: impl FnMut(Seen) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let got = tokio::time::timeout_at(deadline, self.seen.recv())
-                .await
-                .unwrap_or_else(|_| panic!("the test adapter did not see {what} within {WAIT:?}"))
-                .expect("the test adapter stopped");
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let got = self.sip.next(left).await.unwrap_or_else(|e| {
+                panic!("the test adapter did not see {what} within {WAIT:?}: {e}")
+            });
             if let Some(t) = f(got) {
                 return t;
             }
@@ -157,14 +92,7 @@ impl Gateway {
     }
 
     async fn hand_in(&self, message: Message) -> DeliveryOutcome {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Inbound::Message {
-                message: Box::new(message),
-                reply: tx,
-            })
-            .unwrap();
-        tokio::time::timeout(WAIT, rx).await.unwrap().unwrap()
+        self.sip.send(message).await.unwrap()
     }
 
     async fn stop(self) {
@@ -281,7 +209,9 @@ async fn one_to_one_chat_through_the_component() {
     // The component wrote it to the server: accepted by the next hop, no more.
     let outcome = gw
         .expect("the report of the reply", |s| match s {
-            Seen::Report(id, o) if id == reply_id => Some(o),
+            Seen::Report {
+                message, outcome, ..
+            } if message.id == reply_id => Some(outcome),
             _ => None,
         })
         .await;
@@ -344,8 +274,8 @@ async fn a_bridged_room_through_the_component() {
     assert_eq!(who.1.nick, "tester");
 
     // A participant of the other world appears as an occupant.
-    gw.cmds
-        .send(Inbound::RoomEvent(Box::new(RoomEvent {
+    gw.sip
+        .send_event(RoomEvent {
             id: MessageId::random(),
             room: sip_room.clone(),
             origin: sip_origin(),
@@ -356,7 +286,7 @@ async fn a_bridged_room_through_the_component() {
                     nick: "carol".into(),
                 },
             },
-        })))
+        })
         .unwrap();
     user.expect_presence(
         |p| nick_of(p.from.as_ref()) == Some("carol") && p.type_ == PresenceType::None,
