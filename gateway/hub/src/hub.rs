@@ -221,6 +221,7 @@ impl RunningHub {
                 inbound: in_tx,
                 outbound: out_rx,
                 shutdown: shutdown_rx.clone(),
+                history: Arc::new(cpimgate_model::port::NoHistory),
             };
             adapter_tasks.push((name, tokio::spawn(adapter.run(ctx))));
         }

@@ -44,12 +44,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::event::RoomEvent;
+use crate::event::{RoomEvent, RoomRef};
 use crate::message::{Message, World};
+use crate::time::Timestamp;
 
 /// What became of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +216,49 @@ pub struct AdapterContext {
     /// Changes to `true` when the gateway shuts down: send the protocol's
     /// goodbye and return.
     pub shutdown: watch::Receiver<bool>,
+    /// The recent messages of bridged rooms, for history on join
+    /// (XEP-0045 §7.2.15). [`NoHistory`] where the gateway keeps none.
+    pub history: Arc<dyn History>,
+}
+
+/// Which part of a room's history is asked for. Both limits apply; the
+/// newest messages are kept when there are more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// At most this many messages (XEP-0045 `maxstanzas`).
+    pub max_messages: usize,
+    /// None older than this (XEP-0045 `seconds` / `since`).
+    pub since: Option<Timestamp>,
+}
+
+/// The gateway's record of what was said in bridged rooms.
+///
+/// A room's history is that of its bridge: every room message the hub
+/// accepted from any room of the bridge, as it was received (its `room` is
+/// the room it was said in, its `datetime` when it was said), oldest first.
+pub trait History: Send + Sync + fmt::Debug {
+    /// The newest messages of the bridge of `room` that `query` allows,
+    /// oldest first. A room in no bridge has no history (an empty list).
+    fn recent(
+        &self,
+        room: &RoomRef,
+        query: HistoryQuery,
+    ) -> BoxFuture<'static, Result<Vec<Message>, Failure>>;
+}
+
+/// A history that is always empty: for adapters run without a hub, and
+/// for a gateway configured to keep no history.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHistory;
+
+impl History for NoHistory {
+    fn recent(
+        &self,
+        _room: &RoomRef,
+        _query: HistoryQuery,
+    ) -> BoxFuture<'static, Result<Vec<Message>, Failure>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// An error that stopped an adapter.
