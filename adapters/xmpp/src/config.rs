@@ -7,6 +7,8 @@
 //! domain = "gw.example.org"    # the component's JID
 //! secret = "s3cret"
 //! server = "127.0.0.1:5347"    # the XMPP server's component port
+//! history_on_join = 20         # room messages sent to a user who joins (XEP-0045 §7.2.15)
+//! receipt_wait = 5.0           # seconds to wait for an XEP-0184 receipt; 0: none
 //!
 //! [adapters.xmpp-remote]
 //! kind = "xmpp"
@@ -43,6 +45,26 @@ pub struct ComponentConfig {
     /// answered with a `not-acceptable` error.
     #[serde(default = "default_max_body")]
     pub max_body: usize,
+    /// How many room messages a user who joins without asking for a
+    /// particular history (no `<history/>` element, XEP-0045 §7.2.15) is
+    /// sent; `0` sends none.
+    #[serde(default = "default_history_on_join")]
+    pub history_on_join: usize,
+    /// How long, in seconds, a 1:1 message delivered to an XMPP user waits
+    /// for its XEP-0184 receipt before the hub is told it was only accepted
+    /// (the server has it). `0` answers "accepted" at once and asks for no
+    /// receipt.
+    #[serde(default = "default_receipt_wait")]
+    pub receipt_wait: f64,
+}
+
+impl ComponentConfig {
+    /// [`ComponentConfig::receipt_wait`] as a duration; fails when it is
+    /// negative or not a number.
+    pub fn receipt_wait(&self) -> Result<std::time::Duration, String> {
+        std::time::Duration::try_from_secs_f64(self.receipt_wait)
+            .map_err(|e| format!("receipt_wait = {}: {e}", self.receipt_wait))
+    }
 }
 
 /// Client mode.
@@ -83,6 +105,14 @@ pub struct ClientRoom {
 
 fn default_max_body() -> usize {
     64 * 1024
+}
+
+fn default_history_on_join() -> usize {
+    20
+}
+
+fn default_receipt_wait() -> f64 {
+    5.0
 }
 
 fn default_format() -> String {

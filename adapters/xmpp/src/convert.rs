@@ -7,6 +7,8 @@
 //! * [`render`]: a `{nick}` / `{text}` template, filled in one pass.
 //! * [`timestamp`]: an XEP-0082 date-time (as in XEP-0203 `<delay/>`) as a
 //!   [`Timestamp`].
+//! * [`incoming_body`]: the text of a received message, with
+//!   [`CORRECTION_MARKER`] in front of an XEP-0308 correction.
 
 use std::borrow::Cow;
 
@@ -88,6 +90,33 @@ pub fn render(template: &str, nick: &str, text: &str) -> String {
     out
 }
 
+/// What the text of an XEP-0308 correction starts with when it leaves
+/// XMPP.
+///
+/// The other worlds have no way to replace a message they already showed
+/// (SIP, MSRP and IRC have none), so a correction
+/// (`<replace xmlns='urn:xmpp:message-correct:0' id='...'/>`) becomes a new
+/// message whose text is the corrected one behind this marker, rather than
+/// being dropped or passed off as a new remark.
+pub const CORRECTION_MARKER: &str = "* correction: ";
+
+/// Whether `m` corrects an earlier message (XEP-0308 §3).
+pub fn is_correction(m: &xmpp_parsers::message::Message) -> bool {
+    m.payloads
+        .iter()
+        .any(|p| p.is("replace", xmpp_parsers::ns::MESSAGE_CORRECT))
+}
+
+/// The text of a received message as it goes to the hub: `body`, behind
+/// [`CORRECTION_MARKER`] when `m` is an XEP-0308 correction.
+pub fn incoming_body(m: &xmpp_parsers::message::Message, body: String) -> String {
+    if is_correction(m) {
+        format!("{CORRECTION_MARKER}{body}")
+    } else {
+        body
+    }
+}
+
 /// An XEP-0082 date-time as a [`Timestamp`].
 pub fn timestamp(dt: &xmpp_parsers::date::DateTime) -> Timestamp {
     Timestamp {
@@ -127,6 +156,36 @@ mod tests {
             "carol"
         );
         assert_eq!(sender_nick(&na("<im:dave@example.com>")), "dave");
+    }
+
+    fn parse(xml: &str) -> xmpp_parsers::message::Message {
+        let el: minidom::Element = xml.parse().unwrap();
+        xmpp_parsers::message::Message::try_from(el).unwrap()
+    }
+
+    /// XEP-0308 §4, example 2 (the correction of example 1), in the
+    /// namespace stanzas have in this build.
+    #[test]
+    fn a_correction_is_marked() {
+        let ns = xmpp_parsers::ns::DEFAULT_NS;
+        let m = parse(&format!(
+            "<message xmlns='{ns}' to='juliet@capulet.net/balcony' id='good1'>\
+             <body>But soft, what light through yonder window breaks?</body>\
+             <replace id='bad1' xmlns='urn:xmpp:message-correct:0'/></message>"
+        ));
+        assert!(is_correction(&m));
+        let (_, body) = m.get_best_body_cloned(vec![]).unwrap();
+        assert_eq!(
+            incoming_body(&m, body),
+            "* correction: But soft, what light through yonder window breaks?"
+        );
+        // XEP-0308 §4, example 1: the original is not marked.
+        let m = parse(&format!(
+            "<message xmlns='{ns}' to='juliet@capulet.net/balcony' id='bad1'>\
+             <body>But soft, what light through yonder airlock breaks?</body></message>"
+        ));
+        assert!(!is_correction(&m));
+        assert_eq!(incoming_body(&m, "x".into()), "x");
     }
 
     #[test]

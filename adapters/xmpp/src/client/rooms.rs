@@ -259,6 +259,8 @@ impl Rooms {
             tracing::warn!(room = %room.jid, %nick, len = body.len(), "xmpp: message too large; not relayed");
             return Vec::new();
         }
+        // XEP-0308: a correction goes on as a new message, marked.
+        let body = convert::incoming_body(&m, body);
         let stanza_id = m
             .extract_payload::<StanzaId>()
             .ok()

@@ -13,14 +13,21 @@
 //!   `im:alice@sip.example.com`; a message of another world to an XMPP user
 //!   comes from the sender's component JID. XEP-0184 receipts follow the
 //!   other world's delivery outcome.
+//!   Delivered the other way, a message asks for a receipt (XEP-0184 §5.1)
+//!   and its outcome waits: *delivered* when the receipt comes, *failed*
+//!   on an error stanza for it, *accepted* when neither comes within
+//!   `receipt_wait` ([`Core::handle_timeout`]).
+//! * XEP-0308 corrections become new messages whose text starts with
+//!   [`CORRECTION_MARKER`](crate::convert::CORRECTION_MARKER).
 //! * rooms (XEP-0045), in [`super::muc`].
 //! * service discovery (XEP-0030) and ping (XEP-0199), in [`super::disco`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use cpimgate_mappings::{MappingStore, RoomAlias};
 use cpimgate_model::address::{Jid as ModelJid, XmppUri};
-use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind};
+use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, HistoryQuery};
 use cpimgate_model::time::Timestamp;
 use cpimgate_model::{Address, Message, MessageId, NameAddr, Origin, RoomEvent, RoomRef, World};
 use xmpp_parsers::jid::{BareJid, Jid};
@@ -30,7 +37,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::receipts::Received;
 use xmpp_parsers::stanza::Stanza;
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::muc::Rooms;
 use super::stanzas;
@@ -58,6 +65,24 @@ pub enum Output {
         /// Who holds it (`xmpp:user@host`).
         owner: String,
     },
+    /// Fetch the history of `room` that `query` allows (XEP-0045
+    /// §7.2.15) and pass it to [`Core::handle_history`] with `token`.
+    FetchHistory {
+        /// Names the join waiting for it.
+        token: u64,
+        /// The room.
+        room: RoomRef,
+        /// What to fetch.
+        query: HistoryQuery,
+    },
+    /// The outcome of the delivery [`Core::handle_deliver`] answered with
+    /// [`Delivery::AwaitingReceipt`] carrying `token`.
+    Answer {
+        /// The delivery's token.
+        token: u64,
+        /// Its outcome.
+        outcome: DeliveryOutcome,
+    },
     /// Release a reservation made with [`Output::Reserve`].
     Release {
         /// The bridge's name.
@@ -67,6 +92,25 @@ pub enum Output {
         /// Who held it.
         owner: String,
     },
+}
+
+/// What became of a message handed to [`Core::handle_deliver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Written out; the server has it, nothing more will be known.
+    Sent,
+    /// Written out with a receipt request: the outcome comes later as an
+    /// [`Output::Answer`] with this token.
+    AwaitingReceipt(u64),
+}
+
+/// A 1:1 delivery waiting for its XEP-0184 receipt.
+#[derive(Debug, Clone)]
+struct AwaitingReceipt {
+    token: u64,
+    /// The bare JID of the recipient: only they can answer for it.
+    user: BareJid,
+    deadline: Instant,
 }
 
 /// What the core needs to know of the mapping table; reads only.
@@ -130,6 +174,15 @@ pub struct Core<D> {
     pub(crate) rooms: Rooms,
     pending: HashMap<MessageId, Pending>,
     pending_order: VecDeque<MessageId>,
+    /// Deliveries waiting for a receipt, by stanza id, in deadline order.
+    /// Bounded by the hub: it keeps at most its dispatcher window of
+    /// deliveries unanswered per adapter, and these are unanswered;
+    /// [`MAX_PENDING`] is the guard should that change.
+    receipts: HashMap<String, AwaitingReceipt>,
+    receipt_order: VecDeque<String>,
+    pub(crate) receipt_wait: Duration,
+    pub(crate) history_on_join: usize,
+    pub(crate) next_token: u64,
     /// (contact, user) pairs we told we are available (RFC 6121 §4).
     contacts: HashSet<(String, String)>,
     pub(crate) out: VecDeque<Output>,
@@ -152,9 +205,28 @@ impl<D: Directory> Core<D> {
             rooms: Rooms::default(),
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
+            receipts: HashMap::new(),
+            receipt_order: VecDeque::new(),
+            receipt_wait: Duration::ZERO,
+            history_on_join: 0,
+            next_token: 0,
             contacts: HashSet::new(),
             out: VecDeque::new(),
         })
+    }
+
+    /// How many room messages a join without `<history/>` is sent
+    /// (XEP-0045 §7.2.15); none by default.
+    pub fn with_history_on_join(mut self, n: usize) -> Self {
+        self.history_on_join = n;
+        self
+    }
+
+    /// How long a 1:1 delivery waits for its XEP-0184 receipt; zero (the
+    /// default) asks for none and answers at once.
+    pub fn with_receipt_wait(mut self, wait: Duration) -> Self {
+        self.receipt_wait = wait;
+        self
     }
 
     /// The next thing to do.
@@ -194,7 +266,7 @@ impl<D: Directory> Core<D> {
     pub fn handle_stanza(&mut self, stanza: Stanza, now: Timestamp) {
         match stanza {
             Stanza::Message(m) => self.on_message(m, now),
-            Stanza::Presence(p) => self.on_presence(p),
+            Stanza::Presence(p) => self.on_presence(p, now),
             Stanza::Iq(iq) => self.on_iq(iq),
         }
     }
@@ -204,6 +276,9 @@ impl<D: Directory> Core<D> {
             return;
         };
         if m.type_ == MessageType::Error {
+            if self.on_delivery_error(&m, &from) {
+                return;
+            }
             tracing::debug!(%from, %to, "error stanza from XMPP: {:?}", m.payloads.first().map(|p| p.name().to_owned()));
             return;
         }
@@ -211,6 +286,7 @@ impl<D: Directory> Core<D> {
             // Messages to the service itself: nothing to do.
             return;
         }
+        self.on_receipt(&m, &from);
         let bare = to.to_bare();
         if self.is_room(&bare) {
             self.on_room_message(m, from, to, now);
@@ -273,12 +349,14 @@ impl<D: Directory> Core<D> {
             );
         };
         let receipt = m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS));
+        let body = crate::convert::incoming_body(&m, body);
         let mut msg = Message::text(
             self.origin(id.clone()),
             NameAddr::new(Address::Xmpp(XmppUri::new(sender))),
             NameAddr::new(recipient),
             &body,
         );
+        msg.id = model_id(&from, &m);
         msg.datetime = Some(now);
         self.remember(
             msg.id.clone(),
@@ -362,17 +440,21 @@ impl<D: Directory> Core<D> {
     }
 
     /// A message of another world to deliver (`Outbound::Deliver`). On
-    /// success the stanzas are in the output queue.
-    pub fn handle_deliver(&mut self, message: &Message) -> Result<(), Failure> {
+    /// success the stanzas are in the output queue; a 1:1 message then
+    /// waits for its receipt when `receipt_wait` is not zero.
+    pub fn handle_deliver(&mut self, message: &Message, now: Instant) -> Result<Delivery, Failure> {
         let text = message_text(message)?;
         if let Some(room) = &message.room {
-            return self.deliver_to_room(room, message, &text);
+            return self
+                .deliver_to_room(room, message, &text)
+                .map(|()| Delivery::Sent);
         }
         let to = message
             .to
             .first()
             .ok_or_else(|| Failure::new(FailureKind::NotFound, "no recipient"))?;
         let user = xmpp_user(&to.address)?;
+        let user_bare = user.to_bare();
         let from = message
             .from
             .address
@@ -394,8 +476,116 @@ impl<D: Directory> Core<D> {
         );
         // XEP-0359 §4: the gateway-wide id, so the message can be followed.
         m.payloads.push(origin_id(message.id.as_str()));
+        if self.receipt_wait.is_zero() {
+            self.transmit(m);
+            return Ok(Delivery::Sent);
+        }
+        // XEP-0184 §5.1: the request; the receipt names the stanza's id.
+        m.payloads.push(xmpp_parsers::receipts::Request.into());
         self.transmit(m);
-        Ok(())
+        self.next_token += 1;
+        let token = self.next_token;
+        let sid = message.id.to_string();
+        if self.receipts.len() >= MAX_PENDING
+            && let Some(old) = self.receipt_order.pop_front()
+            && let Some(r) = self.receipts.remove(&old)
+        {
+            self.answer(r.token, DeliveryOutcome::Accepted);
+        }
+        if let Some(prev) = self.receipts.remove(&sid) {
+            // The same message again (a retry): the earlier wait is over.
+            self.receipt_order.retain(|i| i != &sid);
+            self.answer(prev.token, DeliveryOutcome::Accepted);
+        }
+        self.receipt_order.push_back(sid.clone());
+        self.receipts.insert(
+            sid,
+            AwaitingReceipt {
+                token,
+                user: user_bare,
+                deadline: now + self.receipt_wait,
+            },
+        );
+        Ok(Delivery::AwaitingReceipt(token))
+    }
+
+    fn answer(&mut self, token: u64, outcome: DeliveryOutcome) {
+        self.out.push_back(Output::Answer { token, outcome });
+    }
+
+    fn take_receipt(&mut self, id: &str, from: &Jid) -> Option<AwaitingReceipt> {
+        let r = self.receipts.get(id)?;
+        // Only the recipient answers for it (any of its resources).
+        if r.user != from.to_bare() {
+            return None;
+        }
+        self.receipt_order.retain(|i| i != id);
+        self.receipts.remove(id)
+    }
+
+    /// XEP-0184 §5.1: a receipt for a delivery that waits for one.
+    fn on_receipt(&mut self, m: &XMessage, from: &Jid) {
+        let Some(r) = m
+            .payloads
+            .iter()
+            .find(|p| p.is("received", ns::RECEIPTS))
+            .and_then(|p| Received::try_from(p.clone()).ok())
+        else {
+            return;
+        };
+        if let Some(w) = self.take_receipt(&r.id, from) {
+            self.answer(w.token, DeliveryOutcome::Delivered);
+        }
+    }
+
+    /// An error stanza for a delivery that waits for its receipt (RFC 6120
+    /// §8.3: it carries the id of the stanza it answers). Whether it was one.
+    fn on_delivery_error(&mut self, m: &XMessage, from: &Jid) -> bool {
+        let Some(id) = m.id.as_ref().map(|i| i.0.clone()) else {
+            return false;
+        };
+        let Some(w) = self.take_receipt(&id, from) else {
+            return false;
+        };
+        let error = m
+            .payloads
+            .iter()
+            .find(|p| p.name() == "error")
+            .and_then(|p| StanzaError::try_from(p.clone()).ok());
+        let failure = match error {
+            Some(e) => failure_of(&e),
+            None => Failure::new(FailureKind::Rejected, "an error stanza without <error/>"),
+        };
+        self.answer(w.token, DeliveryOutcome::Failed(failure));
+        true
+    }
+
+    /// When [`Core::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.receipt_order
+            .front()
+            .and_then(|id| self.receipts.get(id))
+            .map(|r| r.deadline)
+    }
+
+    /// Time passed: deliveries whose receipt did not come in time are
+    /// answered *accepted* (the server has them; XEP-0184 §5.1 receipts are
+    /// not guaranteed).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(id) = self.receipt_order.front().cloned() {
+            match self.receipts.get(&id) {
+                Some(r) if r.deadline > now => break,
+                Some(_) => {
+                    self.receipt_order.pop_front();
+                    if let Some(r) = self.receipts.remove(&id) {
+                        self.answer(r.token, DeliveryOutcome::Accepted);
+                    }
+                }
+                None => {
+                    self.receipt_order.pop_front();
+                }
+            }
+        }
     }
 
     /// A room event of another world (`Outbound::RoomEvent`).
@@ -405,7 +595,7 @@ impl<D: Directory> Core<D> {
 
     /// Presence to a contact JID (RFC 6121 §3): subscriptions to users of
     /// other worlds are granted, probes answered.
-    fn on_presence(&mut self, p: Presence) {
+    fn on_presence(&mut self, p: Presence, now: Timestamp) {
         let (Some(from), Some(to)) = (p.from.clone(), p.to.clone()) else {
             return;
         };
@@ -415,7 +605,7 @@ impl<D: Directory> Core<D> {
         // A presence to `jid/nick` is a MUC join (XEP-0045 §7.2.1), whether
         // or not the room exists: contacts are addressed by bare JID.
         if to.resource().is_some() {
-            self.on_room_presence(p, from, to);
+            self.on_room_presence(p, from, to, now);
             return;
         }
         if component_address(&to, &self.domain).is_err() {
@@ -446,10 +636,18 @@ impl<D: Directory> Core<D> {
 
     /// The connection is gone: occupants are no longer in the rooms, and
     /// users must be told again that contacts are available.
+    ///
+    /// Deliveries waiting for a receipt are answered *accepted*: the server
+    /// had them, and a receipt sent now would not reach us.
     pub fn handle_disconnect(&mut self) {
         self.rooms_disconnected();
         self.contacts.clear();
         self.out.retain(|o| !matches!(o, Output::Transmit(_)));
+        self.receipt_order.clear();
+        let waiting: Vec<u64> = self.receipts.drain().map(|(_, r)| r.token).collect();
+        for token in waiting {
+            self.answer(token, DeliveryOutcome::Accepted);
+        }
     }
 
     /// Shutdown: everyone we presented as available becomes unavailable
@@ -485,6 +683,68 @@ impl<D: Directory> Core<D> {
             stanzas::error(t, c, text),
         ));
     }
+}
+
+/// The longest origin-id taken as a message's identity.
+const MAX_ORIGIN_ID: usize = 128;
+
+/// The model id of a message from `sender`: from its XEP-0359 origin-id
+/// when it has an acceptable one (1 to 128 characters, none of them a
+/// control or space character), scoped by the sender's bare JID since an
+/// origin-id is only unique per sender (§5: a client could otherwise
+/// silence someone else's message by reusing its id); else a fresh one.
+pub(crate) fn model_id(sender: &Jid, m: &XMessage) -> MessageId {
+    let origin = m
+        .payloads
+        .iter()
+        .find(|p| p.is("origin-id", ns::SID))
+        .and_then(|p| p.attr("id"))
+        .filter(|id| {
+            !id.is_empty()
+                && id.chars().count() <= MAX_ORIGIN_ID
+                && !id.chars().any(|c| c.is_control() || c.is_whitespace())
+        });
+    match origin {
+        Some(o) => MessageId(format!("xmpp:{}#{o}", sender.to_bare())),
+        None => MessageId::random(),
+    }
+}
+
+/// The delivery failure an error stanza from the recipient's side stands
+/// for (RFC 6120 §8.3.3; RFC 6121 §8.5.2: `service-unavailable` is what a
+/// server answers for an account that does not exist).
+pub(crate) fn failure_of(e: &StanzaError) -> Failure {
+    let text = e
+        .texts
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| format!("{:?}", e.defined_condition));
+    let kind = match e.defined_condition {
+        DefinedCondition::ItemNotFound
+        | DefinedCondition::ServiceUnavailable
+        | DefinedCondition::Gone { .. }
+        | DefinedCondition::JidMalformed => FailureKind::NotFound,
+        DefinedCondition::Forbidden
+        | DefinedCondition::NotAuthorized
+        | DefinedCondition::NotAllowed
+        | DefinedCondition::RegistrationRequired
+        | DefinedCondition::SubscriptionRequired => FailureKind::Forbidden,
+        DefinedCondition::RecipientUnavailable | DefinedCondition::RemoteServerNotFound => {
+            FailureKind::Unreachable
+        }
+        DefinedCondition::RemoteServerTimeout => FailureKind::Timeout,
+        DefinedCondition::ResourceConstraint => FailureKind::Overloaded,
+        DefinedCondition::PolicyViolation
+        | DefinedCondition::NotAcceptable
+        | DefinedCondition::BadRequest
+        | DefinedCondition::FeatureNotImplemented => FailureKind::Rejected,
+        // Anything else: by the error type (RFC 6120 §8.3.2: `wait` means
+        // retry later).
+        _ if e.type_ == ErrorType::Wait => FailureKind::Unreachable,
+        _ => FailureKind::Rejected,
+    };
+    Failure::new(kind, text)
 }
 
 /// The XEP-0359 `<origin-id/>` element.

@@ -9,19 +9,26 @@
 //! deliveries to this adapter while the link is down.
 //!
 //! Nothing here blocks the stream loop on the hub: messages handed to the
-//! hub are answered later through a `FuturesUnordered` of reply channels.
+//! hub are answered later through a `FuturesUnordered` of reply channels;
+//! history asked for by a join (XEP-0045 §7.2.15) is fetched the same way
+//! and fed back with [`Core::handle_history`]; a 1:1 delivery that waits
+//! for its XEP-0184 receipt keeps its reply channel here, by token, until
+//! the core gives its [`Output::Answer`]. The core's receipt deadlines
+//! are the one timer besides the reconnect.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cpimgate_mappings::{MappingStore, NickScope};
-use cpimgate_model::MessageId;
 use cpimgate_model::port::{
-    AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, Inbound,
-    Outbound,
+    AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, History,
+    Inbound, Outbound, Reply,
 };
 use cpimgate_model::time::Timestamp;
+use cpimgate_model::{Message, MessageId};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
@@ -30,12 +37,27 @@ use tokio_xmpp::Component;
 use tokio_xmpp::connect::{DnsConfig, TcpServerConnector};
 use tokio_xmpp::xmlstream::Timeouts;
 
-use super::core::{Core, Output};
+use super::core::{Core, Delivery, Output};
 use crate::config::ComponentConfig;
 
 type Conn = Component<TcpServerConnector>;
 type Connecting = Pin<Box<dyn Future<Output = Result<Conn, tokio_xmpp::Error>> + Send>>;
 type Answer = Pin<Box<dyn Future<Output = (MessageId, DeliveryOutcome)> + Send>>;
+type Fetch = Pin<Box<dyn Future<Output = (u64, Result<Vec<Message>, Failure>)> + Send>>;
+
+/// How long a join waits for its history before it goes on without.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the loop waits on besides the connection and the hub.
+#[derive(Default)]
+struct Waiting {
+    /// The hub's answers to messages handed in.
+    answers: FuturesUnordered<Answer>,
+    /// History fetches for joins.
+    fetches: FuturesUnordered<Fetch>,
+    /// Reply channels of deliveries waiting for a receipt, by token.
+    replies: HashMap<u64, Reply>,
+}
 
 /// First wait after a failure.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
@@ -117,14 +139,18 @@ pub async fn run(
     mut ctx: AdapterContext,
 ) -> Result<(), AdapterError> {
     let (host, port) = split_server(&config.server)?;
+    let receipt_wait = config.receipt_wait().map_err(AdapterError::Config)?;
     let mut core = Core::new(&config.domain, &ctx.name, config.max_body, mappings.clone())
-        .map_err(AdapterError::Config)?;
+        .map_err(AdapterError::Config)?
+        .with_history_on_join(config.history_on_join)
+        .with_receipt_wait(receipt_wait);
+    let history = ctx.history.clone();
     let mut conn: Option<Conn> = None;
     let mut pending_connect: Option<Connecting> =
         Some(connect(&config.domain, &config.secret, &host, port));
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Backoff::default();
-    let mut answers: FuturesUnordered<Answer> = FuturesUnordered::new();
+    let mut w = Waiting::default();
 
     loop {
         let mut lost = false;
@@ -133,7 +159,7 @@ pub async fn run(
                 core.handle_shutdown();
                 // The goodbye: unavailable presences, then the stream's end.
                 let _ = tokio::time::timeout(GOODBYE, async {
-                    flush(&mut core, &mut conn, &ctx, &mappings, &mut answers).await;
+                    flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
                     if let Some(c) = conn.as_mut() {
                         let _ = c.send_end().await;
                     }
@@ -167,41 +193,52 @@ pub async fn run(
             },
             out = ctx.outbound.recv() => match out {
                 Some(Outbound::Deliver { message, reply }) => {
-                    let outcome = if conn.is_none() {
-                        DeliveryOutcome::Failed(Failure::new(FailureKind::Unreachable, "the XMPP server is not connected"))
+                    let broke = || DeliveryOutcome::Failed(Failure::new(FailureKind::Unreachable, "the XMPP connection broke"));
+                    if conn.is_none() {
+                        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(FailureKind::Unreachable, "the XMPP server is not connected")));
                     } else {
-                        match core.handle_deliver(&message) {
-                            Ok(()) => {
-                                lost = !flush(&mut core, &mut conn, &ctx, &mappings, &mut answers).await;
-                                if lost {
-                                    DeliveryOutcome::Failed(Failure::new(FailureKind::Unreachable, "the XMPP connection broke"))
-                                } else {
-                                    // The server has it; only a receipt would say more.
-                                    DeliveryOutcome::Accepted
+                        match core.handle_deliver(&message, Instant::now().into_std()) {
+                            Ok(Delivery::Sent) => {
+                                lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+                                // The server has it; only a receipt would say more.
+                                let _ = reply.send(if lost { broke() } else { DeliveryOutcome::Accepted });
+                            }
+                            Ok(Delivery::AwaitingReceipt(token)) => {
+                                w.replies.insert(token, reply);
+                                lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+                                if lost && let Some(reply) = w.replies.remove(&token) {
+                                    let _ = reply.send(broke());
                                 }
                             }
-                            Err(f) => DeliveryOutcome::Failed(f),
+                            Err(f) => {
+                                let _ = reply.send(DeliveryOutcome::Failed(f));
+                            }
                         }
-                    };
-                    let _ = reply.send(outcome);
+                    }
                 }
                 Some(Outbound::RoomEvent(e)) => core.handle_room_event(&e),
                 Some(Outbound::Report { message, outcome, .. }) => core.handle_report(&message, &outcome),
                 Some(_) => {}
                 None => return Err(AdapterError::HubGone),
             },
-            Some((id, outcome)) = answers.next(), if !answers.is_empty() => {
+            Some((id, outcome)) = w.answers.next(), if !w.answers.is_empty() => {
                 core.handle_hub_answer(&id, outcome);
+            }
+            Some((token, result)) = w.fetches.next(), if !w.fetches.is_empty() => {
+                core.handle_history(token, result, Timestamp::now());
+            }
+            _ = sleep_until(core.poll_timeout().map(Instant::from_std)) => {
+                core.handle_timeout(Instant::now().into_std());
             }
         }
         if !lost {
-            lost = !flush(&mut core, &mut conn, &ctx, &mappings, &mut answers).await;
+            lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
         }
         if lost {
             tracing::warn!(adapter = %ctx.name, "component connection lost");
             conn = None;
             core.handle_disconnect();
-            flush(&mut core, &mut conn, &ctx, &mappings, &mut answers).await;
+            flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
             status(&ctx, AdapterStatus::Disconnected).await?;
             retry_at = Some(Instant::now() + backoff.next());
         }
@@ -222,7 +259,8 @@ async fn flush<D: super::core::Directory>(
     conn: &mut Option<Conn>,
     ctx: &AdapterContext,
     mappings: &MappingStore,
-    answers: &mut FuturesUnordered<Answer>,
+    history: &Arc<dyn History>,
+    w: &mut Waiting,
 ) -> bool {
     let mut ok = true;
     while let Some(o) = core.poll_output() {
@@ -248,7 +286,7 @@ async fn flush<D: super::core::Directory>(
                     tracing::warn!(adapter = %ctx.name, "the hub is gone");
                     continue;
                 }
-                answers.push(Box::pin(async move {
+                w.answers.push(Box::pin(async move {
                     let outcome = rx.await.unwrap_or_else(|_| {
                         DeliveryOutcome::Failed(Failure::new(
                             FailureKind::Internal,
@@ -257,6 +295,25 @@ async fn flush<D: super::core::Directory>(
                     });
                     (id, outcome)
                 }));
+            }
+            Output::FetchHistory { token, room, query } => {
+                let fetch = history.recent(&room, query);
+                w.fetches.push(Box::pin(async move {
+                    let result = tokio::time::timeout(HISTORY_TIMEOUT, fetch)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Failure::new(
+                                FailureKind::Timeout,
+                                "the history did not come in time",
+                            ))
+                        });
+                    (token, result)
+                }));
+            }
+            Output::Answer { token, outcome } => {
+                if let Some(reply) = w.replies.remove(&token) {
+                    let _ = reply.send(outcome);
+                }
             }
             Output::Event(e) => {
                 let _ = ctx.inbound.send(Inbound::RoomEvent(e)).await;

@@ -56,6 +56,8 @@ struct Out {
     events: Vec<RoomEvent>,
     reserved: Vec<String>,
     released: Vec<String>,
+    fetches: Vec<(u64, cpimgate_model::port::HistoryQuery)>,
+    answers: Vec<(u64, DeliveryOutcome)>,
 }
 
 fn drain(c: &mut Core<FakeDir>) -> Out {
@@ -67,6 +69,8 @@ fn drain(c: &mut Core<FakeDir>) -> Out {
             Output::Event(e) => o.events.push(*e),
             Output::Reserve { nick, .. } => o.reserved.push(nick),
             Output::Release { nick, .. } => o.released.push(nick),
+            Output::FetchHistory { token, query, .. } => o.fetches.push((token, query)),
+            Output::Answer { token, outcome } => o.answers.push((token, outcome)),
         }
     }
     o
@@ -227,7 +231,7 @@ fn other_world(text: &str, to: &str) -> Message {
 fn deliver_comes_from_the_senders_component_jid() {
     let mut c = core();
     let m = other_world("<b>hi</b>\u{1}", "xmpp:user@a.example");
-    c.handle_deliver(&m).unwrap();
+    c.handle_deliver(&m, std::time::Instant::now()).unwrap();
     let s = &drain(&mut c).sent[0];
     assert_eq!(s.attr("type"), Some("chat"));
     assert_eq!(s.attr("from"), Some(ALICE));
@@ -238,7 +242,9 @@ fn deliver_comes_from_the_senders_component_jid() {
 
     let m = other_world("x", "sip:bob@biloxi.example");
     assert_eq!(
-        c.handle_deliver(&m).unwrap_err().kind,
+        c.handle_deliver(&m, std::time::Instant::now())
+            .unwrap_err()
+            .kind,
         FailureKind::NotFound
     );
 }
@@ -467,7 +473,7 @@ fn remote_traffic_reaches_every_occupant() {
     let mut m = other_world("hello <room>", ROOM_URI);
     m.from = NameAddr::with_display("bob", bob().address);
     m.room = Some(room_ref());
-    c.handle_deliver(&m).unwrap();
+    c.handle_deliver(&m, std::time::Instant::now()).unwrap();
     let s = &drain(&mut c).sent[0];
     assert_eq!(s.attr("type"), Some("groupchat"));
     assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/bob")));
@@ -525,7 +531,7 @@ fn a_remote_nick_change_keeps_the_occupant_for_later_messages() {
         let mut m = other_world("as bobby", ROOM_URI);
         m.from = NameAddr::with_display("bobby", new.parse().unwrap());
         m.room = Some(room_ref());
-        c.handle_deliver(&m).unwrap();
+        c.handle_deliver(&m, std::time::Instant::now()).unwrap();
         let s = &drain(&mut c).sent[0];
         assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/bobby")), "{old}");
 
