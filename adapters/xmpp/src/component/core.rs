@@ -37,7 +37,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::receipts::Received;
 use xmpp_parsers::stanza::Stanza;
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::muc::Rooms;
 use super::stanzas;
@@ -106,11 +106,11 @@ pub enum Delivery {
 
 /// A 1:1 delivery waiting for its XEP-0184 receipt.
 #[derive(Debug, Clone)]
-struct AwaitingReceipt {
-    token: u64,
+pub(crate) struct AwaitingReceipt {
+    pub(crate) token: u64,
     /// The bare JID of the recipient: only they can answer for it.
-    user: BareJid,
-    deadline: Instant,
+    pub(crate) user: BareJid,
+    pub(crate) deadline: Instant,
 }
 
 /// What the core needs to know of the mapping table; reads only.
@@ -178,8 +178,8 @@ pub struct Core<D> {
     /// Bounded by the hub: it keeps at most its dispatcher window of
     /// deliveries unanswered per adapter, and these are unanswered;
     /// [`MAX_PENDING`] is the guard should that change.
-    receipts: HashMap<String, AwaitingReceipt>,
-    receipt_order: VecDeque<String>,
+    pub(crate) receipts: HashMap<String, AwaitingReceipt>,
+    pub(crate) receipt_order: VecDeque<String>,
     pub(crate) receipt_wait: Duration,
     pub(crate) history_on_join: usize,
     pub(crate) next_token: u64,
@@ -509,85 +509,6 @@ impl<D: Directory> Core<D> {
         Ok(Delivery::AwaitingReceipt(token))
     }
 
-    fn answer(&mut self, token: u64, outcome: DeliveryOutcome) {
-        self.out.push_back(Output::Answer { token, outcome });
-    }
-
-    fn take_receipt(&mut self, id: &str, from: &Jid) -> Option<AwaitingReceipt> {
-        let r = self.receipts.get(id)?;
-        // Only the recipient answers for it (any of its resources).
-        if r.user != from.to_bare() {
-            return None;
-        }
-        self.receipt_order.retain(|i| i != id);
-        self.receipts.remove(id)
-    }
-
-    /// XEP-0184 §5.1: a receipt for a delivery that waits for one.
-    fn on_receipt(&mut self, m: &XMessage, from: &Jid) {
-        let Some(r) = m
-            .payloads
-            .iter()
-            .find(|p| p.is("received", ns::RECEIPTS))
-            .and_then(|p| Received::try_from(p.clone()).ok())
-        else {
-            return;
-        };
-        if let Some(w) = self.take_receipt(&r.id, from) {
-            self.answer(w.token, DeliveryOutcome::Delivered);
-        }
-    }
-
-    /// An error stanza for a delivery that waits for its receipt (RFC 6120
-    /// §8.3: it carries the id of the stanza it answers). Whether it was one.
-    fn on_delivery_error(&mut self, m: &XMessage, from: &Jid) -> bool {
-        let Some(id) = m.id.as_ref().map(|i| i.0.clone()) else {
-            return false;
-        };
-        let Some(w) = self.take_receipt(&id, from) else {
-            return false;
-        };
-        let error = m
-            .payloads
-            .iter()
-            .find(|p| p.name() == "error")
-            .and_then(|p| StanzaError::try_from(p.clone()).ok());
-        let failure = match error {
-            Some(e) => failure_of(&e),
-            None => Failure::new(FailureKind::Rejected, "an error stanza without <error/>"),
-        };
-        self.answer(w.token, DeliveryOutcome::Failed(failure));
-        true
-    }
-
-    /// When [`Core::handle_timeout`] must be called next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.receipt_order
-            .front()
-            .and_then(|id| self.receipts.get(id))
-            .map(|r| r.deadline)
-    }
-
-    /// Time passed: deliveries whose receipt did not come in time are
-    /// answered *accepted* (the server has them; XEP-0184 §5.1 receipts are
-    /// not guaranteed).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(id) = self.receipt_order.front().cloned() {
-            match self.receipts.get(&id) {
-                Some(r) if r.deadline > now => break,
-                Some(_) => {
-                    self.receipt_order.pop_front();
-                    if let Some(r) = self.receipts.remove(&id) {
-                        self.answer(r.token, DeliveryOutcome::Accepted);
-                    }
-                }
-                None => {
-                    self.receipt_order.pop_front();
-                }
-            }
-        }
-    }
-
     /// A room event of another world (`Outbound::RoomEvent`).
     pub fn handle_room_event(&mut self, event: &RoomEvent) {
         self.room_event(event);
@@ -708,43 +629,6 @@ pub(crate) fn model_id(sender: &Jid, m: &XMessage) -> MessageId {
         Some(o) => MessageId(format!("xmpp:{}#{o}", sender.to_bare())),
         None => MessageId::random(),
     }
-}
-
-/// The delivery failure an error stanza from the recipient's side stands
-/// for (RFC 6120 §8.3.3; RFC 6121 §8.5.2: `service-unavailable` is what a
-/// server answers for an account that does not exist).
-pub(crate) fn failure_of(e: &StanzaError) -> Failure {
-    let text = e
-        .texts
-        .values()
-        .next()
-        .cloned()
-        .unwrap_or_else(|| format!("{:?}", e.defined_condition));
-    let kind = match e.defined_condition {
-        DefinedCondition::ItemNotFound
-        | DefinedCondition::ServiceUnavailable
-        | DefinedCondition::Gone { .. }
-        | DefinedCondition::JidMalformed => FailureKind::NotFound,
-        DefinedCondition::Forbidden
-        | DefinedCondition::NotAuthorized
-        | DefinedCondition::NotAllowed
-        | DefinedCondition::RegistrationRequired
-        | DefinedCondition::SubscriptionRequired => FailureKind::Forbidden,
-        DefinedCondition::RecipientUnavailable | DefinedCondition::RemoteServerNotFound => {
-            FailureKind::Unreachable
-        }
-        DefinedCondition::RemoteServerTimeout => FailureKind::Timeout,
-        DefinedCondition::ResourceConstraint => FailureKind::Overloaded,
-        DefinedCondition::PolicyViolation
-        | DefinedCondition::NotAcceptable
-        | DefinedCondition::BadRequest
-        | DefinedCondition::FeatureNotImplemented => FailureKind::Rejected,
-        // Anything else: by the error type (RFC 6120 §8.3.2: `wait` means
-        // retry later).
-        _ if e.type_ == ErrorType::Wait => FailureKind::Unreachable,
-        _ => FailureKind::Rejected,
-    };
-    Failure::new(kind, text)
 }
 
 /// The XEP-0359 `<origin-id/>` element.

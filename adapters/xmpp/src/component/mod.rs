@@ -21,6 +21,7 @@ pub mod core;
 mod disco;
 pub mod driver;
 pub mod muc;
+mod receipts;
 mod stanzas;
 
 #[cfg(test)]

@@ -42,6 +42,8 @@
 
 mod events;
 mod history;
+#[cfg(test)]
+pub(crate) use history::wanted as history_wanted;
 mod messages;
 mod presence;
 

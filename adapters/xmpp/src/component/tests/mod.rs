@@ -614,3 +614,5 @@ fn disconnect_empties_rooms_and_tells_the_hub() {
     assert!(matches!(&o.events[0].kind, RoomEventKind::Leave { .. }));
     assert_eq!(o.released, vec!["thirdwitch"]);
 }
+
+mod features;
