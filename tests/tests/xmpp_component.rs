@@ -9,6 +9,10 @@
 //!    `room%test.example@gw.localhost` and a room of the test adapter; the
 //!    XMPP user joins, sees a remote occupant, messages flow both ways, a
 //!    nick change and a leave reach the test adapter.
+//! 3. In the room and 1:1 again: private messages both ways (XEP-0045
+//!    §7.5), a repeated origin-id relayed once (XEP-0359, the hub's
+//!    de-duplication), a correction marked (XEP-0308), and a receipt from
+//!    the XMPP user that reaches the other world as "delivered" (XEP-0184).
 //!
 //! If Prosody cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -133,6 +137,9 @@ fn config(dir: &Path, component_port: u16) -> Config {
         adapter = "sip"
         [[route]]
         domain = "{HOST_A}"
+        adapter = "xc"
+        [[route]]
+        domain = "{COMPONENT_DOMAIN}"
         adapter = "xc"
         "#,
         store = dir.join("gw.sqlite").display(),
@@ -394,6 +401,192 @@ async fn the_component_reconnects_after_a_server_restart() {
         })
         .await;
     assert_eq!(m.body.as_text(), Some("still there?"));
+    user.disconnect().await.ok();
+    gw.stop().await;
+}
+
+/// Waits for the room's delivery to the test adapter that `f` picks,
+/// skipping everything else that is not a room message.
+async fn next_room_text(gw: &mut Gateway, what: &str) -> String {
+    gw.expect(what, |s| match s {
+        Seen::Deliver(m) if m.room.is_some() && !m.private => {
+            Some(m.body.as_text().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn private_messages_duplicates_corrections_and_receipts() {
+    use tokio_xmpp::parsers::message::{Id, Lang, Message as XMessage};
+    use tokio_xmpp::parsers::minidom::Element;
+
+    let server = server_with_user().await;
+    let mut gw = Gateway::start(&server).await;
+    let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
+        .await
+        .expect("user@a.localhost logs in");
+    let sip_room = RoomRef {
+        adapter: "sip".into(),
+        address: SIP_ROOM.parse().unwrap(),
+    };
+    user.join_muc(ROOM_JID, "tester")
+        .await
+        .expect("joining the component room");
+    // carol, of the other world, is routable ([[route]] sip.example.com).
+    let carol: cpimgate_model::Address = "sip:carol@sip.example.com".parse().unwrap();
+    gw.sip
+        .send_event(RoomEvent {
+            id: MessageId::random(),
+            room: sip_room.clone(),
+            origin: sip_origin(),
+            trail: Vec::new(),
+            kind: RoomEventKind::Join {
+                who: Participant {
+                    address: carol.clone(),
+                    nick: "carol".into(),
+                },
+            },
+        })
+        .unwrap();
+    user.expect_presence(
+        |p| nick_of(p.from.as_ref()) == Some("carol") && p.type_ == PresenceType::None,
+        WAIT,
+    )
+    .await
+    .expect("carol's presence in the room");
+
+    // XEP-0045 §7.5: a private message to room/carol reaches carol, private,
+    // in the bridge's room of her world.
+    user.send_chat(&format!("{ROOM_JID}/carol"), "just for carol")
+        .await
+        .unwrap();
+    let m = gw
+        .expect("the private message", |s| match s {
+            Seen::Deliver(m) if m.private => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.body.as_text(), Some("just for carol"));
+    assert_eq!(m.to[0].address, carol);
+    assert_eq!(m.room.as_ref(), Some(&sip_room));
+    assert_eq!(m.from.display.as_deref(), Some("tester"));
+    // An unknown nick: item-not-found.
+    user.send_chat(&format!("{ROOM_JID}/nobody"), "anyone?")
+        .await
+        .unwrap();
+    let err = user
+        .expect_message(|m| m.type_ == MessageType::Error, WAIT)
+        .await
+        .expect("an error for the unknown nick");
+    assert_eq!(error_condition(&err), Some(DefinedCondition::ItemNotFound));
+
+    // The reverse: carol's private message reaches tester alone.
+    let mut back = Message::text(
+        sip_origin(),
+        NameAddr::with_display("carol", carol.clone()),
+        NameAddr::new(
+            format!("xmpp:room%25test.example@{COMPONENT_DOMAIN}/tester")
+                .parse()
+                .unwrap(),
+        ),
+        "just for tester",
+    );
+    back.room = Some(sip_room.clone());
+    back.private = true;
+    assert_eq!(gw.hand_in(back).await, DeliveryOutcome::Accepted);
+    let got = user.expect_body("just for tester", WAIT).await.unwrap();
+    assert_eq!(got.type_, MessageType::Chat);
+    assert_eq!(
+        got.from.as_ref().unwrap().to_string(),
+        format!("{ROOM_JID}/carol")
+    );
+
+    // XEP-0359: the same origin-id twice is one message for the hub; the
+    // next message shows the repeat was not relayed.
+    let origin = "e2e-origin-1";
+    for _ in 0..2 {
+        let mut m = XMessage::groupchat(ROOM_JID.parse::<tokio_xmpp::parsers::jid::Jid>().unwrap())
+            .with_body(Lang::new(), "said once".into());
+        m.payloads.push(
+            Element::builder("origin-id", "urn:xmpp:sid:0")
+                .attr(
+                    tokio_xmpp::parsers::minidom::rxml::xml_ncname!("id").into(),
+                    origin,
+                )
+                .build(),
+        );
+        user.send_message(m).await.unwrap();
+        // The room reflects each to its sender, with the room's stanza-id.
+        let echo = user.expect_body("said once", WAIT).await.unwrap();
+        assert!(
+            echo.payloads
+                .iter()
+                .any(|p| p.is("stanza-id", "urn:xmpp:sid:0")),
+            "no stanza-id on the reflection"
+        );
+    }
+    // XEP-0308: a correction is a new, marked message.
+    let mut fix = XMessage::groupchat(ROOM_JID.parse::<tokio_xmpp::parsers::jid::Jid>().unwrap())
+        .with_body(Lang::new(), "said twice".into());
+    fix.payloads.push(
+        Element::builder("replace", "urn:xmpp:message-correct:0")
+            .attr(
+                tokio_xmpp::parsers::minidom::rxml::xml_ncname!("id").into(),
+                "whatever",
+            )
+            .build(),
+    );
+    user.send_message(fix).await.unwrap();
+    assert_eq!(next_room_text(&mut gw, "the first copy").await, "said once");
+    assert_eq!(
+        next_room_text(&mut gw, "the correction").await,
+        "* correction: said twice",
+        "the repeated origin-id was relayed twice"
+    );
+
+    // XEP-0184: a 1:1 message to the XMPP user asks for a receipt; the
+    // user's receipt makes it delivered for the other world.
+    let dm = Message::text(
+        sip_origin(),
+        NameAddr::new("im:alice@sip.example.com".parse().unwrap()),
+        NameAddr::new("xmpp:user@a.localhost".parse().unwrap()),
+        "tell me you got it",
+    );
+    let dm_id = dm.id.clone();
+    assert_eq!(gw.hand_in(dm).await, DeliveryOutcome::Accepted);
+    let got = user.expect_body("tell me you got it", WAIT).await.unwrap();
+    assert!(
+        got.payloads
+            .iter()
+            .any(|p| p.is("request", "urn:xmpp:receipts")),
+        "no receipt request"
+    );
+    let id = got.id.clone().expect("a stanza id to answer").0;
+    // The test client does not answer receipts by itself: answer here
+    // (XEP-0184 §5.1 example 2).
+    let mut receipt = XMessage::new(Some(ALICE_JID.parse().unwrap()));
+    receipt.id = Some(Id("receipt-1".into()));
+    receipt.payloads.push(
+        Element::builder("received", "urn:xmpp:receipts")
+            .attr(
+                tokio_xmpp::parsers::minidom::rxml::xml_ncname!("id").into(),
+                id,
+            )
+            .build(),
+    );
+    user.send_message(receipt).await.unwrap();
+    let outcome = gw
+        .expect("the report of the 1:1 message", |s| match s {
+            Seen::Report {
+                message, outcome, ..
+            } if message.id == dm_id => Some(outcome),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, DeliveryOutcome::Delivered);
+
     user.disconnect().await.ok();
     gw.stop().await;
 }
