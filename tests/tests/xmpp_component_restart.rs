@@ -1,0 +1,259 @@
+//! Component mode (XEP-0114) across a crash of the XMPP server.
+//!
+//! An XMPP user is in the component room `room%test.example@gw.localhost`,
+//! bridged to a room of the embedded test adapter. Prosody is killed; the
+//! other world says 100 things meanwhile; Prosody comes back on the same
+//! ports, the component reconnects (with backoff), the user logs in again
+//! and rejoins. Every message reaches the user exactly once, in order.
+//!
+//! What carries them: the hub's durable queue holds the messages while the
+//! component is down and delivers them when it is back. The user is not in
+//! the room at that moment (occupants are gone with the server), so the
+//! component answers those deliveries "accepted" and the user gets them as
+//! the room's history on rejoining (XEP-0045 §7.2.15); any that the hub
+//! delivers after the rejoin and that the user already had as history are
+//! not shown twice (see the module doc of `cpimgate_xmpp::component::muc`).
+//!
+//! The history: the hub passes no history store to adapters yet (its store
+//! is being written). Until it does, this test gives the component a
+//! stand-in, [`Recorded`], which holds every room message the test adapter
+//! handed in, as the hub's store will (every room message it accepted, in
+//! order). The component is only given the stand-in through its
+//! `AdapterContext`; nothing else in the hub changes.
+//!
+//! If Prosody cannot start, the test fails and says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cpimgate::config::{AdapterSection, Config};
+use cpimgate::hub::RunningHub;
+use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter};
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody};
+use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, is_groupchat_from};
+use cpimgate_model::port::{
+    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Failure,
+    History, HistoryQuery,
+};
+use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
+use tokio_xmpp::parsers::muc::Muc;
+use tokio_xmpp::parsers::muc::muc::History as HistoryRequest;
+
+const ROOM_JID: &str = "room%test.example@gw.localhost";
+const SIP_ROOM: &str = "sip:room@test.example";
+
+/// A stand-in for the hub's history store: the room messages the test
+/// handed in, oldest first.
+#[derive(Debug, Default, Clone)]
+struct Recorded(Arc<Mutex<Vec<Message>>>);
+
+impl Recorded {
+    fn record(&self, m: &Message) {
+        self.0.lock().unwrap().push(m.clone());
+    }
+}
+
+impl History for Recorded {
+    fn recent(
+        &self,
+        _room: &RoomRef,
+        query: HistoryQuery,
+    ) -> BoxFuture<'static, Result<Vec<Message>, Failure>> {
+        let all = self.0.lock().unwrap().clone();
+        Box::pin(async move {
+            let mut list: Vec<Message> = all
+                .into_iter()
+                .filter(|m| match (query.since, m.datetime) {
+                    (Some(s), Some(d)) => d.unix_micros >= s.unix_micros,
+                    _ => true,
+                })
+                .collect();
+            let extra = list.len().saturating_sub(query.max_messages);
+            list.drain(..extra);
+            Ok(list)
+        })
+    }
+}
+
+/// The XMPP adapter, run with `history` in its context.
+struct WithHistory {
+    inner: Box<dyn Adapter>,
+    history: Arc<dyn History>,
+}
+
+impl Adapter for WithHistory {
+    fn world(&self) -> World {
+        self.inner.world()
+    }
+
+    fn run(
+        self: Box<Self>,
+        mut ctx: AdapterContext,
+    ) -> BoxFuture<'static, Result<(), AdapterError>> {
+        ctx.history = self.history;
+        self.inner.run(ctx)
+    }
+}
+
+fn config(dir: &Path, component_port: u16) -> Config {
+    let text = format!(
+        r#"
+        [gateway]
+        name = "gw-e2e"
+        [store]
+        path = "{store}"
+        [queue]
+        retry_base_ms = 20
+        retry_max_ms = 200
+        [adapters.xc]
+        kind = "xmpp"
+        mode = "component"
+        domain = "{COMPONENT_DOMAIN}"
+        secret = "{COMPONENT_SECRET}"
+        server = "127.0.0.1:{component_port}"
+        [adapters.sip]
+        kind = "embedded"
+        [[bridge]]
+        name = "lobby"
+        rooms = [
+          {{ adapter = "xc", address = "xmpp:room%25test.example@{COMPONENT_DOMAIN}" }},
+          {{ adapter = "sip", address = "{SIP_ROOM}" }},
+        ]
+        [[route]]
+        domain = "{HOST_A}"
+        adapter = "xc"
+        "#,
+        store = dir.join("gw.sqlite").display(),
+    );
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load_with_env(&path, Vec::new()).expect("the test config is valid")
+}
+
+async fn wait_status(hub: &RunningHub, want: AdapterStatus, server: &Prosody) {
+    let ready = hub.readiness();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ready.snapshot().get("xc") != Some(&want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the component was not {want:?} within {WAIT:?}; prosody log:\n{}",
+            server.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn from_sip(n: &str, text: &str) -> Message {
+    let mut m = Message::text(
+        Origin {
+            world: World::Sip,
+            adapter: "sip".into(),
+            native_id: None,
+        },
+        NameAddr::with_display(n, format!("sip:{n}@test.example").parse().unwrap()),
+        NameAddr::new(SIP_ROOM.parse().unwrap()),
+        text,
+    );
+    m.room = Some(RoomRef {
+        adapter: "sip".into(),
+        address: SIP_ROOM.parse().unwrap(),
+    });
+    m
+}
+
+async fn hand_in(sip: &EmbeddedHandle, history: &Recorded, m: Message) {
+    // The hub's store records what it accepts; the stand-in does it here.
+    history.record(&m);
+    assert_eq!(sip.send(m).await.unwrap(), DeliveryOutcome::Accepted);
+}
+
+#[tokio::test]
+async fn room_messages_survive_a_crash_of_the_xmpp_server() {
+    let mut server = Prosody::start()
+        .await
+        .expect("starting prosody (is it installed?)");
+    server
+        .register("user", HOST_A, "user-pw")
+        .await
+        .expect("registering user@a.localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), server.component_port());
+    let mappings = cpimgate::app::open_mappings(&cfg).await.unwrap();
+    let queue = cpimgate::app::open_queue(&cfg).await.unwrap();
+    let Some(AdapterSection::Xmpp(x)) = cfg.adapters.get("xc") else {
+        panic!("adapters.xc is not an xmpp section");
+    };
+    let history = Recorded::default();
+    let xc = WithHistory {
+        inner: Box::new(cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone())),
+        history: Arc::new(history.clone()),
+    };
+    let (sip, sip_handle) = embedded_adapter(World::Sip);
+    let hub = RunningHub::start(
+        &cfg,
+        vec![("xc".into(), Box::new(xc)), ("sip".into(), sip)],
+        queue,
+    )
+    .unwrap();
+    wait_status(&hub, AdapterStatus::Connected, &server).await;
+
+    let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
+        .await
+        .expect("user@a.localhost logs in");
+    user.join_muc(ROOM_JID, "tester").await.expect("joining");
+    hand_in(&sip_handle, &history, from_sip("carol", "before")).await;
+    user.expect_body("before", WAIT)
+        .await
+        .expect("the message before the crash");
+
+    // The crash: no stream is closed; the component finds out by itself.
+    server.kill().await.expect("killing prosody");
+    wait_status(&hub, AdapterStatus::Disconnected, &server).await;
+    let texts: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
+    for t in &texts {
+        hand_in(&sip_handle, &history, from_sip("carol", t)).await;
+    }
+    // None of them was lost as delivered: the hub still holds them (the
+    // component refuses deliveries while it is not connected).
+    server.start_again().await.expect("starting prosody again");
+    wait_status(&hub, AdapterStatus::Connected, &server).await;
+
+    user.reconnect().await.expect("logging in again");
+    user.join_muc_with(
+        ROOM_JID,
+        "tester",
+        Muc::new().with_history(HistoryRequest::new().with_maxstanzas(200)),
+    )
+    .await
+    .expect("joining again");
+    // A last message after the rejoin: everything before it has arrived by
+    // the time it does (one room, one order).
+    hand_in(&sip_handle, &history, from_sip("carol", "after")).await;
+
+    let mut got = Vec::new();
+    loop {
+        let m = user
+            .expect_message(
+                |m| is_groupchat_from(m, ROOM_JID) && body(m).is_some(),
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("after {} messages ({got:?}): {e}", got.len()));
+        let text = body(&m).unwrap().to_owned();
+        got.push(text.clone());
+        if text == "after" {
+            break;
+        }
+    }
+    let mut want = vec!["before".to_owned()];
+    want.extend(texts);
+    want.push("after".to_owned());
+    assert_eq!(got, want, "each message once, in order");
+
+    user.disconnect().await.ok();
+    hub.shutdown(Duration::from_secs(5))
+        .await
+        .expect("hub shutdown");
+}
