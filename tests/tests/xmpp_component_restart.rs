@@ -242,6 +242,16 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
             .await
             .unwrap_or_else(|e| panic!("after {} messages ({got:?}): {e}", got.len()));
         let text = body(&m).unwrap().to_owned();
+        if text.starts_with('m') {
+            // Said while the user was away: history (XEP-0045 §7.2.15),
+            // delayed by the room (XEP-0203).
+            let delay = m
+                .payloads
+                .iter()
+                .find(|p| p.is("delay", "urn:xmpp:delay"))
+                .unwrap_or_else(|| panic!("{text} came without <delay/>"));
+            assert_eq!(delay.attr("from"), Some(ROOM_JID));
+        }
         got.push(text.clone());
         if text == "after" {
             break;

@@ -2,9 +2,13 @@
 //! stanzas and hub requests out.
 //!
 //! Call order (the driver keeps it): after every `handle_*` call, drain
-//! [`Core::poll_output`] until it gives `None`. The core never blocks and
-//! never does I/O; nickname reservations, which are writes to the mapping
-//! store, leave as [`Output::Reserve`] / [`Output::Release`] for the driver.
+//! [`Core::poll_output`] until it gives `None`; call
+//! [`Core::handle_timeout`] when [`Core::poll_timeout`] says. The core
+//! never blocks and never does I/O; nickname reservations, which are
+//! writes to the mapping store, leave as [`Output::Reserve`] /
+//! [`Output::Release`], history reads as [`Output::FetchHistory`] (its
+//! answer comes back through [`Core::handle_history`]), and the outcomes
+//! of deliveries that waited for a receipt as [`Output::Answer`].
 //!
 //! What it speaks:
 //!
@@ -20,7 +24,7 @@
 //! * XEP-0308 corrections become new messages whose text starts with
 //!   [`CORRECTION_MARKER`](crate::convert::CORRECTION_MARKER).
 //! * rooms (XEP-0045), in [`super::muc`].
-//! * service discovery (XEP-0030) and ping (XEP-0199), in [`super::disco`].
+//! * service discovery (XEP-0030) and ping (XEP-0199), in the `disco` module.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

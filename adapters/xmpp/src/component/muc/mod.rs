@@ -15,13 +15,13 @@
 //!
 //! The module by concern:
 //!
-//! * [`presence`]: joins, nick changes and leaves of XMPP users (§7.2,
+//! * `presence`: joins, nick changes and leaves of XMPP users (§7.2,
 //!   §7.6, §7.14), and what a lost connection or a shutdown does to them.
-//! * [`history`]: the room's history sent on join (§7.2.15), fetched from
+//! * `history`: the room's history sent on join (§7.2.15), fetched from
 //!   the hub by the driver.
-//! * [`messages`]: room messages (§7.4) and private messages (§7.5) both
+//! * `messages`: room messages (§7.4) and private messages (§7.5) both
 //!   ways, with XEP-0359 stanza ids.
-//! * [`events`]: joins, leaves, nick changes and topics of the other
+//! * `events`: joins, leaves, nick changes and topics of the other
 //!   worlds, shown as MUC presences and subjects.
 //!
 //! # A room with no XMPP user in it

@@ -332,6 +332,21 @@ fn room_messages_carry_stanza_ids_and_a_repeated_origin_id_is_one_message() {
     );
     assert!(!drain(&mut c).hub[0].id.as_str().starts_with("xmpp:"));
 
+    // XEP-0359 §6: the room says it adds stanza-ids.
+    feed(
+        &mut c,
+        &format!(
+            "<iq xmlns='{NS}' type='get' from='hag66@shakespeare.lit/pda' to='{ROOM}' id='d2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+        ),
+    );
+    let r = &drain(&mut c).sent[0];
+    assert!(
+        r.get_child("query", "http://jabber.org/protocol/disco#info")
+            .unwrap()
+            .children()
+            .any(|f| f.name() == "feature" && f.attr("var") == Some(SID))
+    );
+
     // Other worlds' messages get the stanza-id too.
     c.handle_deliver(
         &live("carol", "sip:carol@test.example", "hi", 5),
