@@ -15,7 +15,7 @@ use cpimgate_model::port::{
     History, Inbound, Outbound,
 };
 use cpimgate_model::{Message, NameAddr, Origin, RoomEvent, RoomRef, World};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -265,12 +265,12 @@ pub fn history_of(h: &Handle) -> Arc<dyn History> {
         .expect("the adapter has not started")
 }
 
-/// Holds the queue's commits back, or fails them, as the test says: every
-/// group's commit waits for a permit ([`CommitGate::open`] gives plenty),
-/// then fails while `fail` is set.
+/// Holds the queue's commits back, or fails them, as the test says: while
+/// the gate is closed every group's commit waits just before `COMMIT`
+/// (after its entries were staged); while `fail` is set it fails.
 #[derive(Clone)]
 pub struct CommitGate {
-    permits: Arc<Semaphore>,
+    open: Arc<watch::Sender<bool>>,
     pub fail: Arc<AtomicBool>,
 }
 
@@ -278,22 +278,31 @@ impl CommitGate {
     /// A closed gate: no commit goes through until [`CommitGate::open`].
     pub fn closed() -> Self {
         CommitGate {
-            permits: Arc::new(Semaphore::new(0)),
+            open: Arc::new(watch::Sender::new(false)),
             fail: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// An open gate that fails commits while `fail` is set.
-    pub fn open_failing() -> Self {
+    /// An open gate.
+    pub fn opened() -> Self {
         let gate = Self::closed();
         gate.open();
-        gate.fail.store(true, Ordering::SeqCst);
         gate
     }
 
-    /// Lets every commit through from now on.
+    /// Lets commits through.
     pub fn open(&self) {
-        self.permits.add_permits(Semaphore::MAX_PERMITS / 2);
+        self.open.send_replace(true);
+    }
+
+    /// Holds the next commits back.
+    pub fn close(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Fails commits (`true`) or not.
+    pub fn set_failing(&self, fail: bool) {
+        self.fail.store(fail, Ordering::SeqCst);
     }
 
     pub fn hook(&self) -> CommitHook {
@@ -301,11 +310,8 @@ impl CommitGate {
         CommitHook::new(move || {
             let gate = gate.clone();
             async move {
-                gate.permits
-                    .acquire()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .forget();
+                let mut open = gate.open.subscribe();
+                open.wait_for(|o| *o).await.map_err(|e| e.to_string())?;
                 if gate.fail.load(Ordering::SeqCst) {
                     Err("the test fails this commit".to_owned())
                 } else {
