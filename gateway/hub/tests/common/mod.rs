@@ -256,13 +256,18 @@ pub fn submit(h: &Handle, m: Message) -> oneshot::Receiver<DeliveryOutcome> {
     answer
 }
 
-/// The history the hub gave the adapter behind `h`.
-pub fn history_of(h: &Handle) -> Arc<dyn History> {
-    h.history
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the adapter has not started")
+/// The history the hub gave the adapter behind `h`, once it runs.
+pub async fn history_of(h: &Handle) -> Arc<dyn History> {
+    timeout(WAIT, async {
+        loop {
+            if let Some(history) = h.history.lock().unwrap().clone() {
+                return history;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the adapter did not start")
 }
 
 /// Holds the queue's commits back, or fails them, as the test says: while
