@@ -103,6 +103,12 @@
 //! gateway process owns the queue tables: entry ids are handed out by the
 //! writer.
 //!
+//! The writer also keeps the room history ([`crate::history`]): an enqueue
+//! may carry a [`HistoryRecord`], written in the same transaction when the
+//! message is new (`history_message`, migration 201), and pruned to
+//! [`QueueConfig::history_keep`] per bridge and
+//! [`QueueConfig::history_max_age`] with the de-duplication ids.
+//!
 //! # Example
 //!
 //! ```no_run
