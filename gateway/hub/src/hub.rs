@@ -111,6 +111,7 @@ pub struct RunningHub {
     shutdown: watch::Sender<bool>,
     readiness: Readiness,
     queue: Queue,
+    history: Option<HistoryStore>,
     router: JoinHandle<()>,
     dispatchers: Vec<JoinHandle<()>>,
     adapters: Vec<(String, JoinHandle<Result<(), AdapterError>>)>,
@@ -189,14 +190,16 @@ impl RunningHub {
         };
 
         let routes = Routes::from_config(cfg);
-        let history: Arc<dyn History> = if cfg.history.enabled {
-            Arc::new(HistoryStore::open(
+        let history_store = cfg.history.enabled.then(|| {
+            HistoryStore::open(
                 queue.path(),
                 routes.clone(),
                 HistorySettings::from(&cfg.history),
-            ))
-        } else {
-            Arc::new(NoHistory)
+            )
+        });
+        let history: Arc<dyn History> = match &history_store {
+            Some(store) => Arc::new(store.clone()),
+            None => Arc::new(NoHistory),
         };
 
         let mut statuses = HashMap::new();
@@ -273,6 +276,7 @@ impl RunningHub {
             shutdown,
             readiness,
             queue,
+            history: history_store,
             router,
             dispatchers,
             adapters: adapter_tasks,
@@ -310,6 +314,9 @@ impl RunningHub {
         }
         for f in self.forwarders {
             f.abort();
+        }
+        if let Some(history) = &self.history {
+            history.close().await;
         }
         self.queue.close().await
     }
