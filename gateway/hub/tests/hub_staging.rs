@@ -6,7 +6,8 @@
 mod common;
 
 use cpimgate::queue::QueueConfig;
-use cpimgate_model::port::{DeliveryOutcome, FailureKind};
+use cpimgate_model::NameAddr;
+use cpimgate_model::port::{AdapterStatus, DeliveryOutcome, FailureKind, Inbound};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
@@ -180,6 +181,98 @@ async fn each_destination_gets_the_messages_in_the_order_they_were_submitted() {
         assert_eq!(got, ids);
     }
     assert!(gw.hub.queue().stats().commits > 2);
+    gw.hub
+        .shutdown(std::time::Duration::from_secs(2))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn entries_left_to_the_disk_while_uncommitted_are_delivered_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = CommitGate::opened();
+    // 1:1 messages to IRC only, so that nothing else competes for the
+    // writer while its commit is held.
+    let cfg = config_with(
+        dir.path(),
+        "",
+        "[[route]]\ndomain = \"irc.example.org\"\nadapter = \"irc\"\n",
+    );
+    // IRC is down: its dispatcher takes 2 × 1024 entries into memory and
+    // 4096 more in its channel; then the router leaves entries to the disk
+    // (overflow) and the dispatcher reads them back once IRC is up.
+    let mut gw = start_with(
+        &cfg,
+        false,
+        QueueConfig {
+            before_commit: Some(gate.hook()),
+            ..queue_config(&cfg)
+        },
+    )
+    .await;
+
+    const N: usize = 7000;
+    const HELD_FROM: usize = 6500;
+    let message = |i: usize| {
+        let mut m = room_message(
+            "xmpp",
+            "xmpp:lobby@conference.example.org",
+            "xmpp:bob@example.org",
+            &format!("m{i}"),
+        );
+        m.room = None;
+        m.to = vec![NameAddr::new(
+            "irc://irc.example.org/carol,isnick".parse().unwrap(),
+        )];
+        m
+    };
+    let mut ids = Vec::with_capacity(N);
+    let mut answers = Vec::with_capacity(N);
+    for i in 0..HELD_FROM {
+        let m = message(i);
+        ids.push(m.id.clone());
+        answers.push(submit(&gw.xmpp, m));
+    }
+    // All committed; the dispatcher's memory and channel are full.
+    for a in answers.drain(..) {
+        assert_eq!(
+            timeout(WAIT, a).await.unwrap().unwrap(),
+            DeliveryOutcome::Accepted
+        );
+    }
+    // From here on entries are staged and left to the disk, but not
+    // committed.
+    gate.close();
+    for i in HELD_FROM..N {
+        let m = message(i);
+        ids.push(m.id.clone());
+        answers.push(submit(&gw.xmpp, m));
+    }
+    gw.irc
+        .cmds
+        .send(Inbound::Status(AdapterStatus::Connected))
+        .unwrap();
+    // What is in memory arrives. Soon after, the dispatcher runs short and
+    // asks the disk for the rest: that read waits for the held commit (it
+    // very likely is asked while the gate is still closed; what is
+    // asserted below holds either way).
+    let mut got = Vec::with_capacity(N);
+    while got.len() < 1000 {
+        got.push(next_delivery(&mut gw.irc).await.id);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    gate.open();
+    while got.len() < N {
+        got.push(next_delivery(&mut gw.irc).await.id);
+    }
+    assert!(got == ids, "lost, doubled or reordered");
+    quiet(&mut gw.irc).await;
+    for a in answers {
+        assert_eq!(
+            timeout(WAIT, a).await.unwrap().unwrap(),
+            DeliveryOutcome::Accepted
+        );
+    }
     gw.hub
         .shutdown(std::time::Duration::from_secs(2))
         .await
