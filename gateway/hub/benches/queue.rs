@@ -1,15 +1,23 @@
 //! Enqueue → acknowledgement throughput of the durable queue, with group
-//! commit beside one commit per message, on a real file.
+//! commit beside one commit per message, on a real file; then submit →
+//! dispatch latency, with the entries handed out when written (staged)
+//! beside when committed.
 //!
-//! Each of P producers sends 200-byte text messages one after the other and
-//! waits for each acknowledgement (as an adapter does before answering its
-//! sender), for a fixed time. Prints messages per second and the p50/p99
-//! wait for an acknowledgement.
+//! Throughput: each of P producers sends 200-byte text messages one after
+//! the other and waits for each acknowledgement (as an adapter does before
+//! answering its sender), for a fixed time. Prints messages per second and
+//! the p50/p99 wait for an acknowledgement.
+//!
+//! Latency: the same, but each producer notes when its entries were staged
+//! (when the hub now hands them to the dispatchers) and when they were
+//! committed (when it handed them over before staging existed), for the
+//! same messages in the same run.
 //!
 //! `cargo bench -p cpimgate --bench queue`. Environment:
 //! `QUEUE_BENCH_SECS` (seconds per row, default 4), `QUEUE_BENCH_DIR`
 //! (where the database goes; default the system temp dir, which must be a
-//! real disk for the figures to mean anything).
+//! real disk for the figures to mean anything), `QUEUE_BENCH_ONLY`
+//! (`throughput` or `latency`: one half only).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +121,113 @@ async fn run(
     })
 }
 
+/// Submit → staged and submit → committed, per message.
+struct Latencies {
+    staged: Vec<Duration>,
+    committed: Vec<Duration>,
+}
+
+async fn run_latency(
+    producers: usize,
+    dir: &std::path::Path,
+    secs: f64,
+) -> Result<Latencies, Box<dyn std::error::Error>> {
+    let path = dir.join(format!("latency-{producers}.db"));
+    let (queue, _) = Queue::open(QueueConfig::new(&path)).await?;
+    let template = template();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..producers {
+        let queue = queue.clone();
+        let stop = stop.clone();
+        let template = template.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut staged = Vec::new();
+            let mut committed = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let mut m = template.clone();
+                m.id = MessageId::random();
+                let id = m.id.clone();
+                let t0 = Instant::now();
+                let s = queue
+                    .submit(&id, vec![("xmpp0".into(), m)])
+                    .await?
+                    .staged()
+                    .await;
+                staged.push(t0.elapsed());
+                s.committed.await?;
+                committed.push(t0.elapsed());
+                // Delivered: the completion rides the next group, as in
+                // the gateway.
+                for e in s.entries {
+                    queue.complete(e.id).await?;
+                }
+            }
+            Ok::<_, cpimgate::queue::QueueError>((staged, committed))
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut out = Latencies {
+        staged: Vec::new(),
+        committed: Vec::new(),
+    };
+    for t in tasks {
+        let (s, c) = t.await??;
+        out.staged.extend(s);
+        out.committed.extend(c);
+    }
+    queue.close().await?;
+    out.staged.sort_unstable();
+    out.committed.sort_unstable();
+    Ok(out)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+fn latency_table(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    secs: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!();
+    println!("submit -> dispatch: at commit (before) vs when written (staged, now), same messages");
+    println!(
+        "{:>9} {:>9} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+        "producers",
+        "messages",
+        "p50 commit",
+        "p50 staged",
+        "ratio",
+        "p99 commit",
+        "p99 staged",
+        "ratio"
+    );
+    for producers in [1, 8, 64] {
+        let l = rt.block_on(run_latency(producers, dir, secs))?;
+        let (c50, s50) = (percentile(&l.committed, 0.5), percentile(&l.staged, 0.5));
+        let (c99, s99) = (percentile(&l.committed, 0.99), percentile(&l.staged, 0.99));
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        println!(
+            "{:>9} {:>9} {:>12} {:>12} {:>6.1}x {:>12} {:>12} {:>6.1}x",
+            producers,
+            l.staged.len(),
+            ms(c50),
+            ms(s50),
+            ratio(c50, s50),
+            ms(c99),
+            ms(s99),
+            ratio(c99, s99),
+        );
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -130,6 +245,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let only = std::env::var("QUEUE_BENCH_ONLY").unwrap_or_default();
+    if only == "latency" {
+        return latency_table(&rt, dir.path(), secs);
+    }
 
     let rows = [
         Row {
@@ -206,5 +325,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best[0] / best[1]
         );
     }
-    Ok(())
+    if only == "throughput" {
+        return Ok(());
+    }
+    latency_table(&rt, dir.path(), secs)
 }

@@ -80,6 +80,8 @@ pub async fn open_queue(cfg: &Config) -> anyhow::Result<Queue> {
         path: cfg.store.path.clone(),
         max_batch: cfg.queue.max_batch,
         batch_delay: Duration::from_micros(cfg.queue.batch_delay_us),
+        history_keep: cfg.history.keep,
+        history_max_age: cfg.history.max_age(),
         ..QueueConfig::default()
     })
     .await

@@ -55,6 +55,8 @@ pub struct Config {
     pub store: StoreSection,
     /// `[queue]`: durable queue and delivery.
     pub queue: QueueSection,
+    /// `[history]`: room history, for history on join.
+    pub history: HistorySection,
     /// `[admin]`: the admin HTTP listener.
     pub admin: AdminSection,
     /// `[log]`: logging.
@@ -160,6 +162,44 @@ impl QueueSection {
         Duration::from_secs(self.default_expiry_s)
     }
 }
+
+/// `[history]`: the recent messages of each bridge, which adapters give to
+/// someone joining one of its rooms (history on join, XEP-0045 §7.2.15).
+/// Kept in the store's file, written with the durable queue; only room
+/// messages that were accepted and are not private are recorded.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySection {
+    /// Keep room history. `false`: nothing more is recorded and adapters
+    /// offer none; what was recorded before is still pruned.
+    pub enabled: bool,
+    /// Messages kept per bridge: the newest, from all its rooms together.
+    /// A joining user may ask for fewer, never for more.
+    pub keep: usize,
+    /// Oldest history kept and given out, in seconds (default 7 days).
+    pub max_age_s: u64,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        HistorySection {
+            enabled: true,
+            keep: 100,
+            max_age_s: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl HistorySection {
+    /// [`HistorySection::max_age_s`] as a duration.
+    pub fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_age_s)
+    }
+}
+
+/// Longest `history.max_age_s`: 100 years, far below where the
+/// microsecond timestamps of the store overflow.
+const MAX_HISTORY_AGE_S: u64 = 100 * 366 * 24 * 3600;
 
 /// `[admin]`
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -392,6 +432,18 @@ impl Config {
                 "must be at least 1 and at most queue.retry_max_ms",
             ));
         }
+        if self.history.keep == 0 {
+            return Err(invalid(
+                "history.keep",
+                "must be at least 1 (set history.enabled = false to keep none)",
+            ));
+        }
+        if self.history.max_age_s == 0 || self.history.max_age_s > MAX_HISTORY_AGE_S {
+            return Err(invalid(
+                "history.max_age_s",
+                format!("must be between 1 and {MAX_HISTORY_AGE_S} seconds"),
+            ));
+        }
         self.validate_store_path()?;
         for (i, b) in self.bridge.iter().enumerate() {
             if b.name.trim().is_empty() {
@@ -563,6 +615,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("bridge[0].rooms[1].adapter:"), "{e}");
+    }
+
+    #[test]
+    fn history_defaults_and_overrides() {
+        let c = load("", &[]).unwrap();
+        assert!(c.history.enabled);
+        assert_eq!(c.history.keep, 100);
+        assert_eq!(c.history.max_age(), Duration::from_secs(7 * 24 * 3600));
+        let c = load(
+            "[history]\nkeep = 20\n",
+            &[
+                ("CPIMGATE__HISTORY__ENABLED", "false"),
+                ("CPIMGATE__HISTORY__MAX_AGE_S", "3600"),
+            ],
+        )
+        .unwrap();
+        assert!(!c.history.enabled);
+        assert_eq!(c.history.keep, 20);
+        assert_eq!(c.history.max_age_s, 3600);
+    }
+
+    #[test]
+    fn bad_history_values_are_named() {
+        let e = load("[history]\nkeep = 0\n", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("history.keep:"), "{e}");
+        let e = load("[history]\nmax_age_s = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("history.max_age_s:"), "{e}");
+        let e = load("[history]\nmax_age = 5\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_age"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Delivery to one adapter: one dispatcher task per adapter instance.
 //!
 //! The dispatcher takes queued entries (and room events) in the order the
-//! router committed them, hands them to its adapter through the adapter's
+//! queue accepted them — as soon as they are written, before their commit
+//! (see "Staging" in [`crate::queue`]) — hands them to its adapter through the adapter's
 //! bounded outbound channel with at most `window` deliveries unanswered,
 //! and settles each one by its outcome:
 //!
@@ -16,7 +17,10 @@
 //! the router stops sending and raises [`DispatchInput::overflow`]; the
 //! dispatcher then reads the backlog from the queue's file in order and
 //! clears the flag once it has caught up, so memory stays bounded however
-//! long an adapter is down.
+//! long an adapter is down. A backlog read is answered after the commit of
+//! the queue's current group, so it sees every entry staged before it was
+//! asked for; entries it returns that the channel also carries are skipped
+//! by id (ids grow in acceptance order).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,7 +39,8 @@ use crate::queue::{Backoff, Entry, EntryId, Queue};
 /// What a dispatcher is given to do.
 #[derive(Debug)]
 pub enum Work {
-    /// A committed queue entry for this adapter.
+    /// A queue entry for this adapter (written; its commit may still be
+    /// running).
     Entry(Box<Entry>),
     /// A room event to show (not durable).
     Event(Box<RoomEvent>),
@@ -61,9 +66,9 @@ pub struct DispatchInput {
 }
 
 impl DispatchInput {
-    /// Hand a committed entry over, in commit order. Never waits: when the
-    /// channel is full the entry stays on disk and the dispatcher catches up
-    /// from there.
+    /// Hand a staged entry over, in acceptance order. Never waits: when the
+    /// channel is full the entry is left to the disk and the dispatcher
+    /// catches up from there (its backlog read waits for the commit).
     pub fn offer_entry(&self, entry: Entry) {
         if self.overflow.load(Ordering::Acquire) {
             return;
@@ -159,7 +164,7 @@ impl Dispatcher {
             }
             // Catch up from disk when the router had to stop sending.
             if self.overflow.load(Ordering::Acquire) && ready.len() < self.settings.backlog_batch {
-                // What the channel holds was committed before the backlog.
+                // What the channel holds was staged before the backlog.
                 while let Ok(w) = self.rx.try_recv() {
                     accept(w, &mut ready, &mut last_seen);
                 }

@@ -11,11 +11,23 @@
 //! (the other rooms of the bridge, or the 1:1 route), appends this gateway to
 //! the hop trail, and submits the copies to the queue; it does not wait for
 //! the commit before taking the next message, so messages arriving together
-//! share one fsync. Commits are awaited in submission order
-//! ([`FuturesOrdered`]), and only then is the sender answered
-//! ([`DeliveryOutcome::Accepted`]) and the copies handed to the
-//! dispatchers: what an adapter acknowledged is on disk, and every
-//! dispatcher sees its entries in commit order.
+//! share one fsync.
+//!
+//! Each submission then resolves twice. *Staged*: the queue's writer has
+//! written the entries in its open transaction (ids assigned, duplicates
+//! decided) and the router hands them to the dispatchers at once, so
+//! delivery overlaps the fsync instead of following it. *Committed*: the
+//! group is on disk, and only now is the sender answered
+//! ([`DeliveryOutcome::Accepted`]): what an adapter acknowledged is on disk.
+//! Both steps are awaited in submission order ([`FuturesOrdered`]), so every
+//! dispatcher sees its entries in acceptance order. If the commit fails, the
+//! sender is answered `Failed(Internal)` although copies may already have
+//! been delivered; its retry delivers them again and receivers drop the
+//! repeat by message id (see "Staging" in [`crate::queue`]).
+//!
+//! A room message that is not private is also recorded in its bridge's
+//! history (for history on join, [`crate::history`]), in the same
+//! transaction and only if it is accepted and not a duplicate.
 //!
 //! Loops: a message whose trail already names this gateway is not relayed
 //! again; a message id seen before is dropped (the queue keeps the seen ids
@@ -31,7 +43,7 @@ use std::time::Duration;
 
 use cpimgate_model::port::{
     Adapter, AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind,
-    Inbound, Reply,
+    History, Inbound, NoHistory, Reply,
 };
 use cpimgate_model::time::Timestamp;
 use cpimgate_model::{Hop, Message, MessageId, NameAddr, RoomEvent};
@@ -41,7 +53,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::dispatch::{DispatchInput, DispatchSettings, Dispatcher, Work};
-use crate::queue::{Backoff, Entry, Queue, QueueError};
+use crate::history::{HistorySettings, HistoryStore};
+use crate::queue::{Backoff, Entry, HistoryRecord, Queue, QueueError, Staged};
 use crate::routing::Routes;
 
 /// Capacity of each adapter's inbound channel.
@@ -98,18 +111,23 @@ pub struct RunningHub {
     shutdown: watch::Sender<bool>,
     readiness: Readiness,
     queue: Queue,
+    history: Option<HistoryStore>,
     router: JoinHandle<()>,
     dispatchers: Vec<JoinHandle<()>>,
     adapters: Vec<(String, JoinHandle<Result<(), AdapterError>>)>,
     forwarders: Vec<JoinHandle<()>>,
 }
 
-type Committing =
-    Pin<Box<dyn Future<Output = (Result<Vec<Entry>, QueueError>, Reply, MessageId)> + Send>>;
+/// A submitted message until its entries are written (not yet committed).
+type Staging = Pin<Box<dyn Future<Output = (Staged, Reply, MessageId)> + Send>>;
+/// A staged message until its group is committed.
+type Committing = Pin<Box<dyn Future<Output = (Result<(), QueueError>, Reply, MessageId)> + Send>>;
 
 struct Router {
     gateway: String,
     routes: Routes,
+    /// Whether room messages are recorded for history on join.
+    history: bool,
     queue: Queue,
     inputs: Arc<HashMap<String, DispatchInput>>,
     statuses: HashMap<String, watch::Sender<AdapterStatus>>,
@@ -171,6 +189,19 @@ impl RunningHub {
             drain: Duration::from_millis(cfg.queue.drain_ms),
         };
 
+        let routes = Routes::from_config(cfg);
+        let history_store = cfg.history.enabled.then(|| {
+            HistoryStore::open(
+                queue.path(),
+                routes.clone(),
+                HistorySettings::from(&cfg.history),
+            )
+        });
+        let history: Arc<dyn History> = match &history_store {
+            Some(store) => Arc::new(store.clone()),
+            None => Arc::new(NoHistory),
+        };
+
         let mut statuses = HashMap::new();
         let mut dispatchers = Vec::new();
         let mut adapter_tasks = Vec::new();
@@ -221,7 +252,7 @@ impl RunningHub {
                 inbound: in_tx,
                 outbound: out_rx,
                 shutdown: shutdown_rx.clone(),
-                history: Arc::new(cpimgate_model::port::NoHistory),
+                history: history.clone(),
             };
             adapter_tasks.push((name, tokio::spawn(adapter.run(ctx))));
         }
@@ -229,7 +260,8 @@ impl RunningHub {
 
         let router = Router {
             gateway: cfg.gateway.name.clone(),
-            routes: Routes::from_config(cfg),
+            routes,
+            history: cfg.history.enabled,
             queue: queue.clone(),
             inputs,
             statuses,
@@ -244,6 +276,7 @@ impl RunningHub {
             shutdown,
             readiness,
             queue,
+            history: history_store,
             router,
             dispatchers,
             adapters: adapter_tasks,
@@ -282,6 +315,9 @@ impl RunningHub {
         for f in self.forwarders {
             f.abort();
         }
+        if let Some(history) = &self.history {
+            history.close().await;
+        }
         self.queue.close().await
     }
 }
@@ -292,18 +328,22 @@ impl Router {
         mut rx: mpsc::Receiver<(String, Inbound)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut staging: FuturesOrdered<Staging> = FuturesOrdered::new();
         let mut committing: FuturesOrdered<Committing> = FuturesOrdered::new();
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                Some((staged, reply, id)) = staging.next(), if !staging.is_empty() => {
+                    committing.push_back(self.staged(staged, reply, id));
+                }
                 Some((result, reply, id)) = committing.next(), if !committing.is_empty() => {
                     self.committed(result, reply, &id);
                 }
                 item = rx.recv() => match item {
                     Some((adapter, Inbound::Message { message, reply })) => {
                         if let Some(fut) = self.on_message(&adapter, *message, reply).await {
-                            committing.push_back(fut);
+                            staging.push_back(fut);
                         }
                     }
                     Some((adapter, Inbound::RoomEvent(event))) => self.on_event(&adapter, *event),
@@ -314,6 +354,10 @@ impl Router {
             }
         }
         // Messages already submitted are on their way to disk: answer them.
+        // (What is handed to a stopping dispatcher stays queued on disk.)
+        while let Some((staged, reply, id)) = staging.next().await {
+            committing.push_back(self.staged(staged, reply, id));
+        }
         while let Some((result, reply, id)) = committing.next().await {
             self.committed(result, reply, &id);
         }
@@ -324,7 +368,7 @@ impl Router {
         adapter: &str,
         mut message: Message,
         reply: Reply,
-    ) -> Option<Committing> {
+    ) -> Option<Staging> {
         metrics::counter!("cpimgate_messages_in_total", "adapter" => adapter.to_owned())
             .increment(1);
         if message.passed(&self.gateway) {
@@ -335,6 +379,9 @@ impl Router {
         }
         message.origin.adapter = adapter.to_owned();
         let now = Timestamp::now();
+        // Recorded as received (before the default expiry is added: history
+        // outlives delivery).
+        let record = self.history_record(&message, now);
         if message.expires.is_none() {
             message.expires = Some(now.plus(self.default_expiry));
         }
@@ -356,8 +403,12 @@ impl Router {
             }
         };
         let id = message.id.clone();
-        match self.queue.submit(&id, deliveries).await {
-            Ok(pending) => Some(Box::pin(async move { (pending.await, reply, id) })),
+        match self
+            .queue
+            .submit_with_history(&id, deliveries, record)
+            .await
+        {
+            Ok(pending) => Some(Box::pin(async move { (pending.staged().await, reply, id) })),
             Err(e) => {
                 tracing::error!(adapter, %id, "queue refused the message: {e}");
                 let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
@@ -444,18 +495,43 @@ impl Router {
         }
     }
 
-    fn committed(&self, result: Result<Vec<Entry>, QueueError>, reply: Reply, id: &MessageId) {
-        match result {
-            Ok(entries) => {
-                let _ = reply.send(DeliveryOutcome::Accepted);
-                for entry in entries {
-                    match self.inputs.get(&entry.adapter) {
-                        Some(input) => input.offer_entry(entry),
-                        None => {
-                            tracing::error!(adapter = %entry.adapter, "entry for an adapter that is not running")
-                        }
-                    }
+    /// The history record of a room message that is not private, when the
+    /// gateway keeps history and the room is in a bridge.
+    fn history_record(&self, message: &Message, received: Timestamp) -> Option<HistoryRecord> {
+        if !self.history || message.private {
+            return None;
+        }
+        let bridge = self.routes.bridge_name(message.room.as_ref()?)?;
+        Some(HistoryRecord {
+            bridge: bridge.to_owned(),
+            message: message.clone(),
+            received,
+        })
+    }
+
+    /// Hands the written (not yet committed) entries to the dispatchers, in
+    /// acceptance order, and gives what waits for the commit.
+    fn staged(&self, staged: Staged, reply: Reply, id: MessageId) -> Committing {
+        let Staged { entries, committed } = staged;
+        self.dispatch(entries);
+        Box::pin(async move { (committed.await, reply, id) })
+    }
+
+    fn dispatch(&self, entries: Vec<Entry>) {
+        for entry in entries {
+            match self.inputs.get(&entry.adapter) {
+                Some(input) => input.offer_entry(entry),
+                None => {
+                    tracing::error!(adapter = %entry.adapter, "entry for an adapter that is not running")
                 }
+            }
+        }
+    }
+
+    fn committed(&self, result: Result<(), QueueError>, reply: Reply, id: &MessageId) {
+        match result {
+            Ok(()) => {
+                let _ = reply.send(DeliveryOutcome::Accepted);
             }
             Err(QueueError::Duplicate) => {
                 metrics::counter!("cpimgate_messages_dropped_total", "reason" => "duplicate")
@@ -464,6 +540,9 @@ impl Router {
                 let _ = reply.send(DeliveryOutcome::Accepted);
             }
             Err(e) => {
+                // Its copies may be out already (they were handed on when
+                // staged): the sender's retry repeats them, receivers drop
+                // the repeat by message id.
                 tracing::error!(%id, "storing the message failed: {e}");
                 let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
                     FailureKind::Internal,

@@ -5,6 +5,7 @@
 //! * [`config`]: the TOML configuration with environment overrides;
 //! * [`queue`]: the durable queue in the store's SQLite file, with group
 //!   commit;
+//! * [`history`]: the recent messages of each bridge, for history on join;
 //! * [`routing`]: bridges (rooms of several worlds federated into one
 //!   conversation) and 1:1 routes;
 //! * [`hub`]: the router and its per-adapter [`dispatch`]ers: fan-out,
@@ -19,6 +20,7 @@
 pub mod app;
 pub mod config;
 pub mod dispatch;
+pub mod history;
 pub mod hub;
 pub mod inspect;
 pub mod ops;

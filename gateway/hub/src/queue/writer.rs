@@ -1,8 +1,9 @@
 //! The writer task: the only user of the queue's SQLite connection.
 //!
 //! It takes every request waiting in the channel (up to `max_batch`),
-//! writes them in one transaction, commits once, and only then answers the
-//! callers of the group. See the module doc of [`crate::queue`].
+//! writes them in one transaction, hands the new entries out (staged),
+//! commits once, and only then answers the callers of the group. See the
+//! module doc of [`crate::queue`].
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use cpimgate_model::MessageId;
 use cpimgate_model::time::Timestamp;
 
-use super::{EntryId, QueueError, Shared};
+use super::history::{self, HistoryRow};
+use super::{CommitHook, EntryId, QueueError, Shared};
 
 /// One destination's copy of a message, serialized by the caller so that
 /// the encoding work is spread over the callers' tasks.
@@ -45,6 +47,11 @@ pub(super) enum Request {
     Enqueue {
         id: MessageId,
         rows: Vec<NewRow>,
+        /// The room history row, written only if the message is new.
+        history: Option<HistoryRow>,
+        /// Told the entries once they are written, before the commit;
+        /// dropped unsent for a duplicate or a group that failed first.
+        staged: oneshot::Sender<Accepted>,
         reply: Reply<Accepted>,
     },
     Complete(EntryId),
@@ -63,6 +70,8 @@ pub(super) enum Request {
         limit: usize,
         reply: Reply<Vec<super::Entry>>,
     },
+    /// Runs the prune step after the group's commit.
+    Prune(Reply<()>),
     /// Like `Flush`, then the writer stops.
     Close(Reply<()>),
 }
@@ -72,7 +81,7 @@ pub(super) enum Request {
 /// (a free row count would prepare a new statement per group).
 const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
-fn chunked(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn chunked(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
     std::iter::from_fn(move || {
         if n == 0 {
             return None;
@@ -83,7 +92,7 @@ fn chunked(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-fn repeat_values(row: &str, n: usize) -> String {
+pub(super) fn repeat_values(row: &str, n: usize) -> String {
     let mut s = String::with_capacity(n * (row.len() + 2));
     for i in 0..n {
         if i > 0 {
@@ -99,6 +108,7 @@ struct Statements {
     insert_entry: Vec<String>,
     insert_seen: Vec<String>,
     delete_entry: Vec<String>,
+    insert_history: Vec<String>,
 }
 
 impl Statements {
@@ -126,6 +136,7 @@ impl Statements {
                     repeat_values("?", n)
                 )
             }),
+            insert_history: make(&history::insert_statement),
         }
     }
 }
@@ -133,6 +144,8 @@ impl Statements {
 struct PendingEnqueue {
     id: MessageId,
     rows: Vec<NewRow>,
+    history: Option<HistoryRow>,
+    staged: Option<oneshot::Sender<Accepted>>,
     reply: Reply<Accepted>,
 }
 
@@ -151,6 +164,7 @@ struct Group {
     reschedules: Vec<(i64, u32, i64)>,
     flushes: Vec<Reply<()>>,
     loads: Vec<LoadRequest>,
+    prunes: Vec<Reply<()>>,
     requests: usize,
 }
 
@@ -170,6 +184,9 @@ pub(super) struct Settings {
     pub dedup_horizon: Duration,
     pub prune_interval: Duration,
     pub seen_in_memory: usize,
+    pub history_keep: usize,
+    pub history_max_age: Duration,
+    pub before_commit: Option<CommitHook>,
 }
 
 /// A bounded set of ids in acceptance order.
@@ -257,7 +274,8 @@ impl Writer {
                 biased;
                 r = self.rx.recv() => r,
                 _ = prune.tick() => {
-                    self.prune().await;
+                    // Failures are logged; the next tick tries again.
+                    let _ = self.prune().await;
                     continue;
                 }
             };
@@ -316,14 +334,28 @@ impl Writer {
     fn sort(&self, group: &mut Group, request: Request) -> Option<Reply<()>> {
         group.requests += 1;
         match request {
-            Request::Enqueue { id, rows, reply } => {
+            // A duplicate's `staged` sender is dropped here: it is never
+            // handed to a dispatcher.
+            Request::Enqueue {
+                id,
+                rows,
+                history,
+                staged,
+                reply,
+            } => {
                 if self.seen.contains(&id) {
                     group.known_duplicates.push(reply);
                 } else if group.ids.contains(&id) {
                     group.group_duplicates.push(reply);
                 } else {
                     group.ids.insert(id.clone());
-                    group.enqueues.push(PendingEnqueue { id, rows, reply });
+                    group.enqueues.push(PendingEnqueue {
+                        id,
+                        rows,
+                        history,
+                        staged: Some(staged),
+                        reply,
+                    });
                 }
             }
             Request::Complete(id) => group.completes.push(id.0),
@@ -341,13 +373,13 @@ impl Writer {
                 limit,
                 reply,
             } => group.loads.push((adapter, after, limit, reply)),
+            Request::Prune(reply) => group.prunes.push(reply),
             Request::Close(reply) => return Some(reply),
         }
         None
     }
 
     async fn commit(&mut self, mut group: Group) {
-        let first_id = self.next_id;
         let now = Timestamp::now();
         let started = Instant::now();
         let result = self.write(&mut group, now).await;
@@ -356,7 +388,9 @@ impl Writer {
         let written = match result {
             Ok(w) => w,
             Err(e) => {
-                self.next_id = first_id;
+                // `next_id` stays where it is: the group's ids may have been
+                // staged and be in a dispatcher's hands, and a late
+                // completion of one of them must not remove a later entry.
                 s.failed_commits.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("cpimgate_queue_commit_failures_total").increment(1);
                 tracing::error!(error = %e, requests = group.requests, "queue group commit failed");
@@ -374,6 +408,7 @@ impl Writer {
                     let _ = reply.send(Err(QueueError::Store(e.clone())));
                 }
                 self.answer_loads(group.loads).await;
+                self.answer_prunes(group.prunes).await;
                 return;
             }
         };
@@ -425,6 +460,17 @@ impl Writer {
             let _ = reply.send(Ok(()));
         }
         self.answer_loads(group.loads).await;
+        self.answer_prunes(group.prunes).await;
+    }
+
+    async fn answer_prunes(&mut self, prunes: Vec<Reply<()>>) {
+        if prunes.is_empty() {
+            return;
+        }
+        let result = self.prune().await;
+        for reply in prunes {
+            let _ = reply.send(result.clone().map_err(QueueError::Store));
+        }
     }
 
     async fn answer_loads(&mut self, loads: Vec<LoadRequest>) {
@@ -467,6 +513,7 @@ impl Writer {
         }
 
         let mut rows = Vec::new();
+        let mut history_rows = Vec::new();
         for e in &mut group.enqueues {
             if fresh.contains(e.id.as_str()) {
                 written.outcomes.push(Some(self.next_id));
@@ -474,7 +521,12 @@ impl Writer {
                     rows.push((self.next_id, e.id.0.clone(), r));
                     self.next_id += 1;
                 }
+                if let Some(h) = e.history.take() {
+                    history_rows.push((e.id.0.clone(), h));
+                }
             } else {
+                // Seen before: no entries, no history, nothing staged.
+                e.staged = None;
                 written.outcomes.push(None);
             }
         }
@@ -494,6 +546,20 @@ impl Writer {
             }
             q.execute(&mut *tx).await?;
         }
+
+        // Staged: every new entry is written and every duplicate decided,
+        // so the hub may deliver now, while the rest of the group and the
+        // fsync run. Senders are answered only after the commit.
+        for (e, outcome) in group.enqueues.iter_mut().zip(&written.outcomes) {
+            if let (Some(first_id), Some(staged)) = (outcome, e.staged.take()) {
+                let _ = staged.send(Accepted {
+                    first_id: *first_id,
+                    at: now,
+                });
+            }
+        }
+
+        history::insert(&mut tx, &self.sql.insert_history, history_rows).await?;
 
         // Reschedules before deletes: if both name one entry, it is gone.
         for &(id, attempts, next_attempt) in &group.reschedules {
@@ -515,15 +581,23 @@ impl Writer {
             written.deleted += q.execute(&mut *tx).await?.rows_affected();
         }
 
+        if let Some(hook) = &self.settings.before_commit {
+            hook.run()
+                .await
+                .map_err(|reason| sqlx::Error::Io(std::io::Error::other(reason)))?;
+        }
         tx.commit().await?;
         Ok(written)
     }
 
-    /// Forgets ids accepted longer ago than the de-duplication horizon.
-    async fn prune(&mut self) {
+    /// Forgets ids accepted longer ago than the de-duplication horizon, and
+    /// room history beyond its limits.
+    async fn prune(&mut self) -> Result<(), Arc<sqlx::Error>> {
+        let now = Timestamp::now().unix_micros;
         let horizon = i64::try_from(self.settings.dedup_horizon.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = Timestamp::now().unix_micros.saturating_sub(horizon);
+        let cutoff = now.saturating_sub(horizon);
         self.seen.forget_before(cutoff);
+        let mut result = Ok(());
         match sqlx::query("DELETE FROM queue_seen WHERE first_seen < ?")
             .bind(cutoff)
             .execute(&mut self.conn)
@@ -533,8 +607,27 @@ impl Writer {
                 tracing::debug!(pruned = done.rows_affected(), "pruned de-duplication ids");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "pruning de-duplication ids failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning de-duplication ids failed");
+                result = Err(Arc::new(e));
+            }
         }
+        let max_age = i64::try_from(self.settings.history_max_age.as_micros()).unwrap_or(i64::MAX);
+        match history::prune(
+            &mut self.conn,
+            self.settings.history_keep,
+            now.saturating_sub(max_age),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "pruned room history"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning room history failed");
+                result = result.and(Err(Arc::new(e)));
+            }
+        }
+        result
     }
 }
 
