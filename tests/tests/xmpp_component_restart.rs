@@ -14,18 +14,13 @@
 //! delivers after the rejoin and that the user already had as history are
 //! not shown twice (see the module doc of `cpimgate_xmpp::component::muc`).
 //!
-//! The history: the hub passes no history store to adapters yet (its store
-//! is being written). Until it does, this test gives the component a
-//! stand-in, [`Recorded`], which holds every room message the test adapter
-//! handed in, as the hub's store will (every room message it accepted, in
-//! order). The component is only given the stand-in through its
-//! `AdapterContext`; nothing else in the hub changes.
+//! The history is the hub's own store (`[history]`, on by default): every
+//! room message the hub accepted, in order.
 //!
 //! If Prosody cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
@@ -33,69 +28,13 @@ use cpimgate::hub::RunningHub;
 use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, is_groupchat_from};
-use cpimgate_model::port::{
-    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Failure,
-    History, HistoryQuery,
-};
+use cpimgate_model::port::{AdapterStatus, DeliveryOutcome};
 use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
 use tokio_xmpp::parsers::muc::Muc;
 use tokio_xmpp::parsers::muc::muc::History as HistoryRequest;
 
 const ROOM_JID: &str = "room%test.example@gw.localhost";
 const SIP_ROOM: &str = "sip:room@test.example";
-
-/// A stand-in for the hub's history store: the room messages the test
-/// handed in, oldest first.
-#[derive(Debug, Default, Clone)]
-struct Recorded(Arc<Mutex<Vec<Message>>>);
-
-impl Recorded {
-    fn record(&self, m: &Message) {
-        self.0.lock().unwrap().push(m.clone());
-    }
-}
-
-impl History for Recorded {
-    fn recent(
-        &self,
-        _room: &RoomRef,
-        query: HistoryQuery,
-    ) -> BoxFuture<'static, Result<Vec<Message>, Failure>> {
-        let all = self.0.lock().unwrap().clone();
-        Box::pin(async move {
-            let mut list: Vec<Message> = all
-                .into_iter()
-                .filter(|m| match (query.since, m.datetime) {
-                    (Some(s), Some(d)) => d.unix_micros >= s.unix_micros,
-                    _ => true,
-                })
-                .collect();
-            let extra = list.len().saturating_sub(query.max_messages);
-            list.drain(..extra);
-            Ok(list)
-        })
-    }
-}
-
-/// The XMPP adapter, run with `history` in its context.
-struct WithHistory {
-    inner: Box<dyn Adapter>,
-    history: Arc<dyn History>,
-}
-
-impl Adapter for WithHistory {
-    fn world(&self) -> World {
-        self.inner.world()
-    }
-
-    fn run(
-        self: Box<Self>,
-        mut ctx: AdapterContext,
-    ) -> BoxFuture<'static, Result<(), AdapterError>> {
-        ctx.history = self.history;
-        self.inner.run(ctx)
-    }
-}
 
 fn config(dir: &Path, component_port: u16) -> Config {
     let text = format!(
@@ -107,6 +46,9 @@ fn config(dir: &Path, component_port: u16) -> Config {
         [queue]
         retry_base_ms = 20
         retry_max_ms = 200
+        [history]
+        # More than the 102 messages of the test: the user gets them all.
+        keep = 500
         [adapters.xc]
         kind = "xmpp"
         mode = "component"
@@ -163,9 +105,7 @@ fn from_sip(n: &str, text: &str) -> Message {
     m
 }
 
-async fn hand_in(sip: &EmbeddedHandle, history: &Recorded, m: Message) {
-    // The hub's store records what it accepts; the stand-in does it here.
-    history.record(&m);
+async fn hand_in(sip: &EmbeddedHandle, m: Message) {
     assert_eq!(sip.send(m).await.unwrap(), DeliveryOutcome::Accepted);
 }
 
@@ -185,11 +125,7 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
     let Some(AdapterSection::Xmpp(x)) = cfg.adapters.get("xc") else {
         panic!("adapters.xc is not an xmpp section");
     };
-    let history = Recorded::default();
-    let xc = WithHistory {
-        inner: Box::new(cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone())),
-        history: Arc::new(history.clone()),
-    };
+    let xc = cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone());
     let (sip, sip_handle) = embedded_adapter(World::Sip);
     let hub = RunningHub::start(
         &cfg,
@@ -203,7 +139,7 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
         .await
         .expect("user@a.localhost logs in");
     user.join_muc(ROOM_JID, "tester").await.expect("joining");
-    hand_in(&sip_handle, &history, from_sip("carol", "before")).await;
+    hand_in(&sip_handle, from_sip("carol", "before")).await;
     user.expect_body("before", WAIT)
         .await
         .expect("the message before the crash");
@@ -213,7 +149,7 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
     wait_status(&hub, AdapterStatus::Disconnected, &server).await;
     let texts: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
     for t in &texts {
-        hand_in(&sip_handle, &history, from_sip("carol", t)).await;
+        hand_in(&sip_handle, from_sip("carol", t)).await;
     }
     // None of them was lost as delivered: the hub still holds them (the
     // component refuses deliveries while it is not connected).
@@ -230,7 +166,7 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
     .expect("joining again");
     // A last message after the rejoin: everything before it has arrived by
     // the time it does (one room, one order).
-    hand_in(&sip_handle, &history, from_sip("carol", "after")).await;
+    hand_in(&sip_handle, from_sip("carol", "after")).await;
 
     let mut got = Vec::new();
     loop {
