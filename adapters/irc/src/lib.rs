@@ -1,4 +1,7 @@
 //! IRC adapter: relay and puppet modes, IRCv3.
 //!
-//! Not built yet: this crate exists so that the workspace has its final
-//! shape. Its issue adds relay and puppet modes.
+//! [`proto`] is the protocol without I/O (codec, ISUPPORT, text, nicks,
+//! flood control). The connection driver and the adapter's modes build on
+//! it.
+
+pub mod proto;
