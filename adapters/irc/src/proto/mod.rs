@@ -7,6 +7,7 @@ pub mod flood;
 pub mod isupport;
 pub mod message;
 pub mod nick;
+pub mod session;
 pub mod text;
 
 pub use isupport::ISupport;
