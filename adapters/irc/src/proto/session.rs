@@ -203,6 +203,9 @@ enum Phase {
     Dead,
 }
 
+/// A channel's members: folded nick → (nick, prefixes).
+type Members = HashMap<String, (String, String)>;
+
 /// One connection's protocol state.
 #[derive(Debug)]
 pub struct Session {
@@ -213,8 +216,8 @@ pub struct Session {
     offered: HashMap<String, String>,
     caps: HashSet<String>,
     isupport: ISupport,
-    /// Channel (folded) → (name as joined, members folded → (nick, prefixes)).
-    channels: HashMap<String, (String, HashMap<String, (String, String)>)>,
+    /// Channel (folded) → (name as joined, its members).
+    channels: HashMap<String, (String, Members)>,
     /// Channels whose NAMES reply is being gathered.
     names: HashMap<String, Vec<(String, String)>>,
     /// Open batches: reference → (type, label).
@@ -352,26 +355,18 @@ impl Session {
             "AUTHENTICATE" => self.on_authenticate(&m),
             // RPL_LOGGEDIN, RPL_SASLSUCCESS
             "900" => {}
-            "903" => {
-                if self.phase == Phase::Sasl {
-                    self.cap_end();
-                }
-            }
+            "903" if self.phase == Phase::Sasl => self.cap_end(),
             // ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED
-            "902" | "904" | "905" | "906" => {
-                if self.phase == Phase::Sasl {
-                    self.die(format!(
-                        "SASL authentication failed ({}): {}",
-                        m.command,
-                        m.params.last().map_or("", String::as_str)
-                    ));
-                }
+            "902" | "904" | "905" | "906" if self.phase == Phase::Sasl => {
+                self.die(format!(
+                    "SASL authentication failed ({}): {}",
+                    m.command,
+                    m.params.last().map_or("", String::as_str)
+                ));
             }
             // ERR_SASLMECHS: the mechanism is not offered.
-            "908" => {
-                if self.phase == Phase::Sasl {
-                    self.die("SASL mechanism not offered by the server".into());
-                }
+            "908" if self.phase == Phase::Sasl => {
+                self.die("SASL mechanism not offered by the server".into());
             }
             "001" => {
                 if let Some(n) = m.param(0) {
@@ -380,12 +375,10 @@ impl Session {
                 self.phase = Phase::Motd;
             }
             "005" => self.isupport.apply(&m.params),
-            "376" | "422" => {
-                if self.phase == Phase::Motd || self.phase == Phase::Welcome {
-                    self.phase = Phase::Ready;
-                    let nick = self.nick.clone();
-                    self.events.push_back(Event::Registered { nick });
-                }
+            "376" | "422" if matches!(self.phase, Phase::Motd | Phase::Welcome) => {
+                self.phase = Phase::Ready;
+                let nick = self.nick.clone();
+                self.events.push_back(Event::Registered { nick });
             }
             // ERR_NICKNAMEINUSE, ERR_ERRONEUSNICKNAME, ERR_NICKCOLLISION,
             // ERR_UNAVAILRESOURCE
