@@ -528,11 +528,7 @@ impl Session {
                     self.after_caps();
                 }
             }
-            "NAK" => {
-                if self.phase == Phase::CapReq {
-                    self.after_caps();
-                }
-            }
+            "NAK" if self.phase == Phase::CapReq => self.after_caps(),
             "NEW" | "DEL" => {} // cap-notify: nothing we use changes mid-connection
             _ => {}
         }
