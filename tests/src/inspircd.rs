@@ -1,0 +1,231 @@
+//! A private InspIRCd per test: its own directory and config, a free port
+//! on 127.0.0.1, the IRCv3 modules the adapter uses, limits raised so that
+//! many connections from one address and bursts of lines are fine
+//! (`../shared/peers.md`: the stock config allows 3 connections per IP and
+//! has fakelag on).
+//!
+//! The process runs in the foreground (`--nofork --runasroot`) and is
+//! killed when the handle is dropped. InspIRCd 3.15 may dump core when
+//! stopped with SIGTERM: harmless, so core files are switched off.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::HarnessError;
+use crate::prosody::free_port;
+
+/// The server's name, and the network name of `irc://` addresses.
+pub const SERVER_NAME: &str = "irc.localhost";
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running InspIRCd.
+#[derive(Debug)]
+pub struct Inspircd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Inspircd {
+    /// Start a server on a free port.
+    ///
+    /// Fails (never skips) when InspIRCd is not installed, exits, or does
+    /// not listen within 20 s; the error carries the tail of its log.
+    pub async fn start() -> Result<Inspircd, HarnessError> {
+        let mut dir = tempfile::Builder::new()
+            .prefix("cpimgate-inspircd-")
+            .tempdir()
+            .map_err(|e| HarnessError::io("creating a temporary directory", e))?;
+        if std::env::var_os("CPIMGATE_E2E_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("inspircd directory: {}", dir.path().display());
+        }
+        let mut server = Inspircd {
+            dir,
+            port: 0,
+            child: None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            server.port = free_port()?;
+            std::fs::write(
+                server.config_path(),
+                config_text(server.dir.path(), server.port),
+            )
+            .map_err(|e| HarnessError::io("writing inspircd.conf", e))?;
+            match server.spawn().await {
+                Ok(()) => return Ok(server),
+                Err(e) if attempt < 3 && server.log_tail(20).contains("could not bind") => {
+                    tracing::warn!("retrying with another port: {e}");
+                    server.kill().await;
+                }
+                Err(e) => {
+                    server.kill().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The client listener, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("inspircd.conf")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("inspircd.log")
+    }
+
+    /// The last `lines` lines of the server's log and console output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for name in ["inspircd.log", "inspircd.out"] {
+            let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(lines);
+            out.push_str(&format!("--- {name} ---\n"));
+            out.push_str(&all[from..].join("\n"));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Kill the process (SIGKILL) and wait for it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Start again after [`Inspircd::kill`], on the same port.
+    pub async fn start_again(&mut self) -> Result<(), HarnessError> {
+        self.kill().await;
+        self.spawn().await
+    }
+
+    async fn spawn(&mut self) -> Result<(), HarnessError> {
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("inspircd.out"))
+            .map_err(|e| HarnessError::io("opening inspircd.out", e))?;
+        let console2 = console
+            .try_clone()
+            .map_err(|e| HarnessError::io("opening inspircd.out", e))?;
+        let started = Instant::now();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -c 0; exec inspircd --config \"$1\" --nofork --runasroot")
+            .arg("sh")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(console)
+            .stderr(console2)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::NotInstalled {
+                program: "sh".into(),
+                reason: e.to_string(),
+            })?;
+        self.child = Some(child);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                let installed = std::process::Command::new("inspircd")
+                    .arg("--version")
+                    .output()
+                    .is_ok();
+                if !installed {
+                    return Err(HarnessError::NotInstalled {
+                        program: "inspircd".into(),
+                        reason: "not found on PATH".into(),
+                    });
+                }
+                return Err(self.start_error(&format!("the process exited with {status}")));
+            }
+            if TcpStream::connect(self.addr()).await.is_ok() {
+                tracing::info!(port = self.port, "inspircd up in {:?}", started.elapsed());
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(self.start_error(&format!(
+                    "not listening on 127.0.0.1:{} after {START_TIMEOUT:?}",
+                    self.port
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn start_error(&self, reason: &str) -> HarnessError {
+        HarnessError::IrcServerStart {
+            reason: reason.to_owned(),
+            log: self.log_path(),
+            log_tail: self.log_tail(40),
+        }
+    }
+}
+
+impl Drop for Inspircd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+fn config_text(dir: &Path, port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        r#"<server name="{SERVER_NAME}" description="cpimgate test" network="TestNet">
+<admin name="test" nick="test" email="test@localhost">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="main" allow="127.0.0.1" timeout="60" pingfreq="120"
+  hardsendq="8388608" softsendq="8388608" recvq="65536"
+  threshold="1000000" commandrate="100000000" fakelag="no"
+  localmax="100000" globalmax="100000" maxlocal="100000" maxglobal="100000" limit="100000"
+  useident="no" resolvehostnames="no" maxchans="100">
+<performance clonesonconnect="no" softlimit="100000" timeskipwarn="0">
+<security hidesplits="no" announceinvites="dynamic">
+<limits maxnick="30" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255"
+  maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
+<pid file="{dir}/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd.log">
+<options prefixquit="Quit: " suffixquit="" fixedquit="" syntaxhints="no">
+<module name="cap">
+<module name="ircv3">
+<module name="ircv3_servertime">
+<module name="ircv3_echomessage">
+<module name="ircv3_ctctags">
+<module name="ircv3_msgid">
+<module name="ircv3_batch">
+<module name="ircv3_labeledresponse">
+<module name="ircv3_accounttag">
+<module name="namesx">
+<module name="uhnames">
+"#
+    )
+}
