@@ -29,6 +29,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Inspircd {
     dir: tempfile::TempDir,
     port: u16,
+    /// A TLS listener (certificate of the per-instance test CA), if asked.
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -38,6 +40,17 @@ impl Inspircd {
     /// Fails (never skips) when InspIRCd is not installed, exits, or does
     /// not listen within 20 s; the error carries the tail of its log.
     pub async fn start() -> Result<Inspircd, HarnessError> {
+        Self::start_with(false).await
+    }
+
+    /// [`Inspircd::start`] with a TLS listener too ([`Inspircd::tls_port`]),
+    /// its certificate signed by a CA made for this instance
+    /// ([`Inspircd::ca_cert_path`]), valid for `localhost` and `127.0.0.1`.
+    pub async fn start_tls() -> Result<Inspircd, HarnessError> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Result<Inspircd, HarnessError> {
         let mut dir = tempfile::Builder::new()
             .prefix("cpimgate-inspircd-")
             .tempdir()
@@ -46,18 +59,25 @@ impl Inspircd {
             dir.disable_cleanup(true);
             eprintln!("inspircd directory: {}", dir.path().display());
         }
+        if tls {
+            crate::prosody::make_certificates(dir.path()).await?;
+        }
         let mut server = Inspircd {
             dir,
             port: 0,
+            tls_port: None,
             child: None,
         };
         let mut attempt = 0;
         loop {
             attempt += 1;
             server.port = free_port()?;
+            if tls {
+                server.tls_port = Some(free_port()?);
+            }
             std::fs::write(
                 server.config_path(),
-                config_text(server.dir.path(), server.port),
+                config_text(server.dir.path(), server.port, server.tls_port),
             )
             .map_err(|e| HarnessError::io("writing inspircd.conf", e))?;
             match server.spawn().await {
@@ -82,6 +102,16 @@ impl Inspircd {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS listener's port, for a server from [`Inspircd::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The test CA that signed the TLS certificate (PEM).
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     /// The server's directory.
@@ -166,7 +196,11 @@ impl Inspircd {
                 }
                 return Err(self.start_error(&format!("the process exited with {status}")));
             }
-            if TcpStream::connect(self.addr()).await.is_ok() {
+            let tls_up = match self.tls_port {
+                Some(p) => TcpStream::connect((Ipv4Addr::LOCALHOST, p)).await.is_ok(),
+                None => true,
+            };
+            if tls_up && TcpStream::connect(self.addr()).await.is_ok() {
                 tracing::info!(port = self.port, "inspircd up in {:?}", started.elapsed());
                 return Ok(());
             }
@@ -197,7 +231,19 @@ impl Drop for Inspircd {
     }
 }
 
-fn config_text(dir: &Path, port: u16) -> String {
+fn config_text(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
+    let tls = match tls_port {
+        // InspIRCd 3 ssl_gnutls: a profile and a listener using it.
+        Some(p) => format!(
+            r#"<module name="ssl_gnutls">
+<sslprofile name="test" provider="gnutls" certfile="{d}/server.crt" keyfile="{d}/server.key"
+  cafile="" dhfile="" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{p}" type="clients" sslprofile="test">
+"#,
+            d = dir.display()
+        ),
+        None => String::new(),
+    };
     let dir = dir.display();
     format!(
         r#"<server name="{SERVER_NAME}" description="cpimgate test" network="TestNet">
@@ -226,6 +272,6 @@ fn config_text(dir: &Path, port: u16) -> String {
 <module name="ircv3_accounttag">
 <module name="namesx">
 <module name="uhnames">
-"#
+{tls}"#
     )
 }

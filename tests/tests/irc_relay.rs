@@ -268,3 +268,64 @@ async fn messages_sent_while_the_server_is_down_arrive_once_in_order() {
     assert!(extra.is_err(), "a duplicate arrived: {extra:?}");
     gw.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_certificate_checks() {
+    cpimgate_e2e::init_logging();
+    let server = Inspircd::start_tls()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = server.tls_port().unwrap();
+    let irc = |ca: &str| {
+        format!(
+            r##"
+[gateway]
+name = "gw-irc-tls"
+[store]
+path = "{{dir}}/gateway.sqlite"
+[adapters.irc]
+kind = "irc"
+network = "{SERVER_NAME}"
+server = "127.0.0.1:{port}"
+tls = true
+{ca}
+nick = "bridge"
+channels = ["#test"]
+[adapters.sip]
+kind = "embedded"
+[[bridge]]
+name = "lobby"
+rooms = [
+  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
+  {{ adapter = "sip", address = "{SIP_ROOM}" }},
+]
+"##
+        )
+    };
+    // Trusting the test CA: registered over TLS, messages flow.
+    let ca = format!("ca_file = \"{}\"", server.ca_cert_path().display());
+    let (sip, mut handle) = embedded_adapter(World::Sip);
+    let gw = Gateway::start(&irc(&ca), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    gw.wait_connected("irc", WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no TLS registration: {e}\n{}", server.log_tail(30)));
+    let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
+    wait_for_bridge(&mut alice).await;
+    alice.say("#test", "over tls").await.unwrap();
+    handle.expect_text("over tls", WAIT).await.unwrap();
+    gw.shutdown().await.unwrap();
+
+    // Without the CA the certificate does not verify: never connected.
+    let (sip, _handle) = embedded_adapter(World::Sip);
+    let gw = Gateway::start(&irc(""), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let connected = gw.wait_connected("irc", Duration::from_secs(3)).await;
+    assert!(
+        connected.is_err(),
+        "connected to a server whose certificate no trusted CA signed"
+    );
+    gw.shutdown().await.unwrap();
+}
