@@ -7,6 +7,10 @@
 //! The process runs in the foreground (`--nofork --runasroot`) and is
 //! killed when the handle is dropped. InspIRCd 3.15 may dump core when
 //! stopped with SIGTERM: harmless, so core files are switched off.
+//!
+//! [`Inspircd::start_ngircd`] starts ngIRCd instead, a plain RFC 2812
+//! server without IRCv3 (no server-time, echo-message, labels, batches):
+//! the adapter must degrade gracefully on it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -22,11 +26,19 @@ use crate::prosody::free_port;
 /// The server's name, and the network name of `irc://` addresses.
 pub const SERVER_NAME: &str = "irc.localhost";
 
+/// Which server program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Inspircd,
+    Ngircd,
+}
+
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running InspIRCd.
 #[derive(Debug)]
 pub struct Inspircd {
+    flavor: Flavor,
     dir: tempfile::TempDir,
     port: u16,
     /// A TLS listener (certificate of the per-instance test CA), if asked.
@@ -40,17 +52,22 @@ impl Inspircd {
     /// Fails (never skips) when InspIRCd is not installed, exits, or does
     /// not listen within 20 s; the error carries the tail of its log.
     pub async fn start() -> Result<Inspircd, HarnessError> {
-        Self::start_with(false).await
+        Self::start_with(Flavor::Inspircd, false).await
+    }
+
+    /// ngIRCd instead of InspIRCd: a server without IRCv3.
+    pub async fn start_ngircd() -> Result<Inspircd, HarnessError> {
+        Self::start_with(Flavor::Ngircd, false).await
     }
 
     /// [`Inspircd::start`] with a TLS listener too ([`Inspircd::tls_port`]),
     /// its certificate signed by a CA made for this instance
     /// ([`Inspircd::ca_cert_path`]), valid for `localhost` and `127.0.0.1`.
     pub async fn start_tls() -> Result<Inspircd, HarnessError> {
-        Self::start_with(true).await
+        Self::start_with(Flavor::Inspircd, true).await
     }
 
-    async fn start_with(tls: bool) -> Result<Inspircd, HarnessError> {
+    async fn start_with(flavor: Flavor, tls: bool) -> Result<Inspircd, HarnessError> {
         let mut dir = tempfile::Builder::new()
             .prefix("cpimgate-inspircd-")
             .tempdir()
@@ -63,6 +80,7 @@ impl Inspircd {
             crate::prosody::make_certificates(dir.path()).await?;
         }
         let mut server = Inspircd {
+            flavor,
             dir,
             port: 0,
             tls_port: None,
@@ -77,7 +95,12 @@ impl Inspircd {
             }
             std::fs::write(
                 server.config_path(),
-                config_text(server.dir.path(), server.port, server.tls_port),
+                match flavor {
+                    Flavor::Inspircd => {
+                        config_text(server.dir.path(), server.port, server.tls_port)
+                    }
+                    Flavor::Ngircd => ngircd_config_text(server.dir.path(), server.port),
+                },
             )
             .map_err(|e| HarnessError::io("writing inspircd.conf", e))?;
             match server.spawn().await {
@@ -165,9 +188,13 @@ impl Inspircd {
             .try_clone()
             .map_err(|e| HarnessError::io("opening inspircd.out", e))?;
         let started = Instant::now();
+        let script = match self.flavor {
+            Flavor::Inspircd => "ulimit -c 0; exec inspircd --config \"$1\" --nofork --runasroot",
+            Flavor::Ngircd => "ulimit -c 0; exec ngircd --nodaemon --config \"$1\"",
+        };
         let child = Command::new("sh")
             .arg("-c")
-            .arg("ulimit -c 0; exec inspircd --config \"$1\" --nofork --runasroot")
+            .arg(script)
             .arg("sh")
             .arg(self.config_path())
             .current_dir(self.dir.path())
@@ -184,13 +211,17 @@ impl Inspircd {
         loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 self.child = None;
-                let installed = std::process::Command::new("inspircd")
+                let program = match self.flavor {
+                    Flavor::Inspircd => "inspircd",
+                    Flavor::Ngircd => "ngircd",
+                };
+                let installed = std::process::Command::new(program)
                     .arg("--version")
                     .output()
                     .is_ok();
                 if !installed {
                     return Err(HarnessError::NotInstalled {
-                        program: "inspircd".into(),
+                        program: program.into(),
                         reason: "not found on PATH".into(),
                     });
                 }
@@ -229,6 +260,30 @@ impl Drop for Inspircd {
             let _ = child.start_kill();
         }
     }
+}
+
+fn ngircd_config_text(dir: &Path, port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        r#"[Global]
+Name = {SERVER_NAME}
+Info = cpimgate test
+Listen = 127.0.0.1
+Ports = {port}
+MotdPhrase = "test"
+PidFile = {dir}/ngircd.pid
+[Limits]
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+[Options]
+PAM = no
+Ident = no
+DNS = no
+RequireAuthPing = no
+IncludeDir = {dir}/conf.d
+"#
+    )
 }
 
 fn config_text(dir: &Path, port: u16, tls_port: Option<u16>) -> String {

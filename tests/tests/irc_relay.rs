@@ -329,3 +329,47 @@ rooms = [
     );
     gw.shutdown().await.unwrap();
 }
+
+/// ngIRCd speaks no IRCv3 beyond multi-prefix: no echo-message, so a
+/// delivery is "accepted" (the server took it) rather than "delivered";
+/// no server-time, so the gateway dates messages itself. Messages flow
+/// both ways all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_ircv3() {
+    cpimgate_e2e::init_logging();
+    let server = Inspircd::start_ngircd()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (sip, mut handle) = embedded_adapter(World::Sip);
+    let gw = Gateway::start(&config(server.addr()), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    gw.wait_connected("irc", WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no registration on ngircd: {e}\n{}", server.log_tail(30)));
+    let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
+    wait_for_bridge(&mut alice).await;
+    alice.say("#test", "plain irc").await.unwrap();
+    let m = handle.expect_text("plain irc", WAIT).await.unwrap();
+    assert!(m.datetime.is_some());
+    handle.send(from_carol("to plain irc")).await.unwrap();
+    alice
+        .expect_privmsg("#test", |t| t == "<Carol> to plain irc")
+        .await
+        .unwrap();
+    let report = handle
+        .expect(|s| matches!(s, Seen::Report { .. }), "a report", WAIT)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            report,
+            Seen::Report {
+                outcome: DeliveryOutcome::Accepted,
+                ..
+            }
+        ),
+        "without echo-message the server's acceptance is all there is: {report:?}"
+    );
+    gw.shutdown().await.unwrap();
+}
