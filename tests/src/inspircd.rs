@@ -26,6 +26,25 @@ use crate::prosody::free_port;
 /// The server's name, and the network name of `irc://` addresses.
 pub const SERVER_NAME: &str = "irc.localhost";
 
+/// The name of the second server of [`Inspircd::start_pair`].
+pub const SERVER2_NAME: &str = "irc2.localhost";
+
+/// A server-to-server link of one server of a pair (InspIRCd
+/// `m_spanningtree`).
+#[derive(Debug, Clone)]
+struct Link {
+    /// This server's name and SID.
+    name: &'static str,
+    sid: &'static str,
+    /// This server's port for servers.
+    port: u16,
+    /// The other server.
+    peer: &'static str,
+    peer_port: u16,
+    /// Whether this side connects (and reconnects every second).
+    autoconnect: bool,
+}
+
 /// Which server program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flavor {
@@ -67,7 +86,43 @@ impl Inspircd {
         Self::start_with(Flavor::Inspircd, true).await
     }
 
+    /// Two InspIRCd servers linked into one network (`irc.localhost`, the
+    /// hub that reconnects the link every second, and `irc2.localhost`):
+    /// killing the second one is a netsplit for the users of the first,
+    /// starting it again a netjoin. Returns once both listen; the link
+    /// itself comes up a moment later.
+    pub async fn start_pair() -> Result<(Inspircd, Inspircd), HarnessError> {
+        let (pa, pb) = (free_port()?, free_port()?);
+        let a = Link {
+            name: SERVER_NAME,
+            sid: "1AA",
+            port: pa,
+            peer: SERVER2_NAME,
+            peer_port: pb,
+            autoconnect: true,
+        };
+        let b = Link {
+            name: SERVER2_NAME,
+            sid: "2BB",
+            port: pb,
+            peer: SERVER_NAME,
+            peer_port: pa,
+            autoconnect: false,
+        };
+        let first = Self::start_full(Flavor::Inspircd, false, Some(a)).await?;
+        let second = Self::start_full(Flavor::Inspircd, false, Some(b)).await?;
+        Ok((first, second))
+    }
+
     async fn start_with(flavor: Flavor, tls: bool) -> Result<Inspircd, HarnessError> {
+        Self::start_full(flavor, tls, None).await
+    }
+
+    async fn start_full(
+        flavor: Flavor,
+        tls: bool,
+        link: Option<Link>,
+    ) -> Result<Inspircd, HarnessError> {
         let mut dir = tempfile::Builder::new()
             .prefix("cpimgate-inspircd-")
             .tempdir()
@@ -96,9 +151,12 @@ impl Inspircd {
             std::fs::write(
                 server.config_path(),
                 match flavor {
-                    Flavor::Inspircd => {
-                        config_text(server.dir.path(), server.port, server.tls_port)
-                    }
+                    Flavor::Inspircd => config_text(
+                        server.dir.path(),
+                        server.port,
+                        server.tls_port,
+                        link.as_ref(),
+                    ),
                     Flavor::Ngircd => ngircd_config_text(server.dir.path(), server.port),
                 },
             )
@@ -286,7 +344,26 @@ IncludeDir = {dir}/conf.d
     )
 }
 
-fn config_text(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
+fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>) -> String {
+    let (name, sid) = link.map_or((SERVER_NAME, "1AA"), |l| (l.name, l.sid));
+    let link = match link {
+        Some(l) => format!(
+            r#"<module name="spanningtree">
+<bind address="127.0.0.1" port="{port}" type="servers">
+<link name="{peer}" ipaddr="127.0.0.1" port="{peer_port}" sendpass="linkpw" recvpass="linkpw">
+{auto}
+"#,
+            port = l.port,
+            peer = l.peer,
+            peer_port = l.peer_port,
+            auto = if l.autoconnect {
+                format!(r#"<autoconnect period="1" server="{}">"#, l.peer)
+            } else {
+                String::new()
+            }
+        ),
+        None => String::new(),
+    };
     let tls = match tls_port {
         // InspIRCd 3 ssl_gnutls: a profile and a listener using it.
         Some(p) => format!(
@@ -301,7 +378,7 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
     };
     let dir = dir.display();
     format!(
-        r#"<server name="{SERVER_NAME}" description="cpimgate test" network="TestNet">
+        r#"<server name="{name}" id="{sid}" description="cpimgate test" network="TestNet">
 <admin name="test" nick="test" email="test@localhost">
 <bind address="127.0.0.1" port="{port}" type="clients">
 <connect name="main" allow="127.0.0.1" timeout="60" pingfreq="120"
@@ -327,6 +404,6 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
 <module name="ircv3_accounttag">
 <module name="namesx">
 <module name="uhnames">
-{tls}"#
+{tls}{link}"#
     )
 }

@@ -121,6 +121,16 @@ impl IrcUser {
     /// nicks listed (prefixes removed).
     pub async fn join(&mut self, channel: &str) -> Result<Vec<String>, HarnessError> {
         self.send(&format!("JOIN {channel}")).await?;
+        self.read_names(channel).await
+    }
+
+    /// Ask for the members of `channel` again (NAMES); the nicks listed.
+    pub async fn names(&mut self, channel: &str) -> Result<Vec<String>, HarnessError> {
+        self.send(&format!("NAMES {channel}")).await?;
+        self.read_names(channel).await
+    }
+
+    async fn read_names(&mut self, channel: &str) -> Result<Vec<String>, HarnessError> {
         let mut names = Vec::new();
         loop {
             let l = self

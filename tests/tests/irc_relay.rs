@@ -92,8 +92,9 @@ fn from_carol(text: &str) -> Message {
 /// Wait until the gateway's nick is in `#test` (as `alice` sees it).
 async fn wait_for_bridge(alice: &mut IrcUser) {
     let deadline = tokio::time::Instant::now() + WAIT;
+    alice.join("#test").await.unwrap();
     loop {
-        let names = alice.join("#test").await.unwrap();
+        let names = alice.names("#test").await.unwrap();
         if names.iter().any(|n| n == "bridge") {
             return;
         }

@@ -98,8 +98,9 @@ async fn irc_channel_as_component_room_and_federated_muc() {
     // The IRC user is in the channel before the XMPP users come.
     let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
+    alice.join("#test").await.unwrap();
     while !alice
-        .join("#test")
+        .names("#test")
         .await
         .unwrap()
         .iter()
