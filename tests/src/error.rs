@@ -48,6 +48,20 @@ pub enum HarnessError {
         /// Its last lines (and the last lines of its stdout/stderr).
         log_tail: String,
     },
+    /// Happens when InspIRCd exits early or does not listen in time. The
+    /// message carries the tail of its log.
+    #[error("inspircd did not start: {reason}\n--- {log} (tail) ---\n{log_tail}")]
+    IrcServerStart {
+        /// What went wrong.
+        reason: String,
+        /// The log file.
+        log: PathBuf,
+        /// Its last lines (and those of its console output).
+        log_tail: String,
+    },
+    /// Happens when an IRC test connection fails.
+    #[error("irc: {0}")]
+    Irc(String),
     /// Happens when an XMPP connection fails or a stanza cannot be sent.
     #[error("xmpp: {0}")]
     Xmpp(String),

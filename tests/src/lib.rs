@@ -5,6 +5,10 @@
 //!   external component), on free ports; kill and restart for fault tests.
 //! * [`xmpp_user`]: a real XMPP client playing a human user: join a MUC,
 //!   send and await messages and presences.
+//! * [`gate`]: a TCP forwarder the test can close, to keep the gateway
+//!   away from a restarted server while the test's users are back.
+//! * [`inspircd`]: a private InspIRCd per test with the IRCv3 modules.
+//! * [`irc_user`]: a plain IRC client playing a human user on it.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
@@ -16,7 +20,10 @@
 
 pub mod embedded;
 mod error;
+pub mod gate;
 pub mod gateway;
+pub mod inspircd;
+pub mod irc_user;
 pub mod prosody;
 pub mod xmpp_user;
 

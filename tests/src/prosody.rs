@@ -539,7 +539,7 @@ fn lua_string(path: &Path) -> String {
 
 /// A test CA and a server certificate signed by it, with every name the
 /// server answers to.
-async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
+pub(crate) async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
     let ext = "subjectAltName=DNS:a.localhost,DNS:b.localhost,DNS:*.a.localhost,\
                DNS:*.b.localhost,DNS:gw.localhost,DNS:localhost,IP:127.0.0.1\n\
                basicConstraints=critical,CA:FALSE\n\

@@ -28,6 +28,10 @@ pub fn build_adapters(
                 name.clone(),
                 Box::new(cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone())),
             )),
+            AdapterSection::Irc(i) => out.push((
+                name.clone(),
+                Box::new(cpimgate_irc::IrcAdapter::new(i.clone())),
+            )),
             other => anyhow::bail!(
                 "adapters.{name}.kind: the {} adapter is not part of this build yet",
                 other.kind()

@@ -292,8 +292,8 @@ pub enum AdapterSection {
     Sip(NoSettings),
     /// MSRP sessions and chat rooms (not in this build yet).
     Msrp(NoSettings),
-    /// IRC (not in this build yet).
-    Irc(NoSettings),
+    /// IRC, relay mode (see `cpimgate_irc::config`).
+    Irc(cpimgate_irc::IrcConfig),
     /// An adapter supplied by the program that embeds the hub (tests);
     /// `cpimgate run` refuses it.
     Embedded(NoSettings),
@@ -445,6 +445,12 @@ impl Config {
             ));
         }
         self.validate_store_path()?;
+        for (name, section) in &self.adapters {
+            if let AdapterSection::Irc(irc) = section {
+                irc.validate()
+                    .map_err(|e| invalid(format!("adapters.{name}"), e))?;
+            }
+        }
         for (i, b) in self.bridge.iter().enumerate() {
             if b.name.trim().is_empty() {
                 return Err(invalid(format!("bridge[{i}].name"), "must not be empty"));

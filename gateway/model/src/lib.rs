@@ -17,6 +17,7 @@ pub mod address;
 pub mod body;
 pub mod convert;
 pub mod cpim;
+pub mod display;
 pub mod event;
 pub mod message;
 pub mod port;

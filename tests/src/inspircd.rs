@@ -1,0 +1,409 @@
+//! A private InspIRCd per test: its own directory and config, a free port
+//! on 127.0.0.1, the IRCv3 modules the adapter uses, limits raised so that
+//! many connections from one address and bursts of lines are fine
+//! (`../shared/peers.md`: the stock config allows 3 connections per IP and
+//! has fakelag on).
+//!
+//! The process runs in the foreground (`--nofork --runasroot`) and is
+//! killed when the handle is dropped. InspIRCd 3.15 may dump core when
+//! stopped with SIGTERM: harmless, so core files are switched off.
+//!
+//! [`Inspircd::start_ngircd`] starts ngIRCd instead, a plain RFC 2812
+//! server without IRCv3 (no server-time, echo-message, labels, batches):
+//! the adapter must degrade gracefully on it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::HarnessError;
+use crate::prosody::free_port;
+
+/// The server's name, and the network name of `irc://` addresses.
+pub const SERVER_NAME: &str = "irc.localhost";
+
+/// The name of the second server of [`Inspircd::start_pair`].
+pub const SERVER2_NAME: &str = "irc2.localhost";
+
+/// A server-to-server link of one server of a pair (InspIRCd
+/// `m_spanningtree`).
+#[derive(Debug, Clone)]
+struct Link {
+    /// This server's name and SID.
+    name: &'static str,
+    sid: &'static str,
+    /// This server's port for servers.
+    port: u16,
+    /// The other server.
+    peer: &'static str,
+    peer_port: u16,
+    /// Whether this side connects (and reconnects every second).
+    autoconnect: bool,
+}
+
+/// Which server program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Inspircd,
+    Ngircd,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running InspIRCd.
+#[derive(Debug)]
+pub struct Inspircd {
+    flavor: Flavor,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// A TLS listener (certificate of the per-instance test CA), if asked.
+    tls_port: Option<u16>,
+    child: Option<Child>,
+}
+
+impl Inspircd {
+    /// Start a server on a free port.
+    ///
+    /// Fails (never skips) when InspIRCd is not installed, exits, or does
+    /// not listen within 20 s; the error carries the tail of its log.
+    pub async fn start() -> Result<Inspircd, HarnessError> {
+        Self::start_with(Flavor::Inspircd, false).await
+    }
+
+    /// ngIRCd instead of InspIRCd: a server without IRCv3.
+    pub async fn start_ngircd() -> Result<Inspircd, HarnessError> {
+        Self::start_with(Flavor::Ngircd, false).await
+    }
+
+    /// [`Inspircd::start`] with a TLS listener too ([`Inspircd::tls_port`]),
+    /// its certificate signed by a CA made for this instance
+    /// ([`Inspircd::ca_cert_path`]), valid for `localhost` and `127.0.0.1`.
+    pub async fn start_tls() -> Result<Inspircd, HarnessError> {
+        Self::start_with(Flavor::Inspircd, true).await
+    }
+
+    /// Two InspIRCd servers linked into one network (`irc.localhost`, the
+    /// hub that reconnects the link every second, and `irc2.localhost`):
+    /// killing the second one is a netsplit for the users of the first,
+    /// starting it again a netjoin. Returns once both listen; the link
+    /// itself comes up a moment later.
+    pub async fn start_pair() -> Result<(Inspircd, Inspircd), HarnessError> {
+        let (pa, pb) = (free_port()?, free_port()?);
+        let a = Link {
+            name: SERVER_NAME,
+            sid: "1AA",
+            port: pa,
+            peer: SERVER2_NAME,
+            peer_port: pb,
+            autoconnect: true,
+        };
+        let b = Link {
+            name: SERVER2_NAME,
+            sid: "2BB",
+            port: pb,
+            peer: SERVER_NAME,
+            peer_port: pa,
+            autoconnect: false,
+        };
+        let first = Self::start_full(Flavor::Inspircd, false, Some(a)).await?;
+        let second = Self::start_full(Flavor::Inspircd, false, Some(b)).await?;
+        Ok((first, second))
+    }
+
+    async fn start_with(flavor: Flavor, tls: bool) -> Result<Inspircd, HarnessError> {
+        Self::start_full(flavor, tls, None).await
+    }
+
+    async fn start_full(
+        flavor: Flavor,
+        tls: bool,
+        link: Option<Link>,
+    ) -> Result<Inspircd, HarnessError> {
+        let mut dir = tempfile::Builder::new()
+            .prefix("cpimgate-inspircd-")
+            .tempdir()
+            .map_err(|e| HarnessError::io("creating a temporary directory", e))?;
+        if std::env::var_os("CPIMGATE_E2E_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("inspircd directory: {}", dir.path().display());
+        }
+        if tls {
+            crate::prosody::make_certificates(dir.path()).await?;
+        }
+        let mut server = Inspircd {
+            flavor,
+            dir,
+            port: 0,
+            tls_port: None,
+            child: None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            server.port = free_port()?;
+            if tls {
+                server.tls_port = Some(free_port()?);
+            }
+            std::fs::write(
+                server.config_path(),
+                match flavor {
+                    Flavor::Inspircd => config_text(
+                        server.dir.path(),
+                        server.port,
+                        server.tls_port,
+                        link.as_ref(),
+                    ),
+                    Flavor::Ngircd => ngircd_config_text(server.dir.path(), server.port),
+                },
+            )
+            .map_err(|e| HarnessError::io("writing inspircd.conf", e))?;
+            match server.spawn().await {
+                Ok(()) => return Ok(server),
+                Err(e) if attempt < 3 && server.log_tail(20).contains("could not bind") => {
+                    tracing::warn!("retrying with another port: {e}");
+                    server.kill().await;
+                }
+                Err(e) => {
+                    server.kill().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The client listener, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The TLS listener's port, for a server from [`Inspircd::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The test CA that signed the TLS certificate (PEM).
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("inspircd.conf")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("inspircd.log")
+    }
+
+    /// The last `lines` lines of the server's log and console output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for name in ["inspircd.log", "inspircd.out"] {
+            let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(lines);
+            out.push_str(&format!("--- {name} ---\n"));
+            out.push_str(&all[from..].join("\n"));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Kill the process (SIGKILL) and wait for it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Start again after [`Inspircd::kill`], on the same port.
+    pub async fn start_again(&mut self) -> Result<(), HarnessError> {
+        self.kill().await;
+        self.spawn().await
+    }
+
+    async fn spawn(&mut self) -> Result<(), HarnessError> {
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("inspircd.out"))
+            .map_err(|e| HarnessError::io("opening inspircd.out", e))?;
+        let console2 = console
+            .try_clone()
+            .map_err(|e| HarnessError::io("opening inspircd.out", e))?;
+        let started = Instant::now();
+        let script = match self.flavor {
+            Flavor::Inspircd => "ulimit -c 0; exec inspircd --config \"$1\" --nofork --runasroot",
+            Flavor::Ngircd => "ulimit -c 0; exec ngircd --nodaemon --config \"$1\"",
+        };
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(console)
+            .stderr(console2)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::NotInstalled {
+                program: "sh".into(),
+                reason: e.to_string(),
+            })?;
+        self.child = Some(child);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                let program = match self.flavor {
+                    Flavor::Inspircd => "inspircd",
+                    Flavor::Ngircd => "ngircd",
+                };
+                let installed = std::process::Command::new(program)
+                    .arg("--version")
+                    .output()
+                    .is_ok();
+                if !installed {
+                    return Err(HarnessError::NotInstalled {
+                        program: program.into(),
+                        reason: "not found on PATH".into(),
+                    });
+                }
+                return Err(self.start_error(&format!("the process exited with {status}")));
+            }
+            let tls_up = match self.tls_port {
+                Some(p) => TcpStream::connect((Ipv4Addr::LOCALHOST, p)).await.is_ok(),
+                None => true,
+            };
+            if tls_up && TcpStream::connect(self.addr()).await.is_ok() {
+                tracing::info!(port = self.port, "inspircd up in {:?}", started.elapsed());
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(self.start_error(&format!(
+                    "not listening on 127.0.0.1:{} after {START_TIMEOUT:?}",
+                    self.port
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn start_error(&self, reason: &str) -> HarnessError {
+        HarnessError::IrcServerStart {
+            reason: reason.to_owned(),
+            log: self.log_path(),
+            log_tail: self.log_tail(40),
+        }
+    }
+}
+
+impl Drop for Inspircd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+fn ngircd_config_text(dir: &Path, port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        r#"[Global]
+Name = {SERVER_NAME}
+Info = cpimgate test
+Listen = 127.0.0.1
+Ports = {port}
+MotdPhrase = "test"
+PidFile = {dir}/ngircd.pid
+[Limits]
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+[Options]
+PAM = no
+Ident = no
+DNS = no
+RequireAuthPing = no
+IncludeDir = {dir}/conf.d
+"#
+    )
+}
+
+fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>) -> String {
+    let (name, sid) = link.map_or((SERVER_NAME, "1AA"), |l| (l.name, l.sid));
+    let link = match link {
+        Some(l) => format!(
+            r#"<module name="spanningtree">
+<bind address="127.0.0.1" port="{port}" type="servers">
+<link name="{peer}" ipaddr="127.0.0.1" port="{peer_port}" sendpass="linkpw" recvpass="linkpw">
+{auto}
+"#,
+            port = l.port,
+            peer = l.peer,
+            peer_port = l.peer_port,
+            auto = if l.autoconnect {
+                format!(r#"<autoconnect period="1" server="{}">"#, l.peer)
+            } else {
+                String::new()
+            }
+        ),
+        None => String::new(),
+    };
+    let tls = match tls_port {
+        // InspIRCd 3 ssl_gnutls: a profile and a listener using it.
+        Some(p) => format!(
+            r#"<module name="ssl_gnutls">
+<sslprofile name="test" provider="gnutls" certfile="{d}/server.crt" keyfile="{d}/server.key"
+  cafile="" dhfile="" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{p}" type="clients" sslprofile="test">
+"#,
+            d = dir.display()
+        ),
+        None => String::new(),
+    };
+    let dir = dir.display();
+    format!(
+        r#"<server name="{name}" id="{sid}" description="cpimgate test" network="TestNet">
+<admin name="test" nick="test" email="test@localhost">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="main" allow="127.0.0.1" timeout="60" pingfreq="120"
+  hardsendq="8388608" softsendq="8388608" recvq="65536"
+  threshold="1000000" commandrate="100000000" fakelag="no"
+  localmax="100000" globalmax="100000" maxlocal="100000" maxglobal="100000" limit="100000"
+  useident="no" resolvehostnames="no" maxchans="100">
+<performance clonesonconnect="no" softlimit="100000" timeskipwarn="0">
+<security hidesplits="no" announceinvites="dynamic">
+<limits maxnick="30" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255"
+  maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
+<pid file="{dir}/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd.log">
+<options prefixquit="Quit: " suffixquit="" fixedquit="" syntaxhints="no">
+<module name="cap">
+<module name="ircv3">
+<module name="ircv3_servertime">
+<module name="ircv3_echomessage">
+<module name="ircv3_ctctags">
+<module name="ircv3_msgid">
+<module name="ircv3_batch">
+<module name="ircv3_labeledresponse">
+<module name="ircv3_accounttag">
+<module name="namesx">
+<module name="uhnames">
+{tls}{link}"#
+    )
+}
