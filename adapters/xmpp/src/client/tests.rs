@@ -29,6 +29,8 @@ fn rooms() -> Rooms {
         }],
         format: "<{nick}> {text}".into(),
         max_body: 1000,
+        presence_notices: false,
+        notice_format: Default::default(),
     };
     Rooms::new("xa", &config).unwrap()
 }
@@ -349,4 +351,28 @@ fn posting_renders_the_format_as_character_data() {
     let xml = String::from(&Element::from(stanza));
     assert!(xml.contains("&lt;/body&gt;&lt;evil/&gt;"), "{xml}");
     assert!(xml.contains("type='groupchat'"), "{xml}");
+}
+
+/// A presence notice (`presence_notices`) comes back from the room under
+/// our nick and without an origin-id (XEP-0045 §7.4): it is taken for our
+/// own reflection, never handed to the hub as a message of the room.
+#[test]
+fn the_reflection_of_a_presence_notice_is_not_relayed() {
+    let mut r = joined();
+    let room: xmpp_parsers::jid::BareJid = ROOM.parse().unwrap();
+    let sent =
+        super::notices::notice_stanza(&room, "* Alice joined".into(), "cpimgate-notice-1".into());
+    // The room's copy: from our occupant JID, the same id and body, plus
+    // the room's stanza-id (XEP-0359), as Prosody sends it.
+    let mut reflected = sent.with_payload(xmpp_parsers::stanza_id::StanzaId {
+        id: "5f3dbc5e".into(),
+        by: ROOM.parse().unwrap(),
+    });
+    reflected.to = Some("crone1@shakespeare.lit/pda".parse().unwrap());
+    reflected.from = Some(format!("{ROOM}/crone").parse().unwrap());
+    let out = r.handle_message(reflected, now());
+    assert!(
+        matches!(out.as_slice(), [Output::Reflected(id)] if id == "cpimgate-notice-1"),
+        "{out:?}"
+    );
 }
