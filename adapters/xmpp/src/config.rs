@@ -71,6 +71,13 @@ pub struct ClientConfig {
     /// Largest message body accepted from XMPP, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body: usize,
+    /// Send each stanza at once (`TCP_NODELAY`, the default) rather than
+    /// let the kernel hold a small write back until the previous one is
+    /// acknowledged (Nagle's algorithm). A relayed message is one small
+    /// write; behind Nagle it can wait for the server's delayed ACK. Off
+    /// only to compare.
+    #[serde(default = "default_true")]
+    pub tcp_nodelay: bool,
     /// Post joins, leaves (and kicks) and nick changes of the other worlds
     /// of a bridge into the rooms, as one short groupchat line each
     /// ([`NoticeFormat`]: `* Alice joined`).
@@ -132,6 +139,10 @@ pub struct ClientRoom {
 
 fn default_max_body() -> usize {
     64 * 1024
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_format() -> String {

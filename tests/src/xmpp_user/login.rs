@@ -41,6 +41,10 @@ pub(super) async fn login(
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| fail("connecting", &e))?;
+    // Each stanza leaves at once, as with the gateway's client mode: the
+    // benchmark's latencies must not include Nagle's wait for an ACK.
+    tcp.set_nodelay(true)
+        .map_err(|e| fail("setting TCP_NODELAY", &e))?;
     // No read timeouts to speak of: a test's own waits bound everything.
     let timeouts = Timeouts {
         read_timeout: Duration::from_secs(3600),

@@ -141,6 +141,7 @@ pub async fn run(
         server: config.server.clone(),
         insecure: config.insecure_accept_any_certificate,
         timeouts: Timeouts::tight(),
+        nodelay: config.tcp_nodelay,
     };
     let stream = StanzaStream::new(connect::reconnector(settings, backoff.clone()), QUEUE_DEPTH);
     let n = rooms.rooms.len();

@@ -29,6 +29,7 @@ fn rooms() -> Rooms {
         }],
         format: "<{nick}> {text}".into(),
         max_body: 1000,
+        tcp_nodelay: true,
         presence_notices: false,
         notice_format: Default::default(),
     };
