@@ -52,8 +52,13 @@
 //! `XMPP_BENCH_N` (saturating messages, default 2000),
 //! `XMPP_BENCH_PACED_N` (paced messages, default 1000), `XMPP_BENCH_RATE`
 //! (paced rate in msg/s, default 200), `XMPP_BENCH_WARMUP` (default 200),
-//! `XMPP_BENCH_PATHS` (a comma-separated subset of
+//! `XMPP_BENCH_ROUNDS` (default 3: every path is measured once per
+//! round, in turn, and the rounds are pooled), `XMPP_BENCH_PATHS` (a
+//! comma-separated subset of
 //! `direct,relay,client,client-nagle,component`; default all),
+//! `XMPP_BENCH_PROSODY_NODELAY=1` (Prosody's sockets without Nagle:
+//! `network_settings = { nagle = false }`; its default is Nagle on, which
+//! hits every path, the bridged ones once per hop),
 //! `XMPP_BENCH_PROSODY_LOG` (Prosody's log level, default `info`; with
 //! `debug` and `CPIMGATE_E2E_KEEP=1` the logs show every stanza),
 //! `RUST_LOG` (the gateway's log on stderr, default `info`: a few lines
@@ -101,6 +106,7 @@ struct Settings {
     paced: usize,
     rate: u64,
     warmup: usize,
+    rounds: usize,
     paths: Vec<String>,
 }
 
@@ -120,6 +126,7 @@ impl Settings {
             paced: usize::try_from(var("XMPP_BENCH_PACED_N", 1000)?)?,
             rate: var("XMPP_BENCH_RATE", 200)?,
             warmup: usize::try_from(var("XMPP_BENCH_WARMUP", 200)?)?,
+            rounds: usize::try_from(var("XMPP_BENCH_ROUNDS", 3)?)?,
             paths: match std::env::var("XMPP_BENCH_PATHS") {
                 Ok(v) => {
                     let paths: Vec<String> = v
@@ -237,6 +244,32 @@ struct Run {
 }
 
 impl Run {
+    /// Several runs as one: counts, wall time and CPU added up, latencies
+    /// together.
+    fn pool(runs: Vec<Run>) -> Run {
+        let mut out = Run {
+            sent: 0,
+            received: 0,
+            duplicates: 0,
+            wall: Duration::ZERO,
+            latencies: Vec::new(),
+            cpu: Cpu::default(),
+        };
+        for r in runs {
+            out.sent += r.sent;
+            out.received += r.received;
+            out.duplicates += r.duplicates;
+            out.wall += r.wall;
+            out.latencies.extend(r.latencies);
+            out.cpu.prosody[0] += r.cpu.prosody[0];
+            out.cpu.prosody[1] += r.cpu.prosody[1];
+            out.cpu.gateway += r.cpu.gateway;
+            out.cpu.clients += r.cpu.clients;
+        }
+        out.latencies.sort_unstable();
+        out
+    }
+
     fn rate(&self) -> f64 {
         self.received as f64 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -378,9 +411,8 @@ async fn run(
     Ok((bob, outcome))
 }
 
-/// The figures of one path.
+/// The figures of one path in one round.
 struct Path {
-    label: &'static str,
     saturating: Run,
     paced: Run,
 }
@@ -463,14 +495,7 @@ async fn measure(
         pids,
     )
     .await?;
-    Ok((
-        bob,
-        Path {
-            label,
-            saturating,
-            paced,
-        },
-    ))
+    Ok((bob, Path { saturating, paced }))
 }
 
 /// The client-mode adapter in room A on server A.
@@ -672,32 +697,19 @@ impl NaiveRelay {
     }
 }
 
-/// Measure one gateway path: start the gateway with `toml`, measure, stop
-/// it (whatever the measurement's outcome).
-async fn through_gateway(
-    label: &'static str,
-    toml: String,
-    adapters: &[&str],
-    alice: &mut XmppUser,
-    bob: XmppUser,
-    settings: &Settings,
-    servers: &Servers,
-) -> Result<(XmppUser, Path), BoxError> {
-    let gateway = GatewayThread::start(toml, adapters).await?;
-    let result = measure(label, alice, bob, settings, servers).await;
-    let stopped = gateway.stop().await;
-    let out = result?;
-    stopped?;
-    Ok(out)
-}
-
 async fn bench(settings: Settings) -> Result<String, BoxError> {
     let hz = clock_ticks_per_second();
     let _ = micros();
     // Info in Prosody's log is a few lines per connection, not per stanza;
     // debug (every stanza's opening tag) is for looking, not measuring.
     let level = std::env::var("XMPP_BENCH_PROSODY_LOG").unwrap_or_else(|_| "info".to_owned());
-    let options = ProsodyOptions::default().log_level(&level);
+    let mut options = ProsodyOptions::default().log_level(&level);
+    let prosody_nodelay = std::env::var_os("XMPP_BENCH_PROSODY_NODELAY").is_some();
+    if prosody_nodelay {
+        // server_epoll's default is `nagle = true`: Prosody's own small
+        // writes to the clients may wait for their delayed ACKs.
+        options = options.global("network_settings = { nagle = false }");
+    }
     let servers = Servers {
         a: Prosody::start_with(options.clone()).await?,
         b: Prosody::start_with(options).await?,
@@ -717,73 +729,124 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
 
     let mut alice = XmppUser::connect_starttls(&servers.a, "alice@a.localhost", "alice-pw").await?;
     alice.join_muc(&room_a, "alice").await?;
-    let mut paths = Vec::new();
+    let mut bob_a = XmppUser::connect_starttls(&servers.a, "bob@a.localhost", "bob-pw").await?;
+    let mut bob_b = XmppUser::connect_starttls(&servers.b, "bob@b.localhost", "bob-pw").await?;
 
-    // Direct: Bob on A in room A.
-    if settings.wants("direct") {
-        let mut bob = XmppUser::connect_starttls(&servers.a, "bob@a.localhost", "bob-pw").await?;
-        bob.join_muc(&room_a, "bob").await?;
-        let (bob, path) = measure("direct", &mut alice, bob, &settings, &servers).await?;
-        bob.disconnect().await?;
-        paths.push(path);
-    }
-
-    // Bob on B, in room B for the relay and client paths.
-    let mut bob = XmppUser::connect_starttls(&servers.b, "bob@b.localhost", "bob-pw").await?;
-    bob.join_muc(&room_b, "bob").await?;
-
-    if settings.wants("relay") {
-        let relay = NaiveRelay::start(&servers, &room_a, &room_b).await?;
-        let result = measure("relay", &mut alice, bob, &settings, &servers).await;
-        let stopped = relay.stop().await;
-        let (b, path) = result?;
-        stopped?;
-        bob = b;
-        paths.push(path);
-    }
-    for (label, nodelay) in [("client", true), ("client-nagle", false)] {
-        if settings.wants(label) {
-            let (b, path) = through_gateway(
-                label,
-                client_toml(&servers, nodelay),
-                &["xa", "xb"],
-                &mut alice,
-                bob,
-                &settings,
-                &servers,
-            )
-            .await?;
-            bob = b;
-            paths.push(path);
+    // Rounds of every path in turn, so that a burst of other load on the
+    // machine is spread over the paths rather than landing on one.
+    let mut rounds: Vec<(&'static str, Vec<Path>)> = PATHS
+        .iter()
+        .filter(|p| settings.wants(p))
+        .map(|p| (*p, Vec::new()))
+        .collect();
+    for round in 1..=settings.rounds {
+        eprintln!("round {round} of {}", settings.rounds);
+        for (label, runs) in &mut rounds {
+            let label: &'static str = label;
+            let path = match label {
+                // Bob on A in room A.
+                "direct" => {
+                    bob_a.join_muc(&room_a, "bob").await?;
+                    let (b, path) = measure(label, &mut alice, bob_a, &settings, &servers).await?;
+                    bob_a = b;
+                    bob_a.leave_muc(&room_a, "bob").await?;
+                    path
+                }
+                // Bob on B in room B, the naive relay between the rooms.
+                "relay" => {
+                    bob_b.join_muc(&room_b, "bob").await?;
+                    let relay = NaiveRelay::start(&servers, &room_a, &room_b).await?;
+                    let result = measure(label, &mut alice, bob_b, &settings, &servers).await;
+                    let stopped = relay.stop().await;
+                    let (b, path) = result?;
+                    stopped?;
+                    bob_b = b;
+                    bob_b.leave_muc(&room_b, "bob").await?;
+                    path
+                }
+                // Bob on B in room B, the gateway's client mode between.
+                "client" | "client-nagle" => {
+                    bob_b.join_muc(&room_b, "bob").await?;
+                    let gateway = GatewayThread::start(
+                        client_toml(&servers, label == "client"),
+                        &["xa", "xb"],
+                    )
+                    .await?;
+                    let result = measure(label, &mut alice, bob_b, &settings, &servers).await;
+                    let stopped = gateway.stop().await;
+                    let (b, path) = result?;
+                    stopped?;
+                    bob_b = b;
+                    bob_b.leave_muc(&room_b, "bob").await?;
+                    path
+                }
+                // Bob on B in the component room, once the component is
+                // there.
+                _ => {
+                    let gateway =
+                        GatewayThread::start(component_toml(&servers), &["xa", "xc"]).await?;
+                    let result = async {
+                        bob_b.join_muc(COMPONENT_ROOM, "bob").await?;
+                        let (mut b, path) =
+                            measure(label, &mut alice, bob_b, &settings, &servers).await?;
+                        b.leave_muc(COMPONENT_ROOM, "bob").await?;
+                        Ok::<_, BoxError>((b, path))
+                    }
+                    .await;
+                    let stopped = gateway.stop().await;
+                    let (b, path) = result?;
+                    stopped?;
+                    bob_b = b;
+                    path
+                }
+            };
+            runs.push(path);
         }
     }
-
-    if settings.wants("component") {
-        // Bob leaves room B and joins the component room on B once the
-        // component is there.
-        bob.leave_muc(&room_b, "bob").await?;
-        let gateway = GatewayThread::start(component_toml(&servers), &["xa", "xc"]).await?;
-        let result = async {
-            bob.join_muc(COMPONENT_ROOM, "bob").await?;
-            measure("component", &mut alice, bob, &settings, &servers).await
-        }
-        .await;
-        let stopped = gateway.stop().await;
-        let (_bob, path) = result?;
-        stopped?;
-        paths.push(path);
-    }
-    Ok(report(&settings, &paths, hz))
+    let paths: Vec<Pooled> = rounds
+        .into_iter()
+        .map(|(label, runs)| Pooled::new(label, runs))
+        .collect();
+    Ok(report(&settings, &paths, hz, prosody_nodelay))
 }
 
-fn report(settings: &Settings, paths: &[Path], hz: f64) -> String {
+/// The rounds of one path, pooled: messages, wall time, CPU and latencies
+/// added up, so rates and shares are over all rounds together.
+struct Pooled {
+    label: &'static str,
+    saturating: Run,
+    paced: Run,
+    /// The saturating rate of each round.
+    rates: Vec<f64>,
+}
+
+impl Pooled {
+    fn new(label: &'static str, runs: Vec<Path>) -> Pooled {
+        let rates = runs.iter().map(|p| p.saturating.rate()).collect();
+        let (saturating, paced): (Vec<Run>, Vec<Run>) =
+            runs.into_iter().map(|p| (p.saturating, p.paced)).unzip();
+        Pooled {
+            label,
+            saturating: Run::pool(saturating),
+            paced: Run::pool(paced),
+            rates,
+        }
+    }
+}
+
+fn report(settings: &Settings, paths: &[Pooled], hz: f64, prosody_nodelay: bool) -> String {
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let _ = writeln!(
         out,
         "\nXMPP MUC -> MUC on two Prosody servers (A, B), STARTTLS on every c2s stream, \
-         {cores} cores; gateway store under {}",
-        std::env::temp_dir().display()
+         {cores} cores; gateway store under {}; Prosody's own sockets: {}",
+        std::env::temp_dir().display(),
+        if prosody_nodelay {
+            "TCP_NODELAY"
+        } else {
+            "Nagle (its default)"
+        }
     );
     let _ = writeln!(
         out,
@@ -803,18 +866,20 @@ fn report(settings: &Settings, paths: &[Path], hz: f64) -> String {
     }
     let _ = writeln!(
         out,
-        "\nsaturating: {} messages as fast as the sender's stream takes them",
-        settings.saturating
+        "\n{} rounds, pooled. saturating: {} messages per round as fast as the sender's stream \
+         takes them; msg/s over all rounds, and the slowest and fastest round",
+        settings.rounds, settings.saturating
     );
     let _ = writeln!(
         out,
-        "{:<13} {:>5} {:>4} {:>3} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6}",
+        "{:<13} {:>5} {:>4} {:>3} {:>6} {:>6} {:>11} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6}",
         "path",
         "recv",
         "lost",
         "dup",
         "wall s",
         "msg/s",
+        "min-max",
         "ratio",
         "pros A",
         "pros B",
@@ -824,19 +889,24 @@ fn report(settings: &Settings, paths: &[Path], hz: f64) -> String {
         "client"
     );
     let direct = paths.iter().find(|p| p.label == "direct");
-    let rate = |p: &Path| p.saturating.rate().max(1e-9);
+    let rate = |p: &Pooled| p.saturating.rate().max(1e-9);
     for path in paths {
         let p = &path.saturating;
         let per_msg = |ticks: u64| 1e6 * ticks as f64 / hz / p.received.max(1) as f64;
         let _ = writeln!(
             out,
-            "{:<13} {:>5} {:>4} {:>3} {:>6.2} {:>6.0} {:>5.2}x {:>5.0}% {:>5.0}% {:>8.0} {:>8.0} {:>5.0}% {:>5.0}%",
+            "{:<13} {:>5} {:>4} {:>3} {:>6.2} {:>6.0} {:>11} {:>5.2}x {:>5.0}% {:>5.0}% {:>8.0} {:>8.0} {:>5.0}% {:>5.0}%",
             path.label,
             p.received,
             p.sent - p.received,
             p.duplicates,
             p.wall.as_secs_f64(),
             p.rate(),
+            format!(
+                "{:.0}-{:.0}",
+                path.rates.iter().copied().fold(f64::INFINITY, f64::min),
+                path.rates.iter().copied().fold(0.0, f64::max)
+            ),
             direct.map_or(f64::NAN, |d| rate(path) / rate(d)),
             p.share(p.cpu.prosody[0], hz),
             p.share(p.cpu.prosody[1], hz),
@@ -848,7 +918,7 @@ fn report(settings: &Settings, paths: &[Path], hz: f64) -> String {
     }
     let _ = writeln!(
         out,
-        "\npaced: {} messages at {} msg/s; latency = arrival - send, in ms; +p50/+p99 = added over direct",
+        "\npaced: {} messages per round at {} msg/s; latency = arrival - send, in ms; +p50/+p99 = added over direct",
         settings.paced, settings.rate
     );
     let _ = writeln!(
@@ -870,7 +940,7 @@ fn report(settings: &Settings, paths: &[Path], hz: f64) -> String {
         "gw",
         "client"
     );
-    let added = |path: &Path, q: f64| {
+    let added = |path: &Pooled, q: f64| {
         direct.map_or(f64::NAN, |d| {
             path.paced.percentile(q) - d.paced.percentile(q)
         })
