@@ -40,6 +40,11 @@ pub(crate) fn notice_text(format: &NoticeFormat, kind: &RoomEventKind) -> Option
 /// reflection (a room event has no delivery to report), and the reflection
 /// is recognised by our nick.
 pub(crate) fn notice_stanza(room: &BareJid, text: String, id: String) -> Message {
+    // The format comes from the config and may hold what XML cannot carry.
+    let text = match xml_safe(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(safe) => safe,
+    };
     let mut m = Message::groupchat(Jid::from(room.clone())).with_body(Lang::new(), text);
     m.id = Some(Id(id));
     m
@@ -196,12 +201,15 @@ mod tests {
     #[test]
     fn the_stanza_is_a_groupchat_with_the_line_as_character_data() {
         let room: BareJid = "coven@chat.shakespeare.lit".parse().unwrap();
-        let m = notice_stanza(&room, "* <b>x</b> joined".into(), "n-1".into());
+        let m = notice_stanza(&room, "* <b>x</b> joined\u{1}".into(), "n-1".into());
         let xml = String::from(&minidom::Element::from(m));
         assert!(xml.contains("type='groupchat'"), "{xml}");
         assert!(xml.contains("to='coven@chat.shakespeare.lit'"), "{xml}");
         assert!(xml.contains("id='n-1'"), "{xml}");
-        assert!(xml.contains("* &lt;b&gt;x&lt;/b&gt; joined"), "{xml}");
+        assert!(
+            xml.contains("* &lt;b&gt;x&lt;/b&gt; joined\u{FFFD}"),
+            "{xml}"
+        );
         assert!(!xml.contains("origin-id"), "{xml}");
     }
 }
