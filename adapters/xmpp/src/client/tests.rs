@@ -377,3 +377,44 @@ fn the_reflection_of_a_presence_notice_is_not_relayed() {
         "{out:?}"
     );
 }
+
+/// What the server gets per relayed message: one groupchat stanza with a
+/// body and an XEP-0359 origin-id, nothing else (no XHTML-IM, no receipt
+/// request, no chat state). The room parses every element and copies it
+/// to every occupant, so each extra payload costs the server per message
+/// and per occupant.
+#[test]
+fn a_posted_message_carries_a_body_and_an_origin_id_only() {
+    let r = joined();
+    let origin = Origin {
+        world: World::Xmpp,
+        adapter: "xb".into(),
+        native_id: Some("abc".into()),
+    };
+    let mut m = Message::text(
+        origin,
+        "\"alice\" <xmpp:lobby@conference.b.example/alice>"
+            .parse()
+            .unwrap(),
+        NameAddr::new(room_address()),
+        "hello",
+    );
+    m.room = Some(RoomRef {
+        adapter: "xa".into(),
+        address: room_address(),
+    });
+    let el = Element::from(r.post(0, &m, "cpimgate-7").unwrap());
+    let children: Vec<(&str, String)> = el.children().map(|c| (c.name(), c.ns())).collect();
+    assert_eq!(
+        children,
+        vec![
+            ("body", NS.to_owned()),
+            ("origin-id", "urn:xmpp:sid:0".to_owned())
+        ],
+        "{}",
+        String::from(&el)
+    );
+    assert_eq!(el.attr("id"), Some("cpimgate-7"));
+    assert_eq!(el.attr("type"), Some("groupchat"));
+    assert_eq!(el.attr("to"), Some(ROOM));
+}
