@@ -1,7 +1,9 @@
 //! XMPP client mode against a real Prosody: two rooms on two virtual hosts
 //! federated through two client-mode adapters (one account on each host)
-//! and an embedded adapter standing in for SIP. If Prosody cannot start,
-//! these tests fail and say why.
+//! and an embedded adapter standing in for SIP. With `presence_notices`
+//! on, joins, nick changes and leaves of one room (or of the SIP side) are
+//! said in the other rooms as `* nick joined` lines; off (the default),
+//! nothing is said. If Prosody cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -12,11 +14,12 @@ use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
 use cpimgate::hub::RunningHub;
-use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter, room_message};
+use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, embedded_adapter, room_message};
 use cpimgate_e2e::prosody::{HOST_A, HOST_B, MUC_A, MUC_B, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
+use cpimgate_model::event::{Participant, RoomEventKind};
 use cpimgate_model::port::{Adapter, AdapterStatus, DeliveryOutcome};
-use cpimgate_model::{Message, World};
+use cpimgate_model::{Message, MessageId, Origin, RoomEvent, RoomRef, World};
 use tokio::net::{TcpListener, TcpStream};
 
 const SIP_ROOM: &str = "sip:lobby@chat.example.com";
@@ -77,8 +80,14 @@ impl Gate {
     }
 }
 
-/// The gateway's configuration; the bridges connect to `addr`.
-fn config(dir: &Path, addr: SocketAddr) -> Config {
+/// The gateway's configuration; the bridges connect to `addr`, with
+/// `presence_notices = true` if `notices`, else with the default.
+fn config(dir: &Path, addr: SocketAddr, notices: bool) -> Config {
+    let notices = if notices {
+        "presence_notices = true"
+    } else {
+        ""
+    };
     let text = format!(
         r#"
         [gateway]
@@ -97,6 +106,7 @@ fn config(dir: &Path, addr: SocketAddr) -> Config {
         server = "{addr}"
         insecure_accept_any_certificate = true
         rooms = [ {{ room = "lobby@{MUC_A}", nick = "bridge" }} ]
+        {notices}
         [adapters.xb]
         kind = "xmpp"
         mode = "client"
@@ -105,6 +115,8 @@ fn config(dir: &Path, addr: SocketAddr) -> Config {
         server = "{addr}"
         insecure_accept_any_certificate = true
         rooms = [ {{ room = "lobby@{MUC_B}", nick = "bridge" }} ]
+        {notices}
+        notice_format = {{ leave = "* {{nick}} has left" }}
         [adapters.sip]
         kind = "embedded"
         [[bridge]]
@@ -155,7 +167,9 @@ async fn ready(hub: &RunningHub, server: &Prosody) {
     }
 }
 
-async fn setup() -> (
+async fn setup(
+    notices: bool,
+) -> (
     Prosody,
     tempfile::TempDir,
     RunningHub,
@@ -175,9 +189,10 @@ async fn setup() -> (
         .unwrap();
     server.register("alice", HOST_A, "alice-pw").await.unwrap();
     server.register("bob", HOST_B, "bob-pw").await.unwrap();
+    server.register("carol", HOST_B, "carol-pw").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let gate = Gate::new(server.c2s_addr()).await;
-    let cfg = config(dir.path(), gate.addr);
+    let cfg = config(dir.path(), gate.addr, notices);
     let (hub, sip) = start_gateway(&cfg).await;
     ready(&hub, &server).await;
     let mut alice = XmppUser::connect(&server, "alice@a.localhost", "alice-pw")
@@ -200,7 +215,7 @@ async fn setup() -> (
 
 #[tokio::test]
 async fn two_rooms_on_two_hosts_are_federated_both_ways() {
-    let (server, _dir, hub, mut sip, mut alice, mut bob, _gate) = setup().await;
+    let (server, _dir, hub, mut sip, mut alice, mut bob, _gate) = setup(false).await;
     let room_a = format!("lobby@{MUC_A}");
     let room_b = format!("lobby@{MUC_B}");
 
@@ -242,6 +257,15 @@ async fn two_rooms_on_two_hosts_are_federated_both_ways() {
     )
     .await
     .unwrap();
+    // Notices are off by default: Bob joined room B after Alice was in
+    // room A (see `setup`), and nothing said so in room A.
+    alice
+        .expect_no_message(
+            |m| body(m).is_some_and(|b| b.contains("bob joined")),
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap();
 
     // From the embedded adapter into both rooms, as `<Carol> text`.
     assert_eq!(sip.say("hi from sip").await, DeliveryOutcome::Accepted);
@@ -264,7 +288,7 @@ async fn two_rooms_on_two_hosts_are_federated_both_ways() {
 #[tokio::test]
 async fn messages_queued_during_an_outage_arrive_once_in_order() {
     cpimgate_e2e::init_logging();
-    let (mut server, _dir, hub, sip, _alice, mut bob, gate) = setup().await;
+    let (mut server, _dir, hub, sip, _alice, mut bob, gate) = setup(false).await;
     let room_b = format!("lobby@{MUC_B}");
     let readiness = hub.readiness();
     let wait_for = |adapter: &'static str, status: AdapterStatus, why: &'static str| {
@@ -339,4 +363,84 @@ async fn messages_queued_during_an_outage_arrive_once_in_order() {
     .await
     .unwrap();
     hub.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// With `presence_notices` on, Carol joining room B, changing her nick and
+/// leaving are said in room A by its bridge (xa in the default format; xb
+/// has its own leave format), and a participant of the SIP side joining is
+/// said in both rooms. The room's copies of those lines come back to the
+/// bridge that posted them and go no further: not into the other room,
+/// not to the SIP side.
+#[tokio::test]
+async fn with_notices_on_joins_nick_changes_and_leaves_are_said_in_the_other_rooms() {
+    let (server, _dir, hub, mut sip, mut alice, mut bob, _gate) = setup(true).await;
+    let room_b = format!("lobby@{MUC_B}");
+    let mut carol = XmppUser::connect(&server, "carol@b.localhost", "carol-pw")
+        .await
+        .unwrap();
+
+    carol.join_muc(&room_b, "carol").await.unwrap();
+    let notice = alice.expect_body("* carol joined", WAIT).await.unwrap();
+    assert_eq!(
+        notice.from.as_ref().map(|j| j.to_string()),
+        Some(format!("lobby@{MUC_A}/bridge"))
+    );
+    carol.change_nick(&room_b, "caroline").await.unwrap();
+    alice
+        .expect_body("* carol is now caroline", WAIT)
+        .await
+        .unwrap();
+    carol.leave_muc(&room_b, "caroline").await.unwrap();
+    alice.expect_body("* caroline left", WAIT).await.unwrap();
+
+    // Another world's participant, said by both bridges.
+    let sip_room = RoomRef {
+        adapter: "sip".into(),
+        address: SIP_ROOM.parse().unwrap(),
+    };
+    sip.0
+        .send_event(RoomEvent {
+            id: MessageId::random(),
+            room: sip_room.clone(),
+            origin: Origin {
+                world: World::Sip,
+                adapter: "sip".into(),
+                native_id: None,
+            },
+            trail: Vec::new(),
+            kind: RoomEventKind::Join {
+                who: Participant {
+                    address: "sip:dave@example.com".parse().unwrap(),
+                    nick: "Dave".into(),
+                },
+            },
+        })
+        .unwrap();
+    alice.expect_body("* Dave joined", WAIT).await.unwrap();
+    bob.expect_body("* Dave joined", WAIT).await.unwrap();
+    // xb says leaves in its own format; Alice's leave from room A shows it.
+    alice
+        .leave_muc(&format!("lobby@{MUC_A}"), "alice")
+        .await
+        .unwrap();
+    bob.expect_body("* alice has left", WAIT).await.unwrap();
+
+    // The reflections of the notices were not relayed: room B got no
+    // `<bridge> * carol ...` line (room B saw Carol's own presences only),
+    // and the SIP side got no notice as a message.
+    bob.expect_no_message(
+        |m| body(m).is_some_and(|b| b.contains("carol") || b.contains("<bridge>")),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    sip.0
+        .expect_none(
+            |s| matches!(s, Seen::Deliver(m) if m.body.as_text().is_some_and(|b| b.starts_with("* "))),
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap();
+    hub.shutdown(Duration::from_secs(5)).await.unwrap();
+    drop(server);
 }

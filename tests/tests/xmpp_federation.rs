@@ -11,8 +11,9 @@
 //!    b.localhost room show in the component room (and a renamed occupant
 //!    keeps speaking under the new nick). Client mode cannot show
 //!    occupants of other rooms in its room (one account, one occupant):
-//!    there, a nick change of the component user shows only as the name in
-//!    front of the next message.
+//!    there, with `presence_notices` off (the default, as here), a nick
+//!    change of the component user shows only as the name in front of the
+//!    next message (`xmpp_client.rs` tests the notices).
 //! 2. Bad input to the component: requests of unknown namespaces, unknown
 //!    extension elements, JIDs that stand for nothing or do not unescape,
 //!    oversize bodies; the gateway answers each and keeps serving.

@@ -16,6 +16,8 @@
 //! jid = "bridge@example.org"
 //! password = "..."
 //! rooms = [ { room = "lobby@conference.example.org", nick = "bridge" } ]
+//! presence_notices = true      # "* Alice joined" lines for other worlds' joins
+//! notice_format = { join = "* {nick} has joined" }
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,60 @@ pub struct ClientConfig {
     /// Largest message body accepted from XMPP, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body: usize,
+    /// Send each stanza at once (`TCP_NODELAY`, the default) rather than
+    /// let the kernel hold a small write back until the previous one is
+    /// acknowledged (Nagle's algorithm). A relayed message is one small
+    /// write; behind Nagle it can wait for the server's delayed ACK. Off
+    /// only to compare.
+    #[serde(default = "default_true")]
+    pub tcp_nodelay: bool,
+    /// Post joins, leaves (and kicks) and nick changes of the other worlds
+    /// of a bridge into the rooms, as one short groupchat line each
+    /// ([`NoticeFormat`]: `* Alice joined`).
+    ///
+    /// Off by default. A client-mode account is one occupant and cannot
+    /// make occupants for the people of other worlds (component mode can),
+    /// so the only way to show their comings and goings is to *say* them,
+    /// as ordinary messages: every join, leave and nick change of every
+    /// bridged room becomes a line in the room's history, a notification
+    /// on every member's phone, and an entry in the room's archive. In a
+    /// busy bridge (an IRC channel with netsplits, SIP users that come and
+    /// go) that is mostly noise. Turn it on for small rooms where who is
+    /// present matters. The lines are our own messages: when the room
+    /// reflects them they are recognised as ours and never relayed back
+    /// to the hub.
+    #[serde(default)]
+    pub presence_notices: bool,
+    /// The lines of [`ClientConfig::presence_notices`]. (Boxed: it is
+    /// seldom set, and keeps the config enums small.)
+    #[serde(default)]
+    pub notice_format: Box<NoticeFormat>,
+}
+
+/// How a join, leave or nick change of another world is said in a room
+/// (with [`ClientConfig::presence_notices`] on). `{nick}` is the
+/// person's name (the old one for a nick change), `{new_nick}` the new
+/// one; they are replaced in one pass, anything else stays as written.
+/// The text is character data, never markup.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticeFormat {
+    /// Someone joined: `* {nick} joined`.
+    pub join: String,
+    /// Someone left, or was kicked: `* {nick} left`.
+    pub leave: String,
+    /// Someone changed name: `* {nick} is now {new_nick}`.
+    pub nick: String,
+}
+
+impl Default for NoticeFormat {
+    fn default() -> Self {
+        NoticeFormat {
+            join: "* {nick} joined".to_owned(),
+            leave: "* {nick} left".to_owned(),
+            nick: "* {nick} is now {new_nick}".to_owned(),
+        }
+    }
 }
 
 /// A room joined in client mode.
@@ -113,6 +169,10 @@ fn default_history_on_join() -> usize {
 
 fn default_receipt_wait() -> f64 {
     5.0
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_format() -> String {

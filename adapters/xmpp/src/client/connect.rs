@@ -69,6 +69,8 @@ pub(crate) struct ConnectSettings {
     pub server: Option<String>,
     pub insecure: bool,
     pub timeouts: Timeouts,
+    /// Set `TCP_NODELAY` on the socket.
+    pub nodelay: bool,
 }
 
 /// Why one connection attempt failed.
@@ -171,7 +173,7 @@ pub(crate) async fn connect(s: &ConnectSettings) -> Result<Connection, ConnectEr
         },
         None => DnsConfig::srv_default_client(&domain),
     };
-    let tcp = dns.resolve().await?;
+    let tcp = tcp_connect(&dns, s.nodelay).await?;
     let header = || StreamHeader {
         to: Some(Cow::Owned(domain.clone())),
         from: None,
@@ -199,7 +201,10 @@ pub(crate) async fn connect(s: &ConnectSettings) -> Result<Connection, ConnectEr
         // Start again on a fresh connection, this time with the stanza
         // namespace handled from the first byte.
         drop(stream);
-        (Box::new(dns.resolve().await?), ChannelBinding::None)
+        (
+            Box::new(tcp_connect(&dns, s.nodelay).await?),
+            ChannelBinding::None,
+        )
     } else {
         return Err(ConnectError::NoTls);
     };
@@ -214,6 +219,17 @@ pub(crate) async fn connect(s: &ConnectSettings) -> Result<Connection, ConnectEr
         .await
         .map_err(|e| ConnectError::Features(e.to_string()))?;
     login(s, stream, features, binding).await
+}
+
+/// A TCP connection to the server, with `TCP_NODELAY` if asked: each
+/// stanza is flushed on its own (one TLS record, one write), and a small
+/// write must not wait for the acknowledgement of the previous one.
+async fn tcp_connect(dns: &DnsConfig, nodelay: bool) -> Result<TcpStream, ConnectError> {
+    let tcp = dns.resolve().await?;
+    if nodelay {
+        tcp.set_nodelay(true)?;
+    }
+    Ok(tcp)
 }
 
 /// The transport under the XML stream: TCP, TLS, or either under

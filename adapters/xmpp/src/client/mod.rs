@@ -14,9 +14,12 @@
 //!
 //! What client mode cannot do, by its nature:
 //!
-//! * joins and leaves of other worlds are not shown: one account has one
-//!   occupant per room and cannot create others (that is component mode);
-//!   room events from the hub are dropped with a debug log;
+//! * joins and leaves of other worlds cannot appear as occupants: one
+//!   account has one occupant per room and cannot create others (that is
+//!   component mode). With `presence_notices` on, joins, leaves and nick
+//!   changes are said as one groupchat line each (`* Alice joined`, see
+//!   [`notices`]); otherwise, and for the other room events, they are
+//!   dropped with a debug log;
 //! * private and 1:1 messages (type `chat`) to the account are ignored:
 //!   client mode federates rooms, it does not route people;
 //! * delivery reports from the hub are dropped: MUC has no per-message
@@ -59,6 +62,7 @@
 //! ```
 
 mod connect;
+mod notices;
 mod ns;
 mod rooms;
 #[cfg(test)]
@@ -68,6 +72,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cpimgate_mappings::MappingStore;
+use cpimgate_model::RoomEvent;
 use cpimgate_model::port::{
     AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, Inbound,
     Outbound, Reply,
@@ -88,7 +93,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use self::connect::{Backoff, ConnectSettings};
 use self::rooms::{Output, Rooms};
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, NoticeFormat};
 
 /// Depth of tokio-xmpp's stanza queues (each direction).
 pub const QUEUE_DEPTH: usize = 64;
@@ -109,6 +114,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HUB_PENDING: usize = 1024;
 /// Prefix of the ids of our self-pings.
 const PING_PREFIX: &str = "cpimgate-selfping-";
+/// Prefix of the ids of our presence notices.
+const NOTICE_PREFIX: &str = "cpimgate-notice-";
 
 /// Run client mode until shutdown.
 pub async fn run(
@@ -134,9 +141,13 @@ pub async fn run(
         server: config.server.clone(),
         insecure: config.insecure_accept_any_certificate,
         timeouts: Timeouts::tight(),
+        nodelay: config.tcp_nodelay,
     };
     let stream = StanzaStream::new(connect::reconnector(settings, backoff.clone()), QUEUE_DEPTH);
     let n = rooms.rooms.len();
+    let notices = config
+        .presence_notices
+        .then(|| (*config.notice_format).clone());
     Driver {
         ctx,
         rooms,
@@ -152,6 +163,8 @@ pub async fn run(
         ping_counter: 0,
         pending: HashMap::new(),
         hub_answers: FuturesUnordered::new(),
+        notices,
+        notice_counter: 0,
     }
     .run()
     .await
@@ -188,6 +201,10 @@ struct Driver {
     pending: HashMap<String, Posted>,
     /// The hub's answers to messages handed in.
     hub_answers: FuturesUnordered<oneshot::Receiver<DeliveryOutcome>>,
+    /// The lines for other worlds' joins, leaves and nick changes, when
+    /// `presence_notices` is on.
+    notices: Option<NoticeFormat>,
+    notice_counter: u64,
 }
 
 impl Driver {
@@ -495,14 +512,40 @@ impl Driver {
                     )));
                 }
             }
-            Outbound::RoomEvent(e) => {
-                tracing::debug!(adapter = %self.ctx.name, kind = ?e.kind, "xmpp client mode cannot show room events of other worlds; dropped");
-            }
+            Outbound::RoomEvent(e) => self.on_room_event(&e).await,
             Outbound::Report { .. } => {
                 tracing::debug!(adapter = %self.ctx.name, "xmpp client mode has no delivery reports to send; dropped");
             }
             _ => {}
         }
+    }
+
+    /// A room event of another world: said in the room as a line when
+    /// notices are on ([`notices`]), else dropped. Room events are not
+    /// queued: one that comes while the room is not joined is dropped.
+    async fn on_room_event(&mut self, e: &RoomEvent) {
+        let text = self
+            .notices
+            .as_ref()
+            .and_then(|f| notices::notice_text(f, &e.kind));
+        let Some(text) = text else {
+            tracing::debug!(adapter = %self.ctx.name, kind = ?e.kind, "xmpp client mode does not show this room event of another world; dropped");
+            return;
+        };
+        let room = self
+            .rooms
+            .find(&e.room.address)
+            .and_then(|i| self.rooms.rooms.get(i))
+            .filter(|r| r.joined)
+            .map(|r| r.jid.clone());
+        let Some(room) = room.filter(|_| self.online) else {
+            tracing::debug!(adapter = %self.ctx.name, room = %e.room.address, "xmpp: not in the room; notice dropped");
+            return;
+        };
+        self.notice_counter += 1;
+        let id = format!("{NOTICE_PREFIX}{}", self.notice_counter);
+        self.send(notices::notice_stanza(&room, text, id).into())
+            .await;
     }
 
     async fn on_tick(&mut self) -> Result<(), AdapterError> {

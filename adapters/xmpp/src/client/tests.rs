@@ -29,6 +29,9 @@ fn rooms() -> Rooms {
         }],
         format: "<{nick}> {text}".into(),
         max_body: 1000,
+        tcp_nodelay: true,
+        presence_notices: false,
+        notice_format: Default::default(),
     };
     Rooms::new("xa", &config).unwrap()
 }
@@ -349,4 +352,69 @@ fn posting_renders_the_format_as_character_data() {
     let xml = String::from(&Element::from(stanza));
     assert!(xml.contains("&lt;/body&gt;&lt;evil/&gt;"), "{xml}");
     assert!(xml.contains("type='groupchat'"), "{xml}");
+}
+
+/// A presence notice (`presence_notices`) comes back from the room under
+/// our nick and without an origin-id (XEP-0045 §7.4): it is taken for our
+/// own reflection, never handed to the hub as a message of the room.
+#[test]
+fn the_reflection_of_a_presence_notice_is_not_relayed() {
+    let mut r = joined();
+    let room: xmpp_parsers::jid::BareJid = ROOM.parse().unwrap();
+    let sent =
+        super::notices::notice_stanza(&room, "* Alice joined".into(), "cpimgate-notice-1".into());
+    // The room's copy: from our occupant JID, the same id and body, plus
+    // the room's stanza-id (XEP-0359), as Prosody sends it.
+    let mut reflected = sent.with_payload(xmpp_parsers::stanza_id::StanzaId {
+        id: "5f3dbc5e".into(),
+        by: ROOM.parse().unwrap(),
+    });
+    reflected.to = Some("crone1@shakespeare.lit/pda".parse().unwrap());
+    reflected.from = Some(format!("{ROOM}/crone").parse().unwrap());
+    let out = r.handle_message(reflected, now());
+    assert!(
+        matches!(out.as_slice(), [Output::Reflected(id)] if id == "cpimgate-notice-1"),
+        "{out:?}"
+    );
+}
+
+/// What the server gets per relayed message: one groupchat stanza with a
+/// body and an XEP-0359 origin-id, nothing else (no XHTML-IM, no receipt
+/// request, no chat state). The room parses every element and copies it
+/// to every occupant, so each extra payload costs the server per message
+/// and per occupant.
+#[test]
+fn a_posted_message_carries_a_body_and_an_origin_id_only() {
+    let r = joined();
+    let origin = Origin {
+        world: World::Xmpp,
+        adapter: "xb".into(),
+        native_id: Some("abc".into()),
+    };
+    let mut m = Message::text(
+        origin,
+        "\"alice\" <xmpp:lobby@conference.b.example/alice>"
+            .parse()
+            .unwrap(),
+        NameAddr::new(room_address()),
+        "hello",
+    );
+    m.room = Some(RoomRef {
+        adapter: "xa".into(),
+        address: room_address(),
+    });
+    let el = Element::from(r.post(0, &m, "cpimgate-7").unwrap());
+    let children: Vec<(&str, String)> = el.children().map(|c| (c.name(), c.ns())).collect();
+    assert_eq!(
+        children,
+        vec![
+            ("body", NS.to_owned()),
+            ("origin-id", "urn:xmpp:sid:0".to_owned())
+        ],
+        "{}",
+        String::from(&el)
+    );
+    assert_eq!(el.attr("id"), Some("cpimgate-7"));
+    assert_eq!(el.attr("type"), Some("groupchat"));
+    assert_eq!(el.attr("to"), Some(ROOM));
 }
