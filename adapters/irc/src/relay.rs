@@ -127,19 +127,8 @@ impl Relay {
             return None;
         }
         let room = self.room(isupport, &p.target)?;
-        let text = match text::ctcp(&p.text) {
-            Ctcp::Text(t) => text::strip_formatting(t),
-            Ctcp::Action(a) => format!("{ME}{}", text::strip_formatting(a)),
-            Ctcp::Other(..) => return None,
-        };
-        if text.trim().is_empty() {
-            return None;
-        }
-        let datetime = p
-            .time
-            .as_deref()
-            .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-            .unwrap_or_else(Timestamp::now);
+        let text = inbound_text(&p.text)?;
+        let datetime = datetime_of(p);
         let mut m = Message::text(
             self.origin(p.msgid.clone()),
             self.person(&p.from)?,
@@ -272,6 +261,35 @@ impl Relay {
         user_len: usize,
         host_len: usize,
     ) -> Result<Vec<Line>, Failure> {
+        let templates = (self.format.as_str(), self.action_format.as_str());
+        self.lines(m, templates, me, isupport, user_len, host_len)
+    }
+
+    /// The lines a puppet sends for `m`: the text as it is (no name in
+    /// front, the puppet's nick is the sender), a `/me` action as CTCP
+    /// ACTION; split and cut like [`Relay::outbound`]. `me` is the
+    /// puppet's nick.
+    pub fn puppet_outbound(
+        &self,
+        m: &Message,
+        me: &str,
+        isupport: &ISupport,
+        user_len: usize,
+        host_len: usize,
+    ) -> Result<Vec<Line>, Failure> {
+        let templates = ("{text}", "\x01ACTION {text}\x01");
+        self.lines(m, templates, me, isupport, user_len, host_len)
+    }
+
+    fn lines(
+        &self,
+        m: &Message,
+        (format, action_format): (&str, &str),
+        me: &str,
+        isupport: &ISupport,
+        user_len: usize,
+        host_len: usize,
+    ) -> Result<Vec<Line>, Failure> {
         let target = self.target_of(m, isupport)?;
         let name = sender_name(&m.from);
         // A name of any length still leaves room for text on each line.
@@ -282,8 +300,8 @@ impl Relay {
             .collect();
         let body = body_text(m);
         let (template, body) = match body.strip_prefix(ME) {
-            Some(action) => (&self.action_format, action.to_owned()),
-            None => (&self.format, body.into_owned()),
+            Some(action) => (action_format, action.to_owned()),
+            None => (format, body.into_owned()),
         };
         // Every line of a multi-line message carries the sender's name.
         let budget =
@@ -320,6 +338,58 @@ impl Relay {
         Ok(lines)
     }
 
+    /// Where `m` goes on this network: a configured channel or a nick.
+    pub fn destination(&self, m: &Message, isupport: &ISupport) -> Result<Target, Failure> {
+        let t = self.target_of(m, isupport)?;
+        Ok(if isupport.is_channel(&t) {
+            Target::Channel(t)
+        } else {
+            Target::Nick(t)
+        })
+    }
+
+    /// The configured channel an `irc://` room address of this network
+    /// names, as configured.
+    pub fn channel_of(&self, room: &Address, isupport: &ISupport) -> Option<String> {
+        match room {
+            Address::Irc(a) if a.network().to_string().eq_ignore_ascii_case(&self.network) => {
+                match a.target() {
+                    IrcTarget::Channel(c) => self.configured(isupport, c).map(str::to_owned),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A private message to a puppet (an IRC user writing to a user of
+    /// another world) as a model message to `to`. With `room` (the
+    /// channel where the sender met the puppet), it is a private message
+    /// in that room (the model's "PRIVMSG to a nick met in a channel");
+    /// without, a 1:1 message. `None` for what [`Relay::inbound`] drops.
+    pub fn private_inbound(
+        &self,
+        p: &Privmsg,
+        to: NameAddr,
+        room: Option<RoomRef>,
+    ) -> Option<Message> {
+        if p.echo || p.history || p.notice {
+            return None;
+        }
+        let text = inbound_text(&p.text)?;
+        let mut m = Message::text(
+            self.origin(p.msgid.clone()),
+            self.person(&p.from)?,
+            to,
+            &text,
+        );
+        m.id = MessageId::random();
+        m.datetime = Some(datetime_of(p));
+        m.private = room.is_some();
+        m.room = room;
+        Some(m)
+    }
+
     fn target_of(&self, m: &Message, isupport: &ISupport) -> Result<String, Failure> {
         let to = m.to.first().map(|t| &t.address);
         match to {
@@ -352,6 +422,34 @@ impl Relay {
             None => Err(Failure::new(FailureKind::NotFound, "no recipient")),
         }
     }
+}
+
+/// Where a model message goes on IRC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A configured channel, as configured.
+    Channel(String),
+    /// A nick.
+    Nick(String),
+}
+
+/// The model's text of an IRC message: formatting removed, CTCP ACTION as
+/// `/me `; `None` for other CTCP and for blank text.
+fn inbound_text(raw: &str) -> Option<String> {
+    let text = match text::ctcp(raw) {
+        Ctcp::Text(t) => text::strip_formatting(t),
+        Ctcp::Action(a) => format!("{ME}{}", text::strip_formatting(a)),
+        Ctcp::Other(..) => return None,
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The server's time of a message (server-time), else now.
+fn datetime_of(p: &Privmsg) -> Timestamp {
+    p.time
+        .as_deref()
+        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+        .unwrap_or_else(Timestamp::now)
 }
 
 /// Control characters other than the CTCP and formatting ones mean
