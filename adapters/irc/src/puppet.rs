@@ -303,7 +303,9 @@ impl Puppets {
             || self.users.values().any(|p| {
                 p.phase == Phase::Ready
                     && (self.fold(&p.nick) == key
-                        || p.wanted_nick.as_deref().is_some_and(|w| self.fold(w) == key))
+                        || p.wanted_nick
+                            .as_deref()
+                            .is_some_and(|w| self.fold(w) == key))
             })
     }
 
@@ -604,7 +606,11 @@ impl Puppets {
             let Some(p) = self.users.get_mut(&key) else {
                 continue;
             };
-            while p.pending.front().is_some_and(|q| q.since + PENDING_WAIT <= now) {
+            while p
+                .pending
+                .front()
+                .is_some_and(|q| q.since + PENDING_WAIT <= now)
+            {
                 if let Some(q) = p.pending.pop_front() {
                     tracing::warn!(user = %key, "irc: the puppet was not ready in {PENDING_WAIT:?}; relaying");
                     self.actions.push_back(Action::Relay {
@@ -757,8 +763,10 @@ impl Puppets {
         if self
             .users
             .get(key)
-            .is_some_and(|p| p.channels.is_empty() && p.pending.is_empty())
+            .is_some_and(|p| p.channels.is_empty() && p.pending.is_empty() && p.kicked.is_empty())
         {
+            // A kicked puppet stays until idle, so that its next message
+            // does not rejoin at once.
             self.close(now, key, reason);
         }
     }

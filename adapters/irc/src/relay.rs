@@ -590,6 +590,41 @@ mod tests {
     }
 
     #[test]
+    fn puppets_post_plain_text_and_actions() {
+        let r = Relay::new("irc", &cfg());
+        let is = ISupport::default();
+        let m = from_other_world("hello\nworld", "irc://irc.localhost/%23test");
+        let lines = r.puppet_outbound(&m, "Alice", &is, 2, 9).unwrap();
+        assert_eq!(lines[0].text, "hello");
+        assert_eq!(lines[1].text, "world");
+        let m = from_other_world("/me waves", "irc://irc.localhost/%23test");
+        assert_eq!(
+            r.puppet_outbound(&m, "Alice", &is, 2, 9).unwrap()[0].text,
+            "\x01ACTION waves\x01"
+        );
+        assert_eq!(
+            r.destination(&m, &is).unwrap(),
+            Target::Channel("#Test".into())
+        );
+        let m = from_other_world("x", "irc://irc.localhost/bob,isnick");
+        assert_eq!(r.destination(&m, &is).unwrap(), Target::Nick("bob".into()));
+        // A private message to a puppet: from the IRC user, to the remote
+        // user, in the room where they met when there is one.
+        let to = NameAddr::new("sip:alice@example.com".parse().unwrap());
+        let p = privmsg("bob", "Alice", "psst");
+        let m = r.private_inbound(&p, to.clone(), None).unwrap();
+        assert!(!m.private && m.room.is_none());
+        assert_eq!(m.from.address.to_string(), "irc://irc.localhost/bob,isnick");
+        let room = r.room(&is, "#test");
+        let m = r.private_inbound(&p, to.clone(), room).unwrap();
+        assert!(m.private);
+        assert_eq!(m.to[0], to);
+        let mut notice = privmsg("bob", "Alice", "psst");
+        notice.notice = true;
+        assert!(r.private_inbound(&notice, to, None).is_none());
+    }
+
+    #[test]
     fn wrong_destinations_fail() {
         let r = Relay::new("irc", &cfg());
         let is = ISupport::default();
