@@ -15,7 +15,9 @@
 
 use std::time::Duration;
 
-use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, direct_message, embedded_adapter, room_message};
+use cpimgate_e2e::embedded::{
+    EmbeddedHandle, Seen, direct_message, embedded_adapter, room_message,
+};
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::{IrcUser, Line, WAIT};

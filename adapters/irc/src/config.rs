@@ -51,7 +51,7 @@ pub struct IrcConfig {
     /// SASL authentication (IRCv3 SASL 3.1); registration fails when it
     /// fails, rather than going on unauthenticated.
     #[serde(default)]
-    pub sasl: Option<SaslConfig>,
+    pub sasl: Option<Box<SaslConfig>>,
     /// The channels to join.
     #[serde(default)]
     pub channels: Vec<String>,

@@ -44,10 +44,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::{IrcConfig, Mode, SaslConfig};
+use crate::proto::ISupport;
 use crate::proto::session::{Event, Identity, Privmsg, Sasl};
 use crate::puppet::task::{self, PuppetSetup};
 use crate::puppet::{Action, Cmd, ConnId, Puppets, Report, StoreBook};
-use crate::relay::Relay;
+use crate::relay::{Poster, Relay};
 use crate::tls;
 
 mod link;
@@ -494,15 +495,16 @@ impl Driver {
     fn on_outbound(&mut self, c: Option<&mut Conn>, out: Outbound) {
         match out {
             Outbound::Deliver { message, reply } => {
-                let isupport = c
-                    .as_ref()
-                    .map(|c| c.session.isupport().clone())
-                    .unwrap_or_default();
+                let isupport = isupport_of(&c);
                 match self.puppets.as_mut() {
                     Some(p) => match self.relay.destination(&message, &isupport) {
                         Ok(target) => {
-                            p.puppets
-                                .handle_deliver(Instant::now().into_std(), message, reply, target);
+                            p.puppets.handle_deliver(
+                                Instant::now().into_std(),
+                                message,
+                                reply,
+                                target,
+                            );
                         }
                         Err(f) => {
                             let _ = reply.send(DeliveryOutcome::Failed(f));
@@ -514,10 +516,7 @@ impl Driver {
             Outbound::RoomEvent(e) => {
                 // Relay mode shows nothing of other worlds' joins and
                 // leaves; puppet mode shows the people.
-                let isupport = c
-                    .as_ref()
-                    .map(|c| c.session.isupport().clone())
-                    .unwrap_or_default();
+                let isupport = isupport_of(&c);
                 if let Some(p) = self.puppets.as_mut()
                     && let Some(channel) = self.relay.channel_of(&e.room.address, &isupport)
                 {
@@ -553,17 +552,19 @@ impl Driver {
             return;
         };
         let me = c.session.nick().to_owned();
-        let lines =
-            match self
-                .relay
-                .outbound(message, &me, c.session.isupport(), c.user_len, c.host_len)
-            {
-                Ok(l) => l,
-                Err(f) => {
-                    let _ = reply.send(DeliveryOutcome::Failed(f));
-                    return;
-                }
-            };
+        let lines = match self.relay.outbound(
+            message,
+            Poster::Gateway(&me),
+            c.session.isupport(),
+            c.user_len,
+            c.host_len,
+        ) {
+            Ok(l) => l,
+            Err(f) => {
+                let _ = reply.send(DeliveryOutcome::Failed(f));
+                return;
+            }
+        };
         c.queue_message(lines, reply);
     }
 
@@ -615,15 +616,15 @@ impl Driver {
                     message,
                     reply,
                 } => {
-                    let isupport = c
-                        .as_ref()
-                        .map(|c| c.session.isupport().clone())
-                        .unwrap_or_default();
+                    let isupport = isupport_of(&c);
                     let user_len = user_name(&self.cfg).len() + 1;
-                    match self
-                        .relay
-                        .puppet_outbound(&message, &nick, &isupport, user_len, 64)
-                    {
+                    match self.relay.outbound(
+                        &message,
+                        Poster::Puppet(&nick),
+                        &isupport,
+                        user_len,
+                        64,
+                    ) {
                         Ok(lines) => host.command(id, Cmd::Send { lines, reply }),
                         Err(f) => {
                             let _ = reply.send(DeliveryOutcome::Failed(f));
@@ -645,10 +646,7 @@ impl Driver {
                     channel,
                     message,
                 } => {
-                    let isupport = c
-                        .as_ref()
-                        .map(|c| c.session.isupport().clone())
-                        .unwrap_or_default();
+                    let isupport = isupport_of(&c);
                     let room = channel.and_then(|ch| self.relay.room(&isupport, &ch));
                     if let Some(m) = self.relay.private_inbound(&message, to, room) {
                         self.message_to_hub(m).await?;
@@ -716,6 +714,14 @@ impl Driver {
     }
 }
 
+/// The server's ISUPPORT as the gateway's connection knows it; the
+/// defaults while it is down.
+fn isupport_of(c: &Option<&mut Conn>) -> ISupport {
+    c.as_ref()
+        .map(|c| c.session.isupport().clone())
+        .unwrap_or_default()
+}
+
 fn fold(c: &Conn, nick: &str) -> String {
     cpimgate_mappings::casefold(c.session.isupport().casemapping, nick)
 }
@@ -733,7 +739,7 @@ fn user_name(cfg: &IrcConfig) -> String {
 
 /// Who the gateway's connection registers as.
 fn main_identity(cfg: &IrcConfig) -> Identity {
-    let sasl = cfg.sasl.as_ref().map(|s| match s {
+    let sasl = cfg.sasl.as_deref().map(|s| match s {
         SaslConfig::Plain { user, password } => Sasl::Plain {
             user: user.clone(),
             password: password.clone(),

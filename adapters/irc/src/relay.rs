@@ -250,46 +250,23 @@ impl Relay {
     }
 
     /// The lines that post `m` from another world: into a configured
-    /// channel, or privately to a nick. `user_len`/`host_len` are the
-    /// lengths of our own `user@host` as the server shows them (for the
-    /// line budget).
+    /// channel, or privately to a nick. The gateway's connection puts the
+    /// sender's name in front (`format`, `action_format`); a puppet sends
+    /// the text as it is (its nick is the sender), a `/me` action as CTCP
+    /// ACTION. `user_len`/`host_len` are the lengths of the poster's
+    /// `user@host` as the server shows them (for the line budget).
     pub fn outbound(
         &self,
         m: &Message,
-        me: &str,
+        poster: Poster<'_>,
         isupport: &ISupport,
         user_len: usize,
         host_len: usize,
     ) -> Result<Vec<Line>, Failure> {
-        let templates = (self.format.as_str(), self.action_format.as_str());
-        self.lines(m, templates, me, isupport, user_len, host_len)
-    }
-
-    /// The lines a puppet sends for `m`: the text as it is (no name in
-    /// front, the puppet's nick is the sender), a `/me` action as CTCP
-    /// ACTION; split and cut like [`Relay::outbound`]. `me` is the
-    /// puppet's nick.
-    pub fn puppet_outbound(
-        &self,
-        m: &Message,
-        me: &str,
-        isupport: &ISupport,
-        user_len: usize,
-        host_len: usize,
-    ) -> Result<Vec<Line>, Failure> {
-        let templates = ("{text}", "\x01ACTION {text}\x01");
-        self.lines(m, templates, me, isupport, user_len, host_len)
-    }
-
-    fn lines(
-        &self,
-        m: &Message,
-        (format, action_format): (&str, &str),
-        me: &str,
-        isupport: &ISupport,
-        user_len: usize,
-        host_len: usize,
-    ) -> Result<Vec<Line>, Failure> {
+        let ((format, action_format), me) = match poster {
+            Poster::Gateway(me) => ((self.format.as_str(), self.action_format.as_str()), me),
+            Poster::Puppet(me) => (("{text}", "\x01ACTION {text}\x01"), me),
+        };
         let target = self.target_of(m, isupport)?;
         let name = sender_name(&m.from);
         // A name of any length still leaves room for text on each line.
@@ -424,6 +401,15 @@ impl Relay {
     }
 }
 
+/// Who posts a message from another world, by nick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poster<'a> {
+    /// The gateway's connection (relay mode's way).
+    Gateway(&'a str),
+    /// The sender's puppet.
+    Puppet(&'a str),
+}
+
 /// Where a model message goes on IRC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -551,7 +537,7 @@ mod tests {
         let r = Relay::new("irc", &cfg());
         let is = ISupport::default();
         let m = from_other_world("hello", "irc://irc.localhost/%23test");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(
             lines,
             [Line {
@@ -561,18 +547,18 @@ mod tests {
         );
         let m = from_other_world("/me waves", "irc://irc.localhost/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap()[0].text,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap()[0].text,
             "* Alice in wonderland waves"
         );
         // Text can never become a command: each line is its own PRIVMSG.
         let m = from_other_world("one\r\nQUIT :x\n\nthree", "irc://irc.localhost/bob,isnick");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1].text, "<Alice in wonderland> QUIT :x");
         assert_eq!(lines[0].target, "bob");
         // Beyond max_lines: cut with a note.
         let m = from_other_world("1\n2\n3\n4\n5", "irc://irc.localhost/%23test");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2].text,
@@ -583,7 +569,7 @@ mod tests {
         let m = from_other_world(&long, "irc://irc.localhost/%23test");
         let mut r2 = Relay::new("irc", &cfg());
         r2.max_lines = 100;
-        for l in r2.outbound(&m, "gw", &is, 2, 9).unwrap() {
+        for l in r2.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap() {
             let wire = format!(":gw!~g@127.0.0.1 PRIVMSG {} :{}\r\n", l.target, l.text);
             assert!(wire.len() <= 512, "{}", wire.len());
         }
@@ -594,12 +580,12 @@ mod tests {
         let r = Relay::new("irc", &cfg());
         let is = ISupport::default();
         let m = from_other_world("hello\nworld", "irc://irc.localhost/%23test");
-        let lines = r.puppet_outbound(&m, "Alice", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Puppet("Alice"), &is, 2, 9).unwrap();
         assert_eq!(lines[0].text, "hello");
         assert_eq!(lines[1].text, "world");
         let m = from_other_world("/me waves", "irc://irc.localhost/%23test");
         assert_eq!(
-            r.puppet_outbound(&m, "Alice", &is, 2, 9).unwrap()[0].text,
+            r.outbound(&m, Poster::Puppet("Alice"), &is, 2, 9).unwrap()[0].text,
             "\x01ACTION waves\x01"
         );
         assert_eq!(
@@ -630,17 +616,23 @@ mod tests {
         let is = ISupport::default();
         let m = from_other_world("x", "irc://irc.localhost/%23nope");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::NotFound
         );
         let m = from_other_world("x", "irc://other.net/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::NotFound
         );
         let m = from_other_world(" \n ", "irc://irc.localhost/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::Rejected
         );
     }

@@ -187,7 +187,8 @@ impl Conn {
         }
         self.label_counter += 1;
         let label = format!("cg{}", self.label_counter);
-        let labeled = self.session.has_cap("labeled-response") && self.session.has_cap("echo-message");
+        let labeled =
+            self.session.has_cap("labeled-response") && self.session.has_cap("echo-message");
         let n = lines.len();
         let mut reply = Some(reply);
         for (i, l) in lines.into_iter().enumerate() {
@@ -335,7 +336,13 @@ impl Conn {
         }
     }
 
-    pub(crate) fn on_failed(&mut self, label: Option<&str>, target: Option<&str>, code: &str, text: &str) {
+    pub(crate) fn on_failed(
+        &mut self,
+        label: Option<&str>,
+        target: Option<&str>,
+        code: &str,
+        text: &str,
+    ) {
         let isupport = self.session.isupport();
         let idx = match (label, target) {
             (Some(l), _) => self

@@ -141,10 +141,10 @@ fn on_event(
         // The session already took the new nick as ours.
         Event::Nick { new, .. } if me(&new) => Some(Report::NickChanged(new)),
         Event::Failed {
-            code, target: Some(t), ..
-        } if matches!(code.as_str(), "432" | "433" | "436" | "437") => {
-            Some(Report::NickRefused(t))
-        }
+            code,
+            target: Some(t),
+            ..
+        } if matches!(code.as_str(), "432" | "433" | "436" | "437") => Some(Report::NickRefused(t)),
         Event::Failed {
             label,
             target,

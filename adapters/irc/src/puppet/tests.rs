@@ -49,9 +49,10 @@ fn puppets(extra: &str, book: &Book, t0: Instant) -> Puppets {
     ))
     .unwrap();
     let mut p = Puppets::new(&cfg, Box::new(book.clone()), t0);
-    let mut is = ISupport::default();
-    is.nicklen = 30;
-    p.set_isupport(&is);
+    p.set_isupport(&ISupport {
+        nicklen: 30,
+        ..ISupport::default()
+    });
     p
 }
 
@@ -134,11 +135,12 @@ fn shorts(p: &mut Puppets) -> Vec<String> {
 }
 
 fn registered(nick: &str) -> Report {
-    let mut is = ISupport::default();
-    is.nicklen = 30;
     Report::Registered {
         nick: nick.into(),
-        isupport: Box::new(is),
+        isupport: Box::new(ISupport {
+            nicklen: 30,
+            ..ISupport::default()
+        }),
     }
 }
 
