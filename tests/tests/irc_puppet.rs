@@ -9,6 +9,8 @@
 //!    back with the same nick (kept in the mapping table).
 //! 2. With `puppet_max = 1`, a second user gets no puppet: her messages go
 //!    through the gateway's connection as `<Nick> text`.
+//! 3. The server restarts: the gateway's connection and the puppet come
+//!    back each on its own, and she speaks through her puppet again.
 //!
 //! If InspIRCd cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -131,20 +133,28 @@ fn said(from: &str, name: &str, text: &str) -> Message {
     m
 }
 
-/// Wait until the gateway's nick is in `#test` (as `user` sees it).
-async fn wait_for_bridge(user: &mut IrcUser) {
+/// Wait until `nicks` are all in `#test` (as `user`, who is in it, sees
+/// it).
+async fn wait_for_names(user: &mut IrcUser, nicks: &[&str]) {
     let deadline = tokio::time::Instant::now() + WAIT;
+    let mut names = user.names("#test").await.unwrap();
     loop {
-        let names = user.join("#test").await.unwrap();
-        if names.iter().any(|n| n == "bridge") {
+        if nicks.iter().all(|n| names.iter().any(|m| m == n)) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the gateway never joined #test; names: {names:?}"
+            "{nicks:?} never all in #test; names: {names:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+        names = user.names("#test").await.unwrap();
     }
+}
+
+/// Join `#test` and wait until the gateway's nick is in it.
+async fn wait_for_bridge(user: &mut IrcUser) {
+    user.join("#test").await.unwrap();
+    wait_for_names(user, &["bridge"]).await;
 }
 
 fn from(l: &Line) -> &str {
@@ -342,11 +352,41 @@ async fn beyond_puppet_max_users_are_relayed() {
     bob.say("#test", "marker").await.unwrap();
     let mut sip = sip;
     sip.expect_text("marker", WAIT).await.unwrap();
-    bob.send("NAMES #test").await.unwrap();
-    let names = bob
-        .expect("the NAMES of #test", |l| l.command == "353")
+    let names = bob.names("#test").await.unwrap();
+    assert!(names.iter().any(|n| n == "Alice"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("Carol")), "{names:?}");
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puppets_come_back_after_a_server_restart() {
+    let (mut server, gw, sip) = start(50).await;
+    let mut bob = IrcUser::connect(server.addr(), "bob").await.unwrap();
+    wait_for_bridge(&mut bob).await;
+    sip.send_event(event(RoomEventKind::Join {
+        who: who(ALICE, "Alice in wonderland"),
+    }))
+    .unwrap();
+    wait_for_names(&mut bob, &["bridge", "Alice_in_wonderland"]).await;
+
+    server.kill().await;
+    server
+        .start_again()
+        .await
+        .unwrap_or_else(|e| panic!("restarting inspircd: {e}"));
+    // Nobody tells the puppet to come back: it reconnects and rejoins by
+    // itself, like the gateway's connection.
+    let mut bob = IrcUser::connect(server.addr(), "bob").await.unwrap();
+    wait_for_bridge(&mut bob).await;
+    wait_for_names(&mut bob, &["Alice_in_wonderland"]).await;
+    sip.send(said(ALICE, "Alice in wonderland", "back again"))
         .await
         .unwrap();
-    assert!(!names.param(3).contains("Carol"), "{names:?}");
+    let l = bob
+        .expect_privmsg("#test", |t| t.ends_with("back again"))
+        .await
+        .unwrap();
+    assert_eq!(from(&l), "Alice_in_wonderland");
+    assert_eq!(l.param(1), "back again");
     gw.shutdown().await.unwrap();
 }

@@ -283,7 +283,12 @@ impl Driver {
         let until = Instant::now() + delay;
         loop {
             self.puppet_actions(None).await?;
-            let wake = self.puppet_wake();
+            // Without the connection's tick, the puppets' time still runs.
+            let tick = self
+                .puppets
+                .as_ref()
+                .map(|_| Instant::now() + Duration::from_secs(1));
+            let wake = self.puppet_wake().min(tick).or(tick);
             tokio::select! {
                 _ = self.ctx.shutdown.changed() => return Ok(true),
                 _ = tokio::time::sleep_until(until) => return Ok(false),
@@ -325,8 +330,8 @@ impl Driver {
             let read = self.hub_answers.len() < MAX_HUB_PENDING;
             tokio::select! {
                 _ = self.ctx.shutdown.changed() => {
-                    self.quit_puppets();
-                    link.quit("gateway shutting down").await;
+                    // Every goodbye at once, each bounded by QUIT_WAIT.
+                    tokio::join!(link.quit("gateway shutting down"), self.stop_puppets());
                     break Ended::Shutdown;
                 }
                 input = link.next(read) => match input {
