@@ -9,6 +9,7 @@ use cpimgate_model::{Origin, World};
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::proto::session::Privmsg;
 
 /// The mapping table's IRC nicks, shared with the test.
 #[derive(Clone, Default)]
