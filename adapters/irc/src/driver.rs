@@ -215,31 +215,54 @@ impl PuppetHost {
     /// Hand `cmd` to connection `id`; a `Send` that cannot be handed over
     /// is answered as a transient failure (the hub tries again).
     fn command(&mut self, id: ConnId, cmd: Cmd) {
-        let quit = matches!(cmd, Cmd::Quit(_));
-        let Some((tx, _)) = self.conns.get(&id) else {
-            fail_send(cmd, "the puppet connection is gone");
+        let Some((tx, handle)) = self.conns.get(&id) else {
+            fail_send(
+                cmd,
+                FailureKind::Unreachable,
+                "the puppet connection is gone",
+            );
             return;
         };
-        if let Err(e) = tx.try_send(cmd) {
-            let (why, cmd) = match e {
-                mpsc::error::TrySendError::Full(c) => ("the puppet connection is busy", c),
-                mpsc::error::TrySendError::Closed(c) => ("the puppet connection is gone", c),
-            };
-            fail_send(cmd, why);
+        match tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Cmd::Quit(_))) => {
+                // Not left running unseen: closed without its QUIT.
+                handle.abort();
+            }
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                tracing::warn!(
+                    conn = id,
+                    "irc: a puppet connection is too busy for {cmd:?}"
+                );
+                fail_send(
+                    cmd,
+                    FailureKind::Overloaded,
+                    "the puppet connection is busy",
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(cmd)) => {
+                fail_send(
+                    cmd,
+                    FailureKind::Unreachable,
+                    "the puppet connection is gone",
+                );
+            }
         }
-        if quit {
-            // The task ends by itself; it is awaited only at shutdown.
-            self.conns.retain(|_, (_, h)| !h.is_finished());
+    }
+
+    /// What connection `id` reports, to the bookkeeping; a closed one is
+    /// forgotten.
+    fn report(&mut self, id: ConnId, r: Report) {
+        if matches!(r, Report::Closed(_)) {
+            self.conns.remove(&id);
         }
+        self.puppets.handle_report(Instant::now().into_std(), id, r);
     }
 }
 
-fn fail_send(cmd: Cmd, why: &str) {
+fn fail_send(cmd: Cmd, kind: FailureKind, why: &str) {
     if let Cmd::Send { reply, .. } = cmd {
-        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-            FailureKind::Unreachable,
-            why,
-        )));
+        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(kind, why)));
     }
 }
 
@@ -577,15 +600,14 @@ impl Driver {
         let Some(p) = self.puppets.as_mut() else {
             return;
         };
-        let now = Instant::now().into_std();
         while let Ok((id, r)) = p.reports.try_recv() {
-            p.puppets.handle_report(now, id, r);
+            p.report(id, r);
         }
     }
 
     fn on_report(&mut self, id: ConnId, r: Report) {
         if let Some(p) = self.puppets.as_mut() {
-            p.puppets.handle_report(Instant::now().into_std(), id, r);
+            p.report(id, r);
         }
     }
 

@@ -103,8 +103,11 @@ struct Puppet {
     channels: BTreeMap<String, String>,
     /// Folded channels it is in.
     joined: HashSet<String>,
-    /// Folded channels it was kicked from: its messages there are relayed.
-    kicked: HashSet<String>,
+    /// Folded channels a JOIN was sent for and not answered yet.
+    joining: HashSet<String>,
+    /// Folded channels it was kicked from or refused entry to: its
+    /// messages there are relayed.
+    shut_out: HashSet<String>,
     pending: VecDeque<Pending>,
     last_sent: Instant,
     attempts: u32,
@@ -222,7 +225,7 @@ impl Puppets {
         }
         let ch = self.fold(channel);
         if let Some(p) = self.users.get_mut(&key) {
-            p.kicked.remove(&ch);
+            p.shut_out.remove(&ch);
             p.channels.insert(ch, channel.to_owned());
         }
         self.reopen_if_down(&key);
@@ -296,7 +299,11 @@ impl Puppets {
         match &target {
             Target::Channel(channel) => {
                 let ch = self.fold(channel);
-                if self.users.get(&key).is_some_and(|p| p.kicked.contains(&ch)) {
+                if self
+                    .users
+                    .get(&key)
+                    .is_some_and(|p| p.shut_out.contains(&ch))
+                {
                     tracing::info!(user = %key, %channel, "irc: the puppet was kicked from the channel; relaying");
                     self.actions.push_back(Action::Relay { message, reply });
                     return;
@@ -356,6 +363,7 @@ impl Puppets {
             Report::Joined(channel) => {
                 let ch = self.fold(&channel);
                 if let Some(p) = self.users.get_mut(&key) {
+                    p.joining.remove(&ch);
                     p.joined.insert(ch);
                 }
                 self.sync_channels(&key);
@@ -364,12 +372,24 @@ impl Puppets {
             Report::Left { channel, kicked } => {
                 let ch = self.fold(&channel);
                 if let Some(p) = self.users.get_mut(&key) {
+                    p.joining.remove(&ch);
                     p.joined.remove(&ch);
                     if kicked {
                         tracing::warn!(user = %key, %channel, "irc: a puppet was kicked; its messages there go through the gateway");
                         p.channels.remove(&ch);
-                        p.kicked.insert(ch);
+                        p.shut_out.insert(ch);
                     }
+                }
+                self.flush(&key, Some(now));
+                self.close_if_unused(now, &key, "left");
+            }
+            Report::JoinRefused { channel, why } => {
+                tracing::warn!(user = %key, %channel, "irc: a puppet may not join ({why}); its messages there go through the gateway");
+                let ch = self.fold(&channel);
+                if let Some(p) = self.users.get_mut(&key) {
+                    p.joining.remove(&ch);
+                    p.channels.remove(&ch);
+                    p.shut_out.insert(ch);
                 }
                 self.flush(&key, Some(now));
                 self.close_if_unused(now, &key, "left");
@@ -437,6 +457,7 @@ impl Puppets {
         };
         p.id = None;
         p.joined.clear();
+        p.joining.clear();
         p.wanted_nick = None;
         p.attempts = p.attempts.saturating_add(1);
         let delay = RETRY_MIN
@@ -532,7 +553,8 @@ impl Puppets {
                 phase: Phase::Queued,
                 channels: BTreeMap::new(),
                 joined: HashSet::new(),
-                kicked: HashSet::new(),
+                joining: HashSet::new(),
+                shut_out: HashSet::new(),
                 pending: VecDeque::new(),
                 last_sent: now,
                 attempts: 0,
@@ -553,14 +575,14 @@ impl Puppets {
 
     /// JOIN what it should be in, PART what it should not.
     fn sync_channels(&mut self, key: &str) {
-        let Some(p) = self.users.get(key) else {
+        let Some(p) = self.users.get_mut(key) else {
             return;
         };
         let (Some(id), Phase::Ready) = (p.id, p.phase) else {
             return;
         };
         for (ch, name) in &p.channels {
-            if !p.joined.contains(ch) {
+            if !p.joined.contains(ch) && p.joining.insert(ch.clone()) {
                 self.actions.push_back(Action::Command {
                     id,
                     cmd: Cmd::Join(name.clone()),
@@ -626,7 +648,7 @@ impl Puppets {
         if self
             .users
             .get(key)
-            .is_some_and(|p| p.channels.is_empty() && p.pending.is_empty() && p.kicked.is_empty())
+            .is_some_and(|p| p.channels.is_empty() && p.pending.is_empty() && p.shut_out.is_empty())
         {
             // A kicked puppet stays until idle, so that its next message
             // does not rejoin at once.

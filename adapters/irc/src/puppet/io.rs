@@ -56,6 +56,14 @@ pub(crate) enum Report {
         /// Kicked by an operator.
         kicked: bool,
     },
+    /// The server refused to let it into `channel` (banned, invite-only,
+    /// full, ...).
+    JoinRefused {
+        /// The channel.
+        channel: String,
+        /// The server's numeric and text.
+        why: String,
+    },
     /// Its nick is now this.
     NickChanged(String),
     /// The server refused this nick for a NICK change.

@@ -145,6 +145,23 @@ fn on_event(
             target: Some(t),
             ..
         } if matches!(code.as_str(), "432" | "433" | "436" | "437") => Some(Report::NickRefused(t)),
+        // The errors of JOIN (Modern IRC): too many channels, full,
+        // invite-only, banned, bad key, registered users only, TLS only.
+        Event::Failed {
+            code,
+            target: Some(channel),
+            text,
+            ..
+        } if matches!(
+            code.as_str(),
+            "405" | "471" | "473" | "474" | "475" | "477" | "489"
+        ) =>
+        {
+            Some(Report::JoinRefused {
+                channel,
+                why: format!("{code} {text}"),
+            })
+        }
         Event::Failed {
             label,
             target,

@@ -326,6 +326,39 @@ fn leaving_parts_and_quits_kicks_fall_back_and_idle_puppets_close() {
 }
 
 #[test]
+fn a_puppet_refused_entry_relays_at_once() {
+    let t0 = Instant::now();
+    let book = Book::default();
+    let mut p = puppets("", &book, t0);
+    p.handle_event(t0, "#test", &join(ALICE, "Alice"));
+    p.handle_report(t0, 1, registered("Alice"));
+    send(&mut p, t0, ALICE, "Alice", "waiting", chan());
+    // One JOIN, however many messages wait for it.
+    assert_eq!(
+        shorts(&mut p),
+        [
+            "open 1 Alice",
+            "store sip:alice@example.com Alice",
+            "1 join #test"
+        ]
+    );
+    p.handle_report(
+        t0,
+        1,
+        Report::JoinRefused {
+            channel: "#test".into(),
+            why: "474 Cannot join channel (you're banned)".into(),
+        },
+    );
+    assert_eq!(shorts(&mut p), ["relay waiting"]);
+    send(&mut p, t0, ALICE, "Alice", "later", chan());
+    assert_eq!(shorts(&mut p), ["relay later"]);
+    // A new join from her world tries again.
+    p.handle_event(t0, "#test", &join(ALICE, "Alice"));
+    assert_eq!(shorts(&mut p), ["1 join #test"]);
+}
+
+#[test]
 fn nick_changes_and_private_messages() {
     let t0 = Instant::now();
     let book = Book::default();
