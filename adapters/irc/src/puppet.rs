@@ -304,7 +304,7 @@ impl Puppets {
                     .get(&key)
                     .is_some_and(|p| p.shut_out.contains(&ch))
                 {
-                    tracing::info!(user = %key, %channel, "irc: the puppet was kicked from the channel; relaying");
+                    tracing::info!(user = %key, %channel, "irc: the puppet was kicked from the channel or refused entry; relaying");
                     self.actions.push_back(Action::Relay { message, reply });
                     return;
                 }
@@ -603,7 +603,7 @@ impl Puppets {
     }
 
     /// Send, in order, the waiting messages the puppet can send now; those
-    /// it never will (channel left or kicked from) are relayed. `now` is
+    /// it never will (channel left, kicked from, refused) are relayed. `now` is
     /// the time of a send (for idleness), `None` when nothing is sent.
     fn flush(&mut self, key: &str, now: Option<Instant>) {
         let casemapping = self.isupport.casemapping;
