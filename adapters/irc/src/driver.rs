@@ -436,13 +436,8 @@ impl Driver {
                     }
                     continue;
                 }
-                Event::Failed {
-                    label,
-                    target,
-                    code,
-                    text,
-                } => {
-                    c.on_failed(label.as_deref(), target.as_deref(), code, text);
+                Event::Failed { .. } => {
+                    c.on_failed(&ev);
                     continue;
                 }
                 Event::Kick { channel, nick, .. }

@@ -17,7 +17,7 @@ use super::{CONNECT_TIMEOUT, QUIT_WAIT, Stream, sleep_until_opt};
 use crate::config::IrcConfig;
 use crate::proto::flood::TokenBucket;
 use crate::proto::message::{IrcMessage, MAX_LINE};
-use crate::proto::session::{Identity, Privmsg, Session};
+use crate::proto::session::{Event, Identity, Privmsg, Session};
 use crate::relay::Line;
 
 /// Lines read ahead of the driver.
@@ -336,13 +336,19 @@ impl Conn {
         }
     }
 
-    pub(crate) fn on_failed(
-        &mut self,
-        label: Option<&str>,
-        target: Option<&str>,
-        code: &str,
-        text: &str,
-    ) {
+    /// A numeric error or FAIL ([`Event::Failed`]) about a message of
+    /// ours fails its delivery; other events are ignored.
+    pub(crate) fn on_failed(&mut self, ev: &Event) {
+        let Event::Failed {
+            label,
+            target,
+            code,
+            text,
+        } = ev
+        else {
+            return;
+        };
+        let (label, target) = (label.as_deref(), target.as_deref());
         let isupport = self.session.isupport();
         let idx = match (label, target) {
             (Some(l), _) => self
@@ -355,7 +361,7 @@ impl Conn {
                 .position(|a| isupport.same(&a.target, t)),
             (None, None) => None,
         };
-        let kind = match code {
+        let kind = match code.as_str() {
             // ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL
             "401" | "403" => FailureKind::NotFound,
             // ERR_CANNOTSENDTOCHAN: moderated, banned, +n

@@ -162,13 +162,8 @@ fn on_event(
                 why: format!("{code} {text}"),
             })
         }
-        Event::Failed {
-            label,
-            target,
-            code,
-            text,
-        } => {
-            conn.on_failed(label.as_deref(), target.as_deref(), &code, &text);
+        ev @ Event::Failed { .. } => {
+            conn.on_failed(&ev);
             None
         }
         Event::Message(p) if p.echo => {
