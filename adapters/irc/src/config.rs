@@ -9,6 +9,7 @@
 //! nick = "cpimgate"
 //! channels = ["#lobby"]
 //! sasl = { mechanism = "plain", user = "cpimgate", password = "..." }
+//! mode = "puppet"                # or "relay" (the default)
 //! ```
 //!
 //! A bridge names a channel of this adapter as
@@ -50,7 +51,7 @@ pub struct IrcConfig {
     /// SASL authentication (IRCv3 SASL 3.1); registration fails when it
     /// fails, rather than going on unauthenticated.
     #[serde(default)]
-    pub sasl: Option<SaslConfig>,
+    pub sasl: Option<Box<SaslConfig>>,
     /// The channels to join.
     #[serde(default)]
     pub channels: Vec<String>,
@@ -80,6 +81,33 @@ pub struct IrcConfig {
     /// The longest wait between reconnection attempts, in seconds.
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_secs: u64,
+    /// How users of other worlds appear on IRC: `relay` (the gateway's one
+    /// connection posts `<Nick> text`) or `puppet` (a connection per user
+    /// present in a bridged channel, with that user's nick).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Puppet mode: puppet connections opened per second at most.
+    #[serde(default = "default_puppet_rate")]
+    pub puppet_rate: f64,
+    /// Puppet mode: the most puppet connections on this network; the users
+    /// beyond it are relayed through the gateway's connection.
+    #[serde(default = "default_puppet_max")]
+    pub puppet_max: usize,
+    /// Puppet mode: a puppet that sent nothing for this many seconds is
+    /// closed (it comes back with the user's next message).
+    #[serde(default = "default_puppet_idle")]
+    pub puppet_idle_secs: u64,
+}
+
+/// How users of other worlds appear on IRC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One connection; messages posted as `<Nick> text`.
+    #[default]
+    Relay,
+    /// One connection per remote user present in a bridged channel.
+    Puppet,
 }
 
 /// SASL settings.
@@ -134,6 +162,18 @@ fn default_reconnect_max() -> u64 {
     60
 }
 
+fn default_puppet_rate() -> f64 {
+    2.0
+}
+
+fn default_puppet_max() -> usize {
+    50
+}
+
+fn default_puppet_idle() -> u64 {
+    3600
+}
+
 impl IrcConfig {
     /// Check what serde cannot: the message of the first problem, naming
     /// the key.
@@ -157,6 +197,12 @@ impl IrcConfig {
         }
         if !self.flood_rate.is_finite() || self.flood_rate < 0.0 {
             return Err("flood_rate: must be 0 or more lines per second".into());
+        }
+        if !self.puppet_rate.is_finite() || self.puppet_rate <= 0.0 {
+            return Err("puppet_rate: must be more than 0 connections per second".into());
+        }
+        if self.puppet_idle_secs == 0 {
+            return Err("puppet_idle_secs: must be at least 1".into());
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! The relay-mode connection: a tokio task that owns the socket, the
-//! timers and the [`Session`], and the only reference to them.
+//! The connections: a tokio task that owns the gateway's connection, the
+//! timers and the [`Session`], and the only reference to them; in puppet
+//! mode also the [`Puppets`] and the tasks of the puppet connections.
 //!
 //! * A reader task turns the socket into parsed lines on a bounded
 //!   channel: when the hub is slow, the channel fills and the socket is not
@@ -15,14 +16,20 @@
 //!   channel, deliveries fail as `Unreachable` and the hub keeps them
 //!   queued and retries in order.
 //! * On any disconnect: reconnect with exponential backoff and jitter,
-//!   register again, rejoin the channels.
+//!   register again, rejoin the channels. Puppets are connections of their
+//!   own ([`crate::puppet::task`]) and outlive the gateway's one.
 //! * Netsplits: a QUIT with a netsplit reason is held for
 //!   `netsplit_hold_secs`; a JOIN of the same nick meanwhile cancels both,
 //!   so the other worlds do not see a flood of leaves and joins.
+//!
+//! [`Link`] and [`Conn`] are one connection's I/O and state, shared by the
+//! gateway's connection and the puppets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cpimgate_mappings::MappingStore;
 use cpimgate_model::port::{
     AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, Inbound,
     Outbound, Reply,
@@ -30,55 +37,47 @@ use cpimgate_model::port::{
 use cpimgate_model::{Message, RoomEvent};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::{IrcConfig, SaslConfig};
-use crate::proto::flood::TokenBucket;
-use crate::proto::message::{IrcMessage, MAX_LINE};
-use crate::proto::session::{Event, Identity, Privmsg, Sasl, Session};
-use crate::relay::Relay;
+use crate::config::{IrcConfig, Mode, SaslConfig};
+use crate::proto::ISupport;
+use crate::proto::session::{Event, Identity, Privmsg, Sasl};
+use crate::puppet::task::{self, PuppetSetup};
+use crate::puppet::{Action, Cmd, ConnId, Puppets, Report, StoreBook};
+use crate::relay::{Poster, Relay};
 use crate::tls;
 
-/// Lines read ahead of the driver.
-const READ_AHEAD: usize = 256;
+mod link;
+pub(crate) use link::{Conn, Input, Link};
+
 /// Hub answers awaited at once; beyond this the socket is not read.
 const MAX_HUB_PENDING: usize = 1024;
-/// How long an echo is awaited before the message counts as accepted.
-const ECHO_WAIT: Duration = Duration::from_secs(30);
 /// How long connecting and registering may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first reconnection delay.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// Silence after which the server is pinged, and after which twice that
-/// the connection is given up.
-const IDLE_PING: Duration = Duration::from_secs(90);
-
-/// A message waiting for its echo.
-struct Awaiting {
-    target: String,
-    text: String,
-    label: Option<String>,
-    reply: Reply,
-    deadline: Instant,
-}
-
-/// A line waiting for its turn to be written; the last line of a message
-/// carries the message's reply.
-struct Queued {
-    line: IrcMessage,
-    reply: Option<Reply>,
-}
+/// How long the goodbyes (QUIT) may take at shutdown.
+pub(crate) const QUIT_WAIT: Duration = Duration::from_secs(2);
+/// Reports of puppet connections waiting for the driver.
+const PUPPET_REPORTS: usize = 1024;
+/// Commands waiting for one puppet connection.
+const PUPPET_COMMANDS: usize = 256;
 
 enum Ended {
     Shutdown,
     Lost(String),
 }
 
-/// Run relay mode until shutdown.
-pub async fn run(cfg: IrcConfig, ctx: AdapterContext) -> Result<(), AdapterError> {
+/// Run the adapter until shutdown.
+pub async fn run(
+    cfg: IrcConfig,
+    mappings: MappingStore,
+    ctx: AdapterContext,
+) -> Result<(), AdapterError> {
     cfg.validate().map_err(AdapterError::Config)?;
     let tls = if cfg.tls {
         Some(tls::connector(&cfg).map_err(|e| AdapterError::Config(e.to_string()))?)
@@ -86,20 +85,47 @@ pub async fn run(cfg: IrcConfig, ctx: AdapterContext) -> Result<(), AdapterError
         None
     };
     let relay = Relay::new(&ctx.name, &cfg);
+    let cfg = Arc::new(cfg);
+    let puppets = (cfg.mode == Mode::Puppet).then(|| {
+        let (reports_tx, reports) = mpsc::channel(PUPPET_REPORTS);
+        PuppetHost {
+            puppets: Puppets::new(
+                &cfg,
+                Box::new(StoreBook {
+                    store: mappings.clone(),
+                    network: cfg.network.clone(),
+                }),
+                Instant::now().into_std(),
+            ),
+            conns: HashMap::new(),
+            reports_tx,
+            reports,
+            cfg: cfg.clone(),
+            tls: tls.clone(),
+            mappings,
+            shutdown: ctx.shutdown.clone(),
+        }
+    });
     let mut d = Driver {
         relay,
         cfg,
         ctx,
         hub_answers: FuturesUnordered::new(),
         status: None,
+        puppets,
+        held: HashMap::new(),
+        rejoin: Vec::new(),
     };
     d.set_status(AdapterStatus::Disconnected).await?;
     let mut attempt: u32 = 0;
     loop {
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, d.connect(tls.as_ref())).await;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect(&d.cfg, tls.as_ref())).await;
         match conn {
             Ok(Ok(stream)) => match d.run_connection(stream, &mut attempt).await? {
-                Ended::Shutdown => return Ok(()),
+                Ended::Shutdown => {
+                    d.stop_puppets().await;
+                    return Ok(());
+                }
                 Ended::Lost(why) => {
                     tracing::warn!(adapter = %d.ctx.name, "irc: connection lost: {why}");
                 }
@@ -119,6 +145,7 @@ pub async fn run(cfg: IrcConfig, ctx: AdapterContext) -> Result<(), AdapterError
         attempt = attempt.saturating_add(1);
         tracing::info!(adapter = %d.ctx.name, "irc: reconnecting in {delay:?}");
         if d.wait_offline(delay).await? {
+            d.stop_puppets().await;
             return Ok(());
         }
     }
@@ -133,38 +160,133 @@ fn backoff(attempt: u32, max: Duration) -> Duration {
     low + cap.saturating_sub(low).mul_f64(rand::random::<f64>())
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// A TCP (and TLS, if configured) connection to the server.
+pub(crate) async fn connect(
+    cfg: &IrcConfig,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> std::io::Result<Box<dyn Stream>> {
+    let tcp = TcpStream::connect(&cfg.server).await?;
+    tcp.set_nodelay(true)?;
+    match tls {
+        Some(c) => {
+            let host = cfg
+                .server
+                .rsplit_once(':')
+                .map_or(cfg.server.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Ok(Box::new(tls::connect(c, host, tcp).await?))
+        }
+        None => Ok(Box::new(tcp)),
+    }
+}
+
+/// The puppet connections of puppet mode, around their [`Puppets`].
+struct PuppetHost {
+    puppets: Puppets,
+    conns: HashMap<ConnId, (mpsc::Sender<Cmd>, JoinHandle<()>)>,
+    reports_tx: mpsc::Sender<(ConnId, Report)>,
+    reports: mpsc::Receiver<(ConnId, Report)>,
+    cfg: Arc<IrcConfig>,
+    tls: Option<tokio_rustls::TlsConnector>,
+    mappings: MappingStore,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl PuppetHost {
+    fn spawn(&mut self, id: ConnId, nick: String, realname: String) {
+        let (cmd_tx, cmds) = mpsc::channel(PUPPET_COMMANDS);
+        let setup = PuppetSetup {
+            id,
+            cfg: self.cfg.clone(),
+            tls: self.tls.clone(),
+            nick,
+            realname,
+            cmds,
+            reports: self.reports_tx.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        let handle = tokio::spawn(task::run(setup));
+        self.conns.insert(id, (cmd_tx, handle));
+    }
+
+    /// Hand `cmd` to connection `id`; a `Send` that cannot be handed over
+    /// is answered as a transient failure (the hub tries again).
+    fn command(&mut self, id: ConnId, cmd: Cmd) {
+        let Some((tx, handle)) = self.conns.get(&id) else {
+            fail_send(
+                cmd,
+                FailureKind::Unreachable,
+                "the puppet connection is gone",
+            );
+            return;
+        };
+        match tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Cmd::Quit(_))) => {
+                // Not left running unseen: closed without its QUIT.
+                handle.abort();
+            }
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                tracing::warn!(
+                    conn = id,
+                    "irc: a puppet connection is too busy for {cmd:?}"
+                );
+                fail_send(
+                    cmd,
+                    FailureKind::Overloaded,
+                    "the puppet connection is busy",
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(cmd)) => {
+                fail_send(
+                    cmd,
+                    FailureKind::Unreachable,
+                    "the puppet connection is gone",
+                );
+            }
+        }
+    }
+
+    /// What connection `id` reports, to the bookkeeping; a closed one is
+    /// forgotten.
+    fn report(&mut self, id: ConnId, r: Report) {
+        if matches!(r, Report::Closed(_)) {
+            self.conns.remove(&id);
+        }
+        self.puppets.handle_report(Instant::now().into_std(), id, r);
+    }
+}
+
+fn fail_send(cmd: Cmd, kind: FailureKind, why: &str) {
+    if let Cmd::Send { reply, .. } = cmd {
+        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(kind, why)));
+    }
+}
+
+async fn next_report(p: &mut Option<PuppetHost>) -> Option<(ConnId, Report)> {
+    match p {
+        Some(h) => h.reports.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Driver {
-    cfg: IrcConfig,
+    cfg: Arc<IrcConfig>,
     ctx: AdapterContext,
     relay: Relay,
     hub_answers: FuturesUnordered<oneshot::Receiver<DeliveryOutcome>>,
     status: Option<AdapterStatus>,
+    puppets: Option<PuppetHost>,
+    /// Netsplit leaves held back: folded nick → (until, events).
+    held: HashMap<String, (Instant, Vec<RoomEvent>)>,
+    /// Channels to rejoin after a kick, and when.
+    rejoin: Vec<(Instant, String)>,
 }
 
 impl Driver {
-    async fn connect(
-        &self,
-        tls: Option<&tokio_rustls::TlsConnector>,
-    ) -> std::io::Result<Box<dyn Stream>> {
-        let tcp = TcpStream::connect(&self.cfg.server).await?;
-        tcp.set_nodelay(true)?;
-        match tls {
-            Some(c) => {
-                let host = self
-                    .cfg
-                    .server
-                    .rsplit_once(':')
-                    .map_or(self.cfg.server.as_str(), |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                Ok(Box::new(tls::connect(c, host, tcp).await?))
-            }
-            None => Ok(Box::new(tcp)),
-        }
-    }
-
     async fn set_status(&mut self, s: AdapterStatus) -> Result<(), AdapterError> {
         if self.status == Some(s) {
             return Ok(());
@@ -177,25 +299,29 @@ impl Driver {
             .map_err(|_| AdapterError::HubGone)
     }
 
-    /// Wait `delay` while offline, failing deliveries as unreachable (the
-    /// hub retries them later, in order). `true` on shutdown.
+    /// Wait `delay` while offline, failing deliveries that would take the
+    /// gateway's connection as unreachable (the hub retries them later,
+    /// in order); puppets go on. `true` on shutdown.
     async fn wait_offline(&mut self, delay: Duration) -> Result<bool, AdapterError> {
         let until = Instant::now() + delay;
         loop {
+            self.puppet_actions(None).await?;
+            // Without the connection's tick, the puppets' time still runs.
+            let tick = self
+                .puppets
+                .as_ref()
+                .map(|_| Instant::now() + Duration::from_secs(1));
+            let wake = self.puppet_wake().min(tick).or(tick);
             tokio::select! {
                 _ = self.ctx.shutdown.changed() => return Ok(true),
                 _ = tokio::time::sleep_until(until) => return Ok(false),
                 out = self.ctx.outbound.recv() => match out {
-                    Some(Outbound::Deliver { reply, .. }) => {
-                        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-                            FailureKind::Unreachable,
-                            "not connected to the IRC server",
-                        )));
-                    }
-                    Some(_) => {}
+                    Some(out) => self.on_outbound(None, out),
                     None => return Ok(true),
                 },
                 Some(_) = self.hub_answers.next(), if !self.hub_answers.is_empty() => {}
+                Some((id, r)) = next_report(&mut self.puppets) => self.on_report(id, r),
+                _ = sleep_until_opt(wake) => self.puppet_tick(),
             }
         }
     }
@@ -205,50 +331,39 @@ impl Driver {
         stream: Box<dyn Stream>,
         attempt: &mut u32,
     ) -> Result<Ended, AdapterError> {
-        let (read_half, mut writer) = tokio::io::split(stream);
-        let (line_tx, mut lines) = mpsc::channel(READ_AHEAD);
-        let reader = tokio::spawn(read_lines(read_half, line_tx));
-        let mut c = Conn::new(&self.cfg);
-        c.session.start();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let mut link = Link::open(stream, Conn::new(&self.cfg, main_identity(&self.cfg)));
         let ended = loop {
-            c.drain_session();
-            if let Err(e) = c.write_ready(&mut writer).await {
+            if let Err(e) = link.flush().await {
                 break Ended::Lost(format!("write: {e}"));
             }
-            if let Some(why) = self.take_events(&mut c).await? {
+            // Puppets' reports first: a puppet's JOIN must be known as
+            // one before the gateway's connection sees it.
+            self.drain_reports();
+            if let Some(why) = self.take_events(&mut link.conn).await? {
                 break Ended::Lost(why);
             }
-            if c.session.is_registered() {
+            self.puppet_actions(Some(&mut link.conn)).await?;
+            if link.conn.session.is_registered() {
                 *attempt = 0;
                 self.set_status(AdapterStatus::Connected).await?;
-            } else if Instant::now() > deadline {
+            } else if link.overdue() {
                 break Ended::Lost("registration did not complete in time".into());
             }
-            let flood_wake = c.next_write_at();
+            let wake = self.puppet_wake();
+            let read = self.hub_answers.len() < MAX_HUB_PENDING;
             tokio::select! {
                 _ = self.ctx.shutdown.changed() => {
-                    c.session.quit("gateway shutting down");
-                    c.drain_session();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), c.write_all_now(&mut writer)).await;
-                    c.fail_all("the gateway is shutting down", FailureKind::Unreachable);
+                    // Every goodbye at once, each bounded by QUIT_WAIT.
+                    tokio::join!(link.quit("gateway shutting down"), self.stop_puppets());
                     break Ended::Shutdown;
                 }
-                line = lines.recv(), if self.hub_answers.len() < MAX_HUB_PENDING => match line {
-                    Some(Ok(m)) => {
-                        c.last_read = Instant::now();
-                        c.ping_sent = false;
-                        c.session.handle(m);
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(adapter = %self.ctx.name, "irc: unreadable line: {e}");
-                    }
-                    None => break Ended::Lost("the server closed the connection".into()),
+                input = link.next(read) => match input {
+                    Input::Lost(why) => break Ended::Lost(why),
+                    Input::Tick => self.on_tick(&mut link.conn).await?,
+                    Input::Read => {}
                 },
                 out = self.ctx.outbound.recv() => match out {
-                    Some(out) => self.on_outbound(&mut c, out),
+                    Some(out) => self.on_outbound(Some(&mut link.conn), out),
                     None => break Ended::Shutdown,
                 },
                 Some(answer) = self.hub_answers.next(), if !self.hub_answers.is_empty() => {
@@ -256,34 +371,56 @@ impl Driver {
                         tracing::warn!(adapter = %self.ctx.name, "irc: the hub refused a message: {f}");
                     }
                 }
-                _ = sleep_until_opt(flood_wake) => {}
-                _ = tick.tick() => {
-                    if let Some(why) = self.on_tick(&mut c).await? {
-                        break Ended::Lost(why);
-                    }
-                }
+                Some((id, r)) = next_report(&mut self.puppets) => self.on_report(id, r),
+                _ = sleep_until_opt(wake) => self.puppet_tick(),
             }
         };
-        reader.abort();
-        c.fail_all(
-            "the connection to the IRC server was lost",
-            FailureKind::Unreachable,
-        );
+        self.rejoin.clear();
+        let mut held = std::mem::take(&mut self.held);
+        link.close("the connection to the IRC server was lost");
         // Held netsplit leaves are shown now: the gateway no longer sees
         // the channel, so it cannot tell whether they came back.
-        for ev in c.held.drain().flat_map(|(_, (_, evs))| evs) {
+        for ev in held.drain().flat_map(|(_, (_, evs))| evs) {
             self.event_to_hub(ev).await?;
         }
         Ok(ended)
     }
 
+    fn is_puppet(&self, nick: &str) -> bool {
+        self.puppets
+            .as_ref()
+            .is_some_and(|p| p.puppets.is_puppet(nick))
+    }
+
+    /// Whether `ev` is something a puppet said or did: not for the hub.
+    fn by_puppet(&self, ev: &Event) -> bool {
+        match ev {
+            Event::Message(p) => self.is_puppet(&p.from),
+            Event::Join { nick, .. }
+            | Event::Part { nick, .. }
+            | Event::Kick { nick, .. }
+            | Event::Quit { nick, .. } => self.is_puppet(nick),
+            Event::Nick { old, new, .. } => self.is_puppet(old) || self.is_puppet(new),
+            _ => false,
+        }
+    }
+
     /// Hand the session's events to the hub; `Some(reason)` when the
     /// connection must be given up.
     async fn take_events(&mut self, c: &mut Conn) -> Result<Option<String>, AdapterError> {
-        while let Some(ev) = c.session.poll_event() {
+        while let Some(mut ev) = c.session.poll_event() {
+            if self.by_puppet(&ev) {
+                continue;
+            }
+            if let Event::Names { members, .. } = &mut ev {
+                members.retain(|(n, _)| !self.is_puppet(n));
+            }
             match &ev {
                 Event::Registered { nick } => {
                     tracing::info!(adapter = %self.ctx.name, %nick, "irc: registered");
+                    if let Some(p) = self.puppets.as_mut() {
+                        p.puppets.set_isupport(c.session.isupport());
+                    }
                     let channels: Vec<String> = self.relay.channels().map(str::to_owned).collect();
                     for ch in channels {
                         c.session.join(&ch);
@@ -299,20 +436,15 @@ impl Driver {
                     }
                     continue;
                 }
-                Event::Failed {
-                    label,
-                    target,
-                    code,
-                    text,
-                } => {
-                    c.on_failed(label.as_deref(), target.as_deref(), code, text);
+                Event::Failed { .. } => {
+                    c.on_failed(&ev);
                     continue;
                 }
                 Event::Kick { channel, nick, .. }
                     if c.session.isupport().same(nick, c.session.nick()) =>
                 {
                     tracing::warn!(adapter = %self.ctx.name, %channel, "irc: kicked; rejoining in 5 s");
-                    c.rejoin
+                    self.rejoin
                         .push((Instant::now() + Duration::from_secs(5), channel.clone()));
                 }
                 _ => {}
@@ -327,9 +459,9 @@ impl Driver {
                 } => {
                     let key = fold(c, nick);
                     let until = Instant::now() + Duration::from_secs(self.cfg.netsplit_hold_secs);
-                    c.held.insert(key, (until, events));
+                    self.held.insert(key, (until, events));
                 }
-                Event::Join { nick, .. } if c.held.remove(&fold(c, nick)).is_some() => {
+                Event::Join { nick, .. } if self.held.remove(&fold(c, nick)).is_some() => {
                     // Back from the split: the leave was never shown, so
                     // the join is not either.
                 }
@@ -351,19 +483,7 @@ impl Driver {
             .map_err(|_| AdapterError::HubGone)
     }
 
-    async fn on_privmsg(&mut self, c: &mut Conn, p: &Privmsg) -> Result<(), AdapterError> {
-        let isupport = c.session.isupport().clone();
-        if !isupport.is_channel(&p.target) {
-            if !p.notice && !p.history {
-                // Relay mode has nobody to address a private message to.
-                let text = "This is a gateway; private messages to it are not relayed. Talk in a bridged channel.";
-                c.session.privmsg(&p.from, text, true, None);
-            }
-            return Ok(());
-        }
-        let Some(message) = self.relay.inbound(p, &isupport) else {
-            return Ok(());
-        };
+    async fn message_to_hub(&mut self, message: Message) -> Result<(), AdapterError> {
         let (reply, answer) = oneshot::channel();
         self.ctx
             .inbound
@@ -377,9 +497,56 @@ impl Driver {
         Ok(())
     }
 
-    fn on_outbound(&mut self, c: &mut Conn, out: Outbound) {
+    async fn on_privmsg(&mut self, c: &mut Conn, p: &Privmsg) -> Result<(), AdapterError> {
+        let isupport = c.session.isupport().clone();
+        if !isupport.is_channel(&p.target) {
+            if !p.notice && !p.history {
+                // The gateway has nobody to address a private message to.
+                let text = "This is a gateway; private messages to it are not relayed. Talk in a bridged channel.";
+                c.session.privmsg(&p.from, text, true, None);
+            }
+            return Ok(());
+        }
+        let Some(message) = self.relay.inbound(p, &isupport) else {
+            return Ok(());
+        };
+        self.message_to_hub(message).await
+    }
+
+    /// What the hub hands over; `c` is the gateway's connection when it is
+    /// up.
+    fn on_outbound(&mut self, c: Option<&mut Conn>, out: Outbound) {
         match out {
-            Outbound::Deliver { message, reply } => self.deliver(c, &message, reply),
+            Outbound::Deliver { message, reply } => {
+                let isupport = isupport_of(&c);
+                match self.puppets.as_mut() {
+                    Some(p) => match self.relay.destination(&message, &isupport) {
+                        Ok(target) => {
+                            p.puppets.handle_deliver(
+                                Instant::now().into_std(),
+                                message,
+                                reply,
+                                target,
+                            );
+                        }
+                        Err(f) => {
+                            let _ = reply.send(DeliveryOutcome::Failed(f));
+                        }
+                    },
+                    None => self.deliver(c, &message, reply),
+                }
+            }
+            Outbound::RoomEvent(e) => {
+                // Relay mode shows nothing of other worlds' joins and
+                // leaves; puppet mode shows the people.
+                let isupport = isupport_of(&c);
+                if let Some(p) = self.puppets.as_mut()
+                    && let Some(channel) = self.relay.channel_of(&e.room.address, &isupport)
+                {
+                    p.puppets
+                        .handle_event(Instant::now().into_std(), &channel, &e.kind);
+                }
+            }
             Outbound::Report {
                 message, outcome, ..
             } => {
@@ -387,401 +554,254 @@ impl Driver {
                 if let DeliveryOutcome::Failed(f) = outcome
                     && let cpimgate_model::Address::Irc(a) = &message.from.address
                     && let Some(nick) = a.as_nick()
+                    && let Some(c) = c
                     && c.session.is_registered()
                 {
                     let text = format!("Your message could not be delivered: {f}");
                     c.session.privmsg(nick, &text, true, None);
                 }
             }
-            // Relay mode shows nothing of other worlds' joins and leaves.
             _ => {}
         }
     }
 
-    fn deliver(&mut self, c: &mut Conn, message: &Message, reply: Reply) {
-        if !c.session.is_registered() {
+    /// Post `message` through the gateway's connection.
+    fn deliver(&mut self, c: Option<&mut Conn>, message: &Message, reply: Reply) {
+        let Some(c) = c.filter(|c| c.session.is_registered()) else {
             let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
                 FailureKind::Unreachable,
                 "not registered on the IRC server yet",
             )));
             return;
-        }
+        };
         let me = c.session.nick().to_owned();
-        let lines =
-            match self
-                .relay
-                .outbound(message, &me, c.session.isupport(), c.user_len, c.host_len)
-            {
-                Ok(l) => l,
-                Err(f) => {
-                    let _ = reply.send(DeliveryOutcome::Failed(f));
-                    return;
-                }
-            };
-        let isupport = c.session.isupport().clone();
-        if let Some(first) = lines.first()
-            && isupport.is_channel(&first.target)
-            && !c.session.in_channel(&first.target)
-        {
-            let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-                FailureKind::Unreachable,
-                format!("not in {} (yet)", first.target),
-            )));
-            return;
-        }
-        c.label_counter += 1;
-        let label = format!("cg{}", c.label_counter);
-        let n = lines.len();
-        let mut reply = Some(reply);
-        for (i, l) in lines.into_iter().enumerate() {
-            let last = i + 1 == n;
-            let mut m = IrcMessage::new("PRIVMSG", &[&l.target, &l.text]);
-            if last && c.session.has_cap("labeled-response") && c.session.has_cap("echo-message") {
-                m = m.with_tag("label", Some(&label));
+        let lines = match self.relay.outbound(
+            message,
+            Poster::Gateway(&me),
+            c.session.isupport(),
+            c.user_len,
+            c.host_len,
+        ) {
+            Ok(l) => l,
+            Err(f) => {
+                let _ = reply.send(DeliveryOutcome::Failed(f));
+                return;
             }
-            c.queue.push_back(Queued {
-                line: m,
-                reply: if last { reply.take() } else { None },
-            });
+        };
+        c.queue_message(lines, reply);
+    }
+
+    fn drain_reports(&mut self) {
+        let Some(p) = self.puppets.as_mut() else {
+            return;
+        };
+        while let Ok((id, r)) = p.reports.try_recv() {
+            p.report(id, r);
         }
     }
 
-    async fn on_tick(&mut self, c: &mut Conn) -> Result<Option<String>, AdapterError> {
-        let now = Instant::now();
-        // Echoes that did not come: the server took the line.
-        while c.awaiting.front().is_some_and(|a| a.deadline <= now) {
-            if let Some(a) = c.awaiting.pop_front() {
-                let _ = a.reply.send(DeliveryOutcome::Accepted);
+    fn on_report(&mut self, id: ConnId, r: Report) {
+        if let Some(p) = self.puppets.as_mut() {
+            p.report(id, r);
+        }
+    }
+
+    fn puppet_tick(&mut self) {
+        if let Some(p) = self.puppets.as_mut() {
+            p.puppets.handle_timeout(Instant::now().into_std());
+        }
+    }
+
+    fn puppet_wake(&mut self) -> Option<Instant> {
+        let p = self.puppets.as_mut()?;
+        p.puppets
+            .poll_timeout(Instant::now().into_std())
+            .map(Instant::from_std)
+    }
+
+    /// Carry out what the puppets want done; `c` is the gateway's
+    /// connection when it is up.
+    async fn puppet_actions(&mut self, mut c: Option<&mut Conn>) -> Result<(), AdapterError> {
+        loop {
+            let Some(host) = self.puppets.as_mut() else {
+                return Ok(());
+            };
+            let Some(action) = host.puppets.poll_action() else {
+                return Ok(());
+            };
+            match action {
+                Action::Open { id, nick, realname } => host.spawn(id, nick, realname),
+                Action::Command { id, cmd } => host.command(id, cmd),
+                Action::Send {
+                    id,
+                    nick,
+                    message,
+                    reply,
+                } => {
+                    let isupport = isupport_of(&c);
+                    let user_len = user_name(&self.cfg).len() + 1;
+                    match self.relay.outbound(
+                        &message,
+                        Poster::Puppet(&nick),
+                        &isupport,
+                        user_len,
+                        64,
+                    ) {
+                        Ok(lines) => host.command(id, Cmd::Send { lines, reply }),
+                        Err(f) => {
+                            let _ = reply.send(DeliveryOutcome::Failed(f));
+                        }
+                    }
+                }
+                Action::Relay { message, reply } => self.deliver(c.as_deref_mut(), &message, reply),
+                Action::StoreNick { who, nick } => {
+                    if let Err(e) = host
+                        .mappings
+                        .set_irc_nick(&self.cfg.network, &who, &nick)
+                        .await
+                    {
+                        tracing::warn!(adapter = %self.ctx.name, user = %who, %nick, "irc: cannot keep the puppet's nick: {e}");
+                    }
+                }
+                Action::Private {
+                    to,
+                    channel,
+                    message,
+                } => {
+                    let isupport = isupport_of(&c);
+                    let room = channel.and_then(|ch| self.relay.room(&isupport, &ch));
+                    if let Some(m) = self.relay.private_inbound(&message, to, room) {
+                        self.message_to_hub(m).await?;
+                    }
+                }
             }
         }
-        let due: Vec<String> = c
+    }
+
+    /// Tell every puppet to QUIT.
+    fn quit_puppets(&mut self) {
+        if let Some(p) = self.puppets.as_mut() {
+            let ids = p.puppets.shutdown(Instant::now().into_std());
+            while let Some(action) = p.puppets.poll_action() {
+                match action {
+                    Action::Command { id, cmd } => p.command(id, cmd),
+                    Action::Relay { reply, .. } | Action::Send { reply, .. } => {
+                        let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
+                            FailureKind::Unreachable,
+                            "the gateway is shutting down",
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            tracing::debug!(adapter = %self.ctx.name, "irc: closing {} puppets", ids.len());
+        }
+    }
+
+    /// Wait (at most [`QUIT_WAIT`]) for the puppets' goodbyes.
+    async fn stop_puppets(&mut self) {
+        self.quit_puppets();
+        let Some(p) = self.puppets.as_mut() else {
+            return;
+        };
+        let handles: Vec<JoinHandle<()>> = p.conns.drain().map(|(_, (_, h))| h).collect();
+        let all = futures::future::join_all(handles);
+        if tokio::time::timeout(QUIT_WAIT, all).await.is_err() {
+            tracing::warn!(adapter = %self.ctx.name, "irc: some puppets did not quit in time");
+        }
+    }
+
+    async fn on_tick(&mut self, c: &mut Conn) -> Result<(), AdapterError> {
+        let now = Instant::now();
+        let due: Vec<String> = self
             .held
             .iter()
             .filter(|(_, (until, _))| *until <= now)
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
-            if let Some((_, events)) = c.held.remove(&k) {
+            if let Some((_, events)) = self.held.remove(&k) {
                 for e in events {
                     self.event_to_hub(e).await?;
                 }
             }
         }
-        let (ready, later): (Vec<_>, Vec<_>) = c.rejoin.drain(..).partition(|(t, _)| *t <= now);
-        c.rejoin = later;
+        let (ready, later): (Vec<_>, Vec<_>) = self.rejoin.drain(..).partition(|(t, _)| *t <= now);
+        self.rejoin = later;
         for (_, ch) in ready {
             c.session.join(&ch);
         }
-        let silent = now.saturating_duration_since(c.last_read);
-        if silent > IDLE_PING * 2 {
-            return Ok(Some(format!("no answer from the server for {silent:?}")));
-        }
-        if silent > IDLE_PING && !c.ping_sent {
-            c.ping_sent = true;
-            c.session.send(IrcMessage::new("PING", &["cpimgate"]));
-        }
-        Ok(None)
+        self.puppet_tick();
+        Ok(())
     }
+}
+
+/// The server's ISUPPORT as the gateway's connection knows it; the
+/// defaults while it is down.
+fn isupport_of(c: &Option<&mut Conn>) -> ISupport {
+    c.as_ref()
+        .map(|c| c.session.isupport().clone())
+        .unwrap_or_default()
 }
 
 fn fold(c: &Conn, nick: &str) -> String {
     cpimgate_mappings::casefold(c.session.isupport().casemapping, nick)
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }
 
-/// One connection's state around the session.
-struct Conn {
-    session: Session,
-    bucket: TokenBucket,
-    queue: VecDeque<Queued>,
-    awaiting: VecDeque<Awaiting>,
-    label_counter: u64,
-    held: HashMap<String, (Instant, Vec<RoomEvent>)>,
-    rejoin: Vec<(Instant, String)>,
-    last_read: Instant,
-    ping_sent: bool,
-    /// The lengths of our `user` and `host` as others see them (for line
-    /// budgets): the configured user with a `~` for an unverified ident,
-    /// and the longest host the server allows until we know better.
-    user_len: usize,
-    host_len: usize,
+fn user_name(cfg: &IrcConfig) -> String {
+    cfg.username.clone().unwrap_or_else(|| cfg.nick.clone())
 }
 
-impl Conn {
-    fn new(cfg: &IrcConfig) -> Conn {
-        let user = cfg.username.clone().unwrap_or_else(|| cfg.nick.clone());
-        let sasl = cfg.sasl.as_ref().map(|s| match s {
-            SaslConfig::Plain { user, password } => Sasl::Plain {
-                user: user.clone(),
-                password: password.clone(),
-            },
-            SaslConfig::External { .. } => Sasl::External,
-        });
-        let user_len = user.len() + 1;
-        let now = Instant::now();
-        Conn {
-            session: Session::new(Identity {
-                nick: cfg.nick.clone(),
-                user,
-                realname: cfg.realname.clone(),
-                password: cfg.password.clone(),
-                sasl,
-            }),
-            bucket: TokenBucket::new(cfg.flood_burst, cfg.flood_rate, now.into_std()),
-            queue: VecDeque::new(),
-            awaiting: VecDeque::new(),
-            label_counter: 0,
-            held: HashMap::new(),
-            rejoin: Vec::new(),
-            last_read: now,
-            ping_sent: false,
-            user_len,
-            host_len: 64,
-        }
-    }
-
-    /// Move what the session wants to send into the write queue; `PONG`
-    /// first, since a late one gets the connection dropped.
-    fn drain_session(&mut self) {
-        while let Some(m) = self.session.poll_transmit() {
-            let q = Queued {
-                line: m,
-                reply: None,
-            };
-            if q.line.command == "PONG" {
-                self.queue.push_front(q);
-            } else {
-                self.queue.push_back(q);
-            }
-        }
-    }
-
-    /// When flood control lets the next line go, if one waits.
-    fn next_write_at(&mut self) -> Option<Instant> {
-        self.queue.front()?;
-        let wait = self.bucket.wait(Instant::now().into_std());
-        Some(Instant::now() + wait)
-    }
-
-    /// Write every line flood control allows now.
-    async fn write_ready<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
-        let mut wrote = false;
-        while let Some(front) = self.queue.front() {
-            let paced = !matches!(
-                front.line.command.as_str(),
-                "PONG" | "CAP" | "AUTHENTICATE" | "NICK" | "USER" | "PASS" | "QUIT"
-            );
-            let now = Instant::now().into_std();
-            if paced && !self.bucket.wait(now).is_zero() {
-                break;
-            }
-            let Some(q) = self.queue.pop_front() else {
-                break;
-            };
-            if paced {
-                self.bucket.take(now);
-            }
-            self.write_one(w, q).await?;
-            wrote = true;
-        }
-        if wrote {
-            w.flush().await?;
-        }
-        Ok(())
-    }
-
-    /// Write everything queued, ignoring flood control (for QUIT).
-    async fn write_all_now<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
-        while let Some(q) = self.queue.pop_front() {
-            self.write_one(w, q).await?;
-        }
-        w.flush().await
-    }
-
-    async fn write_one<W: AsyncWrite + Unpin>(
-        &mut self,
-        w: &mut W,
-        q: Queued,
-    ) -> std::io::Result<()> {
-        let line = match q.line.to_line() {
-            Ok(l) => l,
-            Err(e) => {
-                // The relay never builds such a line; refuse rather than send.
-                if let Some(r) = q.reply {
-                    let _ = r.send(DeliveryOutcome::Failed(Failure::new(
-                        FailureKind::Rejected,
-                        e.to_string(),
-                    )));
-                }
-                return Ok(());
-            }
-        };
-        let mut bytes = line.into_bytes();
-        bytes.extend_from_slice(b"\r\n");
-        w.write_all(&bytes).await?;
-        if let Some(reply) = q.reply {
-            if self.session.has_cap("echo-message") {
-                self.awaiting.push_back(Awaiting {
-                    target: q.line.param(0).unwrap_or("").to_owned(),
-                    text: q.line.param(1).unwrap_or("").to_owned(),
-                    label: q.line.tag("label").map(str::to_owned),
-                    reply,
-                    deadline: Instant::now() + ECHO_WAIT,
-                });
-            } else {
-                let _ = reply.send(DeliveryOutcome::Accepted);
-            }
-        }
-        Ok(())
-    }
-
-    fn on_echo(&mut self, p: &Privmsg) {
-        let isupport = self.session.isupport();
-        let idx = match &p.label {
-            Some(l) => self
-                .awaiting
-                .iter()
-                .position(|a| a.label.as_deref() == Some(l)),
-            None => self.awaiting.iter().position(|a| {
-                a.label.is_none() && isupport.same(&a.target, &p.target) && a.text == p.text
-            }),
-        };
-        if let Some(a) = idx.and_then(|i| self.awaiting.remove(i)) {
-            let _ = a.reply.send(DeliveryOutcome::Delivered);
-        }
-    }
-
-    fn on_failed(&mut self, label: Option<&str>, target: Option<&str>, code: &str, text: &str) {
-        let isupport = self.session.isupport();
-        let idx = match (label, target) {
-            (Some(l), _) => self
-                .awaiting
-                .iter()
-                .position(|a| a.label.as_deref() == Some(l)),
-            (None, Some(t)) => self
-                .awaiting
-                .iter()
-                .position(|a| isupport.same(&a.target, t)),
-            (None, None) => None,
-        };
-        let kind = match code {
-            // ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL
-            "401" | "403" => FailureKind::NotFound,
-            // ERR_CANNOTSENDTOCHAN: moderated, banned, +n
-            "404" => FailureKind::Forbidden,
-            // ERR_NOTONCHANNEL: kicked meanwhile; retried after the rejoin
-            "442" => FailureKind::Unreachable,
-            _ => FailureKind::Rejected,
-        };
-        if let Some(a) = idx.and_then(|i| self.awaiting.remove(i)) {
-            let _ = a.reply.send(DeliveryOutcome::Failed(Failure::new(
-                kind,
-                format!("{code} {text}"),
-            )));
-        }
-    }
-
-    fn fail_all(&mut self, why: &str, kind: FailureKind) {
-        for a in self.awaiting.drain(..) {
-            let _ = a
-                .reply
-                .send(DeliveryOutcome::Failed(Failure::new(kind, why)));
-        }
-        for q in self.queue.drain(..) {
-            if let Some(r) = q.reply {
-                let _ = r.send(DeliveryOutcome::Failed(Failure::new(kind, why)));
-            }
-        }
+/// Who the gateway's connection registers as.
+fn main_identity(cfg: &IrcConfig) -> Identity {
+    let sasl = cfg.sasl.as_deref().map(|s| match s {
+        SaslConfig::Plain { user, password } => Sasl::Plain {
+            user: user.clone(),
+            password: password.clone(),
+        },
+        SaslConfig::External { .. } => Sasl::External,
+    });
+    Identity {
+        nick: cfg.nick.clone(),
+        user: user_name(cfg),
+        realname: cfg.realname.clone(),
+        password: cfg.password.clone(),
+        sasl,
     }
 }
 
-/// Read lines (up to [`MAX_LINE`] bytes; longer ones are skipped whole)
-/// and hand them on parsed, until the socket ends or the driver goes.
-async fn read_lines<R: AsyncRead + Unpin>(
-    r: R,
-    tx: mpsc::Sender<Result<IrcMessage, crate::proto::ParseError>>,
-) {
-    let mut r = BufReader::with_capacity(16 * 1024, r);
-    let mut buf = Vec::with_capacity(1024);
-    let mut skipping = false;
-    loop {
-        let (done, used) = {
-            let avail = match r.fill_buf().await {
-                Ok([]) | Err(_) => return,
-                Ok(a) => a,
-            };
-            match avail.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    if !skipping {
-                        buf.extend_from_slice(&avail[..i]);
-                    }
-                    (true, i + 1)
-                }
-                None => {
-                    if !skipping {
-                        buf.extend_from_slice(avail);
-                    }
-                    (false, avail.len())
-                }
-            }
-        };
-        r.consume(used);
-        if buf.len() > MAX_LINE + 1 {
-            buf.clear();
-            skipping = true;
-        }
-        if done {
-            if !skipping {
-                if buf.last() == Some(&b'\r') {
-                    buf.pop();
-                }
-                if !buf.is_empty() && tx.send(IrcMessage::parse(&buf)).await.is_err() {
-                    return;
-                }
-            } else if tx
-                .send(Err(crate::proto::ParseError::TooLong(MAX_LINE + 1)))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            buf.clear();
-            skipping = false;
-        }
+/// Who a puppet registers as: its nick, the gateway's user name, the
+/// remote user's name as real name; no SASL (the account is the
+/// gateway's).
+pub(crate) fn puppet_identity(cfg: &IrcConfig, nick: &str, realname: &str) -> Identity {
+    let realname: String = realname
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    Identity {
+        nick: nick.to_owned(),
+        user: user_name(cfg),
+        realname: if realname.trim().is_empty() {
+            cfg.realname.clone()
+        } else {
+            realname
+        },
+        password: cfg.password.clone(),
+        sasl: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[tokio::test]
-    async fn reader_frames_lines_and_skips_overlong_ones() {
-        let (mut a, b) = tokio::io::duplex(64 * 1024);
-        let (tx, mut rx) = mpsc::channel(8);
-        tokio::spawn(read_lines(b, tx));
-        let long = vec![b'x'; MAX_LINE + 10];
-        a.write_all(b"PING :a\r\n").await.unwrap();
-        a.write_all(&long).await.unwrap();
-        a.write_all(b"\r\nPRIVMSG #c :caf\xe9\n\r\n").await.unwrap();
-        drop(a);
-        let first = rx.recv().await.unwrap().unwrap();
-        assert_eq!(first.command, "PING");
-        assert!(matches!(
-            rx.recv().await,
-            Some(Err(crate::proto::ParseError::TooLong(_)))
-        ));
-        let third = rx.recv().await.unwrap().unwrap();
-        assert_eq!(third.params[1], "café");
-        assert!(rx.recv().await.is_none());
-    }
 
     #[test]
     fn backoff_grows_and_stays_bounded() {

@@ -1,24 +1,34 @@
-//! IRC adapter: relay mode, IRCv3.
+//! IRC adapter: relay mode and puppet mode, IRCv3.
 //!
 //! * [`proto`]: the protocol without I/O: the line codec with IRCv3 tags,
 //!   ISUPPORT and case mapping, text (formatting, CTCP ACTION, splitting
 //!   at the 512-byte limit), nick mapping, flood control, and the
 //!   connection state machine ([`proto::session::Session`]: CAP 302, SASL
 //!   PLAIN/EXTERNAL, roster, batches, echo-message and labels).
-//! * [`relay`]: relay mode's translation between a channel and the model.
-//! * the driver: one connection per network, reconnecting with backoff,
-//!   rejoining, flood-paced, with deliveries confirmed by echo-message.
+//! * [`relay`]: the translation between a channel and the model.
+//! * `puppet`: puppet mode's bookkeeping without I/O (who has a puppet,
+//!   which connection a message takes, nicks kept in the mapping table)
+//!   and the task of one puppet connection.
+//! * the driver: the gateway's connection to the network, reconnecting
+//!   with backoff, rejoining, flood-paced, with deliveries confirmed by
+//!   echo-message; in puppet mode it also runs the puppets.
 //!
-//! Relay mode posts messages of other worlds as `<Nick> text` through the
-//! gateway's one connection. Puppet mode (a connection per remote user) is
-//! not built yet.
+//! Relay mode (`mode = "relay"`, the default) posts messages of other
+//! worlds as `<Nick> text` through the gateway's one connection. Puppet
+//! mode (`mode = "puppet"`) gives each user of another world present in a
+//! bridged channel a connection of their own, with their nick: they join,
+//! part, change nick and speak as themselves, and IRC users can write to
+//! them privately. The gateway's connection still reads the channels for
+//! the hub, leaving out what the puppets say and do.
 
 pub mod config;
 mod driver;
 pub mod proto;
+mod puppet;
 pub mod relay;
 mod tls;
 
+use cpimgate_mappings::MappingStore;
 use cpimgate_model::World;
 use cpimgate_model::port::{Adapter, AdapterContext, AdapterError, BoxFuture};
 
@@ -28,12 +38,14 @@ pub use config::IrcConfig;
 #[derive(Debug)]
 pub struct IrcAdapter {
     config: IrcConfig,
+    mappings: MappingStore,
 }
 
 impl IrcAdapter {
-    /// An adapter for `config`.
-    pub fn new(config: IrcConfig) -> IrcAdapter {
-        IrcAdapter { config }
+    /// An adapter for `config`; puppet mode keeps the nicks it gives to
+    /// users of other worlds in `mappings`.
+    pub fn new(config: IrcConfig, mappings: MappingStore) -> IrcAdapter {
+        IrcAdapter { config, mappings }
     }
 }
 
@@ -43,6 +55,6 @@ impl Adapter for IrcAdapter {
     }
 
     fn run(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
-        Box::pin(driver::run(self.config, ctx))
+        Box::pin(driver::run(self.config, self.mappings, ctx))
     }
 }

@@ -127,19 +127,8 @@ impl Relay {
             return None;
         }
         let room = self.room(isupport, &p.target)?;
-        let text = match text::ctcp(&p.text) {
-            Ctcp::Text(t) => text::strip_formatting(t),
-            Ctcp::Action(a) => format!("{ME}{}", text::strip_formatting(a)),
-            Ctcp::Other(..) => return None,
-        };
-        if text.trim().is_empty() {
-            return None;
-        }
-        let datetime = p
-            .time
-            .as_deref()
-            .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-            .unwrap_or_else(Timestamp::now);
+        let text = inbound_text(&p.text)?;
+        let datetime = datetime_of(p);
         let mut m = Message::text(
             self.origin(p.msgid.clone()),
             self.person(&p.from)?,
@@ -261,17 +250,23 @@ impl Relay {
     }
 
     /// The lines that post `m` from another world: into a configured
-    /// channel, or privately to a nick. `user_len`/`host_len` are the
-    /// lengths of our own `user@host` as the server shows them (for the
-    /// line budget).
+    /// channel, or privately to a nick. The gateway's connection puts the
+    /// sender's name in front (`format`, `action_format`); a puppet sends
+    /// the text as it is (its nick is the sender), a `/me` action as CTCP
+    /// ACTION. `user_len`/`host_len` are the lengths of the poster's
+    /// `user@host` as the server shows them (for the line budget).
     pub fn outbound(
         &self,
         m: &Message,
-        me: &str,
+        poster: Poster<'_>,
         isupport: &ISupport,
         user_len: usize,
         host_len: usize,
     ) -> Result<Vec<Line>, Failure> {
+        let ((format, action_format), me) = match poster {
+            Poster::Gateway(me) => ((self.format.as_str(), self.action_format.as_str()), me),
+            Poster::Puppet(me) => (("{text}", "\x01ACTION {text}\x01"), me),
+        };
         let target = self.target_of(m, isupport)?;
         let name = sender_name(&m.from);
         // A name of any length still leaves room for text on each line.
@@ -282,8 +277,8 @@ impl Relay {
             .collect();
         let body = body_text(m);
         let (template, body) = match body.strip_prefix(ME) {
-            Some(action) => (&self.action_format, action.to_owned()),
-            None => (&self.format, body.into_owned()),
+            Some(action) => (action_format, action.to_owned()),
+            None => (format, body.into_owned()),
         };
         // Every line of a multi-line message carries the sender's name.
         let budget =
@@ -320,6 +315,58 @@ impl Relay {
         Ok(lines)
     }
 
+    /// Where `m` goes on this network: a configured channel or a nick.
+    pub fn destination(&self, m: &Message, isupport: &ISupport) -> Result<Target, Failure> {
+        let t = self.target_of(m, isupport)?;
+        Ok(if isupport.is_channel(&t) {
+            Target::Channel(t)
+        } else {
+            Target::Nick(t)
+        })
+    }
+
+    /// The configured channel an `irc://` room address of this network
+    /// names, as configured.
+    pub fn channel_of(&self, room: &Address, isupport: &ISupport) -> Option<String> {
+        match room {
+            Address::Irc(a) if a.network().to_string().eq_ignore_ascii_case(&self.network) => {
+                match a.target() {
+                    IrcTarget::Channel(c) => self.configured(isupport, c).map(str::to_owned),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A private message to a puppet (an IRC user writing to a user of
+    /// another world) as a model message to `to`. With `room` (the
+    /// channel where the sender met the puppet), it is a private message
+    /// in that room (the model's "PRIVMSG to a nick met in a channel");
+    /// without, a 1:1 message. `None` for what [`Relay::inbound`] drops.
+    pub fn private_inbound(
+        &self,
+        p: &Privmsg,
+        to: NameAddr,
+        room: Option<RoomRef>,
+    ) -> Option<Message> {
+        if p.echo || p.history || p.notice {
+            return None;
+        }
+        let text = inbound_text(&p.text)?;
+        let mut m = Message::text(
+            self.origin(p.msgid.clone()),
+            self.person(&p.from)?,
+            to,
+            &text,
+        );
+        m.id = MessageId::random();
+        m.datetime = Some(datetime_of(p));
+        m.private = room.is_some();
+        m.room = room;
+        Some(m)
+    }
+
     fn target_of(&self, m: &Message, isupport: &ISupport) -> Result<String, Failure> {
         let to = m.to.first().map(|t| &t.address);
         match to {
@@ -352,6 +399,43 @@ impl Relay {
             None => Err(Failure::new(FailureKind::NotFound, "no recipient")),
         }
     }
+}
+
+/// Who posts a message from another world, by nick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poster<'a> {
+    /// The gateway's connection (relay mode's way).
+    Gateway(&'a str),
+    /// The sender's puppet.
+    Puppet(&'a str),
+}
+
+/// Where a model message goes on IRC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A configured channel, as configured.
+    Channel(String),
+    /// A nick.
+    Nick(String),
+}
+
+/// The model's text of an IRC message: formatting removed, CTCP ACTION as
+/// `/me `; `None` for other CTCP and for blank text.
+fn inbound_text(raw: &str) -> Option<String> {
+    let text = match text::ctcp(raw) {
+        Ctcp::Text(t) => text::strip_formatting(t),
+        Ctcp::Action(a) => format!("{ME}{}", text::strip_formatting(a)),
+        Ctcp::Other(..) => return None,
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The server's time of a message (server-time), else now.
+fn datetime_of(p: &Privmsg) -> Timestamp {
+    p.time
+        .as_deref()
+        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+        .unwrap_or_else(Timestamp::now)
 }
 
 /// Control characters other than the CTCP and formatting ones mean
@@ -453,7 +537,7 @@ mod tests {
         let r = Relay::new("irc", &cfg());
         let is = ISupport::default();
         let m = from_other_world("hello", "irc://irc.localhost/%23test");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(
             lines,
             [Line {
@@ -463,18 +547,18 @@ mod tests {
         );
         let m = from_other_world("/me waves", "irc://irc.localhost/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap()[0].text,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap()[0].text,
             "* Alice in wonderland waves"
         );
         // Text can never become a command: each line is its own PRIVMSG.
         let m = from_other_world("one\r\nQUIT :x\n\nthree", "irc://irc.localhost/bob,isnick");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1].text, "<Alice in wonderland> QUIT :x");
         assert_eq!(lines[0].target, "bob");
         // Beyond max_lines: cut with a note.
         let m = from_other_world("1\n2\n3\n4\n5", "irc://irc.localhost/%23test");
-        let lines = r.outbound(&m, "gw", &is, 2, 9).unwrap();
+        let lines = r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap();
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2].text,
@@ -485,10 +569,45 @@ mod tests {
         let m = from_other_world(&long, "irc://irc.localhost/%23test");
         let mut r2 = Relay::new("irc", &cfg());
         r2.max_lines = 100;
-        for l in r2.outbound(&m, "gw", &is, 2, 9).unwrap() {
+        for l in r2.outbound(&m, Poster::Gateway("gw"), &is, 2, 9).unwrap() {
             let wire = format!(":gw!~g@127.0.0.1 PRIVMSG {} :{}\r\n", l.target, l.text);
             assert!(wire.len() <= 512, "{}", wire.len());
         }
+    }
+
+    #[test]
+    fn puppets_post_plain_text_and_actions() {
+        let r = Relay::new("irc", &cfg());
+        let is = ISupport::default();
+        let m = from_other_world("hello\nworld", "irc://irc.localhost/%23test");
+        let lines = r.outbound(&m, Poster::Puppet("Alice"), &is, 2, 9).unwrap();
+        assert_eq!(lines[0].text, "hello");
+        assert_eq!(lines[1].text, "world");
+        let m = from_other_world("/me waves", "irc://irc.localhost/%23test");
+        assert_eq!(
+            r.outbound(&m, Poster::Puppet("Alice"), &is, 2, 9).unwrap()[0].text,
+            "\x01ACTION waves\x01"
+        );
+        assert_eq!(
+            r.destination(&m, &is).unwrap(),
+            Target::Channel("#Test".into())
+        );
+        let m = from_other_world("x", "irc://irc.localhost/bob,isnick");
+        assert_eq!(r.destination(&m, &is).unwrap(), Target::Nick("bob".into()));
+        // A private message to a puppet: from the IRC user, to the remote
+        // user, in the room where they met when there is one.
+        let to = NameAddr::new("sip:alice@example.com".parse().unwrap());
+        let p = privmsg("bob", "Alice", "psst");
+        let m = r.private_inbound(&p, to.clone(), None).unwrap();
+        assert!(!m.private && m.room.is_none());
+        assert_eq!(m.from.address.to_string(), "irc://irc.localhost/bob,isnick");
+        let room = r.room(&is, "#test");
+        let m = r.private_inbound(&p, to.clone(), room).unwrap();
+        assert!(m.private);
+        assert_eq!(m.to[0], to);
+        let mut notice = privmsg("bob", "Alice", "psst");
+        notice.notice = true;
+        assert!(r.private_inbound(&notice, to, None).is_none());
     }
 
     #[test]
@@ -497,17 +616,23 @@ mod tests {
         let is = ISupport::default();
         let m = from_other_world("x", "irc://irc.localhost/%23nope");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::NotFound
         );
         let m = from_other_world("x", "irc://other.net/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::NotFound
         );
         let m = from_other_world(" \n ", "irc://irc.localhost/%23test");
         assert_eq!(
-            r.outbound(&m, "gw", &is, 2, 9).unwrap_err().kind,
+            r.outbound(&m, Poster::Gateway("gw"), &is, 2, 9)
+                .unwrap_err()
+                .kind,
             FailureKind::Rejected
         );
     }

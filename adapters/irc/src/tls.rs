@@ -28,7 +28,7 @@ pub fn connector(cfg: &IrcConfig) -> io::Result<TlsConnector> {
         }
     }
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    let config = match &cfg.sasl {
+    let config = match cfg.sasl.as_deref() {
         Some(SaslConfig::External {
             cert_file,
             key_file,

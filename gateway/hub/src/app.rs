@@ -30,7 +30,7 @@ pub fn build_adapters(
             )),
             AdapterSection::Irc(i) => out.push((
                 name.clone(),
-                Box::new(cpimgate_irc::IrcAdapter::new(i.clone())),
+                Box::new(cpimgate_irc::IrcAdapter::new(i.clone(), mappings.clone())),
             )),
             other => anyhow::bail!(
                 "adapters.{name}.kind: the {} adapter is not part of this build yet",

@@ -1,0 +1,476 @@
+//! One connection's I/O and state, for the gateway's connection and the
+//! puppets alike: [`Link`] owns the socket (a reader task feeding parsed
+//! lines through a bounded channel, the write half, a one-second tick);
+//! [`Conn`] is the [`Session`] with the write queue, flood control, and
+//! the deliveries waiting for their echo.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, Reply};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{CONNECT_TIMEOUT, QUIT_WAIT, Stream, sleep_until_opt};
+use crate::config::IrcConfig;
+use crate::proto::flood::TokenBucket;
+use crate::proto::message::{IrcMessage, MAX_LINE};
+use crate::proto::session::{Event, Identity, Privmsg, Session};
+use crate::relay::Line;
+
+/// Lines read ahead of the driver.
+const READ_AHEAD: usize = 256;
+/// How long an echo is awaited before the message counts as accepted.
+const ECHO_WAIT: Duration = Duration::from_secs(30);
+/// Silence after which the server is pinged, and after which twice that
+/// the connection is given up.
+const IDLE_PING: Duration = Duration::from_secs(90);
+
+/// A message waiting for its echo.
+struct Awaiting {
+    target: String,
+    text: String,
+    label: Option<String>,
+    reply: Reply,
+    deadline: Instant,
+}
+
+/// A line waiting for its turn to be written; the last line of a message
+/// carries the message's reply.
+struct Queued {
+    line: IrcMessage,
+    reply: Option<Reply>,
+}
+
+/// What woke a [`Link`].
+pub(crate) enum Input {
+    /// A line was read (and handed to the session), or a write is due.
+    Read,
+    /// The one-second tick (after echo and ping upkeep).
+    Tick,
+    /// The connection is lost.
+    Lost(String),
+}
+
+/// One connection's I/O: the socket's reader task and writer, the tick,
+/// and the [`Conn`] they feed.
+pub(crate) struct Link {
+    pub(crate) conn: Conn,
+    writer: WriteHalf<Box<dyn Stream>>,
+    lines: mpsc::Receiver<Result<IrcMessage, crate::proto::ParseError>>,
+    reader: JoinHandle<()>,
+    tick: tokio::time::Interval,
+    deadline: Instant,
+}
+
+impl Link {
+    /// Start reading `stream` and registering.
+    pub(crate) fn open(stream: Box<dyn Stream>, mut conn: Conn) -> Link {
+        let (read_half, writer) = tokio::io::split(stream);
+        let (line_tx, lines) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(read_lines(read_half, line_tx));
+        conn.session.start();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Link {
+            conn,
+            writer,
+            lines,
+            reader,
+            tick,
+            deadline: Instant::now() + CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Write what the session and flood control let go now.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        self.conn.drain_session();
+        self.conn.write_ready(&mut self.writer).await
+    }
+
+    /// Whether registration takes too long.
+    pub(crate) fn overdue(&self) -> bool {
+        !self.conn.session.is_registered() && Instant::now() > self.deadline
+    }
+
+    /// Wait for a line (unless `read` is false: backpressure), a write's
+    /// turn, or the tick. Cancel-safe.
+    pub(crate) async fn next(&mut self, read: bool) -> Input {
+        self.conn.drain_session();
+        let wake = self.conn.next_write_at();
+        tokio::select! {
+            line = self.lines.recv(), if read => match line {
+                Some(Ok(m)) => {
+                    self.conn.last_read = Instant::now();
+                    self.conn.ping_sent = false;
+                    self.conn.session.handle(m);
+                    Input::Read
+                }
+                Some(Err(e)) => {
+                    tracing::debug!("irc: unreadable line: {e}");
+                    Input::Read
+                }
+                None => Input::Lost("the server closed the connection".into()),
+            },
+            _ = sleep_until_opt(wake) => Input::Read,
+            _ = self.tick.tick() => match self.conn.on_tick() {
+                Some(why) => Input::Lost(why),
+                None => Input::Tick,
+            },
+        }
+    }
+
+    /// QUIT, written at once (at most [`QUIT_WAIT`]).
+    pub(crate) async fn quit(&mut self, reason: &str) {
+        self.conn.session.quit(reason);
+        self.conn.drain_session();
+        let _ = tokio::time::timeout(QUIT_WAIT, self.conn.write_all_now(&mut self.writer)).await;
+        self.conn
+            .fail_all("the gateway is shutting down", FailureKind::Unreachable);
+    }
+
+    /// Stop reading; fail what still waits, as unreachable (retried).
+    pub(crate) fn close(mut self, why: &str) {
+        self.reader.abort();
+        self.conn.fail_all(why, FailureKind::Unreachable);
+    }
+}
+
+/// One connection's state around the session.
+pub(crate) struct Conn {
+    pub(crate) session: Session,
+    bucket: TokenBucket,
+    queue: VecDeque<Queued>,
+    awaiting: VecDeque<Awaiting>,
+    label_counter: u64,
+    last_read: Instant,
+    ping_sent: bool,
+    /// The lengths of our `user` and `host` as others see them (for line
+    /// budgets): the configured user with a `~` for an unverified ident,
+    /// and the longest host the server allows until we know better.
+    pub(crate) user_len: usize,
+    pub(crate) host_len: usize,
+}
+
+impl Conn {
+    /// A connection that registers as `me`, paced as `cfg` says.
+    pub(crate) fn new(cfg: &IrcConfig, me: Identity) -> Conn {
+        let user_len = me.user.len() + 1;
+        let now = Instant::now();
+        Conn {
+            session: Session::new(me),
+            bucket: TokenBucket::new(cfg.flood_burst, cfg.flood_rate, now.into_std()),
+            queue: VecDeque::new(),
+            awaiting: VecDeque::new(),
+            label_counter: 0,
+            last_read: now,
+            ping_sent: false,
+            user_len,
+            host_len: 64,
+        }
+    }
+
+    /// Queue the lines of one message; its reply goes with the last line
+    /// (labeled when the server echoes with labels).
+    pub(crate) fn queue_message(&mut self, lines: Vec<Line>, reply: Reply) {
+        if let Some(first) = lines.first()
+            && self.session.isupport().is_channel(&first.target)
+            && !self.session.in_channel(&first.target)
+        {
+            let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
+                FailureKind::Unreachable,
+                format!("not in {} (yet)", first.target),
+            )));
+            return;
+        }
+        self.label_counter += 1;
+        let label = format!("cg{}", self.label_counter);
+        let labeled =
+            self.session.has_cap("labeled-response") && self.session.has_cap("echo-message");
+        let n = lines.len();
+        let mut reply = Some(reply);
+        for (i, l) in lines.into_iter().enumerate() {
+            let last = i + 1 == n;
+            let mut m = IrcMessage::new("PRIVMSG", &[&l.target, &l.text]);
+            if last && labeled {
+                m = m.with_tag("label", Some(&label));
+            }
+            self.queue.push_back(Queued {
+                line: m,
+                reply: if last { reply.take() } else { None },
+            });
+        }
+    }
+
+    /// Once a second: echoes that did not come count as accepted (the
+    /// server took the line); a silent server is pinged, then given up
+    /// (`Some(reason)`).
+    fn on_tick(&mut self) -> Option<String> {
+        let now = Instant::now();
+        while self.awaiting.front().is_some_and(|a| a.deadline <= now) {
+            if let Some(a) = self.awaiting.pop_front() {
+                let _ = a.reply.send(DeliveryOutcome::Accepted);
+            }
+        }
+        let silent = now.saturating_duration_since(self.last_read);
+        if silent > IDLE_PING * 2 {
+            return Some(format!("no answer from the server for {silent:?}"));
+        }
+        if silent > IDLE_PING && !self.ping_sent {
+            self.ping_sent = true;
+            self.session.send(IrcMessage::new("PING", &["cpimgate"]));
+        }
+        None
+    }
+
+    /// Move what the session wants to send into the write queue; `PONG`
+    /// first, since a late one gets the connection dropped.
+    fn drain_session(&mut self) {
+        while let Some(m) = self.session.poll_transmit() {
+            let q = Queued {
+                line: m,
+                reply: None,
+            };
+            if q.line.command == "PONG" {
+                self.queue.push_front(q);
+            } else {
+                self.queue.push_back(q);
+            }
+        }
+    }
+
+    /// When flood control lets the next line go, if one waits.
+    fn next_write_at(&mut self) -> Option<Instant> {
+        self.queue.front()?;
+        let wait = self.bucket.wait(Instant::now().into_std());
+        Some(Instant::now() + wait)
+    }
+
+    /// Write every line flood control allows now.
+    async fn write_ready<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let mut wrote = false;
+        while let Some(front) = self.queue.front() {
+            let paced = !matches!(
+                front.line.command.as_str(),
+                "PONG" | "CAP" | "AUTHENTICATE" | "NICK" | "USER" | "PASS" | "QUIT"
+            );
+            let now = Instant::now().into_std();
+            if paced && !self.bucket.wait(now).is_zero() {
+                break;
+            }
+            let Some(q) = self.queue.pop_front() else {
+                break;
+            };
+            if paced {
+                self.bucket.take(now);
+            }
+            self.write_one(w, q).await?;
+            wrote = true;
+        }
+        if wrote {
+            w.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Write everything queued, ignoring flood control (for QUIT).
+    async fn write_all_now<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        while let Some(q) = self.queue.pop_front() {
+            self.write_one(w, q).await?;
+        }
+        w.flush().await
+    }
+
+    async fn write_one<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        q: Queued,
+    ) -> std::io::Result<()> {
+        let line = match q.line.to_line() {
+            Ok(l) => l,
+            Err(e) => {
+                // The relay never builds such a line; refuse rather than send.
+                if let Some(r) = q.reply {
+                    let _ = r.send(DeliveryOutcome::Failed(Failure::new(
+                        FailureKind::Rejected,
+                        e.to_string(),
+                    )));
+                }
+                return Ok(());
+            }
+        };
+        let mut bytes = line.into_bytes();
+        bytes.extend_from_slice(b"\r\n");
+        w.write_all(&bytes).await?;
+        if let Some(reply) = q.reply {
+            if self.session.has_cap("echo-message") {
+                self.awaiting.push_back(Awaiting {
+                    target: q.line.param(0).unwrap_or("").to_owned(),
+                    text: q.line.param(1).unwrap_or("").to_owned(),
+                    label: q.line.tag("label").map(str::to_owned),
+                    reply,
+                    deadline: Instant::now() + ECHO_WAIT,
+                });
+            } else {
+                let _ = reply.send(DeliveryOutcome::Accepted);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_echo(&mut self, p: &Privmsg) {
+        let isupport = self.session.isupport();
+        let idx = match &p.label {
+            Some(l) => self
+                .awaiting
+                .iter()
+                .position(|a| a.label.as_deref() == Some(l)),
+            None => self.awaiting.iter().position(|a| {
+                a.label.is_none() && isupport.same(&a.target, &p.target) && a.text == p.text
+            }),
+        };
+        if let Some(a) = idx.and_then(|i| self.awaiting.remove(i)) {
+            let _ = a.reply.send(DeliveryOutcome::Delivered);
+        }
+    }
+
+    /// A numeric error or FAIL ([`Event::Failed`]) about a message of
+    /// ours fails its delivery; other events are ignored.
+    pub(crate) fn on_failed(&mut self, ev: &Event) {
+        let Event::Failed {
+            label,
+            target,
+            code,
+            text,
+        } = ev
+        else {
+            return;
+        };
+        let (label, target) = (label.as_deref(), target.as_deref());
+        let isupport = self.session.isupport();
+        let idx = match (label, target) {
+            (Some(l), _) => self
+                .awaiting
+                .iter()
+                .position(|a| a.label.as_deref() == Some(l)),
+            (None, Some(t)) => self
+                .awaiting
+                .iter()
+                .position(|a| isupport.same(&a.target, t)),
+            (None, None) => None,
+        };
+        let kind = match code.as_str() {
+            // ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL
+            "401" | "403" => FailureKind::NotFound,
+            // ERR_CANNOTSENDTOCHAN: moderated, banned, +n
+            "404" => FailureKind::Forbidden,
+            // ERR_NOTONCHANNEL: kicked meanwhile; retried after the rejoin
+            "442" => FailureKind::Unreachable,
+            _ => FailureKind::Rejected,
+        };
+        if let Some(a) = idx.and_then(|i| self.awaiting.remove(i)) {
+            let _ = a.reply.send(DeliveryOutcome::Failed(Failure::new(
+                kind,
+                format!("{code} {text}"),
+            )));
+        }
+    }
+
+    fn fail_all(&mut self, why: &str, kind: FailureKind) {
+        for a in self.awaiting.drain(..) {
+            let _ = a
+                .reply
+                .send(DeliveryOutcome::Failed(Failure::new(kind, why)));
+        }
+        for q in self.queue.drain(..) {
+            if let Some(r) = q.reply {
+                let _ = r.send(DeliveryOutcome::Failed(Failure::new(kind, why)));
+            }
+        }
+    }
+}
+
+/// Read lines (up to [`MAX_LINE`] bytes; longer ones are skipped whole)
+/// and hand them on parsed, until the socket ends or the driver goes.
+async fn read_lines<R: AsyncRead + Unpin>(
+    r: R,
+    tx: mpsc::Sender<Result<IrcMessage, crate::proto::ParseError>>,
+) {
+    let mut r = BufReader::with_capacity(16 * 1024, r);
+    let mut buf = Vec::with_capacity(1024);
+    let mut skipping = false;
+    loop {
+        let (done, used) = {
+            let avail = match r.fill_buf().await {
+                Ok([]) | Err(_) => return,
+                Ok(a) => a,
+            };
+            match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    if !skipping {
+                        buf.extend_from_slice(&avail[..i]);
+                    }
+                    (true, i + 1)
+                }
+                None => {
+                    if !skipping {
+                        buf.extend_from_slice(avail);
+                    }
+                    (false, avail.len())
+                }
+            }
+        };
+        r.consume(used);
+        if buf.len() > MAX_LINE + 1 {
+            buf.clear();
+            skipping = true;
+        }
+        if done {
+            if !skipping {
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+                if !buf.is_empty() && tx.send(IrcMessage::parse(&buf)).await.is_err() {
+                    return;
+                }
+            } else if tx
+                .send(Err(crate::proto::ParseError::TooLong(MAX_LINE + 1)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            buf.clear();
+            skipping = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn reader_frames_lines_and_skips_overlong_ones() {
+        let (mut a, b) = tokio::io::duplex(64 * 1024);
+        let (tx, mut rx) = mpsc::channel(8);
+        tokio::spawn(read_lines(b, tx));
+        let long = vec![b'x'; MAX_LINE + 10];
+        a.write_all(b"PING :a\r\n").await.unwrap();
+        a.write_all(&long).await.unwrap();
+        a.write_all(b"\r\nPRIVMSG #c :caf\xe9\n\r\n").await.unwrap();
+        drop(a);
+        let first = rx.recv().await.unwrap().unwrap();
+        assert_eq!(first.command, "PING");
+        assert!(matches!(
+            rx.recv().await,
+            Some(Err(crate::proto::ParseError::TooLong(_)))
+        ));
+        let third = rx.recv().await.unwrap().unwrap();
+        assert_eq!(third.params[1], "café");
+        assert!(rx.recv().await.is_none());
+    }
+}
