@@ -8,19 +8,17 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cpimgate::config::{AdapterSection, Config};
 use cpimgate::hub::RunningHub;
 use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, embedded_adapter, room_message};
+use cpimgate_e2e::gate::Gate;
 use cpimgate_e2e::prosody::{HOST_A, HOST_B, MUC_A, MUC_B, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
 use cpimgate_model::event::{Participant, RoomEventKind};
 use cpimgate_model::port::{Adapter, AdapterStatus, DeliveryOutcome};
 use cpimgate_model::{Message, MessageId, Origin, RoomEvent, RoomRef, World};
-use tokio::net::{TcpListener, TcpStream};
 
 const SIP_ROOM: &str = "sip:lobby@chat.example.com";
 
@@ -42,41 +40,6 @@ impl Sip {
             .expect_text(text, WAIT)
             .await
             .unwrap_or_else(|e| panic!("the sip adapter never got {text:?}: {e}"))
-    }
-}
-
-/// A TCP forwarder between the bridges and Prosody's c2s port that the
-/// test can close: while closed, connections are dropped as soon as they
-/// are accepted, so the bridges stay away (and keep backing off) while the
-/// test's own users are already back.
-struct Gate {
-    addr: SocketAddr,
-    open: Arc<AtomicBool>,
-}
-
-impl Gate {
-    async fn new(to: SocketAddr) -> Gate {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(AtomicBool::new(true));
-        let is_open = open.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !is_open.load(Ordering::SeqCst) {
-                    continue;
-                }
-                tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        Gate { addr, open }
-    }
-
-    fn set_open(&self, open: bool) {
-        self.open.store(open, Ordering::SeqCst);
     }
 }
 
@@ -191,8 +154,8 @@ async fn setup(
     server.register("bob", HOST_B, "bob-pw").await.unwrap();
     server.register("carol", HOST_B, "carol-pw").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let gate = Gate::new(server.c2s_addr()).await;
-    let cfg = config(dir.path(), gate.addr, notices);
+    let gate = Gate::new(server.c2s_addr()).await.unwrap();
+    let cfg = config(dir.path(), gate.addr(), notices);
     let (hub, sip) = start_gateway(&cfg).await;
     ready(&hub, &server).await;
     let mut alice = XmppUser::connect(&server, "alice@a.localhost", "alice-pw")

@@ -12,83 +12,28 @@
 
 use std::borrow::Cow;
 
-use cpimgate_model::address::{Address, IrcTarget, unescape_node};
+use cpimgate_model::display;
 use cpimgate_model::time::Timestamp;
 use cpimgate_model::{Message, NameAddr};
 
 use crate::text::xml_safe;
 
-/// The name to show for `from`: its display name, else the most human part
-/// of its address (a JID's resource in a room or its localpart, a SIP or
-/// `im:` user, an IRC nick), else the whole address.
+/// The name to show for `from` ([`display::sender_name`]), with
+/// characters XML 1.0 cannot hold replaced.
 pub fn sender_nick(from: &NameAddr) -> String {
-    if let Some(d) = from.display.as_deref().map(str::trim)
-        && !d.is_empty()
-    {
-        return xml_safe(d).into_owned();
-    }
-    let part = match &from.address {
-        Address::Xmpp(u) => match (u.jid().resource(), u.jid().node()) {
-            (Some(r), _) => Some(r.to_owned()),
-            (None, Some(n)) => Some(unescape_node(n).unwrap_or_else(|_| n.to_owned())),
-            (None, None) => None,
-        },
-        Address::Sip(u) => u.user().map(str::to_owned),
-        Address::Im(u) => Some(u.user().to_owned()),
-        Address::Irc(a) => match a.target() {
-            IrcTarget::Nick(n) => Some(n.clone()),
-            _ => None,
-        },
-        _ => None,
-    };
-    let s = part
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| from.address.to_string());
-    xml_safe(&s).into_owned()
+    xml_safe(&display::sender_name(from)).into_owned()
 }
 
-/// The message's content as text XML can carry: the body of a `text/*`
-/// message in UTF-8, with characters XML 1.0 cannot hold replaced; for any
-/// other content a short placeholder naming the type and size, since a
-/// chat room shows only text.
+/// The message's content as text XML can carry ([`display::body_text`]),
+/// with characters XML 1.0 cannot hold replaced.
 pub fn body_text(message: &Message) -> Cow<'_, str> {
-    let ct = message.content_type.trim().to_ascii_lowercase();
-    if (ct.is_empty() || ct.starts_with("text/"))
-        && let Some(t) = message.body.as_text()
-    {
-        return xml_safe(t);
+    match display::body_text(message) {
+        Cow::Borrowed(t) => xml_safe(t),
+        Cow::Owned(t) => Cow::Owned(xml_safe(&t).into_owned()),
     }
-    let kind = message.content_type.split(';').next().unwrap_or("").trim();
-    Cow::Owned(format!(
-        "[{} content, {} bytes]",
-        xml_safe(if kind.is_empty() { "binary" } else { kind }),
-        message.body.len()
-    ))
 }
 
-/// `template` with `{nick}` and `{text}` replaced, in one pass: what the
-/// values contain is never expanded again (a nick `{text}` stays literal).
-/// Unknown `{...}` stay as written.
-pub fn render(template: &str, nick: &str, text: &str) -> String {
-    let mut out = String::with_capacity(template.len() + nick.len() + text.len());
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(t) = tail.strip_prefix("{nick}") {
-            out.push_str(nick);
-            rest = t;
-        } else if let Some(t) = tail.strip_prefix("{text}") {
-            out.push_str(text);
-            rest = t;
-        } else {
-            out.push('{');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
+pub use display::render;
 
 /// What the text of an XEP-0308 correction starts with when it leaves
 /// XMPP.

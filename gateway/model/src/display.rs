@@ -69,21 +69,32 @@ pub fn body_text(message: &Message) -> Cow<'_, str> {
 /// assert_eq!(render("<{nick}> {text}", "{text}", "hi"), "<{text}> hi");
 /// ```
 pub fn render(template: &str, nick: &str, text: &str) -> String {
-    let mut out = String::with_capacity(template.len() + nick.len() + text.len());
+    render_with(template, &[("nick", nick), ("text", text)])
+}
+
+/// `template` with each `{name}` of `values` replaced, in one pass, as
+/// [`render`] does for `{nick}` and `{text}`.
+///
+/// ```
+/// use cpimgate_model::display::render_with;
+/// let line = render_with("* {nick} is now {new_nick}", &[("nick", "a"), ("new_nick", "b")]);
+/// assert_eq!(line, "* a is now b");
+/// ```
+pub fn render_with(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
-    while let Some(i) = rest.find('{') {
+    'outer: while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(t) = tail.strip_prefix("{nick}") {
-            out.push_str(nick);
-            rest = t;
-        } else if let Some(t) = tail.strip_prefix("{text}") {
-            out.push_str(text);
-            rest = t;
-        } else {
-            out.push('{');
-            rest = &tail[1..];
+        let tail = &rest[i + 1..];
+        for (name, value) in values {
+            if let Some(t) = tail.strip_prefix(name).and_then(|t| t.strip_prefix('}')) {
+                out.push_str(value);
+                rest = t;
+                continue 'outer;
+            }
         }
+        out.push('{');
+        rest = tail;
     }
     out.push_str(rest);
     out

@@ -60,28 +60,9 @@ fn name(who: &Participant) -> String {
     ))
 }
 
-/// `template` with `{nick}` and `{new_nick}` replaced, in one pass: what
-/// the values contain is never expanded again. Unknown `{...}` stay as
-/// written.
+/// `template` with `{nick}` and `{new_nick}` replaced, in one pass.
 fn fill(template: &str, nick: &str, new_nick: &str) -> String {
-    let mut out = String::with_capacity(template.len() + nick.len() + new_nick.len());
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(t) = tail.strip_prefix("{nick}") {
-            out.push_str(nick);
-            rest = t;
-        } else if let Some(t) = tail.strip_prefix("{new_nick}") {
-            out.push_str(new_nick);
-            rest = t;
-        } else {
-            out.push('{');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    out
+    cpimgate_model::display::render_with(template, &[("nick", nick), ("new_nick", new_nick)])
 }
 
 #[cfg(test)]
