@@ -407,3 +407,44 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
 {tls}{link}"#
     )
 }
+
+/// The configuration of a gateway (for [`crate::gateway::Gateway::start`])
+/// with the IRC adapter `irc` in `#test` on the server at `addr` and an
+/// embedded adapter `sip`, bridged `#test` ↔ `sip_room`. `irc_settings`
+/// are more lines of `[adapters.irc]` (e.g. `mode = "puppet"`), `more`
+/// is appended (routes). Retries are quick, as tests want them.
+pub fn bridge_config(addr: SocketAddr, sip_room: &str, irc_settings: &str, more: &str) -> String {
+    format!(
+        r##"
+[gateway]
+name = "gw-irc-test"
+domains = ["gw.localhost"]
+
+[store]
+path = "{{dir}}/gateway.sqlite"
+
+[queue]
+retry_base_ms = 100
+retry_max_ms = 1000
+
+[adapters.irc]
+kind = "irc"
+network = "{SERVER_NAME}"
+server = "{addr}"
+nick = "bridge"
+channels = ["#test"]
+{irc_settings}
+
+[adapters.sip]
+kind = "embedded"
+
+[[bridge]]
+name = "lobby"
+rooms = [
+  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
+  {{ adapter = "sip", address = "{sip_room}" }},
+]
+{more}
+"##
+    )
+}

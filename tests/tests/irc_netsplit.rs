@@ -14,35 +14,17 @@ use std::time::Duration;
 
 use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, embedded_adapter};
 use cpimgate_e2e::gateway::Gateway;
-use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::inspircd::{Inspircd, bridge_config};
 use cpimgate_e2e::irc_user::{IrcUser, WAIT};
 use cpimgate_model::World;
 use cpimgate_model::event::RoomEventKind;
 
 fn config(server: &Inspircd, hold_secs: u64) -> String {
-    format!(
-        r##"
-[gateway]
-name = "gw-netsplit"
-[store]
-path = "{{dir}}/gateway.sqlite"
-[adapters.irc]
-kind = "irc"
-network = "{SERVER_NAME}"
-server = "{addr}"
-nick = "bridge"
-channels = ["#test"]
-netsplit_hold_secs = {hold_secs}
-[adapters.sip]
-kind = "embedded"
-[[bridge]]
-name = "lobby"
-rooms = [
-  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
-  {{ adapter = "sip", address = "sip:room@test.example" }},
-]
-"##,
-        addr = server.addr()
+    bridge_config(
+        server.addr(),
+        "sip:room@test.example",
+        &format!("netsplit_hold_secs = {hold_secs}"),
+        "",
     )
 }
 

@@ -21,7 +21,7 @@ use cpimgate_e2e::embedded::{
     EmbeddedHandle, Seen, direct_message, embedded_adapter, room_message,
 };
 use cpimgate_e2e::gateway::Gateway;
-use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME, bridge_config};
 use cpimgate_e2e::irc_user::{IrcUser, Line, WAIT};
 use cpimgate_model::event::{Participant, RoomEventKind};
 use cpimgate_model::port::DeliveryOutcome;
@@ -34,50 +34,15 @@ const CAROL: &str = "sip:carol@example.com";
 /// The gateway's config: puppet mode, at most `max` puppets; 1:1 messages
 /// to `example.com` go to the embedded adapter, to IRC nicks to IRC.
 fn config(addr: std::net::SocketAddr, max: usize) -> String {
-    format!(
-        r##"
-[gateway]
-name = "gw-irc-puppet"
-
-[store]
-path = "{{dir}}/gateway.sqlite"
-
-[queue]
-retry_base_ms = 100
-retry_max_ms = 1000
-
-[adapters.irc]
-kind = "irc"
-network = "{SERVER_NAME}"
-server = "{addr}"
-nick = "bridge"
-channels = ["#test"]
-mode = "puppet"
-puppet_max = {max}
-puppet_rate = 20.0
-flood_burst = 10
-flood_rate = 50.0
-reconnect_max_secs = 2
-
-[adapters.sip]
-kind = "embedded"
-
-[[bridge]]
-name = "lobby"
-rooms = [
-  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
-  {{ adapter = "sip", address = "{SIP_ROOM}" }},
-]
-
-[[route]]
-domain = "example.com"
-adapter = "sip"
-
-[[route]]
-scheme = "irc"
-domain = "{SERVER_NAME}"
-adapter = "irc"
-"##
+    bridge_config(
+        addr,
+        SIP_ROOM,
+        &format!(
+            "mode = \"puppet\"\npuppet_max = {max}\npuppet_rate = 20.0\nflood_burst = 10\nflood_rate = 50.0\nreconnect_max_secs = 2"
+        ),
+        &format!(
+            "[[route]]\ndomain = \"example.com\"\nadapter = \"sip\"\n\n[[route]]\nscheme = \"irc\"\ndomain = \"{SERVER_NAME}\"\nadapter = \"irc\""
+        ),
     )
 }
 

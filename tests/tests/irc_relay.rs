@@ -17,7 +17,7 @@ use std::time::Duration;
 use cpimgate_e2e::embedded::{EmbeddedHandle, Seen, embedded_adapter, room_message};
 use cpimgate_e2e::gate::Gate;
 use cpimgate_e2e::gateway::Gateway;
-use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME, bridge_config};
 use cpimgate_e2e::irc_user::{IrcUser, WAIT};
 use cpimgate_model::event::RoomEventKind;
 use cpimgate_model::port::DeliveryOutcome;
@@ -27,41 +27,11 @@ const SIP_ROOM: &str = "sip:room@test.example";
 
 /// The gateway's config; it connects to the IRC server at `addr`.
 fn config(addr: std::net::SocketAddr) -> String {
-    format!(
-        r##"
-[gateway]
-name = "gw-irc-test"
-domains = ["gw.localhost"]
-
-[store]
-path = "{{dir}}/gateway.sqlite"
-
-[queue]
-retry_base_ms = 100
-retry_max_ms = 1000
-
-[adapters.irc]
-kind = "irc"
-network = "{SERVER_NAME}"
-server = "{addr}"
-nick = "bridge"
-channels = ["#test"]
-max_lines = 4
-flood_burst = 10
-flood_rate = 50.0
-netsplit_hold_secs = 2
-reconnect_max_secs = 2
-
-[adapters.sip]
-kind = "embedded"
-
-[[bridge]]
-name = "lobby"
-rooms = [
-  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
-  {{ adapter = "sip", address = "{SIP_ROOM}" }},
-]
-"##
+    bridge_config(
+        addr,
+        SIP_ROOM,
+        "max_lines = 4\nflood_burst = 10\nflood_rate = 50.0\nnetsplit_hold_secs = 2\nreconnect_max_secs = 2",
+        "",
     )
 }
 
