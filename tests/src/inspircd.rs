@@ -392,7 +392,7 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
   maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
 <pid file="{dir}/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd.log">
-<options prefixquit="Quit: " suffixquit="" fixedquit="" syntaxhints="no">
+<options prefixquit="Quit: " suffixquit="" fixedquit="" syntaxhints="no" defaultmodes="n">
 <module name="cap">
 <module name="ircv3">
 <module name="ircv3_servertime">

@@ -285,8 +285,11 @@ fn parse_tags(s: &str) -> Vec<(String, Option<String>)> {
     s.split(';')
         .filter(|t| !t.is_empty())
         .map(|t| match t.split_once('=') {
-            Some((k, v)) if !v.is_empty() => (k.to_owned(), Some(unescape_tag_value(v))),
-            Some((k, _)) => (k.to_owned(), None),
+            // A value that unescapes to nothing (`\\` alone) is no value.
+            Some((k, v)) => {
+                let v = unescape_tag_value(v);
+                (k.to_owned(), (!v.is_empty()).then_some(v))
+            }
             None => (t.to_owned(), None),
         })
         .collect()
@@ -391,6 +394,10 @@ mod tests {
 
     #[test]
     fn empty_tag_value_is_no_value_and_last_wins() {
+        // Found by the fuzzer: a lone backslash unescapes to nothing.
+        let m = p("@c=\\ PING x");
+        assert_eq!(m.tags, [("c".to_owned(), None)]);
+        assert_eq!(p(&m.to_line().unwrap()), m);
         let m = p("@a=;b=1;b=2 PING x");
         assert_eq!(m.tag("a"), None);
         assert!(m.has_tag("a"));

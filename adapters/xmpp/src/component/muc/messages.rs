@@ -168,7 +168,7 @@ impl<D: Directory> Core<D> {
                 for s in tx {
                     self.transmit(s);
                 }
-                let Ok(me_model) = model_jid(&Jid::from(me)) else {
+                let Ok(me_model) = model_jid(&Jid::from(occupant.real.to_bare())) else {
                     return;
                 };
                 let mut msg = Message::text(
@@ -275,7 +275,7 @@ impl<D: Directory> Core<D> {
             return;
         };
         let room_ref = room.room_ref.clone();
-        let Ok(me_model) = model_jid(&Jid::from(me)) else {
+        let Ok(me_model) = model_jid(&Jid::from(sender.real.to_bare())) else {
             return;
         };
         let receipt = m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS));

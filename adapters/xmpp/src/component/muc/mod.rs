@@ -315,12 +315,14 @@ impl<D: Directory> Core<D> {
         self.out.push_back(Output::Event(Box::new(e)));
     }
 
-    fn participant(room: &Room, nick: &str) -> Participant {
-        let address = room
-            .occupant_jid(nick)
-            .and_then(|j| model_jid(&Jid::from(j)).ok())
+    /// An XMPP occupant as the other worlds know them: by their real bare
+    /// JID, which stays the same across nick changes and rejoins (so an
+    /// IRC puppet or a mapped nick follows the person, not the nick), with
+    /// their nick in this room.
+    fn participant(room: &Room, real: &Jid, nick: &str) -> Participant {
+        let address = model_jid(&Jid::from(real.to_bare()))
             .map(|j| Address::Xmpp(XmppUri::new(j)))
-            .unwrap_or_else(|| room.room_ref.address.clone());
+            .unwrap_or_else(|_| room.room_ref.address.clone());
         Participant {
             address,
             nick: nick.to_owned(),

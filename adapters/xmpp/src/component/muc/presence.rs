@@ -76,7 +76,7 @@ impl<D: Directory> Core<D> {
                 room.occupants.remove(i);
                 let reason = p.statuses.values().next().cloned();
                 events.push(RoomEventKind::Leave {
-                    who: Self::participant(room, &o.nick),
+                    who: Self::participant(room, &o.real, &o.nick),
                     reason,
                 });
                 out.push(Output::Release {
@@ -112,7 +112,7 @@ impl<D: Directory> Core<D> {
                         tx.push(s.into());
                     }
                     events.push(RoomEventKind::NickChange {
-                        who: Self::participant(room, &old),
+                        who: Self::participant(room, &from, &old),
                         new_nick: nick.clone(),
                     });
                     out.push(Output::Release {
@@ -201,7 +201,7 @@ impl<D: Directory> Core<D> {
                     }
                     room.occupants.push(newcomer);
                     events.push(RoomEventKind::Join {
-                        who: Self::participant(room, &nick),
+                        who: Self::participant(room, &from, &nick),
                     });
                     out.push(Output::Reserve {
                         bridge: room.bridge.clone(),
@@ -227,21 +227,14 @@ impl<D: Directory> Core<D> {
         let mut left = Vec::new();
         for room in self.rooms.map.values_mut() {
             for o in room.occupants.drain(..) {
-                left.push((
-                    room.room_ref.clone(),
-                    room.bridge.clone(),
-                    room.jid.clone(),
-                    o,
-                ));
+                left.push((room.room_ref.clone(), room.bridge.clone(), o));
             }
         }
-        for (room_ref, bridge, jid, o) in left {
-            let address = jid
-                .with_resource_str(&o.nick)
-                .ok()
-                .and_then(|j| model_jid(&Jid::from(j)).ok())
+        for (room_ref, bridge, o) in left {
+            // The occupant as the other worlds know them (see `participant`).
+            let address = model_jid(&Jid::from(o.real.to_bare()))
                 .map(|j| Address::Xmpp(XmppUri::new(j)))
-                .unwrap_or_else(|| room_ref.address.clone());
+                .unwrap_or_else(|_| room_ref.address.clone());
             self.event(
                 &room_ref,
                 RoomEventKind::Leave {

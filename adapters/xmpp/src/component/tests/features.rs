@@ -402,12 +402,10 @@ fn private_messages_inside_a_room() {
     assert_eq!(m.room.as_ref(), Some(&room_ref()));
     assert_eq!(m.to[0].address, bob().address);
     assert_eq!(m.from.display.as_deref(), Some("secondwitch"));
+    // The sender as the other worlds know them: by real bare JID.
     assert_eq!(
         m.from.address.to_string(),
-        format!(
-            "xmpp:{}/secondwitch",
-            "%23chan%25irc.example.org@gw.example.com"
-        )
+        "xmpp:wiccarocks@shakespeare.lit"
     );
     // A failure comes back from room/bob.
     c.handle_hub_answer(
