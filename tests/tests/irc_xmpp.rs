@@ -16,13 +16,14 @@
 
 use std::time::Duration;
 
+use cpimgate_e2e::gate::Gate;
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, MUC_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
 
-fn config(irc: &Inspircd, xmpp: &Prosody) -> String {
+fn config(irc_addr: std::net::SocketAddr, xmpp: &Prosody) -> String {
     format!(
         r##"
 [gateway]
@@ -68,7 +69,6 @@ rooms = [
   {{ adapter = "xa", address = "xmpp:lobby@{MUC_A}" }},
 ]
 "##,
-        irc_addr = irc.addr(),
         component_port = xmpp.component_port(),
         c2s = xmpp.c2s_addr(),
     )
@@ -86,7 +86,7 @@ async fn irc_channel_as_component_room_and_federated_muc() {
     ] {
         xmpp.register(user, HOST_A, pw).await.unwrap();
     }
-    let gw = Gateway::start(&config(&irc, &xmpp), Vec::new())
+    let gw = Gateway::start(&config(irc.addr(), &xmpp), Vec::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     for a in ["irc", "xc", "xa"] {
@@ -208,5 +208,72 @@ async fn irc_channel_as_component_room_and_federated_muc() {
         .expect_presence(|p| nick_of(p.from.as_ref()) == Some("bob"), WAIT)
         .await;
     assert!(bob_there.is_ok(), "bob's join did not show: {bob_there:?}");
+    gw.shutdown().await.unwrap();
+}
+
+/// Kill the IRC server, send 100 messages from XMPP, start it again: all
+/// arrive on IRC once, in order, after the gateway reconnects and rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_xmpp_survive_a_restart_of_the_irc_server() {
+    cpimgate_e2e::init_logging();
+    let mut irc = Inspircd::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
+    for (user, pw) in [("bridge", "bridge-pw"), ("zoe", "zoe-pw")] {
+        xmpp.register(user, HOST_A, pw).await.unwrap();
+    }
+    // The gateway reaches IRC through a gate, so it stays away until the
+    // IRC user is back in the channel.
+    let gate = Gate::new(irc.addr()).await.unwrap();
+    let gw = Gateway::start(&config(gate.addr(), &xmpp), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for a in ["irc", "xc"] {
+        gw.wait_connected(a, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
+    }
+    let room = format!("#test%{SERVER_NAME}@{COMPONENT_DOMAIN}");
+    let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .unwrap();
+    zoe.join_muc(&room, "zoe").await.unwrap();
+
+    gate.set_open(false);
+    irc.kill().await;
+    gw.wait_status(
+        "irc",
+        cpimgate_model::port::AdapterStatus::Disconnected,
+        WAIT,
+    )
+    .await
+    .unwrap();
+    for i in 0..100 {
+        zoe.send_groupchat(&room, &format!("m{i}")).await.unwrap();
+    }
+    // The room reflects each to zoe: all were taken.
+    zoe.expect_message(|m| body(m) == Some("m99"), WAIT)
+        .await
+        .unwrap();
+
+    irc.start_again().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
+    alice.join("#test").await.unwrap();
+    gate.set_open(true);
+    let mut got = Vec::new();
+    while got.len() < 100 {
+        let l = alice
+            .expect_privmsg("#test", |t| t.starts_with("<zoe> m"))
+            .await
+            .unwrap_or_else(|e| panic!("after {} messages: {e}", got.len()));
+        got.push(l.param(1).trim_start_matches("<zoe> ").to_owned());
+    }
+    let expected: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, expected, "all 100, once, in order");
+    let extra = tokio::time::timeout(
+        Duration::from_millis(700),
+        alice.expect_privmsg("#test", |t| t.starts_with("<zoe> m")),
+    )
+    .await;
+    assert!(extra.is_err(), "a duplicate arrived: {extra:?}");
     gw.shutdown().await.unwrap();
 }
