@@ -26,6 +26,10 @@ use crate::prosody::free_port;
 /// The server's name, and the network name of `irc://` addresses.
 pub const SERVER_NAME: &str = "irc.localhost";
 
+/// The server name of the Atheme services of
+/// [`Inspircd::start_with_services`].
+pub const SERVICES_NAME: &str = "services.localhost";
+
 /// The name of the second server of [`Inspircd::start_pair`].
 pub const SERVER2_NAME: &str = "irc2.localhost";
 
@@ -43,6 +47,8 @@ struct Link {
     peer_port: u16,
     /// Whether this side connects (and reconnects every second).
     autoconnect: bool,
+    /// The peer is IRC services (Atheme): U-lined, the SASL agent.
+    services: bool,
 }
 
 /// Which server program.
@@ -63,6 +69,8 @@ pub struct Inspircd {
     /// A TLS listener (certificate of the per-instance test CA), if asked.
     tls_port: Option<u16>,
     child: Option<Child>,
+    /// Atheme, for [`Inspircd::start_with_services`].
+    services: Option<Child>,
 }
 
 impl Inspircd {
@@ -100,6 +108,7 @@ impl Inspircd {
             peer: SERVER2_NAME,
             peer_port: pb,
             autoconnect: true,
+            services: false,
         };
         let b = Link {
             name: SERVER2_NAME,
@@ -108,10 +117,84 @@ impl Inspircd {
             peer: SERVER_NAME,
             peer_port: pa,
             autoconnect: false,
+            services: false,
         };
         let first = Self::start_full(Flavor::Inspircd, false, Some(a)).await?;
         let second = Self::start_full(Flavor::Inspircd, false, Some(b)).await?;
         Ok((first, second))
+    }
+
+    /// InspIRCd linked with Atheme services (`services.localhost`:
+    /// NickServ, SaslServ with PLAIN): accounts are registered with
+    /// `/msg NickServ REGISTER password email`, and SASL logs into them.
+    /// Returns once Atheme has synchronised with the server.
+    pub async fn start_with_services() -> Result<Inspircd, HarnessError> {
+        let port = free_port()?;
+        let link = Link {
+            name: SERVER_NAME,
+            sid: "1AA",
+            port,
+            peer: SERVICES_NAME,
+            // Never dialled (Atheme connects), but InspIRCd refuses a
+            // link block without a usable port.
+            peer_port: free_port()?,
+            autoconnect: false,
+            services: true,
+        };
+        let mut server = Self::start_full(Flavor::Inspircd, false, Some(link)).await?;
+        server.start_services(port).await?;
+        Ok(server)
+    }
+
+    async fn start_services(&mut self, link_port: u16) -> Result<(), HarnessError> {
+        let example = "/usr/share/doc/atheme-services/examples/atheme.conf.example";
+        let text = std::fs::read_to_string(example).map_err(|e| HarnessError::NotInstalled {
+            program: "atheme-services".into(),
+            reason: format!("{example}: {e}"),
+        })?;
+        let dir = self.dir.path().join("atheme");
+        std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io("creating atheme/", e))?;
+        std::fs::write(dir.join("atheme.conf"), atheme_config(&text, link_port))
+            .map_err(|e| HarnessError::io("writing atheme.conf", e))?;
+        let log = dir.join("atheme.log");
+        let child = Command::new("atheme-services")
+            .arg("-n")
+            .arg("-c")
+            .arg(dir.join("atheme.conf"))
+            .arg("-D")
+            .arg(&dir)
+            .arg("-l")
+            .arg(&log)
+            .arg("-p")
+            .arg(dir.join("atheme.pid"))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::NotInstalled {
+                program: "atheme-services".into(),
+                reason: e.to_string(),
+            })?;
+        self.services = Some(child);
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("finished synching with uplink") {
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = self.services.as_mut().map(Child::try_wait) {
+                self.services = None;
+                return Err(self.start_error(&format!("atheme exited with {status}:\n{text}")));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(self.start_error(&format!(
+                    "atheme did not link within {START_TIMEOUT:?}:\n{text}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn start_with(flavor: Flavor, tls: bool) -> Result<Inspircd, HarnessError> {
@@ -140,6 +223,7 @@ impl Inspircd {
             port: 0,
             tls_port: None,
             child: None,
+            services: None,
         };
         let mut attempt = 0;
         loop {
@@ -314,10 +398,42 @@ impl Inspircd {
 
 impl Drop for Inspircd {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
+        for child in [self.child.as_mut(), self.services.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             let _ = child.start_kill();
         }
     }
+}
+
+/// Debian's example Atheme configuration with the InspIRCd protocol
+/// module, our names, and one uplink: this server's link port.
+fn atheme_config(example: &str, link_port: u16) -> String {
+    let mut text = example
+        .replace(
+            "#loadmodule \"modules/protocol/charybdis\";",
+            "loadmodule \"modules/protocol/inspircd\";",
+        )
+        .replace(
+            "name = \"services.int\";",
+            &format!("name = \"{SERVICES_NAME}\";"),
+        )
+        .replace(
+            "netname = \"misconfigured network\";",
+            "netname = \"TestNet\";",
+        );
+    // Drop the example's uplink blocks.
+    while let Some(at) = text.find("\nuplink \"") {
+        let Some(len) = text[at..].find("\n};") else {
+            break;
+        };
+        text.replace_range(at..at + len + 3, "");
+    }
+    text.push_str(&format!(
+        "\nuplink \"{SERVER_NAME}\" {{\n\thost = \"127.0.0.1\";\n\tsend_password = \"linkpw\";\n\treceive_password = \"linkpw\";\n\tport = {link_port};\n}};\n"
+    ));
+    text
 }
 
 fn ngircd_config_text(dir: &Path, port: u16) -> String {
@@ -358,6 +474,14 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
             peer_port = l.peer_port,
             auto = if l.autoconnect {
                 format!(r#"<autoconnect period="1" server="{}">"#, l.peer)
+            } else if l.services {
+                format!(
+                    r#"<uline server="{p}" silent="yes">
+<module name="services_account">
+<module name="sasl">
+<sasl target="{p}">"#,
+                    p = l.peer
+                )
             } else {
                 String::new()
             }

@@ -344,3 +344,65 @@ async fn a_server_without_ircv3() {
     );
     gw.shutdown().await.unwrap();
 }
+
+/// SASL PLAIN against real services (InspIRCd linked with Atheme): with
+/// the account's password the gateway registers logged in; with a wrong
+/// one it never registers (it does not go on unauthenticated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_against_atheme() {
+    cpimgate_e2e::init_logging();
+    let server = Inspircd::start_with_services()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // An account, registered the way a person does it.
+    let mut owner = IrcUser::connect(server.addr(), "gwacct").await.unwrap();
+    owner
+        .say("NickServ", "REGISTER acct-pw-1 gwacct@example.com")
+        .await
+        .unwrap();
+    owner
+        .expect("NickServ's confirmation", |l| {
+            l.command == "NOTICE" && l.param(1).contains("is now registered")
+        })
+        .await
+        .unwrap();
+    owner.send("QUIT").await.unwrap();
+
+    let with = |password: &str| {
+        bridge_config(
+            server.addr(),
+            SIP_ROOM,
+            &format!(
+                "sasl = {{ mechanism = \"plain\", user = \"gwacct\", password = \"{password}\" }}"
+            ),
+            "",
+        )
+    };
+    let (sip, _h) = embedded_adapter(World::Sip);
+    let gw = Gateway::start(&with("acct-pw-1"), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    gw.wait_connected("irc", WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no SASL registration: {e}\n{}", server.log_tail(30)));
+    // The server says the gateway is logged in (WHOIS 330).
+    let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
+    alice.send("WHOIS bridge").await.unwrap();
+    let l = alice
+        .expect("WHOIS 330 (logged in as)", |l| {
+            l.command == "330" || l.command == "318"
+        })
+        .await
+        .unwrap();
+    assert_eq!(l.command, "330", "the gateway is not logged in: {l:?}");
+    assert_eq!(l.param(2), "gwacct");
+    gw.shutdown().await.unwrap();
+
+    let (sip, _h) = embedded_adapter(World::Sip);
+    let gw = Gateway::start(&with("wrong"), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let connected = gw.wait_connected("irc", Duration::from_secs(3)).await;
+    assert!(connected.is_err(), "registered with a wrong SASL password");
+    gw.shutdown().await.unwrap();
+}
