@@ -27,6 +27,19 @@ const ECHO_WAIT: Duration = Duration::from_secs(30);
 /// Silence after which the server is pinged, and after which twice that
 /// the connection is given up.
 const IDLE_PING: Duration = Duration::from_secs(90);
+/// How long a message for a channel being joined waits for the join.
+const JOIN_WAIT: Duration = Duration::from_secs(20);
+
+/// A message for a channel the connection is not in yet (registering,
+/// rejoining after a reconnect or a kick). Held here, in order, rather
+/// than failed: a failure would be retried by the hub later, while the
+/// messages after it, already handed over, would go out as soon as the
+/// join is done, and the channel would see them out of order.
+struct Held {
+    lines: Vec<Line>,
+    reply: Reply,
+    until: Instant,
+}
 
 /// A message waiting for its echo.
 struct Awaiting {
@@ -144,6 +157,7 @@ pub(crate) struct Conn {
     bucket: TokenBucket,
     queue: VecDeque<Queued>,
     awaiting: VecDeque<Awaiting>,
+    held: VecDeque<Held>,
     label_counter: u64,
     last_read: Instant,
     ping_sent: bool,
@@ -164,6 +178,7 @@ impl Conn {
             bucket: TokenBucket::new(cfg.flood_burst, cfg.flood_rate, now.into_std()),
             queue: VecDeque::new(),
             awaiting: VecDeque::new(),
+            held: VecDeque::new(),
             label_counter: 0,
             last_read: now,
             ping_sent: false,
@@ -177,14 +192,60 @@ impl Conn {
     pub(crate) fn queue_message(&mut self, lines: Vec<Line>, reply: Reply) {
         if let Some(first) = lines.first()
             && self.session.isupport().is_channel(&first.target)
-            && !self.session.in_channel(&first.target)
+            && (!self.session.in_channel(&first.target) || self.holds(&first.target))
         {
-            let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-                FailureKind::Unreachable,
-                format!("not in {} (yet)", first.target),
-            )));
+            self.held.push_back(Held {
+                lines,
+                reply,
+                until: Instant::now() + JOIN_WAIT,
+            });
             return;
         }
+        self.post(lines, reply);
+    }
+
+    /// Whether a message for `channel` is held (later ones wait behind it).
+    fn holds(&self, channel: &str) -> bool {
+        let isupport = self.session.isupport();
+        self.held.iter().any(|h| {
+            h.lines
+                .first()
+                .is_some_and(|l| isupport.same(&l.target, channel))
+        })
+    }
+
+    /// Post held messages whose channel has been joined, in order; fail
+    /// those that waited too long (unreachable: the hub retries them). A
+    /// message stays behind an earlier one for the same channel.
+    fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut blocked: Vec<String> = Vec::new();
+        let mut keep = VecDeque::new();
+        for h in std::mem::take(&mut self.held) {
+            let Some(target) = h.lines.first().map(|l| l.target.clone()) else {
+                continue;
+            };
+            let isupport = self.session.isupport();
+            let behind = blocked.iter().any(|b| isupport.same(b, &target));
+            if !behind && self.session.in_channel(&target) {
+                self.post(h.lines, h.reply);
+            } else if h.until <= now {
+                let _ = h.reply.send(DeliveryOutcome::Failed(Failure::new(
+                    FailureKind::Unreachable,
+                    format!("not in {target}: the join did not complete"),
+                )));
+            } else {
+                blocked.push(target);
+                keep.push_back(h);
+            }
+        }
+        self.held = keep;
+    }
+
+    fn post(&mut self, lines: Vec<Line>, reply: Reply) {
         self.label_counter += 1;
         let label = format!("cg{}", self.label_counter);
         let labeled =
@@ -228,6 +289,7 @@ impl Conn {
     /// Move what the session wants to send into the write queue; `PONG`
     /// first, since a late one gets the connection dropped.
     fn drain_session(&mut self) {
+        self.release_held();
         while let Some(m) = self.session.poll_transmit() {
             let q = Queued {
                 line: m,
@@ -379,6 +441,11 @@ impl Conn {
     }
 
     fn fail_all(&mut self, why: &str, kind: FailureKind) {
+        for h in self.held.drain(..) {
+            let _ = h
+                .reply
+                .send(DeliveryOutcome::Failed(Failure::new(kind, why)));
+        }
         for a in self.awaiting.drain(..) {
             let _ = a
                 .reply
