@@ -192,6 +192,26 @@ async fn messages_and_presence_both_ways() {
     )
     .await
     .unwrap();
+
+    // A CTCP query in the channel is answered by the gateway (Modern IRC
+    // CTCP) and never relayed.
+    alice.say("#test", "\x01VERSION\x01").await.unwrap();
+    let v = alice
+        .expect("the gateway's VERSION reply", |l| {
+            l.command == "NOTICE"
+                && l.source.as_deref() == Some("bridge")
+                && l.param(1).starts_with("\x01VERSION cpimgate ")
+        })
+        .await;
+    assert!(v.is_ok(), "{v:?}");
+    alice.say("#test", "after the query").await.unwrap();
+    sip.expect_text("after the query", WAIT).await.unwrap();
+    sip.expect_none(
+        |s| matches!(s, Seen::Deliver(m) if m.body.as_text().is_some_and(|t| t.contains("VERSION"))),
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap();
     gw.shutdown().await.unwrap();
 }
 

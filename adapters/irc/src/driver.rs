@@ -499,6 +499,15 @@ impl Driver {
 
     async fn on_privmsg(&mut self, c: &mut Conn, p: &Privmsg) -> Result<(), AdapterError> {
         let isupport = c.session.isupport().clone();
+        if !p.notice
+            && !p.history
+            && let Some(reply) = crate::proto::text::ctcp_reply(&p.text)
+        {
+            // Modern IRC CTCP: queries are answered with a NOTICE, never
+            // relayed to the other worlds.
+            c.session.privmsg(&p.from, &reply, true, None);
+            return Ok(());
+        }
         if !isupport.is_channel(&p.target) {
             if !p.notice && !p.history {
                 // The gateway has nobody to address a private message to.

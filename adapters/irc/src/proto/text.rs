@@ -27,6 +27,26 @@ pub fn ctcp(text: &str) -> Ctcp<'_> {
     }
 }
 
+/// The answer to a CTCP query the gateway answers (Modern IRC CTCP:
+/// `VERSION`, `PING` echoed, `TIME`, `CLIENTINFO`), framed for a NOTICE;
+/// `None` for plain text, ACTION and queries it does not answer.
+pub fn ctcp_reply(text: &str) -> Option<String> {
+    let Ctcp::Other(cmd, args) = ctcp(text) else {
+        return None;
+    };
+    let body = match cmd.to_ascii_uppercase().as_str() {
+        "VERSION" => format!("VERSION cpimgate {}", env!("CARGO_PKG_VERSION")),
+        "PING" => format!("PING {args}"),
+        "TIME" => format!(
+            "TIME {}",
+            cpimgate_model::time::Timestamp::now().to_rfc3339()
+        ),
+        "CLIENTINFO" => "CLIENTINFO ACTION CLIENTINFO PING TIME VERSION".to_owned(),
+        _ => return None,
+    };
+    Some(format!("\x01{}\x01", body.trim_end()))
+}
+
 /// `text` as a CTCP ACTION.
 pub fn action(text: &str) -> String {
     format!("\x01ACTION {text}\x01")
@@ -161,6 +181,20 @@ mod tests {
         assert_eq!(ctcp("\x01VERSION\x01"), Ctcp::Other("VERSION", ""));
         assert_eq!(ctcp("hi"), Ctcp::Text("hi"));
         assert_eq!(action("waves"), "\x01ACTION waves\x01");
+    }
+
+    #[test]
+    fn ctcp_queries_are_answered() {
+        // Modern IRC CTCP, "PING": the reply echoes the query's argument.
+        assert_eq!(
+            ctcp_reply("\x01PING 1473523796 918320\x01").as_deref(),
+            Some("\x01PING 1473523796 918320\x01")
+        );
+        let v = ctcp_reply("\x01VERSION\x01").expect("VERSION is answered");
+        assert!(v.starts_with("\x01VERSION cpimgate "), "{v:?}");
+        assert_eq!(ctcp_reply("\x01ACTION waves\x01"), None);
+        assert_eq!(ctcp_reply("\x01DCC SEND x\x01"), None);
+        assert_eq!(ctcp_reply("hi"), None);
     }
 
     #[test]

@@ -170,6 +170,16 @@ fn on_event(
             conn.on_echo(&p);
             None
         }
+        Event::Message(p)
+            if !p.notice && !p.history && crate::proto::text::ctcp_reply(&p.text).is_some() =>
+        {
+            // A CTCP query to the puppet (or its channel) is answered, not
+            // passed on to the person it stands for.
+            if let Some(reply) = crate::proto::text::ctcp_reply(&p.text) {
+                conn.session.privmsg(&p.from, &reply, true, None);
+            }
+            None
+        }
         Event::Message(p) if !p.notice && !p.history && me(&p.target) => {
             let shared = channels
                 .iter()
