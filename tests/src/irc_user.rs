@@ -130,6 +130,32 @@ impl IrcUser {
         self.read_names(channel).await
     }
 
+    /// Join `channel` (unless `joined`) and ask NAMES until `nick` is
+    /// listed, for up to [`WAIT`].
+    pub async fn wait_for_member(
+        &mut self,
+        channel: &str,
+        nick: &str,
+        joined: bool,
+    ) -> Result<(), HarnessError> {
+        if !joined {
+            self.join(channel).await?;
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.names(channel).await?.iter().any(|n| n == nick) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    what: format!("{nick} in {channel} (as {})", self.nick),
+                    after: WAIT,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn read_names(&mut self, channel: &str) -> Result<Vec<String>, HarnessError> {
         let mut names = Vec::new();
         loop {

@@ -61,19 +61,10 @@ fn from_carol(text: &str) -> Message {
 
 /// Wait until the gateway's nick is in `#test` (as `alice` sees it).
 async fn wait_for_bridge(alice: &mut IrcUser) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    alice.join("#test").await.unwrap();
-    loop {
-        let names = alice.names("#test").await.unwrap();
-        if names.iter().any(|n| n == "bridge") {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway never joined #test; names: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    alice
+        .wait_for_member("#test", "bridge", false)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway never joined #test: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

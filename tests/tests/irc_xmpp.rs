@@ -97,21 +97,10 @@ async fn irc_channel_as_component_room_and_federated_muc() {
 
     // The IRC user is in the channel before the XMPP users come.
     let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    alice.join("#test").await.unwrap();
-    while !alice
-        .names("#test")
+    alice
+        .wait_for_member("#test", "bridge", false)
         .await
-        .unwrap()
-        .iter()
-        .any(|n| n == "bridge")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway never joined #test"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .unwrap_or_else(|e| panic!("the gateway never joined #test: {e}"));
 
     // zoe joins the component room and sees the IRC channel's members.
     let room = format!("#test%{SERVER_NAME}@{COMPONENT_DOMAIN}");

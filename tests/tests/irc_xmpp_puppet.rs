@@ -8,8 +8,6 @@
 //! If a server cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
@@ -76,21 +74,10 @@ async fn xmpp_occupants_as_irc_nicks_and_irc_users_as_occupants() {
             .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
     }
     let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
-    alice.join("#test").await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !alice
-        .names("#test")
+    alice
+        .wait_for_member("#test", "bridge", false)
         .await
-        .unwrap()
-        .iter()
-        .any(|n| n == "bridge")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway never joined #test"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .unwrap_or_else(|e| panic!("the gateway never joined #test: {e}"));
 
     // zoe joins the component room: alice is an occupant, and zoe appears
     // on IRC as a nick of her own.
