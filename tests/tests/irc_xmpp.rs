@@ -9,7 +9,9 @@
 //! An IRC user, an XMPP user in the component room and an XMPP user in the
 //! Prosody MUC talk to each other; the component room shows the IRC
 //! channel's members as occupants, and no message is echoed back or
-//! duplicated.
+//! duplicated. The IRC server is killed and restarted under 100 messages
+//! from XMPP. In puppet mode (the irc and xc adapters only), XMPP occupants
+//! appear on IRC as nicks of their own.
 //!
 //! If a server cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,8 +24,52 @@ use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, MUC_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
+use tokio_xmpp::parsers::message::{Message, MessageType};
 
-fn config(irc_addr: std::net::SocketAddr, xmpp: &Prosody) -> String {
+/// How the IRC adapter runs: relay mode, with a Prosody MUC federated
+/// through client mode in the bridge too; or puppet mode, bridged with the
+/// component room alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Relay,
+    Puppet,
+}
+
+impl Mode {
+    /// The adapters of the configuration.
+    fn adapters(self) -> &'static [&'static str] {
+        match self {
+            Mode::Relay => &["irc", "xc", "xa"],
+            Mode::Puppet => &["irc", "xc"],
+        }
+    }
+}
+
+fn config(irc_addr: std::net::SocketAddr, xmpp: &Prosody, mode: Mode) -> String {
+    let (irc_mode, client, client_room) = match mode {
+        Mode::Relay => (
+            String::new(),
+            format!(
+                r#"
+[adapters.xa]
+kind = "xmpp"
+mode = "client"
+jid = "bridge@{HOST_A}"
+password = "bridge-pw"
+server = "{c2s}"
+insecure_accept_any_certificate = true
+rooms = [ {{ room = "lobby@{MUC_A}", nick = "bridge" }} ]
+"#,
+                c2s = xmpp.c2s_addr()
+            ),
+            format!(r#"  {{ adapter = "xa", address = "xmpp:lobby@{MUC_A}" }},"#),
+        ),
+        Mode::Puppet => (
+            "mode = \"puppet\"\npuppet_rate = 20.0\nflood_burst = 20".to_owned(),
+            String::new(),
+            String::new(),
+        ),
+    };
     format!(
         r##"
 [gateway]
@@ -44,6 +90,7 @@ server = "{irc_addr}"
 nick = "bridge"
 channels = ["#test"]
 flood_rate = 50.0
+{irc_mode}
 
 [adapters.xc]
 kind = "xmpp"
@@ -51,31 +98,22 @@ mode = "component"
 domain = "{COMPONENT_DOMAIN}"
 secret = "{COMPONENT_SECRET}"
 server = "127.0.0.1:{component_port}"
-
-[adapters.xa]
-kind = "xmpp"
-mode = "client"
-jid = "bridge@{HOST_A}"
-password = "bridge-pw"
-server = "{c2s}"
-insecure_accept_any_certificate = true
-rooms = [ {{ room = "lobby@{MUC_A}", nick = "bridge" }} ]
-
+{client}
 [[bridge]]
 name = "test"
 rooms = [
   {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
   {{ adapter = "xc", address = "xmpp:%23test%25{SERVER_NAME}@{COMPONENT_DOMAIN}" }},
-  {{ adapter = "xa", address = "xmpp:lobby@{MUC_A}" }},
+{client_room}
 ]
 "##,
         component_port = xmpp.component_port(),
-        c2s = xmpp.c2s_addr(),
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn irc_channel_as_component_room_and_federated_muc() {
+/// Both servers with the test accounts, and the gateway connected to them
+/// (to IRC through a [`Gate`] when `gate`), every adapter up.
+async fn start(mode: Mode, gate: bool) -> (Inspircd, Prosody, Option<Gate>, Gateway) {
     cpimgate_e2e::init_logging();
     let irc = Inspircd::start().await.unwrap_or_else(|e| panic!("{e}"));
     let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
@@ -86,14 +124,26 @@ async fn irc_channel_as_component_room_and_federated_muc() {
     ] {
         xmpp.register(user, HOST_A, pw).await.unwrap();
     }
-    let gw = Gateway::start(&config(irc.addr(), &xmpp), Vec::new())
+    let gate = if gate {
+        Some(Gate::new(irc.addr()).await.unwrap())
+    } else {
+        None
+    };
+    let irc_addr = gate.as_ref().map_or(irc.addr(), Gate::addr);
+    let gw = Gateway::start(&config(irc_addr, &xmpp, mode), Vec::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    for a in ["irc", "xc", "xa"] {
+    for a in mode.adapters() {
         gw.wait_connected(a, WAIT)
             .await
             .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
     }
+    (irc, xmpp, gate, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irc_channel_as_component_room_and_federated_muc() {
+    let (irc, xmpp, _, gw) = start(Mode::Relay, false).await;
 
     // The IRC user is in the channel before the XMPP users come.
     let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
@@ -204,23 +254,10 @@ async fn irc_channel_as_component_room_and_federated_muc() {
 /// arrive on IRC once, in order, after the gateway reconnects and rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_from_xmpp_survive_a_restart_of_the_irc_server() {
-    cpimgate_e2e::init_logging();
-    let mut irc = Inspircd::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
-    for (user, pw) in [("bridge", "bridge-pw"), ("zoe", "zoe-pw")] {
-        xmpp.register(user, HOST_A, pw).await.unwrap();
-    }
     // The gateway reaches IRC through a gate, so it stays away until the
     // IRC user is back in the channel.
-    let gate = Gate::new(irc.addr()).await.unwrap();
-    let gw = Gateway::start(&config(gate.addr(), &xmpp), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for a in ["irc", "xc"] {
-        gw.wait_connected(a, WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
-    }
+    let (mut irc, xmpp, gate, gw) = start(Mode::Relay, true).await;
+    let gate = gate.expect("a gate was asked for");
     let room = format!("#test%{SERVER_NAME}@{COMPONENT_DOMAIN}");
     let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
         .await
@@ -264,5 +301,113 @@ async fn messages_from_xmpp_survive_a_restart_of_the_irc_server() {
     )
     .await;
     assert!(extra.is_err(), "a duplicate arrived: {extra:?}");
+    gw.shutdown().await.unwrap();
+}
+
+/// Puppet mode: an XMPP occupant of the component room appears on IRC as
+/// a nick of its own (a puppet), IRC users appear in the room as
+/// occupants, and messages, `/me`, nick changes, the topic and leaves go
+/// both ways; a 2,000-byte message from XMPP arrives on IRC complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_occupants_as_irc_nicks_and_irc_users_as_occupants() {
+    let (irc, xmpp, _, gw) = start(Mode::Puppet, false).await;
+    let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
+    alice
+        .wait_for_member("#test", "bridge", false)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway never joined #test: {e}"));
+
+    // zoe joins the component room: alice is an occupant, and zoe appears
+    // on IRC as a nick of her own.
+    let room = format!("#test%{SERVER_NAME}@{COMPONENT_DOMAIN}");
+    let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .unwrap();
+    zoe.join_muc(&room, "zoe").await.unwrap();
+    zoe.expect_presence(|p| nick_of(p.from.as_ref()) == Some("alice"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("alice is not an occupant: {e}"));
+    alice
+        .expect("zoe's puppet joining", |l| {
+            l.command == "JOIN" && l.source.as_deref() == Some("zoe")
+        })
+        .await
+        .unwrap();
+
+    // Messages both ways, without `<nick>` prefixes.
+    zoe.send_groupchat(&room, "hello irc").await.unwrap();
+    let l = alice
+        .expect_privmsg("#test", |t| t == "hello irc")
+        .await
+        .unwrap();
+    assert_eq!(l.source.as_deref(), Some("zoe"));
+    alice.say("#test", "hello zoe").await.unwrap();
+    let m = zoe
+        .expect_message(|m| body(m) == Some("hello zoe"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(nick_of(m.from.as_ref()), Some("alice"));
+
+    // /me both ways.
+    zoe.send_groupchat(&room, "/me waves").await.unwrap();
+    alice
+        .expect_privmsg("#test", |t| t == "\x01ACTION waves\x01")
+        .await
+        .unwrap();
+    alice.say("#test", "\x01ACTION bows\x01").await.unwrap();
+    zoe.expect_message(|m| body(m) == Some("/me bows"), WAIT)
+        .await
+        .unwrap();
+
+    // A 2,000-byte message from XMPP arrives on IRC complete, in lines
+    // that fit, split between words.
+    let words: Vec<String> = (0..400).map(|i| format!("w{i:03}")).collect();
+    let long = words.join(" ");
+    assert!(long.len() >= 1999, "{}", long.len());
+    zoe.send_groupchat(&room, &long).await.unwrap();
+    let mut got: Vec<String> = Vec::new();
+    while got.len() < words.len() {
+        let l = alice
+            .expect_privmsg("#test", |t| t.starts_with('w'))
+            .await
+            .unwrap_or_else(|e| panic!("after {} words: {e}", got.len()));
+        assert_eq!(l.source.as_deref(), Some("zoe"));
+        assert!(l.raw.len() + 2 <= 512, "a line of {} bytes", l.raw.len());
+        got.extend(l.param(1).split(' ').map(str::to_owned));
+    }
+    assert_eq!(got, words);
+
+    // The topic, from IRC to the room.
+    alice.send("TOPIC #test :bridged topic").await.unwrap();
+    zoe.expect_message(
+        |m: &Message| {
+            m.type_ == MessageType::Groupchat && m.subjects.values().any(|s| s == "bridged topic")
+        },
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the topic did not reach the room: {e}"));
+
+    // Nick changes: zoe's puppet follows; alice's is one presence change.
+    zoe.change_nick(&room, "zed").await.unwrap();
+    alice
+        .expect("the puppet's nick change", |l| {
+            l.command == "NICK" && l.source.as_deref() == Some("zoe") && l.param(0) == "zed"
+        })
+        .await
+        .unwrap();
+    alice.send("NICK alicia").await.unwrap();
+    zoe.expect_presence(|p| nick_of(p.from.as_ref()) == Some("alicia"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("alice's new nick did not show: {e}"));
+
+    // zoe leaves: her puppet leaves the channel.
+    zoe.leave_muc(&room, "zed").await.unwrap();
+    alice
+        .expect("the puppet leaving", |l| {
+            matches!(l.command.as_str(), "PART" | "QUIT") && l.source.as_deref() == Some("zed")
+        })
+        .await
+        .unwrap();
     gw.shutdown().await.unwrap();
 }
