@@ -20,29 +20,25 @@
 //! If Prosody cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::time::Duration;
-
-use cpimgate::config::{AdapterSection, Config};
-use cpimgate::hub::RunningHub;
-use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter};
+use cpimgate_e2e::embedded::{EmbeddedHandle, embedded_adapter, room_message};
+use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, is_groupchat_from};
 use cpimgate_model::port::{AdapterStatus, DeliveryOutcome};
-use cpimgate_model::{Message, NameAddr, Origin, RoomRef, World};
+use cpimgate_model::{Message, World};
 use tokio_xmpp::parsers::muc::Muc;
 use tokio_xmpp::parsers::muc::muc::History as HistoryRequest;
 
 const ROOM_JID: &str = "room%test.example@gw.localhost";
 const SIP_ROOM: &str = "sip:room@test.example";
 
-fn config(dir: &Path, component_port: u16) -> Config {
-    let text = format!(
+fn config(component_port: u16) -> String {
+    format!(
         r#"
         [gateway]
         name = "gw-e2e"
         [store]
-        path = "{store}"
+        path = "{{dir}}/gw.sqlite"
         [queue]
         retry_base_ms = 20
         retry_max_ms = 200
@@ -66,42 +62,29 @@ fn config(dir: &Path, component_port: u16) -> Config {
         [[route]]
         domain = "{HOST_A}"
         adapter = "xc"
-        "#,
-        store = dir.join("gw.sqlite").display(),
-    );
-    let path = dir.join("gw.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load_with_env(&path, Vec::new()).expect("the test config is valid")
+        "#
+    )
 }
 
-async fn wait_status(hub: &RunningHub, want: AdapterStatus, server: &Prosody) {
-    let ready = hub.readiness();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while ready.snapshot().get("xc") != Some(&want) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the component was not {want:?} within {WAIT:?}; prosody log:\n{}",
+async fn wait_status(gw: &Gateway, want: AdapterStatus, server: &Prosody) {
+    gw.wait_status("xc", want, WAIT).await.unwrap_or_else(|e| {
+        panic!(
+            "the component was not {want:?}: {e}; prosody log:\n{}",
             server.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        )
+    });
 }
 
 fn from_sip(n: &str, text: &str) -> Message {
-    let mut m = Message::text(
-        Origin {
-            world: World::Sip,
-            adapter: "sip".into(),
-            native_id: None,
-        },
-        NameAddr::with_display(n, format!("sip:{n}@test.example").parse().unwrap()),
-        NameAddr::new(SIP_ROOM.parse().unwrap()),
+    let mut m = room_message(
+        World::Sip,
+        "sip",
+        SIP_ROOM,
+        &format!("sip:{n}@test.example"),
         text,
-    );
-    m.room = Some(RoomRef {
-        adapter: "sip".into(),
-        address: SIP_ROOM.parse().unwrap(),
-    });
+    )
+    .unwrap();
+    m.from.display = Some(n.to_owned());
     m
 }
 
@@ -118,21 +101,10 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
         .register("user", HOST_A, "user-pw")
         .await
         .expect("registering user@a.localhost");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), server.component_port());
-    let mappings = cpimgate::app::open_mappings(&cfg).await.unwrap();
-    let queue = cpimgate::app::open_queue(&cfg).await.unwrap();
-    let Some(AdapterSection::Xmpp(x)) = cfg.adapters.get("xc") else {
-        panic!("adapters.xc is not an xmpp section");
-    };
-    let xc = cpimgate_xmpp::XmppAdapter::new(x.clone(), mappings.clone());
     let (sip, sip_handle) = embedded_adapter(World::Sip);
-    let hub = RunningHub::start(
-        &cfg,
-        vec![("xc".into(), Box::new(xc)), ("sip".into(), sip)],
-        queue,
-    )
-    .unwrap();
+    let hub = Gateway::start(&config(server.component_port()), vec![("sip".into(), sip)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     wait_status(&hub, AdapterStatus::Connected, &server).await;
 
     let mut user = XmppUser::connect(&server, "user@a.localhost", "user-pw")
@@ -199,7 +171,5 @@ async fn room_messages_survive_a_crash_of_the_xmpp_server() {
     assert_eq!(got, want, "each message once, in order");
 
     user.disconnect().await.ok();
-    hub.shutdown(Duration::from_secs(5))
-        .await
-        .expect("hub shutdown");
+    hub.shutdown().await.expect("hub shutdown");
 }
