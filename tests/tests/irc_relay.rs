@@ -39,17 +39,28 @@ async fn start() -> (Inspircd, Gate, Gateway, EmbeddedHandle) {
     cpimgate_e2e::init_logging();
     let server = Inspircd::start().await.unwrap_or_else(|e| panic!("{e}"));
     let gate = Gate::new(server.addr()).await.unwrap();
+    let (gw, handle) = gateway(&config(gate.addr())).await;
+    registered(&gw, &server).await;
+    (server, gate, gw, handle)
+}
+
+/// The gateway of `config`, with the embedded adapter "sip".
+async fn gateway(config: &str) -> (Gateway, EmbeddedHandle) {
     let (sip, handle) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&config(gate.addr()), vec![("sip".into(), sip)])
+    let gw = Gateway::start(config, vec![("sip".into(), sip)])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    (gw, handle)
+}
+
+/// Wait until the IRC adapter has registered; fail with the server's log.
+async fn registered(gw: &Gateway, server: &Inspircd) {
     gw.wait_connected("irc", WAIT).await.unwrap_or_else(|e| {
         panic!(
             "the IRC adapter did not register: {e}\n{}",
             server.log_tail(30)
         )
     });
-    (server, gate, gw, handle)
 }
 
 /// A room message from "Carol" of the other world.
@@ -257,42 +268,12 @@ async fn tls_with_certificate_checks() {
     let server = Inspircd::start_tls()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let port = server.tls_port().unwrap();
-    let irc = |ca: &str| {
-        format!(
-            r##"
-[gateway]
-name = "gw-irc-tls"
-[store]
-path = "{{dir}}/gateway.sqlite"
-[adapters.irc]
-kind = "irc"
-network = "{SERVER_NAME}"
-server = "127.0.0.1:{port}"
-tls = true
-{ca}
-nick = "bridge"
-channels = ["#test"]
-[adapters.sip]
-kind = "embedded"
-[[bridge]]
-name = "lobby"
-rooms = [
-  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
-  {{ adapter = "sip", address = "{SIP_ROOM}" }},
-]
-"##
-        )
-    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.tls_port().unwrap()));
+    let irc = |ca: &str| bridge_config(addr, SIP_ROOM, &format!("tls = true\n{ca}"), "");
     // Trusting the test CA: registered over TLS, messages flow.
     let ca = format!("ca_file = \"{}\"", server.ca_cert_path().display());
-    let (sip, mut handle) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&irc(&ca), vec![("sip".into(), sip)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    gw.wait_connected("irc", WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("no TLS registration: {e}\n{}", server.log_tail(30)));
+    let (gw, mut handle) = gateway(&irc(&ca)).await;
+    registered(&gw, &server).await;
     let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
     wait_for_bridge(&mut alice).await;
     alice.say("#test", "over tls").await.unwrap();
@@ -300,10 +281,7 @@ rooms = [
     gw.shutdown().await.unwrap();
 
     // Without the CA the certificate does not verify: never connected.
-    let (sip, _handle) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&irc(""), vec![("sip".into(), sip)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (gw, _handle) = gateway(&irc("")).await;
     let connected = gw.wait_connected("irc", Duration::from_secs(3)).await;
     assert!(
         connected.is_err(),
@@ -322,13 +300,8 @@ async fn a_server_without_ircv3() {
     let server = Inspircd::start_ngircd()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let (sip, mut handle) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&config(server.addr()), vec![("sip".into(), sip)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    gw.wait_connected("irc", WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("no registration on ngircd: {e}\n{}", server.log_tail(30)));
+    let (gw, mut handle) = gateway(&config(server.addr())).await;
+    registered(&gw, &server).await;
     let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
     wait_for_bridge(&mut alice).await;
     alice.say("#test", "plain irc").await.unwrap();
@@ -389,13 +362,8 @@ async fn sasl_plain_against_atheme() {
             "",
         )
     };
-    let (sip, _h) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&with("acct-pw-1"), vec![("sip".into(), sip)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    gw.wait_connected("irc", WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("no SASL registration: {e}\n{}", server.log_tail(30)));
+    let (gw, _h) = gateway(&with("acct-pw-1")).await;
+    registered(&gw, &server).await;
     // The server says the gateway is logged in (WHOIS 330).
     let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
     alice.send("WHOIS bridge").await.unwrap();
@@ -409,10 +377,7 @@ async fn sasl_plain_against_atheme() {
     assert_eq!(l.param(2), "gwacct");
     gw.shutdown().await.unwrap();
 
-    let (sip, _h) = embedded_adapter(World::Sip);
-    let gw = Gateway::start(&with("wrong"), vec![("sip".into(), sip)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (gw, _h) = gateway(&with("wrong")).await;
     let connected = gw.wait_connected("irc", Duration::from_secs(3)).await;
     assert!(connected.is_err(), "registered with a wrong SASL password");
     gw.shutdown().await.unwrap();
