@@ -19,6 +19,11 @@
 //!   echo-message), [`DeliveryOutcome::Accepted`] (SIP 202: the next hop has
 //!   it), or [`DeliveryOutcome::Failed`]; a failure that
 //!   [`Failure::is_transient`] is retried by the hub with backoff.
+//!   Several messages are in flight at once (the hub's window), so an
+//!   adapter must not fail one transiently and then send a later one to
+//!   the same destination: the retry would arrive after it. While a
+//!   destination is briefly unusable (a room being rejoined), hold its
+//!   messages in order; while the adapter is disconnected, fail them all.
 //!
 //! The run loop of an adapter, in outline:
 //!
