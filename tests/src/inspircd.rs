@@ -269,6 +269,11 @@ impl Inspircd {
         self.port
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// The TLS listener's port, for a server from [`Inspircd::start_tls`].
     pub fn tls_port(&self) -> Option<u16> {
         self.tls_port

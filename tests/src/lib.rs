@@ -11,6 +11,10 @@
 //! * [`irc_user`]: a plain IRC client playing a human user on it.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
+//! * [`gateway_process`]: the `cpimgate` binary as a process of its own,
+//!   for benchmarks that compare its CPU and memory with another gateway.
+//! * [`biboumi`]: biboumi, the reference XMPP↔IRC gateway, beside a test
+//!   Prosody, for the IRC benchmark.
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
 //!   as another world and sees what the hub delivers to it.
 //!
@@ -18,10 +22,12 @@
 //! that cannot start makes a test fail with the reason (the log's tail);
 //! nothing is skipped.
 
+pub mod biboumi;
 pub mod embedded;
 mod error;
 pub mod gate;
 pub mod gateway;
+pub mod gateway_process;
 pub mod inspircd;
 pub mod irc_user;
 pub mod prosody;

@@ -1,0 +1,854 @@
+//! XMPP MUC ↔ IRC through cpimgate beside biboumi, the reference XMPP↔IRC
+//! gateway, on the same Prosody and InspIRCd, side by side in one run.
+//!
+//! One private Prosody (biboumi's component `biboumi.localhost` and
+//! cpimgate's `gw.localhost` on it) and one private InspIRCd. Each
+//! gateway bridges an IRC channel of its own into a MUC room of its
+//! component:
+//!
+//! * biboumi: `#bib` as `#bib%127.0.0.1@biboumi.localhost`. biboumi opens
+//!   one IRC connection per XMPP user; each user first turns its flood
+//!   throttle off and points it at the test server's port (ad-hoc
+//!   `configure`, `throttle_limit` -1). Its history store is on (its
+//!   default), one SQLite commit per message.
+//! * relay: cpimgate (the release binary, a process of its own) in relay
+//!   mode, `#rel` as `#rel%irc.localhost@gw.localhost`: XMPP users speak on
+//!   IRC through the gateway's one connection as `<nick> text`.
+//! * puppet: cpimgate in puppet mode, `#pup`: one IRC connection per XMPP
+//!   user, as biboumi does.
+//!
+//! cpimgate's durable queue is on (SQLite in the system temp dir, one
+//! fsync per group of messages). Alice (`alice@a.localhost`) is the XMPP
+//! user, `ircbob` a raw-socket IRC user in every channel. Every body is
+//! `<tag> <seq> <send time µs>`; both users are in this process, one clock.
+//! For every path, after a warm-up:
+//!
+//! * XMPP→IRC: Alice sends N messages as fast as her stream takes them;
+//!   rate = messages ircbob received / (last arrival − first send); then
+//!   M paced at R msg/s, p50/p99 latency.
+//! * IRC→XMPP: the same from ircbob to Alice.
+//! * puppets (biboumi and puppet only): P more XMPP users join (P IRC
+//!   connections), then N messages from them in turn go XMPP→IRC; RSS of
+//!   the gateway process with one user joined, with P joined, right after
+//!   the load, and after 10 s idle (memory returned?).
+//!
+//! "Added" latency is a path's p50 minus the lowest p50 of the same
+//! direction among the paths (there is no gateway-less IRC↔XMPP path);
+//! ratios are cpimgate's rates over biboumi's. CPU columns: the gateway
+//! process, Prosody and InspIRCd during the saturating runs (100 % = one
+//! core).
+//!
+//! Build the binary first: `cargo build --release -p cpimgate`, then
+//! `cargo bench -p cpimgate-e2e --bench irc_bridge` (or `tests/bench/run`,
+//! which does both). Environment: `IRC_BENCH_N` (default 2000),
+//! `IRC_BENCH_PACED_N` (500), `IRC_BENCH_RATE` (200), `IRC_BENCH_WARMUP`
+//! (100), `IRC_BENCH_PUPPETS` (200; 0 skips that part), `IRC_BENCH_PATHS`
+//! (subset of `biboumi,relay,puppet`).
+//!
+//! Figures only: nothing here asserts a speed.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cpimgate_e2e::HarnessError;
+use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
+use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
+use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::irc_user::IrcUser;
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, ProsodyOptions};
+use cpimgate_e2e::xmpp_user::{XmppUser, body, nick_of};
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_xmpp::Stanza;
+use xmpp_parsers::message::MessageType;
+
+/// How long a receiver waits for the next message before counting the
+/// rest lost.
+const IDLE: Duration = Duration::from_secs(15);
+const READY: Duration = Duration::from_secs(30);
+const PATHS: [&str; 3] = ["biboumi", "relay", "puppet"];
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Settings {
+    saturating: usize,
+    paced: usize,
+    rate: u64,
+    warmup: usize,
+    puppets: usize,
+    paths: Vec<String>,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, BoxError> {
+        fn var(name: &str, default: u64) -> Result<u64, BoxError> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{name}={v:?}: an integer is needed").into()),
+                Err(_) => Ok(default),
+            }
+        }
+        let paths = match std::env::var("IRC_BENCH_PATHS") {
+            Ok(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
+            Err(_) => PATHS.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        for p in &paths {
+            if !PATHS.iter().any(|known| known == p) {
+                return Err(format!("IRC_BENCH_PATHS: unknown path {p:?}").into());
+            }
+        }
+        Ok(Settings {
+            saturating: usize::try_from(var("IRC_BENCH_N", 2000)?.max(1))?,
+            paced: usize::try_from(var("IRC_BENCH_PACED_N", 500)?.max(1))?,
+            rate: var("IRC_BENCH_RATE", 200)?.max(1),
+            warmup: usize::try_from(var("IRC_BENCH_WARMUP", 100)?)?,
+            puppets: usize::try_from(var("IRC_BENCH_PUPPETS", 200)?)?,
+            paths,
+        })
+    }
+}
+
+fn micros() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `<tag> <seq> <µs>` anywhere in `text` (relay mode prefixes `<nick> `).
+fn parse_body(text: &str, tag: &str) -> Option<(usize, u64)> {
+    let at = text.find(tag)?;
+    let mut parts = text[at + tag.len()..].split_whitespace();
+    let seq = parts.next()?.parse().ok()?;
+    let sent = parts.next()?.parse().ok()?;
+    Some((seq, sent))
+}
+
+/// What one measured run saw.
+#[derive(Clone, Debug, Default)]
+struct Run {
+    sent: usize,
+    received: usize,
+    duplicates: usize,
+    out_of_order: usize,
+    first_send: u64,
+    last_arrival: u64,
+    latencies: Vec<u64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        let span = self.last_arrival.saturating_sub(self.first_send).max(1);
+        self.received as f64 * 1e6 / span as f64
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let mut v = self.latencies.clone();
+        v.sort_unstable();
+        let i = ((v.len() - 1) as f64 * p).round() as usize;
+        v[i.min(v.len() - 1)] as f64 / 1000.0
+    }
+}
+
+/// Where a receiver reads: ircbob in a channel, or Alice in a room (not
+/// her own messages).
+enum Source<'a> {
+    Irc(&'a mut IrcUser, &'a str),
+    Xmpp(&'a mut XmppUser, &'a str, &'a str),
+}
+
+impl Source<'_> {
+    async fn next(&mut self) -> Result<Option<String>, HarnessError> {
+        match self {
+            Source::Irc(user, channel) => irc_text(user, channel).await,
+            Source::Xmpp(user, room, own) => xmpp_text(user, room, own).await,
+        }
+    }
+}
+
+/// Collect `n` bodies tagged `tag` from `source`, until `IDLE` passes with
+/// nothing new.
+async fn collect(tag: &str, n: usize, mut source: Source<'_>) -> Result<Run, BoxError> {
+    let mut run = Run {
+        first_send: u64::MAX,
+        ..Run::default()
+    };
+    let mut seen = vec![false; n];
+    let mut highest: Option<usize> = None;
+    while run.received < n {
+        let text = match tokio::time::timeout(IDLE, source.next()).await {
+            Err(_) => break,
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(None)) => continue,
+            Ok(Ok(Some(t))) => t,
+        };
+        let now = micros();
+        let Some((seq, sent)) = parse_body(&text, tag) else {
+            continue;
+        };
+        let Some(slot) = seen.get_mut(seq) else {
+            continue;
+        };
+        if *slot {
+            run.duplicates += 1;
+            continue;
+        }
+        *slot = true;
+        if highest.is_some_and(|h| seq < h) {
+            run.out_of_order += 1;
+        }
+        highest = Some(highest.map_or(seq, |h| h.max(seq)));
+        run.received += 1;
+        run.first_send = run.first_send.min(sent);
+        run.last_arrival = now;
+        run.latencies.push(now.saturating_sub(sent));
+    }
+    run.sent = n;
+    Ok(run)
+}
+
+/// The next PRIVMSG text to `channel` that ircbob reads (None for any
+/// other line).
+async fn irc_text(user: &mut IrcUser, channel: &str) -> Result<Option<String>, HarnessError> {
+    let l = user.next_line().await?;
+    if l.command == "PRIVMSG" && l.param(0).eq_ignore_ascii_case(channel) {
+        Ok(Some(l.param(1).to_owned()))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The next groupchat body from `room` that Alice receives, not her own.
+async fn xmpp_text(
+    user: &mut XmppUser,
+    room: &str,
+    own_nick: &str,
+) -> Result<Option<String>, HarnessError> {
+    match user.next_stanza(IDLE).await? {
+        Stanza::Message(m)
+            if m.type_ == MessageType::Groupchat
+                && m.from
+                    .as_ref()
+                    .is_some_and(|f| f.to_bare().to_string() == room)
+                && nick_of(m.from.as_ref()) != Some(own_nick) =>
+        {
+            Ok(body(&m).map(str::to_owned))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// How a path is reached: the room, the channel, the gateway's process.
+struct Path {
+    name: &'static str,
+    room: String,
+    channel: String,
+    pid: u32,
+}
+
+struct Cpu {
+    gateway: u64,
+    prosody: u64,
+    ircd: u64,
+    at: Instant,
+}
+
+fn cpu_now(path: &Path, prosody: &Prosody, ircd: &Inspircd) -> Cpu {
+    Cpu {
+        gateway: cpu_ticks(path.pid).unwrap_or(0),
+        prosody: prosody.pid().and_then(cpu_ticks).unwrap_or(0),
+        ircd: ircd.pid().and_then(cpu_ticks).unwrap_or(0),
+        at: Instant::now(),
+    }
+}
+
+/// Percent of one core used by each between two readings.
+fn cpu_between(a: &Cpu, b: &Cpu, hz: f64) -> [f64; 3] {
+    let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
+    let pct = |x: u64, y: u64| (y.saturating_sub(x)) as f64 / hz / secs * 100.0;
+    [
+        pct(a.gateway, b.gateway),
+        pct(a.prosody, b.prosody),
+        pct(a.ircd, b.ircd),
+    ]
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on; `getconf`
+    // says otherwise if it is not.
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+#[derive(Default)]
+struct Figures {
+    x2i: Run,
+    x2i_cpu: [f64; 3],
+    x2i_paced: Run,
+    i2x: Run,
+    i2x_cpu: [f64; 3],
+    i2x_paced: Run,
+    puppets: Option<PuppetFigures>,
+    rss_one: u64,
+}
+
+struct PuppetFigures {
+    users: usize,
+    joined_in: Duration,
+    load: Run,
+    cpu: [f64; 3],
+    rss_joined: u64,
+    rss_after: u64,
+    rss_idle: u64,
+}
+
+/// Alice → ircbob, saturating then paced; ircbob → Alice, the same.
+async fn measure(
+    settings: &Settings,
+    path: &Path,
+    alice: &mut XmppUser,
+    bob: &mut IrcUser,
+    prosody: &Prosody,
+    ircd: &Inspircd,
+    hz: f64,
+) -> Result<Figures, BoxError> {
+    let mut f = Figures {
+        rss_one: rss_kib(path.pid).unwrap_or(0),
+        ..Figures::default()
+    };
+    let room = path.room.clone();
+    let channel = path.channel.clone();
+
+    // XMPP → IRC.
+    let tag = format!("{}-x2i-warm", path.name);
+    x2i(alice, bob, &room, &channel, &tag, settings.warmup, None).await?;
+    let tag = format!("{}-x2i", path.name);
+    let before = cpu_now(path, prosody, ircd);
+    f.x2i = x2i(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
+    f.x2i_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    let tag = format!("{}-x2i-paced", path.name);
+    f.x2i_paced = x2i(
+        alice,
+        bob,
+        &room,
+        &channel,
+        &tag,
+        settings.paced,
+        Some(settings.rate),
+    )
+    .await?;
+    settle_xmpp(alice).await?;
+
+    // IRC → XMPP.
+    let tag = format!("{}-i2x-warm", path.name);
+    i2x(alice, bob, &room, &channel, &tag, settings.warmup, None).await?;
+    let tag = format!("{}-i2x", path.name);
+    let before = cpu_now(path, prosody, ircd);
+    f.i2x = i2x(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
+    f.i2x_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    let tag = format!("{}-i2x-paced", path.name);
+    f.i2x_paced = i2x(
+        alice,
+        bob,
+        &room,
+        &channel,
+        &tag,
+        settings.paced,
+        Some(settings.rate),
+    )
+    .await?;
+    Ok(f)
+}
+
+/// Sleep until `start + i / rate`.
+async fn pace(start: Instant, i: usize, rate: Option<u64>) {
+    if let Some(rate) = rate {
+        let at = start + Duration::from_micros(i as u64 * 1_000_000 / rate);
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+async fn x2i(
+    alice: &mut XmppUser,
+    bob: &mut IrcUser,
+    room: &str,
+    channel: &str,
+    tag: &str,
+    n: usize,
+    rate: Option<u64>,
+) -> Result<Run, BoxError> {
+    let sender = async {
+        let start = Instant::now();
+        for i in 0..n {
+            pace(start, i, rate).await;
+            alice
+                .send_groupchat(room, &format!("{tag} {i} {}", micros()))
+                .await?;
+        }
+        // Alice's own reflections and everything else she was sent.
+        settle_xmpp(alice).await?;
+        Ok::<_, BoxError>(())
+    };
+    let receiver = collect(tag, n, Source::Irc(bob, channel));
+    let (sent, run) = tokio::join!(sender, receiver);
+    sent?;
+    run
+}
+
+async fn i2x(
+    alice: &mut XmppUser,
+    bob: &mut IrcUser,
+    room: &str,
+    channel: &str,
+    tag: &str,
+    n: usize,
+    rate: Option<u64>,
+) -> Result<Run, BoxError> {
+    let own = "alice";
+    let sender = async {
+        let start = Instant::now();
+        for i in 0..n {
+            pace(start, i, rate).await;
+            bob.say(channel, &format!("{tag} {i} {}", micros())).await?;
+        }
+        Ok::<_, BoxError>(())
+    };
+    let receiver = collect(tag, n, Source::Xmpp(alice, room, own));
+    let (sent, run) = tokio::join!(sender, receiver);
+    sent?;
+    let run = run?;
+    bob.clear();
+    Ok(run)
+}
+
+/// Read and drop whatever Alice has been sent until 300 ms pass quietly.
+async fn settle_xmpp(user: &mut XmppUser) -> Result<(), BoxError> {
+    loop {
+        match user.next_stanza(Duration::from_millis(300)).await {
+            Ok(_) => {}
+            Err(HarnessError::Timeout { .. }) => {
+                user.clear();
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A crowd of XMPP users in one room, each on a task of its own that
+/// sends what it is told and reads (and drops) everything it is sent.
+struct Crowd {
+    senders: Vec<mpsc::Sender<String>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), HarnessError>>>,
+}
+
+impl Crowd {
+    async fn join(
+        prosody: &Prosody,
+        users: usize,
+        room: &str,
+        biboumi_port: Option<u16>,
+    ) -> Result<Crowd, BoxError> {
+        let room = room.to_owned();
+        let joined = futures::stream::iter(0..users)
+            .map(|i| {
+                let room = room.clone();
+                async move {
+                    let name = format!("u{i:03}");
+                    let mut user =
+                        XmppUser::connect(prosody, &format!("{name}@{HOST_A}"), "crowd-pw").await?;
+                    if let Some(port) = biboumi_port {
+                        configure_irc_server(&mut user, "127.0.0.1", port).await?;
+                    }
+                    user.join_muc(&room, &name).await?;
+                    Ok::<_, HarnessError>(user)
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let mut crowd = Crowd {
+            senders: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for user in joined {
+            let mut user = user?;
+            let (tx, mut rx) = mpsc::channel::<String>(64);
+            let room = room.clone();
+            crowd.senders.push(tx);
+            crowd.tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        text = rx.recv() => match text {
+                            Some(t) => { user.send_groupchat(&room, &t).await?; }
+                            None => break,
+                        },
+                        s = user.next_stanza(Duration::from_secs(3600)) => match s {
+                            Ok(_) => user.clear(),
+                            Err(HarnessError::Timeout { .. }) => {}
+                            Err(e) => return Err(e),
+                        },
+                    }
+                }
+                user.disconnect().await
+            }));
+        }
+        Ok(crowd)
+    }
+
+    async fn leave(self) -> Result<(), BoxError> {
+        drop(self.senders);
+        for t in self.tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+}
+
+async fn puppets(
+    settings: &Settings,
+    path: &Path,
+    bob: &mut IrcUser,
+    prosody: &Prosody,
+    ircd: &Inspircd,
+    hz: f64,
+    biboumi_port: Option<u16>,
+) -> Result<PuppetFigures, BoxError> {
+    let started = Instant::now();
+    let crowd = Crowd::join(prosody, settings.puppets, &path.room, biboumi_port).await?;
+    // Every crowd member is on IRC (a connection of its own).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let names = bob.names(&path.channel).await?;
+        let on_irc = names.iter().filter(|n| n.starts_with('u')).count();
+        if on_irc >= settings.puppets {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{}: only {on_irc} of {} users on IRC after 120 s",
+                path.name, settings.puppets
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let joined_in = started.elapsed();
+    bob.clear();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_joined = rss_kib(path.pid).unwrap_or(0);
+
+    let tag = format!("{}-crowd", path.name);
+    let n = settings.saturating;
+    let before = cpu_now(path, prosody, ircd);
+    let senders = crowd.senders.clone();
+    let tag2 = tag.clone();
+    let send = tokio::spawn(async move {
+        for i in 0..n {
+            let who = &senders[i % senders.len()];
+            if who.send(format!("{tag2} {i} {}", micros())).await.is_err() {
+                return Err::<(), String>("a crowd member stopped".into());
+            }
+        }
+        Ok(())
+    });
+    let channel = path.channel.clone();
+    let load = collect(&tag, n, Source::Irc(bob, &channel)).await?;
+    send.await??;
+    let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    let rss_after = rss_kib(path.pid).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rss_idle = rss_kib(path.pid).unwrap_or(0);
+    crowd.leave().await?;
+    Ok(PuppetFigures {
+        users: settings.puppets,
+        joined_in,
+        load,
+        cpu,
+        rss_joined,
+        rss_after,
+        rss_idle,
+    })
+}
+
+fn gateway_toml(irc: &Inspircd, prosody: &Prosody, channel: &str, puppet: bool) -> String {
+    let mode = if puppet {
+        "mode = \"puppet\"\npuppet_rate = 1000.0\npuppet_max = 1000\n"
+    } else {
+        ""
+    };
+    let chan = channel.trim_start_matches('#');
+    format!(
+        r##"
+[gateway]
+name = "gw-bench"
+domains = ["{COMPONENT_DOMAIN}"]
+
+[store]
+path = "{{dir}}/gateway.sqlite"
+
+[log]
+level = "warn"
+
+[adapters.irc]
+kind = "irc"
+network = "{SERVER_NAME}"
+server = "{irc}"
+nick = "bridge"
+channels = ["{channel}"]
+flood_rate = 1000000.0
+flood_burst = 1000000
+{mode}
+[adapters.xc]
+kind = "xmpp"
+mode = "component"
+domain = "{COMPONENT_DOMAIN}"
+secret = "{COMPONENT_SECRET}"
+server = "127.0.0.1:{component}"
+
+[[bridge]]
+name = "bench"
+rooms = [
+  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23{chan}" }},
+  {{ adapter = "xc", address = "xmpp:%23{chan}%25{SERVER_NAME}@{COMPONENT_DOMAIN}" }},
+]
+"##,
+        irc = irc.addr(),
+        component = prosody.component_port(),
+    )
+}
+
+async fn bench(settings: Settings) -> Result<String, BoxError> {
+    let hz = clock_ticks_per_second();
+    let _ = micros();
+    let options = ProsodyOptions::default()
+        .log_level("info")
+        .hosts(&biboumi::prosody_lua());
+    let prosody = Prosody::start_with(options).await?;
+    prosody.register("alice", HOST_A, "alice-pw").await?;
+    let registered = futures::stream::iter(0..settings.puppets)
+        .map(|i| {
+            let prosody = &prosody;
+            async move {
+                prosody
+                    .register(&format!("u{i:03}"), HOST_A, "crowd-pw")
+                    .await
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for r in registered {
+        r?;
+    }
+    let ircd = Inspircd::start().await?;
+    let mut bob = IrcUser::connect(ircd.addr(), "ircbob").await?;
+    let mut results: Vec<(&'static str, Figures)> = Vec::new();
+
+    for name in PATHS {
+        if !settings.paths.iter().any(|p| p == name) {
+            continue;
+        }
+        eprintln!("path {name}");
+        let mut alice = XmppUser::connect(&prosody, &format!("alice@{HOST_A}"), "alice-pw").await?;
+        let figures = match name {
+            "biboumi" => {
+                let b = Biboumi::start(&prosody).await?;
+                let channel = "#bib".to_owned();
+                bob.join(&channel).await?;
+                configure_irc_server(&mut alice, "127.0.0.1", ircd.port()).await?;
+                let room = biboumi::room(&channel, "127.0.0.1");
+                alice.join_muc(&room, "alice").await?;
+                bob.wait_for_member(&channel, "alice", true).await?;
+                settle_xmpp(&mut alice).await?;
+                bob.clear();
+                let path = Path {
+                    name,
+                    room,
+                    channel,
+                    pid: b.pid().ok_or("biboumi is not running")?,
+                };
+                let mut f =
+                    measure(&settings, &path, &mut alice, &mut bob, &prosody, &ircd, hz).await?;
+                if settings.puppets > 0 {
+                    f.puppets = Some(
+                        puppets(
+                            &settings,
+                            &path,
+                            &mut bob,
+                            &prosody,
+                            &ircd,
+                            hz,
+                            Some(ircd.port()),
+                        )
+                        .await?,
+                    );
+                }
+                alice.disconnect().await?;
+                drop(b);
+                f
+            }
+            _ => {
+                let puppet = name == "puppet";
+                let channel = if puppet { "#pup" } else { "#rel" }.to_owned();
+                bob.join(&channel).await?;
+                let gw =
+                    GatewayProcess::start(&gateway_toml(&ircd, &prosody, &channel, puppet), READY)
+                        .await?;
+                bob.wait_for_member(&channel, "bridge", true).await?;
+                let room = format!("{channel}%{SERVER_NAME}@{COMPONENT_DOMAIN}");
+                alice.join_muc(&room, "alice").await?;
+                if puppet {
+                    bob.wait_for_member(&channel, "alice", true).await?;
+                }
+                settle_xmpp(&mut alice).await?;
+                bob.clear();
+                let path = Path {
+                    name,
+                    room,
+                    channel,
+                    pid: gw.pid().ok_or("cpimgate is not running")?,
+                };
+                let mut f =
+                    measure(&settings, &path, &mut alice, &mut bob, &prosody, &ircd, hz).await?;
+                if puppet && settings.puppets > 0 {
+                    f.puppets =
+                        Some(puppets(&settings, &path, &mut bob, &prosody, &ircd, hz, None).await?);
+                }
+                alice.disconnect().await?;
+                gw.stop().await?;
+                f
+            }
+        };
+        results.push((name, figures));
+    }
+    Ok(report(&settings, &results))
+}
+
+fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
+    let mut out = String::new();
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let _ = writeln!(
+        out,
+        "\nXMPP MUC <-> IRC, one run, {cores} cores; N={} saturating, {} paced at {} msg/s",
+        settings.saturating, settings.paced, settings.rate
+    );
+    let by_name: HashMap<&str, &Figures> = results.iter().map(|(n, f)| (*n, f)).collect();
+    let base_p50 = |pick: fn(&Figures) -> &Run| {
+        results
+            .iter()
+            .map(|(_, f)| pick(f).percentile(0.5))
+            .fold(f64::INFINITY, f64::min)
+    };
+    for (label, pick_sat, pick_paced, cpu) in [
+        (
+            "XMPP->IRC",
+            (|f: &Figures| &f.x2i) as fn(&Figures) -> &Run,
+            (|f: &Figures| &f.x2i_paced) as fn(&Figures) -> &Run,
+            (|f: &Figures| f.x2i_cpu) as fn(&Figures) -> [f64; 3],
+        ),
+        (
+            "IRC->XMPP",
+            |f: &Figures| &f.i2x,
+            |f: &Figures| &f.i2x_paced,
+            |f: &Figures| f.i2x_cpu,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "\n{label}\n| path | msg/s | x biboumi | lost | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let bib = by_name.get("biboumi").map(|f| pick_sat(f).rate());
+        let base = base_p50(pick_paced);
+        for (name, f) in results {
+            let sat = pick_sat(f);
+            let paced = pick_paced(f);
+            let c = cpu(f);
+            let ratio = bib.map_or("-".to_owned(), |b| format!("{:.2}x", sat.rate() / b));
+            let _ = writeln!(
+                out,
+                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | +{:.2} | {:.0} | {:.0} | {:.0} |",
+                sat.rate(),
+                sat.sent - sat.received + (paced.sent - paced.received),
+                sat.duplicates + paced.duplicates,
+                sat.out_of_order + paced.out_of_order,
+                paced.percentile(0.5),
+                paced.percentile(0.99),
+                paced.percentile(0.5) - base,
+                c[0],
+                c[1],
+                c[2],
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nCrowd: XMPP users joined (one IRC connection each), N messages from them in turn, XMPP->IRC\n| path | users | joined in s | msg/s | x biboumi | lost | gateway CPU % | RSS 1 user MB | RSS joined MB | after load MB | after 10 s idle MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let bib = by_name
+        .get("biboumi")
+        .and_then(|f| f.puppets.as_ref())
+        .map(|p| p.load.rate());
+    for (name, f) in results {
+        let Some(p) = &f.puppets else { continue };
+        let ratio = bib.map_or("-".to_owned(), |b| format!("{:.2}x", p.load.rate() / b));
+        let mb = |k: u64| k as f64 / 1024.0;
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.1} | {:.0} | {ratio} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            p.users,
+            p.joined_in.as_secs_f64(),
+            p.load.rate(),
+            p.load.sent - p.load.received,
+            p.cpu[0],
+            mb(f.rss_one),
+            mb(p.rss_joined),
+            mb(p.rss_after),
+            mb(p.rss_idle),
+        );
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("irc_bridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("irc_bridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(settings)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("irc_bridge failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The `cpimgate` binary as a process of its own, for benchmarks that
+//! compare its CPU time and memory with another gateway's process.
+//!
+//! The binary is `$CPIMGATE_BIN`, or `cpimgate` in the profile directory
+//! of the running benchmark (`target/release/cpimgate` for `cargo bench`):
+//! build it first with `cargo build --release -p cpimgate`, as
+//! `tests/bench/run` does. A missing binary is an error that says so.
+//!
+//! `{dir}` in the TOML is the process's temporary directory; the admin
+//! listener is put on a free port and [`GatewayProcess::start`] returns
+//! once `/readyz` answers 200 (every adapter connected).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::HarnessError;
+use crate::prosody::free_port;
+
+/// A running `cpimgate run` process.
+#[derive(Debug)]
+pub struct GatewayProcess {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    admin: SocketAddr,
+}
+
+impl GatewayProcess {
+    /// Where the binary is expected (see the module docs).
+    pub fn binary() -> Result<PathBuf, HarnessError> {
+        if let Some(path) = std::env::var_os("CPIMGATE_BIN") {
+            return Ok(PathBuf::from(path));
+        }
+        let exe = std::env::current_exe()
+            .map_err(|e| HarnessError::io("finding the running executable", e))?;
+        // target/<profile>/deps/<bench> → target/<profile>/cpimgate
+        let candidate = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join("cpimgate"))
+            .ok_or_else(|| HarnessError::NotInstalled {
+                program: "cpimgate".into(),
+                reason: format!("no profile directory above {}", exe.display()),
+            })?;
+        if candidate.is_file() {
+            Ok(candidate)
+        } else {
+            Err(HarnessError::NotInstalled {
+                program: "cpimgate".into(),
+                reason: format!(
+                    "{} does not exist: run `cargo build --release -p cpimgate` first, \
+                     or set CPIMGATE_BIN",
+                    candidate.display()
+                ),
+            })
+        }
+    }
+
+    /// Write `toml` (with `{dir}` replaced) and run the binary on it until
+    /// `/readyz` answers 200, `ready_within` at most.
+    pub async fn start(toml: &str, ready_within: Duration) -> Result<GatewayProcess, HarnessError> {
+        let binary = Self::binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("cpimgate-process-")
+            .tempdir()
+            .map_err(|e| HarnessError::io("creating a temporary directory", e))?;
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            toml.replace("{dir}", &dir.path().display().to_string()),
+        )
+        .map_err(|e| HarnessError::io("writing gateway.toml", e))?;
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let out = std::fs::File::create(dir.path().join("gateway.log"))
+            .map_err(|e| HarnessError::io("creating gateway.log", e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| HarnessError::io("creating gateway.log", e))?;
+        let child = Command::new(&binary)
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("CPIMGATE__ADMIN__LISTEN", admin.to_string())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::NotInstalled {
+                program: binary.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut process = GatewayProcess {
+            dir,
+            child: Some(child),
+            admin,
+        };
+        let started = Instant::now();
+        loop {
+            if process.ready().await {
+                return Ok(process);
+            }
+            if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
+                process.child = None;
+                return Err(process.start_error(&format!("the process exited with {status}")));
+            }
+            if started.elapsed() > ready_within {
+                return Err(process.start_error(&format!("/readyz not 200 after {ready_within:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether `/readyz` answers 200 now.
+    pub async fn ready(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(self.admin).await else {
+            return false;
+        };
+        let request = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        if s.write_all(request.as_bytes()).await.is_err() {
+            return false;
+        }
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut answer)).await;
+        answer.starts_with(b"HTTP/1.1 200")
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The directory of its config, store and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn start_error(&self, reason: &str) -> HarnessError {
+        let log = std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        HarnessError::ServerStart {
+            reason: format!("cpimgate: {reason}"),
+            log: self.dir.path().join("gateway.log"),
+            log_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    /// SIGTERM (a graceful shutdown), then wait up to 10 s; SIGKILL after.
+    pub async fn stop(mut self) -> Result<(), HarnessError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Err(HarnessError::Gateway(anyhow::anyhow!(
+                    "cpimgate did not stop within 10 s of SIGTERM"
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) of process `pid` in clock ticks.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}
