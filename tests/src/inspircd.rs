@@ -533,9 +533,19 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
 <module name="ircv3_accounttag">
 <module name="namesx">
 <module name="uhnames">
+<module name="samode">
+<class name="all" commands="*" privs="*" usermodes="*" chanmodes="*">
+<type name="Admin" classes="all">
+<oper name="{OPER_NAME}" password="{OPER_PASSWORD}" host="*@*" type="Admin">
 {tls}{link}"#
     )
 }
+
+/// An IRC operator of every test InspIRCd (`OPER name password`), who may
+/// `SAMODE #chan +o nick` to make a test user a channel operator.
+pub const OPER_NAME: &str = "testop";
+/// The operator's password.
+pub const OPER_PASSWORD: &str = "testop-pw";
 
 /// The configuration of a gateway (for [`crate::gateway::Gateway::start`])
 /// with the IRC adapter `irc` in `#test` on the server at `addr` and an

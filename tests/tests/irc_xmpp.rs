@@ -20,11 +20,13 @@ use std::time::Duration;
 
 use cpimgate_e2e::gate::Gate;
 use cpimgate_e2e::gateway::Gateway;
-use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::inspircd::{Inspircd, OPER_NAME, OPER_PASSWORD, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, MUC_A, Prosody};
-use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
+use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, muc_user, nick_of};
 use tokio_xmpp::parsers::message::{Message, MessageType};
+use tokio_xmpp::parsers::muc::user::Status;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 
 /// How the IRC adapter runs: relay mode, with a Prosody MUC federated
 /// through client mode in the bridge too; or puppet mode, bridged with the
@@ -409,5 +411,98 @@ async fn xmpp_occupants_as_irc_nicks_and_irc_users_as_occupants() {
         })
         .await
         .unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+/// Whether `p` is the room's word to its receiver that they were kicked
+/// (XEP-0045 §9.1: unavailable, 307 and 110).
+fn kicked_self(p: &Presence) -> bool {
+    p.type_ == PresenceType::Unavailable
+        && muc_user(p).is_some_and(|u| {
+            u.status.contains(&Status::Kicked) && u.status.contains(&Status::SelfPresence)
+        })
+}
+
+/// Puppet mode: an IRC operator who kicks a puppet kicks its XMPP user
+/// from the bridged room (307); after a rejoin the puppet is back in the
+/// channel. A banned puppet cannot rejoin: its user's messages then come
+/// through the gateway's own connection as `<nick> text`, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_kicking_a_puppet_kicks_its_user_and_a_ban_falls_back_to_relay() {
+    let (irc, xmpp, _, gw) = start(Mode::Puppet, false).await;
+    let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
+    alice
+        .wait_for_member("#test", "bridge", false)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway never joined #test: {e}"));
+    alice
+        .send(&format!("OPER {OPER_NAME} {OPER_PASSWORD}"))
+        .await
+        .unwrap();
+    alice
+        .expect("RPL_YOUREOPER", |l| l.command == "381")
+        .await
+        .unwrap();
+    alice.send("SAMODE #test +o alice").await.unwrap();
+    alice
+        .expect("alice made a channel operator", |l| {
+            l.command == "MODE" && l.param(1) == "+o" && l.param(2) == "alice"
+        })
+        .await
+        .unwrap();
+
+    let room = format!("#test%{SERVER_NAME}@{COMPONENT_DOMAIN}");
+    let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .unwrap();
+    zoe.join_muc(&room, "zoe").await.unwrap();
+    alice
+        .expect("zoe's puppet joining", |l| {
+            l.command == "JOIN" && l.source.as_deref() == Some("zoe")
+        })
+        .await
+        .unwrap();
+
+    // The kick: zoe is kicked from the room, with the operator's reason.
+    alice.send("KICK #test zoe :behave").await.unwrap();
+    let p = zoe
+        .expect_presence(kicked_self, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("zoe was not kicked from the room: {e}"));
+    assert!(
+        format!("{p:?}").contains("behave"),
+        "the reason is not in the kick: {p:?}"
+    );
+
+    // She comes back: so does her puppet, and it speaks for her again.
+    zoe.join_muc(&room, "zoe").await.unwrap();
+    alice
+        .expect("zoe's puppet rejoining", |l| {
+            l.command == "JOIN" && l.source.as_deref() == Some("zoe")
+        })
+        .await
+        .unwrap();
+    zoe.send_groupchat(&room, "back again").await.unwrap();
+    let l = alice
+        .expect_privmsg("#test", |t| t == "back again")
+        .await
+        .unwrap();
+    assert_eq!(l.source.as_deref(), Some("zoe"));
+
+    // Banned and kicked: the room lets her back in, the channel does not
+    // let her puppet in; what she says arrives through the gateway.
+    alice.send("MODE #test +b zoe!*@*").await.unwrap();
+    alice.send("KICK #test zoe :out").await.unwrap();
+    zoe.expect_presence(kicked_self, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("zoe was not kicked the second time: {e}"));
+    zoe.join_muc(&room, "zoe").await.unwrap();
+    zoe.send_groupchat(&room, "still here").await.unwrap();
+    let l = alice
+        .expect_privmsg("#test", |t| t.ends_with("still here"))
+        .await
+        .unwrap_or_else(|e| panic!("zoe's message after the ban was lost: {e}"));
+    assert_eq!(l.source.as_deref(), Some("bridge"));
+    assert_eq!(l.param(1), "<zoe> still here");
     gw.shutdown().await.unwrap();
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cpimgate_mappings::MappingStore;
+use cpimgate_model::event::RoomEventKind;
 use cpimgate_model::port::{
     AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, Inbound,
     Outbound, Reply,
@@ -670,6 +671,25 @@ impl Driver {
                         .await
                     {
                         tracing::warn!(adapter = %self.ctx.name, user = %who, %nick, "irc: cannot keep the puppet's nick: {e}");
+                    }
+                }
+                Action::Kicked {
+                    who,
+                    channel,
+                    by,
+                    reason,
+                } => {
+                    // An operator kicked a puppet: its user is removed from
+                    // the bridged rooms too (a MUC kick, 307), as from the
+                    // channel; a rejoin there rejoins the channel.
+                    let isupport = isupport_of(&c);
+                    if let Some(room) = self.relay.room(&isupport, &channel) {
+                        let kind = RoomEventKind::Kick {
+                            who,
+                            by: Some(by),
+                            reason,
+                        };
+                        self.event_to_hub(self.relay.event(room, kind)).await?;
                     }
                 }
                 Action::Private {

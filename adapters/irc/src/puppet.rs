@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use cpimgate_mappings::casefold;
 use cpimgate_model::display::sender_name;
-use cpimgate_model::event::RoomEventKind;
+use cpimgate_model::event::{Participant, RoomEventKind};
 use cpimgate_model::port::Reply;
 use cpimgate_model::{Address, Message, NameAddr};
 
@@ -371,17 +371,33 @@ impl Puppets {
             }
             Report::Left { channel, kicked } => {
                 let ch = self.fold(&channel);
+                let was_kicked = kicked.is_some();
                 if let Some(p) = self.users.get_mut(&key) {
                     p.joining.remove(&ch);
                     p.joined.remove(&ch);
-                    if kicked {
-                        tracing::warn!(user = %key, %channel, "irc: a puppet was kicked; its messages there go through the gateway");
+                    if let Some((by, reason)) = kicked {
+                        // The user leaves the bridged rooms too (the hub
+                        // is told); their rejoin there rejoins the channel,
+                        // or, when the channel refuses (a ban), relays.
+                        tracing::info!(user = %key, %channel, %by, "irc: an operator kicked a puppet; its user is kicked from the bridged rooms");
                         p.channels.remove(&ch);
-                        p.shut_out.insert(ch);
+                        self.actions.push_back(Action::Kicked {
+                            who: Participant {
+                                address: p.address.clone(),
+                                nick: p.display.clone(),
+                            },
+                            channel: channel.clone(),
+                            by,
+                            reason,
+                        });
                     }
                 }
                 self.flush(&key, Some(now));
-                self.close_if_unused(now, &key, "left");
+                if !was_kicked {
+                    // A kicked puppet stays until idle: its user may well
+                    // come back.
+                    self.close_if_unused(now, &key, "left");
+                }
             }
             Report::JoinRefused { channel, why } => {
                 tracing::warn!(user = %key, %channel, "irc: a puppet may not join ({why}); its messages there go through the gateway");

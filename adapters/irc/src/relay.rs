@@ -141,7 +141,7 @@ impl Relay {
         Some(m)
     }
 
-    fn event(&self, room: RoomRef, kind: RoomEventKind) -> RoomEvent {
+    pub(crate) fn event(&self, room: RoomRef, kind: RoomEventKind) -> RoomEvent {
         RoomEvent {
             id: MessageId::random(),
             room,

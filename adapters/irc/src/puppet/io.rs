@@ -4,6 +4,7 @@
 //! view of kept nicks.
 
 use cpimgate_mappings::MappingStore;
+use cpimgate_model::event::Participant;
 use cpimgate_model::port::Reply;
 use cpimgate_model::{Message, NameAddr};
 
@@ -53,8 +54,8 @@ pub(crate) enum Report {
     Left {
         /// The channel.
         channel: String,
-        /// Kicked by an operator.
-        kicked: bool,
+        /// Kicked by an operator: the operator's nick and the reason.
+        kicked: Option<(String, Option<String>)>,
     },
     /// The server refused to let it into `channel` (banned, invite-only,
     /// full, ...).
@@ -122,6 +123,18 @@ pub(crate) enum Action {
         who: String,
         /// The nick.
         nick: String,
+    },
+    /// An operator kicked the puppet of `who` from `channel`: the hub is
+    /// told, so that the user leaves the bridged rooms too.
+    Kicked {
+        /// The remote user the puppet stands for.
+        who: Participant,
+        /// The channel.
+        channel: String,
+        /// The operator's nick.
+        by: String,
+        /// The reason given.
+        reason: Option<String>,
     },
     /// An IRC user's private message to a puppet, for the hub.
     Private {

@@ -128,14 +128,19 @@ fn on_event(
             channels.retain(|c| !session.isupport().same(c, &channel));
             Some(Report::Left {
                 channel,
-                kicked: false,
+                kicked: None,
             })
         }
-        Event::Kick { channel, nick, .. } if me(&nick) => {
+        Event::Kick {
+            channel,
+            nick,
+            by,
+            reason,
+        } if me(&nick) => {
             channels.retain(|c| !session.isupport().same(c, &channel));
             Some(Report::Left {
                 channel,
-                kicked: true,
+                kicked: Some((by, reason)),
             })
         }
         // The session already took the new nick as ours.

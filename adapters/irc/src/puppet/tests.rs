@@ -128,6 +128,16 @@ fn short(a: &Action) -> String {
         Action::Relay { message, .. } => format!("relay {}", message.body.as_text().unwrap_or("")),
         Action::StoreNick { who, nick } => format!("store {who} {nick}"),
         Action::Private { to, channel, .. } => format!("private to {} in {channel:?}", to.address),
+        Action::Kicked {
+            who,
+            channel,
+            by,
+            reason,
+        } => format!(
+            "kicked {} from {channel} by {by}: {}",
+            who.nick,
+            reason.as_deref().unwrap_or("-")
+        ),
     }
 }
 
@@ -268,7 +278,7 @@ fn a_lost_puppet_relays_what_waits_and_reopens_on_the_next_message() {
         2,
         Report::Left {
             channel: "#test".into(),
-            kicked: false,
+            kicked: None,
         },
     );
     send(&mut p, t1, ALICE, "Alice", "slow", chan());
@@ -293,7 +303,8 @@ fn leaving_parts_and_quits_kicks_fall_back_and_idle_puppets_close() {
     assert_eq!(shorts(&mut p), ["1 part #test", "1 quit"]);
     assert!(p.is_puppet("Alice"), "its PART and QUIT are not relayed");
 
-    // Kicked: its messages there go through the gateway.
+    // Kicked: the hub is told (its user leaves the bridged rooms), and a
+    // message still on its way goes through the gateway.
     p.handle_event(t0, "#test", &join(CAROL, "Carol"));
     p.handle_report(t0, 2, registered("Carol"));
     p.handle_report(t0, 2, Report::Joined("#test".into()));
@@ -302,13 +313,29 @@ fn leaving_parts_and_quits_kicks_fall_back_and_idle_puppets_close() {
         t0,
         2,
         Report::Left {
-            channel: "#test".into(),
-            kicked: true,
+            channel: "#TEST".into(),
+            kicked: Some(("op".into(), Some("behave".into()))),
         },
     );
-    let _ = actions(&mut p);
-    send(&mut p, t0, CAROL, "Carol", "after the kick", chan());
-    assert_eq!(shorts(&mut p), ["relay after the kick"]);
+    assert_eq!(
+        shorts(&mut p),
+        ["kicked Carol from #TEST by op: behave"],
+        "kept open for the user's return until idle"
+    );
+    // Back in the room: back in the channel.
+    p.handle_event(t0, "#test", &join(CAROL, "Carol"));
+    assert_eq!(shorts(&mut p), ["2 join #test"]);
+    // Banned: refused entry, so what Carol says goes through the gateway.
+    p.handle_report(
+        t0,
+        2,
+        Report::JoinRefused {
+            channel: "#test".into(),
+            why: "474 Cannot join channel (you're banned)".into(),
+        },
+    );
+    send(&mut p, t0, CAROL, "Carol", "after the ban", chan());
+    assert_eq!(shorts(&mut p), ["relay after the ban"]);
 
     // Idle: closed after puppet_idle_secs without a message (the kicked
     // one too).

@@ -32,39 +32,29 @@ impl<D: Directory> Core<D> {
                 remote_leave(room, who, &[], reason.as_deref(), &mut tx);
             }
             RoomEventKind::Kick { who, reason, .. } => {
-                let ours = match &who.address {
-                    Address::Xmpp(u)
-                        if room_jid_of(&event.room).is_some_and(|b| {
-                            BareJid::new(&u.jid().bare().to_string())
-                                .is_ok_and(|j| key(&j) == key(&b))
-                        }) =>
-                    {
-                        u.jid().resource().map(str::to_owned)
+                let kicked = kicked_occupants(room, &event.room, &who.address);
+                if kicked.is_empty() {
+                    remote_leave(room, who, &[Status::Kicked], reason.as_deref(), &mut tx);
+                }
+                for i in kicked.into_iter().rev() {
+                    // §9.1: the kicked occupant gets 307 + 110, the others 307.
+                    let o = room.occupants[i].clone();
+                    for s in room.presence_to_all(
+                        Some(&o.real),
+                        &o.nick,
+                        true,
+                        &[Status::Kicked],
+                        None,
+                        reason.as_deref(),
+                    ) {
+                        tx.push(s.into());
                     }
-                    _ => None,
-                };
-                match ours.and_then(|n| room.occupants.iter().position(|o| o.nick == n)) {
-                    Some(i) => {
-                        // §9.1: the kicked occupant gets 307 + 110, the others 307.
-                        let o = room.occupants[i].clone();
-                        for s in room.presence_to_all(
-                            Some(&o.real),
-                            &o.nick,
-                            true,
-                            &[Status::Kicked],
-                            None,
-                            reason.as_deref(),
-                        ) {
-                            tx.push(s.into());
-                        }
-                        room.occupants.remove(i);
-                        out.push(Output::Release {
-                            bridge: room.bridge.clone(),
-                            nick: o.nick,
-                            owner: format!("xmpp:{}", o.real.to_bare()),
-                        });
-                    }
-                    None => remote_leave(room, who, &[Status::Kicked], reason.as_deref(), &mut tx),
+                    room.occupants.remove(i);
+                    out.push(Output::Release {
+                        bridge: room.bridge.clone(),
+                        nick: o.nick,
+                        owner: format!("xmpp:{}", o.real.to_bare()),
+                    });
                 }
             }
             RoomEventKind::NickChange { who, new_nick } => {
@@ -168,4 +158,37 @@ fn remote_leave(
         }
     }
     tx.extend(list.into_iter().map(Into::into));
+}
+
+/// Indexes (ascending) of the occupants of `room` a kick of `who` removes:
+/// the occupant `room@gw/nick` when `who` is an occupant JID of this room,
+/// or every occupant whose real bare JID is `who` (how occupants are known
+/// to the other worlds, e.g. an IRC puppet kicked by an operator).
+fn kicked_occupants(room: &Room, room_ref: &cpimgate_model::RoomRef, who: &Address) -> Vec<usize> {
+    let Address::Xmpp(u) = who else {
+        return Vec::new();
+    };
+    let jid = u.jid();
+    let this_room = room_jid_of(room_ref)
+        .is_some_and(|b| BareJid::new(&jid.bare().to_string()).is_ok_and(|j| key(&j) == key(&b)));
+    if this_room {
+        let Some(nick) = jid.resource() else {
+            return Vec::new();
+        };
+        return room
+            .occupants
+            .iter()
+            .position(|o| o.nick == nick)
+            .into_iter()
+            .collect();
+    }
+    let Ok(bare) = BareJid::new(&jid.bare().to_string()) else {
+        return Vec::new();
+    };
+    room.occupants
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| key(&o.real.to_bare()) == key(&bare))
+        .map(|(i, _)| i)
+        .collect()
 }

@@ -495,6 +495,51 @@ fn remote_traffic_reaches_every_occupant() {
 const ROOM_URI: &str = "xmpp:%23chan%25irc.example.org@gw.example.com";
 
 #[test]
+fn a_kick_of_an_occupants_real_jid_removes_every_session_of_it() {
+    // How occupants are known to the other worlds: by their real bare JID
+    // (an IRC operator kicks the puppet of hag66@shakespeare.lit).
+    let mut c = core();
+    join(&mut c, "hag66@shakespeare.lit/pda", "thirdwitch");
+    join(&mut c, "crone1@shakespeare.lit/desktop", "firstwitch");
+    let _ = drain(&mut c);
+    c.handle_room_event(&remote_event(RoomEventKind::Kick {
+        who: Participant {
+            address: "xmpp:hag66@shakespeare.lit".parse().unwrap(),
+            nick: "thirdwitch".into(),
+        },
+        by: Some("op".into()),
+        reason: Some("behave".into()),
+    }));
+    let o = drain(&mut c);
+    let own = o
+        .sent
+        .iter()
+        .find(|s| s.attr("to") == Some("hag66@shakespeare.lit/pda"))
+        .expect("the kicked occupant is told");
+    assert_eq!(own.attr("type"), Some("unavailable"));
+    assert_eq!(statuses(own), vec!["307", "110"]);
+    let other = o
+        .sent
+        .iter()
+        .find(|s| s.attr("to") == Some("crone1@shakespeare.lit/desktop"))
+        .expect("the other occupant is told");
+    assert_eq!(statuses(other), vec!["307"]);
+    assert_eq!(o.released, vec!["thirdwitch"]);
+
+    // A kick of someone who is not here changes nothing for firstwitch.
+    c.handle_room_event(&remote_event(RoomEventKind::Kick {
+        who: Participant {
+            address: "xmpp:nobody@shakespeare.lit".parse().unwrap(),
+            nick: "nobody".into(),
+        },
+        by: None,
+        reason: None,
+    }));
+    let o = drain(&mut c);
+    assert!(o.released.is_empty());
+}
+
+#[test]
 fn a_remote_nick_change_keeps_the_occupant_for_later_messages() {
     // An occupant of a room on another XMPP server (client mode): the
     // address is the occupant JID, which changes with the nick.
