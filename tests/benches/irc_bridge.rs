@@ -257,6 +257,7 @@ struct Cpu {
     gateway: u64,
     prosody: u64,
     ircd: u64,
+    clients: u64,
     at: Instant,
 }
 
@@ -265,18 +266,21 @@ fn cpu_now(path: &Path, prosody: &Prosody, ircd: &Inspircd) -> Cpu {
         gateway: cpu_ticks(path.pid).unwrap_or(0),
         prosody: prosody.pid().and_then(cpu_ticks).unwrap_or(0),
         ircd: ircd.pid().and_then(cpu_ticks).unwrap_or(0),
+        clients: cpu_ticks(std::process::id()).unwrap_or(0),
         at: Instant::now(),
     }
 }
 
-/// Percent of one core used by each between two readings.
-fn cpu_between(a: &Cpu, b: &Cpu, hz: f64) -> [f64; 3] {
+/// Percent of one core used by each (gateway, Prosody, InspIRCd, the test
+/// users of this process) between two readings.
+fn cpu_between(a: &Cpu, b: &Cpu, hz: f64) -> [f64; 4] {
     let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
     let pct = |x: u64, y: u64| (y.saturating_sub(x)) as f64 / hz / secs * 100.0;
     [
         pct(a.gateway, b.gateway),
         pct(a.prosody, b.prosody),
         pct(a.ircd, b.ircd),
+        pct(a.clients, b.clients),
     ]
 }
 
@@ -295,10 +299,10 @@ fn clock_ticks_per_second() -> f64 {
 #[derive(Default)]
 struct Figures {
     x2i: Run,
-    x2i_cpu: [f64; 3],
+    x2i_cpu: [f64; 4],
     x2i_paced: Run,
     i2x: Run,
-    i2x_cpu: [f64; 3],
+    i2x_cpu: [f64; 4],
     i2x_paced: Run,
     puppets: Option<PuppetFigures>,
     rss_one: u64,
@@ -308,7 +312,7 @@ struct PuppetFigures {
     users: usize,
     joined_in: Duration,
     load: Run,
-    cpu: [f64; 3],
+    cpu: [f64; 4],
     rss_joined: u64,
     rss_after: u64,
     rss_idle: u64,
@@ -338,6 +342,13 @@ async fn measure(
     let before = cpu_now(path, prosody, ircd);
     f.x2i = x2i(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
     f.x2i_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    eprintln!(
+        "{}: XMPP->IRC saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        path.name,
+        f.x2i.percentile(0.5),
+        f.x2i.percentile(0.99),
+        f.x2i.percentile(1.0)
+    );
     let tag = format!("{}-x2i-paced", path.name);
     f.x2i_paced = x2i(
         alice,
@@ -358,6 +369,13 @@ async fn measure(
     let before = cpu_now(path, prosody, ircd);
     f.i2x = i2x(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
     f.i2x_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    eprintln!(
+        "{}: IRC->XMPP saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        path.name,
+        f.i2x.percentile(0.5),
+        f.i2x.percentile(0.99),
+        f.i2x.percentile(1.0)
+    );
     let tag = format!("{}-i2x-paced", path.name);
     f.i2x_paced = i2x(
         alice,
@@ -598,7 +616,7 @@ domains = ["{COMPONENT_DOMAIN}"]
 
 [store]
 path = "{{dir}}/gateway.sqlite"
-
+{queue}
 [log]
 level = "warn"
 
@@ -627,6 +645,9 @@ rooms = [
 "##,
         irc = irc.addr(),
         component = prosody.component_port(),
+        queue = std::env::var("IRC_BENCH_WINDOW")
+            .map(|w| format!("\n[queue]\nwindow = {w}\n"))
+            .unwrap_or_default(),
     )
 }
 
@@ -728,6 +749,9 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
                         Some(puppets(&settings, &path, &mut bob, &prosody, &ircd, hz, None).await?);
                 }
                 alice.disconnect().await?;
+                for w in gw.warnings() {
+                    eprintln!("{name}: gateway: {w}");
+                }
                 gw.stop().await?;
                 f
             }
@@ -757,7 +781,7 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
             "XMPP->IRC",
             (|f: &Figures| &f.x2i) as fn(&Figures) -> &Run,
             (|f: &Figures| &f.x2i_paced) as fn(&Figures) -> &Run,
-            (|f: &Figures| f.x2i_cpu) as fn(&Figures) -> [f64; 3],
+            (|f: &Figures| f.x2i_cpu) as fn(&Figures) -> [f64; 4],
         ),
         (
             "IRC->XMPP",
@@ -768,7 +792,7 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
     ] {
         let _ = writeln!(
             out,
-            "\n{label}\n| path | msg/s | x biboumi | lost | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "\n{label}\n| path | msg/s | x biboumi | missing | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % | test users % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         let bib = by_name.get("biboumi").map(|f| pick_sat(f).rate());
         let base = base_p50(pick_paced);
@@ -779,7 +803,7 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
             let ratio = bib.map_or("-".to_owned(), |b| format!("{:.2}x", sat.rate() / b));
             let _ = writeln!(
                 out,
-                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | +{:.2} | {:.0} | {:.0} | {:.0} |",
+                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | +{:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 sat.rate(),
                 sat.sent - sat.received + (paced.sent - paced.received),
                 sat.duplicates + paced.duplicates,
@@ -790,12 +814,13 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
                 c[0],
                 c[1],
                 c[2],
+                c[3],
             );
         }
     }
     let _ = writeln!(
         out,
-        "\nCrowd: XMPP users joined (one IRC connection each), N messages from them in turn, XMPP->IRC\n| path | users | joined in s | msg/s | x biboumi | lost | gateway CPU % | RSS 1 user MB | RSS joined MB | after load MB | after 10 s idle MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "\nCrowd: XMPP users joined (one IRC connection each), N messages from them in turn, XMPP->IRC\n| path | users | joined in s | msg/s | x biboumi | missing | gateway CPU % | Prosody % | InspIRCd % | test users % | RSS 1 user MB | RSS joined MB | after load MB | after 10 s idle MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let bib = by_name
         .get("biboumi")
@@ -807,12 +832,15 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
         let mb = |k: u64| k as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "| {name} | {} | {:.1} | {:.0} | {ratio} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {name} | {} | {:.1} | {:.0} | {ratio} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
             p.users,
             p.joined_in.as_secs_f64(),
             p.load.rate(),
             p.load.sent - p.load.received,
             p.cpu[0],
+            p.cpu[1],
+            p.cpu[2],
+            p.cpu[3],
             mb(f.rss_one),
             mb(p.rss_joined),
             mb(p.rss_after),

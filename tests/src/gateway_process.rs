@@ -141,6 +141,16 @@ impl GatewayProcess {
         self.dir.path()
     }
 
+    /// The lines of its log that are warnings or errors.
+    pub fn warnings(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("gateway.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn start_error(&self, reason: &str) -> HarnessError {
         let log = std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();

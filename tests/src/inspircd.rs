@@ -146,6 +146,117 @@ impl Inspircd {
         Ok(server)
     }
 
+    /// [`Inspircd::start_with_services`] with a TLS listener too (as
+    /// [`Inspircd::start_tls`]), where a client certificate's fingerprint
+    /// (see [`Inspircd::client_certificate`]) can log into an account with
+    /// SASL EXTERNAL once NickServ knows it (`CERT ADD fingerprint`).
+    pub async fn start_tls_with_services() -> Result<Inspircd, HarnessError> {
+        let port = free_port()?;
+        let link = Link {
+            name: SERVER_NAME,
+            sid: "1AA",
+            port,
+            peer: SERVICES_NAME,
+            peer_port: free_port()?,
+            autoconnect: false,
+            services: true,
+        };
+        let mut server = Self::start_full(Flavor::Inspircd, true, Some(link)).await?;
+        server.start_services(port).await?;
+        Ok(server)
+    }
+
+    /// A client certificate and key (PEM files in the server's directory,
+    /// signed by its test CA) for `name`, and the certificate's SHA-256
+    /// fingerprint as InspIRCd and NickServ show it (lowercase hex).
+    pub async fn client_certificate(&self, name: &str) -> Result<ClientCertificate, HarnessError> {
+        let dir = self.dir.path();
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        let subject = format!("/CN={name}");
+        // X.509 v3 with client-auth usage: rustls refuses v1 certificates.
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            dir.join(&ext),
+            "basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+        .map_err(|e| HarnessError::io("writing the client certificate's extensions", e))?;
+        let steps: [Vec<&str>; 2] = [
+            vec![
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "30",
+                "-extfile",
+                &ext,
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(dir)
+                .output()
+                .await
+                .map_err(|e| HarnessError::NotInstalled {
+                    program: "openssl".into(),
+                    reason: e.to_string(),
+                })?;
+            if !out.status.success() {
+                return Err(HarnessError::Irc(format!(
+                    "openssl {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", &crt])
+            .current_dir(dir)
+            .output()
+            .await
+            .map_err(|e| HarnessError::io("running openssl x509 -fingerprint", e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fingerprint = text
+            .split('=')
+            .nth(1)
+            .map(|f| f.trim().replace(':', "").to_ascii_lowercase())
+            .filter(|f| f.len() == 64)
+            .ok_or_else(|| HarnessError::Irc(format!("no fingerprint in {text:?}")))?;
+        Ok(ClientCertificate {
+            cert_file: dir.join(crt),
+            key_file: dir.join(key),
+            fingerprint,
+        })
+    }
+
     async fn start_services(&mut self, link_port: u16) -> Result<(), HarnessError> {
         let example = "/usr/share/doc/atheme-services/examples/atheme.conf.example";
         let text = std::fs::read_to_string(example).map_err(|e| HarnessError::NotInstalled {
@@ -427,6 +538,15 @@ fn atheme_config(example: &str, link_port: u16) -> String {
         .replace(
             "netname = \"misconfigured network\";",
             "netname = \"TestNet\";",
+        )
+        // Certificate fingerprints on accounts, and SASL EXTERNAL.
+        .replace(
+            "#loadmodule \"modules/nickserv/cert\";",
+            "loadmodule \"modules/nickserv/cert\";",
+        )
+        .replace(
+            "#loadmodule \"modules/saslserv/external\";",
+            "loadmodule \"modules/saslserv/external\";",
         );
     // Drop the example's uplink blocks.
     while let Some(at) = text.find("\nuplink \"") {
@@ -496,9 +616,13 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
     let tls = match tls_port {
         // InspIRCd 3 ssl_gnutls: a profile and a listener using it.
         Some(p) => format!(
+            // Client certificates are asked for (not required) and their
+            // SHA-256 fingerprints go to services (sslinfo), for SASL
+            // EXTERNAL.
             r#"<module name="ssl_gnutls">
+<module name="sslinfo">
 <sslprofile name="test" provider="gnutls" certfile="{d}/server.crt" keyfile="{d}/server.key"
-  cafile="" dhfile="" hash="sha256" requestclientcert="no">
+  cafile="{d}/ca.crt" dhfile="" hash="sha256" requestclientcert="yes">
 <bind address="127.0.0.1" port="{p}" type="clients" sslprofile="test">
 "#,
             d = dir.display()
@@ -539,6 +663,17 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
 <oper name="{OPER_NAME}" password="{OPER_PASSWORD}" host="*@*" type="Admin">
 {tls}{link}"#
     )
+}
+
+/// A client certificate of [`Inspircd::client_certificate`].
+#[derive(Clone, Debug)]
+pub struct ClientCertificate {
+    /// The certificate, PEM.
+    pub cert_file: PathBuf,
+    /// Its private key, PEM.
+    pub key_file: PathBuf,
+    /// The SHA-256 fingerprint, lowercase hex without separators.
+    pub fingerprint: String,
 }
 
 /// An IRC operator of every test InspIRCd (`OPER name password`), who may

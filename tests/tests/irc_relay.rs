@@ -382,3 +382,76 @@ async fn sasl_plain_against_atheme() {
     assert!(connected.is_err(), "registered with a wrong SASL password");
     gw.shutdown().await.unwrap();
 }
+
+/// SASL EXTERNAL against real services: over TLS, with a client
+/// certificate whose fingerprint NickServ has on the account, the gateway
+/// registers logged in; with a certificate NickServ does not know it
+/// never registers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_external_against_atheme() {
+    cpimgate_e2e::init_logging();
+    let server = Inspircd::start_tls_with_services()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let known = server.client_certificate("gw-known").await.unwrap();
+    let unknown = server.client_certificate("gw-unknown").await.unwrap();
+    // The account, with the known certificate's fingerprint on it.
+    let mut owner = IrcUser::connect(server.addr(), "gwacct").await.unwrap();
+    owner
+        .say("NickServ", "REGISTER acct-pw-2 gwacct@example.com")
+        .await
+        .unwrap();
+    owner
+        .expect("NickServ's confirmation", |l| {
+            l.command == "NOTICE" && l.param(1).contains("is now registered")
+        })
+        .await
+        .unwrap();
+    owner
+        .say("NickServ", &format!("CERT ADD {}", known.fingerprint))
+        .await
+        .unwrap();
+    owner
+        .expect("NickServ adding the fingerprint", |l| {
+            l.command == "NOTICE" && l.param(1).contains(&known.fingerprint)
+        })
+        .await
+        .unwrap();
+    owner.send("QUIT").await.unwrap();
+
+    let tls_addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.tls_port().unwrap()));
+    let with = |cert: &cpimgate_e2e::inspircd::ClientCertificate| {
+        bridge_config(
+            tls_addr,
+            SIP_ROOM,
+            &format!(
+                "tls = true\nca_file = \"{}\"\nsasl = {{ mechanism = \"external\", cert_file = \"{}\", key_file = \"{}\" }}",
+                server.ca_cert_path().display(),
+                cert.cert_file.display(),
+                cert.key_file.display()
+            ),
+            "",
+        )
+    };
+    let (gw, _h) = gateway(&with(&known)).await;
+    registered(&gw, &server).await;
+    let mut alice = IrcUser::connect(server.addr(), "alice").await.unwrap();
+    alice.send("WHOIS bridge").await.unwrap();
+    let l = alice
+        .expect("WHOIS 330 (logged in as)", |l| {
+            l.command == "330" || l.command == "318"
+        })
+        .await
+        .unwrap();
+    assert_eq!(l.command, "330", "the gateway is not logged in: {l:?}");
+    assert_eq!(l.param(2), "gwacct");
+    gw.shutdown().await.unwrap();
+
+    let (gw, _h) = gateway(&with(&unknown)).await;
+    let connected = gw.wait_connected("irc", Duration::from_secs(3)).await;
+    assert!(
+        connected.is_err(),
+        "registered with a certificate NickServ does not know"
+    );
+    gw.shutdown().await.unwrap();
+}

@@ -254,7 +254,23 @@ impl RunningHub {
                 shutdown: shutdown_rx.clone(),
                 history: history.clone(),
             };
-            adapter_tasks.push((name, tokio::spawn(adapter.run(ctx))));
+            let stopping = shutdown_rx.clone();
+            let task_name = name.clone();
+            adapter_tasks.push((
+                name,
+                tokio::spawn(async move {
+                    let outcome = adapter.run(ctx).await;
+                    match outcome {
+                        // Said now, not at shutdown: an adapter that gave up
+                        // (e.g. a certificate it cannot use) is news.
+                        Err(e) if !*stopping.borrow() => {
+                            tracing::error!(adapter = %task_name, "adapter stopped: {e}; messages for it wait in the queue until the gateway is restarted");
+                            Ok(())
+                        }
+                        other => other,
+                    }
+                }),
+            ));
         }
         drop(router_tx);
 
