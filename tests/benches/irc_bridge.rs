@@ -752,6 +752,13 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
                 for w in gw.warnings() {
                     eprintln!("{name}: gateway: {w}");
                 }
+                for m in gw.metrics().await.lines() {
+                    if (m.contains("retries_total") || m.contains("failed_total"))
+                        && !m.starts_with('#')
+                    {
+                        eprintln!("{name}: gateway metric: {m}");
+                    }
+                }
                 gw.stop().await?;
                 f
             }

@@ -119,16 +119,24 @@ impl GatewayProcess {
 
     /// Whether `/readyz` answers 200 now.
     pub async fn ready(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(self.admin).await else {
-            return false;
-        };
-        let request = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-        if s.write_all(request.as_bytes()).await.is_err() {
-            return false;
-        }
+        self.get("/readyz")
+            .await
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+    }
+
+    /// The Prometheus text of `/metrics` (empty if it cannot be had).
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(self.admin).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).await.ok()?;
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut answer)).await;
-        answer.starts_with(b"HTTP/1.1 200")
+        Some(String::from_utf8_lossy(&answer).into_owned())
     }
 
     /// The process id, while it runs.

@@ -251,10 +251,14 @@ impl<D: Directory> Core<D> {
     }
 
     pub(crate) fn remember(&mut self, id: MessageId, p: Pending) {
-        if self.pending.len() >= MAX_PENDING
-            && let Some(old) = self.pending_order.pop_front()
-        {
-            self.pending.remove(&old);
+        // The oldest still pending goes; ids forgotten meanwhile are skipped.
+        while self.pending.len() >= MAX_PENDING {
+            let Some(old) = self.pending_order.pop_front() else {
+                break;
+            };
+            if self.pending.remove(&old).is_some() {
+                break;
+            }
         }
         self.pending_order.push_back(id.clone());
         self.pending.insert(id, p);
@@ -262,7 +266,13 @@ impl<D: Directory> Core<D> {
 
     fn forget(&mut self, id: &MessageId) -> Option<Pending> {
         let p = self.pending.remove(id)?;
-        self.pending_order.retain(|i| i != id);
+        // The id stays in `pending_order` until it reaches the front or the
+        // order is compacted: removing it here would scan the whole order
+        // for every answer, quadratic with thousands in flight.
+        if self.pending_order.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.pending_order.retain(|i| pending.contains_key(i));
+        }
         Some(p)
     }
 

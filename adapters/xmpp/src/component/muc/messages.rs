@@ -14,7 +14,7 @@
 //! * Messages of the other worlds are shown from `room@service/nick`; a
 //!   private one goes to the one occupant it names.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use cpimgate_model::address::XmppUri;
 use cpimgate_model::event::RoomEventKind;
@@ -38,18 +38,24 @@ const RECENT_IDS: usize = 256;
 
 /// The model ids a room saw last from its XMPP occupants.
 #[derive(Debug, Default)]
-pub(crate) struct RecentIds(VecDeque<String>);
+pub(crate) struct RecentIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
 
 impl RecentIds {
     /// Remembers `id`; whether it was already there.
     fn seen(&mut self, id: &str) -> bool {
-        if self.0.iter().any(|i| i == id) {
+        if self.set.contains(id) {
             return true;
         }
-        if self.0.len() >= RECENT_IDS {
-            self.0.pop_front();
+        if self.order.len() >= RECENT_IDS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
-        self.0.push_back(id.to_owned());
+        self.order.push_back(id.to_owned());
+        self.set.insert(id.to_owned());
         false
     }
 }
