@@ -81,6 +81,7 @@ impl<'a> NameAddrRef<'a> {
                     params: Params::new(params),
                 })
             }
+            None if t.contains('"') => Err(NameAddrSyntax("unbalanced quotes in the display name")),
             None => {
                 let end = t.find(';').unwrap_or(t.len());
                 let uri = t.get(..end).unwrap_or_default().trim_matches(is_lws);

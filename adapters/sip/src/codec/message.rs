@@ -309,7 +309,7 @@ fn header_line(
             "no colon after a header name"
         };
         return Err(ParseError::new(
-            pos + name_len + ws,
+            pos + name_len,
             ErrorKind::HeaderLine { reason },
         ));
     }
