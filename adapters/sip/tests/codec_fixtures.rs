@@ -32,17 +32,20 @@ fn fixture_names(bad: bool) -> Vec<String> {
     names
 }
 
+/// Transport, host, port, branch, received of one Via value.
+type ViaExpect = (
+    &'static str,
+    &'static str,
+    Option<u16>,
+    &'static str,
+    Option<&'static str>,
+);
+
 /// What the RFC shows of a message, checked through the typed accessors.
 struct Expect {
     file: &'static str,
     start: &'static str,
-    vias: &'static [(
-        &'static str,
-        &'static str,
-        Option<u16>,
-        &'static str,
-        Option<&'static str>,
-    )],
+    vias: &'static [ViaExpect],
     from: (&'static str, Option<&'static str>, Option<&'static str>),
     to: (&'static str, Option<&'static str>, Option<&'static str>),
     call_id: &'static str,
@@ -52,30 +55,29 @@ struct Expect {
     body: &'static [u8],
 }
 
-const F1_VIA: (&str, &str, Option<u16>, &str, Option<&str>) =
-    ("TCP", "user1pc.domain.com", None, "z9hG4bK776sgdkse", None);
-const F1_VIA_RECEIVED: (&str, &str, Option<u16>, &str, Option<&str>) = (
+const F1_VIA: ViaExpect = ("TCP", "user1pc.domain.com", None, "z9hG4bK776sgdkse", None);
+const F1_VIA_RECEIVED: ViaExpect = (
     "TCP",
     "user1pc.domain.com",
     None,
     "z9hG4bK776sgdkse",
     Some("1.2.3.4"),
 );
-const ATL_VIA: (&str, &str, Option<u16>, &str, Option<&str>) = (
+const ATL_VIA: ViaExpect = (
     "UDP",
     "pc33.atlanta.com",
     None,
     "z9hG4bKnashds8",
     Some("192.0.2.1"),
 );
-const BIGBOX_VIA: (&str, &str, Option<u16>, &str, Option<&str>) = (
+const BIGBOX_VIA: ViaExpect = (
     "UDP",
     "bigbox3.site3.atlanta.com",
     None,
     "z9hG4bK77ef4c2312983.1",
     Some("192.0.2.2"),
 );
-const BILOXI_VIA: (&str, &str, Option<u16>, &str, Option<&str>) = (
+const BILOXI_VIA: ViaExpect = (
     "UDP",
     "server10.biloxi.com",
     None,
