@@ -2,7 +2,7 @@
 
 use super::addr::NameAddrRef;
 use super::error::{ErrorKind, ParseError};
-use super::headers::{Header, HeaderName, Params, is_lws, is_token, split_list};
+use super::headers::{Header, HeaderName, Params, TrimLws, is_lws, is_token, split_list};
 use super::message::Message;
 use super::via::Via;
 
@@ -124,7 +124,7 @@ impl<'a> Message<'a> {
         let (seq, method) = v
             .split_once(is_lws)
             .ok_or_else(|| typed_err(h, "not a number and a method"))?;
-        let method = method.trim_start_matches(is_lws);
+        let method = method.trim_lws_start();
         if !is_token(method) {
             return Err(typed_err(h, "the method is not a token"));
         }
@@ -167,7 +167,7 @@ impl<'a> Message<'a> {
         let (mtype, subtype) = media
             .split_once('/')
             .ok_or_else(|| typed_err(h, "not type/subtype"))?;
-        let (mtype, subtype) = (mtype.trim_matches(is_lws), subtype.trim_matches(is_lws));
+        let (mtype, subtype) = (mtype.trim_lws(), subtype.trim_lws());
         if !is_token(mtype) || !is_token(subtype) {
             return Err(typed_err(h, "type or subtype is not a token"));
         }
