@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use cpimgate_model::address::{Address, AddressError, NameAddr};
 
-use super::headers::{Params, TrimLws, find_outside, unquote};
+use super::headers::{Params, TrimLws, find_byte, find_outside, unquote};
 
 /// A name-addr or addr-spec with its header parameters, borrowed.
 ///
@@ -63,9 +63,7 @@ impl<'a> NameAddrRef<'a> {
                     return Err(NameAddrSyntax("a quote inside an unquoted display name"));
                 }
                 let inner = t.get(lt + 1..).unwrap_or_default();
-                let gt = inner
-                    .find('>')
-                    .ok_or(NameAddrSyntax("no '>' closing the URI"))?;
+                let gt = find_byte(inner, b'>').ok_or(NameAddrSyntax("no '>' closing the URI"))?;
                 let uri = inner.get(..gt).unwrap_or_default().trim_lws();
                 if uri.is_empty() {
                     return Err(NameAddrSyntax("empty URI between '<' and '>'"));
@@ -85,7 +83,7 @@ impl<'a> NameAddrRef<'a> {
                 Err(NameAddrSyntax("unbalanced quotes in the display name"))
             }
             None => {
-                let end = t.find(';').unwrap_or(t.len());
+                let end = find_byte(t, b';').unwrap_or(t.len());
                 let uri = t.get(..end).unwrap_or_default().trim_lws();
                 if uri.is_empty()
                     || uri.bytes().any(|b| matches!(b, b' ' | b'\t' | b'"' | b'>'))

@@ -163,9 +163,26 @@ const COMPACT: &[(u8, HeaderName)] = &[
     (b'd', H::RequestDisposition),
 ];
 
+/// Whether a canonical name (letters and '-') equals `name` without regard
+/// to case. Setting bit 0x20 lower-cases a letter and leaves '-' alone; the
+/// only other bytes it would confuse with a letter or '-' are controls,
+/// '@', '[', '\\', ']' and '^', none of which a token holds. Without an
+/// early exit the loop stays branch-free.
+fn same_token_ignoring_case(canonical: &[u8], name: &[u8]) -> bool {
+    canonical.len() == name.len()
+        && canonical
+            .iter()
+            .zip(name)
+            .fold(0u8, |acc, (a, b)| acc | ((a | 0x20) ^ (b | 0x20)))
+            == 0
+}
+
 impl HeaderName {
     /// The header of that name, long or compact, without regard to case.
     pub fn parse(name: &str) -> HeaderName {
+        if !is_token(name) {
+            return H::Other;
+        }
         if let [c] = name.as_bytes() {
             let c = c.to_ascii_lowercase();
             return COMPACT
@@ -252,7 +269,7 @@ impl HeaderName {
         };
         candidates
             .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .find(|(_, n)| same_token_ignoring_case(n.as_bytes(), name.as_bytes()))
             .map_or(H::Other, |(h, _)| *h)
     }
 
@@ -514,7 +531,7 @@ impl<'a> Params<'a> {
                 if p.is_empty() {
                     continue;
                 }
-                return Some(match p.split_once('=') {
+                return Some(match split_byte(p, b'=') {
                     Some((n, v)) => (n.trim_lws_end(), Some(v.trim_lws_start())),
                     None => (p, None),
                 });
@@ -579,4 +596,16 @@ pub(crate) fn is_token_byte(c: u8) -> bool {
 /// Whether `s` is a non-empty token (RFC 3261 §25.1).
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// The first `b` in `s`: a plain loop, quicker than `str::find` on the
+/// short strings of header values.
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b)
+}
+
+/// `s` cut around the first `b`.
+pub(crate) fn split_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }

@@ -2,7 +2,9 @@
 
 use super::addr::NameAddrRef;
 use super::error::{ErrorKind, ParseError};
-use super::headers::{Header, HeaderName, Params, TrimLws, is_lws, is_token, split_list};
+use super::headers::{
+    Header, HeaderName, Params, TrimLws, find_byte, is_lws, is_token, split_byte, split_list,
+};
 use super::message::Message;
 use super::via::Via;
 
@@ -162,11 +164,10 @@ impl<'a> Message<'a> {
             return Ok(None);
         };
         let v = h.value();
-        let end = v.find(';').unwrap_or(v.len());
+        let end = find_byte(v, b';').unwrap_or(v.len());
         let (media, params) = v.split_at(end);
-        let (mtype, subtype) = media
-            .split_once('/')
-            .ok_or_else(|| typed_err(h, "not type/subtype"))?;
+        let (mtype, subtype) =
+            split_byte(media, b'/').ok_or_else(|| typed_err(h, "not type/subtype"))?;
         let (mtype, subtype) = (mtype.trim_lws(), subtype.trim_lws());
         if !is_token(mtype) || !is_token(subtype) {
             return Err(typed_err(h, "type or subtype is not a token"));
