@@ -183,6 +183,11 @@ impl HeaderName {
         if !is_token(name) {
             return H::Other;
         }
+        HeaderName::parse_token(name)
+    }
+
+    /// [`HeaderName::parse`] of a name already known to be a token.
+    pub(crate) fn parse_token(name: &str) -> HeaderName {
         if let [c] = name.as_bytes() {
             let c = c.to_ascii_lowercase();
             return COMPACT

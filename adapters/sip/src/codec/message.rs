@@ -343,7 +343,7 @@ fn header_line(
     Ok((
         Header {
             name,
-            kind: HeaderName::parse(name),
+            kind: HeaderName::parse_token(name),
             value,
             raw: input.get(pos..next).unwrap_or_default(),
             offset: pos,

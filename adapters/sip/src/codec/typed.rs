@@ -111,7 +111,7 @@ impl<'a> Message<'a> {
             return Ok(None);
         };
         let v = h.value();
-        if v.is_empty() || v.contains([' ', '\t']) {
+        if v.is_empty() || v.bytes().any(|b| b == b' ' || b == b'\t') {
             return Err(typed_err(h, "not a word [\"@\" word]"));
         }
         Ok(Some(v))

@@ -160,7 +160,7 @@ fn split_host_port(s: &str) -> Result<(&str, Option<u16>), &'static str> {
     if host.is_empty()
         || !host
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'))
     {
         return Err("sent-by host is not a host name or address");
     }
