@@ -522,35 +522,38 @@ impl<'a> Params<'a> {
     /// Every parameter in order: name and value (`None` without `=`).
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + use<'a> {
         let mut rest = self.raw;
-        std::iter::from_fn(move || {
-            loop {
-                let t = rest.trim_lws_start();
-                let t = t.strip_prefix(';').unwrap_or(t);
-                if t.trim_lws().is_empty() {
-                    rest = "";
-                    return None;
-                }
-                let end = find_outside(t, b';').unwrap_or(t.len());
-                let p = t.get(..end).unwrap_or_default().trim_lws();
-                rest = t.get(end..).unwrap_or_default();
-                if p.is_empty() {
-                    continue;
-                }
-                return Some(match split_byte(p, b'=') {
-                    Some((n, v)) => (n.trim_lws_end(), Some(v.trim_lws_start())),
-                    None => (p, None),
-                });
-            }
-        })
+        std::iter::from_fn(move || next_param(&mut rest))
     }
 
     /// The first parameter of that name (names compare without regard to
     /// case, RFC 3261 §7.3.1): `Some(None)` for a parameter without value.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let mut rest = self.raw;
+        while let Some((n, v)) = next_param(&mut rest) {
+            if n.eq_ignore_ascii_case(name) {
+                return Some(v);
+            }
+        }
+        None
     }
+}
+
+/// The next non-empty `;`-separated element of `rest` (outside quotes and
+/// angle brackets), as name and value; `rest` moves past it.
+fn next_param<'a>(rest: &mut &'a str) -> Option<(&'a str, Option<&'a str>)> {
+    while !rest.is_empty() {
+        let end = find_outside(rest, b';').unwrap_or(rest.len());
+        let p = rest.get(..end).unwrap_or_default().trim_lws();
+        *rest = rest.get(end + 1..).unwrap_or_default();
+        if p.is_empty() {
+            continue;
+        }
+        return Some(match split_byte(p, b'=') {
+            Some((n, v)) => (n.trim_lws_end(), Some(v.trim_lws_start())),
+            None => (p, None),
+        });
+    }
+    None
 }
 
 /// The content of a quoted string with its escapes resolved, or the text

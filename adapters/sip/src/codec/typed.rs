@@ -3,7 +3,8 @@
 use super::addr::NameAddrRef;
 use super::error::{ErrorKind, ParseError};
 use super::headers::{
-    Header, HeaderName, Params, TrimLws, find_byte, is_lws, is_token, split_byte, split_list,
+    Header, HeaderName, Params, TrimLws, find_byte, find_outside, is_lws, is_token, split_byte,
+    split_list,
 };
 use super::message::Message;
 use super::via::Via;
@@ -83,7 +84,18 @@ impl<'a> Message<'a> {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Option<Via<'_>>, ParseError> {
-        self.via().next().transpose()
+        // The first element of the first line, without the list iterator:
+        // the hot path of every transaction lookup.
+        let Some(h) = self.header(HeaderName::Via) else {
+            return Ok(None);
+        };
+        let v = h.value();
+        let first = find_outside(v, b',').map_or(v, |i| v.get(..i).unwrap_or_default());
+        if first.trim_lws().is_empty() {
+            // An empty first element: let the list reader skip it.
+            return self.via().next().transpose();
+        }
+        Via::parse(first).map(Some).map_err(|r| typed_err(h, r))
     }
 
     fn addr(&self, name: HeaderName) -> Result<Option<NameAddrRef<'_>>, ParseError> {
