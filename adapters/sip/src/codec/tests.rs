@@ -181,3 +181,56 @@ fn start_lines() {
         assert_eq!(got, code, "{:?}", String::from_utf8_lossy(bad));
     }
 }
+
+#[test]
+fn authentication_headers_stay_whole_and_lists_split() {
+    // RFC 3261 §7.3.1: WWW-Authenticate and Authorization are never
+    // combined or split on commas; Record-Route is a list.
+    let m = parse(
+        b"SIP/2.0 401 Unauthorized\r\n\
+WWW-Authenticate: Digest realm=\"atlanta.com\", domain=\"sip:boxesbybob.com\", qop=\"auth\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\"\r\n\
+WWW-Authenticate: Digest realm=\"biloxi.com\", nonce=\"1\"\r\n\
+Record-Route: <sip:p2.domain.com;lr>, <sip:p1.example.com;lr>\r\n\
+Record-Route: <sip:p0.example.com;lr>\r\n\
+Expires: 7200\r\n\
+Accept: application/sdp, text/plain;q=0.5\r\n\
+Require: 100rel\r\n\
+Content-Length: 0\r\n\r\n",
+    )
+    .expect("parses");
+    let auth: Vec<_> = m.www_authenticate().collect();
+    assert_eq!(auth.len(), 2);
+    assert!(auth[0].starts_with("Digest realm=\"atlanta.com\", domain="));
+    assert!(auth[0].ends_with("nonce=\"f84f1cec41e6cbe5aea9c8e88d359\""));
+    let rr: Vec<_> = m
+        .record_route()
+        .expect("Record-Route")
+        .iter()
+        .map(|r| r.uri())
+        .collect();
+    assert_eq!(
+        rr,
+        [
+            "sip:p2.domain.com;lr",
+            "sip:p1.example.com;lr",
+            "sip:p0.example.com;lr"
+        ]
+    );
+    assert_eq!(m.expires(), Ok(Some(7200)));
+    assert_eq!(
+        m.accept().collect::<Vec<_>>(),
+        ["application/sdp", "text/plain;q=0.5"]
+    );
+    assert_eq!(m.require().collect::<Vec<_>>(), ["100rel"]);
+    assert_eq!(m.authorization().count(), 0);
+    assert_eq!(m.validate_request(), Ok(()), "a response is not checked");
+}
+
+#[test]
+fn duplicate_single_headers_disagreeing_are_refused() {
+    let m = parse(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: a\r\ni: b\r\n\r\n").expect("parses");
+    let e = m.call_id().expect_err("two Call-IDs");
+    assert_eq!(e.kind, ErrorKind::Duplicate { header: "Call-ID" });
+    let m = parse(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: a\r\ni: a\r\n\r\n").expect("parses");
+    assert_eq!(m.call_id(), Ok(Some("a")));
+}
