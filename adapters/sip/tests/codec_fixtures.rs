@@ -420,6 +420,11 @@ fn rfc3261_24_1_register_contact_and_expires() {
     assert_eq!(c[0].uri(), "sip:bob@192.0.2.4");
     let r = m.request_uri().expect("request");
     assert_eq!(r, "sip:registrar.biloxi.com");
+    let a = m
+        .request_uri_address()
+        .expect("a request")
+        .expect("a SIP URI");
+    assert_eq!(a.to_string(), "sip:registrar.biloxi.com");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Typed accessors of [`Message`], parsed on demand (RFC 3261 §20).
 
+use cpimgate_model::address::{Address, AddressError};
+
 use super::addr::NameAddrRef;
 use super::error::{ErrorKind, ParseError};
 use super::headers::{
@@ -73,6 +75,13 @@ impl<'a> Message<'a> {
             ));
         }
         Ok(Some(first))
+    }
+
+    /// The Request-URI parsed by the model (`sip:`, `sips:`, `tel:`, ...);
+    /// `None` for a response. A scheme the model does not know is an error
+    /// that a proxy answers with 416 (RFC 3261 §16.3).
+    pub fn request_uri_address(&self) -> Option<Result<Address, AddressError>> {
+        self.request_uri().map(str::parse)
     }
 
     /// Every Via value in order, from every Via line (RFC 3261 §20.42).
