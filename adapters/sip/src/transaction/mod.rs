@@ -63,6 +63,8 @@ mod server;
 mod types;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
