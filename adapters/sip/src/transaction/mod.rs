@@ -14,7 +14,8 @@
 //! or forked 2xx as [`Event::AcceptedResponse`]; the INVITE server
 //! transaction stays 64*T1 in Accepted (timer L), passes the TU's 2xx
 //! retransmissions to the transport, absorbs INVITE retransmissions and
-//! passes ACKs to the TU.
+//! passes ACKs to the TU; a transport error informs its TU without ending
+//! it (RFC 6026 Figure 7).
 //!
 //! # Call order
 //!

@@ -264,9 +264,16 @@ impl<D: Clone> ServerTx<D> {
         match self.state {
             // Confirmed sends nothing more: a late report is ignored.
             State::Invite(InviteState::Confirmed) => Flow::Continue,
-            // §17.2.4, Figures 7 and 8: inform the TU, terminate. Accepted
-            // (RFC 6026) carries the TU's 2xx: the same.
-            _ => {
+            // RFC 6026 §7.1, Figure 7: in Proceeding, Completed and Accepted
+            // a transport error informs the TU and the transaction stays,
+            // to go on absorbing retransmissions (RFC 3261 terminated from
+            // Proceeding and Completed); timers H and L still end it.
+            State::Invite(_) => {
+                ctx.emit(Event::TransportError { tx: ctx.tx });
+                Flow::Continue
+            }
+            // RFC 3261 §17.2.4, Figure 8: inform the TU, terminate.
+            State::NonInvite(_) => {
                 ctx.emit(Event::TransportError { tx: ctx.tx });
                 Flow::Terminate
             }

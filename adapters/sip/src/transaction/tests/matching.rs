@@ -175,7 +175,7 @@ fn transport_errors_inform_the_tu_and_terminate() {
     let server = start_server(
         &mut layer,
         &clock,
-        request(Method::Invite, "z9hG4bKt2"),
+        request(Method::Message, "z9hG4bKt2"),
         false,
     );
     drain(&mut layer);

@@ -223,3 +223,31 @@ fn non_invite_server_on_reliable_transport_terminates_on_final_response() {
     layer.handle_request(clock.at(2), incoming(summary, true));
     assert!(matches!(events(&drain(&mut layer))[..], [Event::Request { tx: id, .. }] if *id != tx));
 }
+
+#[test]
+fn invite_server_transport_error_informs_the_tu_and_stays() {
+    // RFC 6026 §7.1, Figure 7: self-loops in Proceeding, Completed and
+    // Accepted.
+    let clock = Clock::new();
+    let mut layer = Layer::new(Config::default());
+    let summary = request(Method::Invite, "z9hG4bKs8");
+    let tx = start_server(&mut layer, &clock, summary.clone(), false);
+    layer.handle_transport_error(clock.at(10), tx);
+    assert_eq!(
+        events(&drain(&mut layer)),
+        vec![&Event::TransportError { tx }]
+    );
+    // Still there: the TU can answer, retransmissions are absorbed.
+    layer.respond(clock.at(20), tx, reply(480)).expect("live");
+    drain(&mut layer);
+    layer.handle_transport_error(clock.at(30), tx);
+    assert_eq!(
+        events(&drain(&mut layer)),
+        vec![&Event::TransportError { tx }]
+    );
+    layer.handle_request(clock.at(40), incoming(summary, false));
+    assert_eq!(transmitted(&drain(&mut layer)), vec![reply(480).bytes]);
+    // Timer H ends it as usual.
+    let seen = run_until(&mut layer, &clock, 100_000);
+    assert_eq!(is_terminated(&seen, tx), Some(20 + 32_000));
+}
