@@ -5,6 +5,7 @@
 mod client;
 mod matching;
 mod server;
+mod simulation;
 
 use std::time::{Duration, Instant};
 
