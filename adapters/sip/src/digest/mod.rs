@@ -16,6 +16,16 @@
 //!   verifies credentials against a [`PasswordLookup`], each failure its
 //!   own [`Verdict`].
 //!
+//! A UAS challenges with 401 and `WWW-Authenticate`, a proxy with 407 and
+//! `Proxy-Authenticate`; the answer goes in `Authorization` or
+//! `Proxy-Authorization` accordingly (RFC 3261 §22.2, §22.3). The values
+//! are the same; this module does not care which header carries them.
+//!
+//! Not supported: SHA-512-256, `userhash`, `username*` and `charset`
+//! (RFC 7616 §3.4.4, §4), and `Authentication-Info` (RFC 2617 §3.2.3).
+//! A challenge naming an unsupported algorithm is refused with
+//! [`Error::UnsupportedAlgorithm`] so that the client picks another one.
+//!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
 //! use cpimgate_sip::digest::{Challenge, DigestClient, DigestRequest, DigestServer, Verdict};

@@ -43,6 +43,48 @@
 //! whose ACK has not been handed back by the next `handle_timeout` ends
 //! without sending it.
 //!
+//! # Example: a MESSAGE over UDP
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use cpimgate_sip::transaction::{
+//!     Config, Event, Method, OutgoingRequest, Output, ResponseSummary, TransactionLayer,
+//! };
+//!
+//! let start = Instant::now();
+//! let mut layer = TransactionLayer::new(Config::default());
+//! let tx = layer
+//!     .send_request(start, OutgoingRequest {
+//!         method: Method::Message,
+//!         branch: "z9hG4bK776asdhds".into(),
+//!         bytes: Bytes::from_static(b"MESSAGE sip:bob@example.com SIP/2.0\r\n..."),
+//!         dest: "192.0.2.4:5060",
+//!         reliable: false,
+//!     })
+//!     .expect("a fresh branch");
+//! // The request goes out at once...
+//! assert!(matches!(layer.poll_output(), Some(Output::Transmit(_))));
+//! // ...and, with no answer, again after T1 (timer E).
+//! let deadline = layer.poll_timeout().expect("timer E is armed");
+//! assert_eq!(deadline - start, Duration::from_millis(500));
+//! layer.handle_timeout(deadline);
+//! assert!(matches!(layer.poll_output(), Some(Output::Transmit(_))));
+//! // The 200 arrives: the TU hears of it once.
+//! let ok = ResponseSummary {
+//!     status: 200,
+//!     branch: Some("z9hG4bK776asdhds".into()),
+//!     cseq_method: Method::Message,
+//!     to_tag: Some("a6c85cf".into()),
+//! };
+//! layer.handle_response(deadline, ok, Bytes::from_static(b"SIP/2.0 200 OK\r\n..."));
+//! assert!(matches!(
+//!     layer.poll_output(),
+//!     Some(Output::Event(Event::Response { tx: id, response, .. }))
+//!         if id == tx && response.status == 200
+//! ));
+//! ```
+//!
 //! # What is left to the layers around
 //!
 //! * The transport checks the sent-by of responses (§18.1.2), adds
@@ -56,6 +98,15 @@
 //! * An INVITE client transaction in Proceeding waits for its final
 //!   response without a timer (Figure 5); after a CANCEL the TU may give up
 //!   on it with [`TransactionLayer::terminate`] (§9.1).
+//! * The transport also picks a congestion-controlled transport for
+//!   requests near the path MTU or over 1300 bytes (§18.1.1) before it
+//!   says whether a transaction is `reliable`.
+//! * Every request but ACK that matches no transaction gets a server
+//!   transaction, as a UA or stateful proxy needs (§17.2); a UA's TU that
+//!   wants to shed load answers 503 through it.
+//!
+//! RFC 6026 is not among the specs kept with the project; its sections are
+//! cited from its published text (§7.1 server, §7.2 client, Figure 7).
 
 mod client;
 mod context;
