@@ -218,7 +218,8 @@ impl DigestServer {
 
     /// Checks credentials for `request`: realm, algorithm, nonce, uri,
     /// user, digest, then freshness (a stale verdict only for a right
-    /// digest, RFC 2617 §3.2.1).
+    /// digest, RFC 2617 §3.2.1). Answers without qop (RFC 2069) are
+    /// accepted, as RFC 3261 §22.4 requires.
     pub fn verify(
         &self,
         now: SystemTime,

@@ -380,6 +380,25 @@ fn each_failure_has_its_own_verdict() {
 }
 
 #[test]
+fn server_accepts_rfc2069_answers() {
+    // RFC 3261 §22.4: servers stay compatible with RFC 2069 clients,
+    // which send neither qop, cnonce nor nc.
+    let server = DigestServer::new("gw.example.com", SECRET.to_vec());
+    let mut challenge = server.challenge(at(0), false);
+    challenge.qop.clear();
+    let credentials = DigestClient::new("alice", "wonderland")
+        .authorize(&challenge, &REQUEST, &mut RandomCnonce)
+        .expect("supported");
+    assert_eq!(credentials.qop, None);
+    assert_eq!(
+        server.verify(at(1), &REQUEST, &credentials, &alice),
+        Verdict::Authenticated {
+            username: "alice".into()
+        }
+    );
+}
+
+#[test]
 fn server_offers_sha256_first_then_md5() {
     let server = DigestServer::new("gw.example.com", SECRET.to_vec());
     let offered: Vec<Algorithm> = server
