@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::context::{Ctx, Flow, Timers};
 use super::types::{Event, Method, Output, ResponseSummary, Timer};
 
-/// The states of the INVITE client transaction (Figure 5, RFC 6026 Fig. 4).
+/// The states of the INVITE client transaction (RFC 3261 Figure 5, as updated by RFC 6026 §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InviteState {
     Calling,

@@ -15,7 +15,7 @@
 //! transaction stays 64*T1 in Accepted (timer L), passes the TU's 2xx
 //! retransmissions to the transport, absorbs INVITE retransmissions and
 //! passes ACKs to the TU; a transport error informs its TU without ending
-//! it (RFC 6026 Figure 7).
+//! it (the updated figure of RFC 6026 §7.1).
 //!
 //! # Call order
 //!
@@ -106,7 +106,7 @@
 //!   wants to shed load answers 503 through it.
 //!
 //! RFC 6026 is not among the specs kept with the project; its sections are
-//! cited from its published text (§7.1 server, §7.2 client, Figure 7).
+//! cited from its published text (§7.1 server, §7.2 client).
 
 mod client;
 mod context;

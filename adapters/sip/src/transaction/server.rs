@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::context::{Ctx, Flow, Timers};
 use super::types::{Error, Event, Method, OutgoingResponse, Output, RequestSummary, Timer};
 
-/// The states of the INVITE server transaction (Figure 7, RFC 6026 Fig. 7).
+/// The states of the INVITE server transaction (RFC 3261 Figure 7, as updated by RFC 6026 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InviteState {
     Proceeding,
@@ -264,7 +264,7 @@ impl<D: Clone> ServerTx<D> {
         match self.state {
             // Confirmed sends nothing more: a late report is ignored.
             State::Invite(InviteState::Confirmed) => Flow::Continue,
-            // RFC 6026 §7.1, Figure 7: in Proceeding, Completed and Accepted
+            // RFC 6026 §7.1, its INVITE server figure: in Proceeding, Completed and Accepted
             // a transport error informs the TU and the transaction stays,
             // to go on absorbing retransmissions (RFC 3261 terminated from
             // Proceeding and Completed); timers H and L still end it.

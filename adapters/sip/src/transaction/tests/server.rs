@@ -226,7 +226,7 @@ fn non_invite_server_on_reliable_transport_terminates_on_final_response() {
 
 #[test]
 fn invite_server_transport_error_informs_the_tu_and_stays() {
-    // RFC 6026 §7.1, Figure 7: self-loops in Proceeding, Completed and
+    // RFC 6026 §7.1, its INVITE server figure: self-loops in Proceeding, Completed and
     // Accepted.
     let clock = Clock::new();
     let mut layer = Layer::new(Config::default());
