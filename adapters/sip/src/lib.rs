@@ -2,3 +2,6 @@
 //!
 //! Not built yet: this crate exists so that the workspace has its final
 //! shape. Its issue adds the codec, transports, transactions and MESSAGE.
+
+pub mod digest;
+pub mod transaction;
