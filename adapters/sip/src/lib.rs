@@ -6,3 +6,4 @@
 pub mod codec;
 pub mod digest;
 pub mod transaction;
+pub mod transport;

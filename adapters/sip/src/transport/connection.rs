@@ -1,0 +1,238 @@
+//! One TCP or TLS connection: a task that reads and frames, writes what
+//! [`Transport::send`](super::Transport::send) queues, and closes on end of
+//! stream, errors, idleness, slow messages and lost framing.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::codec::{StreamEvent, StreamFramer};
+
+use super::driver::Shared;
+use super::{CloseReason, ConnId, Source, TransportEvent, TransportKind};
+
+/// Size of one read from the socket.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A message for the writer of a connection, and where to say how the
+/// write went.
+#[derive(Debug)]
+pub(crate) struct WriteReq {
+    pub bytes: Bytes,
+    pub done: oneshot::Sender<io::Result<()>>,
+}
+
+/// What the table keeps of a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnHandle {
+    pub id: ConnId,
+    pub kind: TransportKind,
+    pub peer: SocketAddr,
+    pub writer: mpsc::Sender<WriteReq>,
+}
+
+/// Registers a connection in the table and starts its task; returns its
+/// handle.
+pub(crate) fn start<S>(
+    shared: &Arc<Shared>,
+    stream: S,
+    kind: TransportKind,
+    peer: SocketAddr,
+    local: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) -> ConnHandle
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (writer, rx) = mpsc::channel(shared.config.send_queue.max(1));
+    let handle = ConnHandle {
+        id: shared.next_conn_id(),
+        kind,
+        peer,
+        writer,
+    };
+    shared.register(handle.clone());
+    let source = Source {
+        transport: kind,
+        peer,
+        local,
+        conn: Some(handle.id),
+    };
+    tracing::debug!(conn = %handle.id, %kind, %peer, %local, "connection open");
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let reason = run(&shared, stream, source, rx).await;
+        drop(permit);
+        shared.unregister(source.conn, kind, peer);
+        match &reason {
+            CloseReason::Idle | CloseReason::Shutdown | CloseReason::Eof => {
+                tracing::debug!(conn = ?source.conn, %kind, %peer, %reason, "connection closed")
+            }
+            _ => tracing::info!(conn = ?source.conn, %kind, %peer, %reason, "connection closed"),
+        }
+        if let Some(conn) = source.conn {
+            let event = TransportEvent::Closed {
+                conn,
+                transport: kind,
+                peer,
+                reason,
+            };
+            // Nobody listening any more is not an error at shutdown.
+            let _ = shared.events.send(event).await;
+        }
+    });
+    handle
+}
+
+/// The connection's loop; returns why it ended.
+async fn run<S>(
+    shared: &Shared,
+    stream: S,
+    source: Source,
+    mut rx: mpsc::Receiver<WriteReq>,
+) -> CloseReason
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let cfg = &shared.config;
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut framer = StreamFramer::new(cfg.limits);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut last_activity = Instant::now();
+    // When the message being received started to arrive.
+    let mut partial_since: Option<Instant> = None;
+    // After lost framing: when to close.
+    let mut closing_at: Option<Instant> = None;
+
+    let reason = loop {
+        let deadline = match closing_at {
+            Some(at) => at,
+            None => {
+                let idle = last_activity + cfg.idle_timeout;
+                match partial_since {
+                    Some(t) => idle.min(t + cfg.message_timeout),
+                    None => idle,
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            () = shared.cancel.cancelled() => break CloseReason::Shutdown,
+            req = rx.recv() => {
+                let Some(req) = req else { break CloseReason::Shutdown };
+                let res = write(&mut wr, &req.bytes, cfg.write_timeout).await;
+                let failed = res.as_ref().err().map(|e| e.to_string());
+                let _ = req.done.send(res);
+                if let Some(e) = failed {
+                    break CloseReason::WriteError(e);
+                }
+                last_activity = Instant::now();
+            }
+            read = rd.read(&mut chunk), if closing_at.is_none() => {
+                let n = match read {
+                    Ok(0) => break CloseReason::Eof,
+                    Ok(n) => n,
+                    Err(e) => break CloseReason::ReadError(e.to_string()),
+                };
+                let now = Instant::now();
+                last_activity = now;
+                framer.handle_data(chunk.get(..n).unwrap_or_default());
+                if let Err(reason) = drain(shared, &mut framer, &mut wr, source).await {
+                    break reason;
+                }
+                if framer.is_failed() {
+                    closing_at = Some(now + cfg.error_linger);
+                    partial_since = None;
+                } else if framer.buffered().is_empty() {
+                    partial_since = None;
+                } else if partial_since.is_none() {
+                    partial_since = Some(now);
+                }
+            }
+            () = sleep_until(deadline) => {
+                if closing_at.is_some() {
+                    break CloseReason::Unframeable;
+                }
+                if partial_since.is_some_and(|t| t + cfg.message_timeout <= Instant::now()) {
+                    tracing::warn!(
+                        conn = ?source.conn, transport = %source.transport, peer = %source.peer,
+                        buffered = framer.buffered().len(),
+                        timeout = ?cfg.message_timeout,
+                        "cutting connection: message not complete in time"
+                    );
+                    break CloseReason::TooSlow;
+                }
+                break CloseReason::Idle;
+            }
+        }
+    };
+    // Best effort: a TLS close_notify or a FIN, without waiting long.
+    let _ = timeout(cfg.write_timeout, wr.shutdown()).await;
+    reason
+}
+
+/// Writes one message whole, within `limit`.
+async fn write<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    bytes: &[u8],
+    limit: std::time::Duration,
+) -> io::Result<()> {
+    let fut = async {
+        wr.write_all(bytes).await?;
+        wr.flush().await
+    };
+    match timeout(limit, fut).await {
+        Ok(res) => res,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+    }
+}
+
+/// Hands up every message the framer holds; answers keep-alive pings.
+async fn drain<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    framer: &mut StreamFramer,
+    wr: &mut W,
+    source: Source,
+) -> Result<(), CloseReason> {
+    while let Some(event) = framer.poll_event() {
+        match event {
+            Ok(StreamEvent::Message(bytes)) => {
+                let event = TransportEvent::Message { bytes, source };
+                if shared.events.send(event).await.is_err() {
+                    return Err(CloseReason::Shutdown);
+                }
+            }
+            // RFC 5626 §4.4.1: a double CRLF is answered with one CRLF.
+            Ok(StreamEvent::Ping) => {
+                write(wr, b"\r\n", shared.config.write_timeout)
+                    .await
+                    .map_err(|e| CloseReason::WriteError(e.to_string()))?;
+            }
+            Ok(StreamEvent::Pong) => {}
+            Err(error) => {
+                let buffered = framer.buffered();
+                let cut = buffered.len().min(shared.config.limits.max_message);
+                let bytes = Bytes::copy_from_slice(buffered.get(..cut).unwrap_or_default());
+                tracing::warn!(
+                    conn = ?source.conn, transport = %source.transport, peer = %source.peer,
+                    %error,
+                    "closing connection: stream cannot be framed"
+                );
+                let event = TransportEvent::Malformed {
+                    bytes,
+                    source,
+                    error,
+                };
+                if shared.events.send(event).await.is_err() {
+                    return Err(CloseReason::Shutdown);
+                }
+            }
+        }
+    }
+    Ok(())
+}
