@@ -65,26 +65,25 @@ where
     };
     tracing::debug!(conn = %handle.id, %kind, %peer, %local, "connection open");
     let shared = Arc::clone(shared);
+    let id = handle.id;
     tokio::spawn(async move {
         let reason = run(&shared, stream, source, rx).await;
         drop(permit);
         shared.unregister(source.conn, kind, peer);
         match &reason {
             CloseReason::Idle | CloseReason::Shutdown | CloseReason::Eof => {
-                tracing::debug!(conn = ?source.conn, %kind, %peer, %reason, "connection closed")
+                tracing::debug!(conn = %id, %kind, %peer, %reason, "connection closed")
             }
-            _ => tracing::info!(conn = ?source.conn, %kind, %peer, %reason, "connection closed"),
+            _ => tracing::info!(conn = %id, %kind, %peer, %reason, "connection closed"),
         }
-        if let Some(conn) = source.conn {
-            let event = TransportEvent::Closed {
-                conn,
-                transport: kind,
-                peer,
-                reason,
-            };
-            // Nobody listening any more is not an error at shutdown.
-            let _ = shared.events.send(event).await;
-        }
+        let event = TransportEvent::Closed {
+            conn: id,
+            transport: kind,
+            peer,
+            reason,
+        };
+        // Nobody listening any more is not an error at shutdown.
+        let _ = shared.events.send(event).await;
     });
     handle
 }
@@ -100,6 +99,7 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let cfg = &shared.config;
+    let id = source.conn.unwrap_or(ConnId(0));
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut framer = StreamFramer::new(cfg.limits);
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -160,7 +160,7 @@ where
                 }
                 if partial_since.is_some_and(|t| t + cfg.message_timeout <= Instant::now()) {
                     tracing::warn!(
-                        conn = ?source.conn, transport = %source.transport, peer = %source.peer,
+                        conn = %id, transport = %source.transport, peer = %source.peer,
                         buffered = framer.buffered().len(),
                         timeout = ?cfg.message_timeout,
                         "cutting connection: message not complete in time"
@@ -199,6 +199,7 @@ async fn drain<W: AsyncWrite + Unpin>(
     wr: &mut W,
     source: Source,
 ) -> Result<(), CloseReason> {
+    let id = source.conn.unwrap_or(ConnId(0));
     while let Some(event) = framer.poll_event() {
         match event {
             Ok(StreamEvent::Message(bytes)) => {
@@ -219,7 +220,7 @@ async fn drain<W: AsyncWrite + Unpin>(
                 let cut = buffered.len().min(shared.config.limits.max_message);
                 let bytes = Bytes::copy_from_slice(buffered.get(..cut).unwrap_or_default());
                 tracing::warn!(
-                    conn = ?source.conn, transport = %source.transport, peer = %source.peer,
+                    conn = %id, transport = %source.transport, peer = %source.peer,
                     %error,
                     "closing connection: stream cannot be framed"
                 );

@@ -1,0 +1,989 @@
+//! The transports over real loopback sockets: UDP, TCP and TLS, framing,
+//! connection reuse, and the cuts (idle, slow message, oversize, limit).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cpimgate_sip::codec::{ErrorKind, Limits, OwnedMessage, parse};
+use cpimgate_sip::transport::{
+    CloseReason, Destination, ListenerConfig, SendError, TlsConfig, Transport, TransportConfig,
+    TransportEvent, TransportKind,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc::Receiver;
+use tokio::time::{sleep, timeout};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("cpimgate_sip=debug")
+        .try_init();
+}
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("an address")
+}
+
+/// A request of RFC 3428 §10 shape, with a distinct branch.
+fn message(branch: &str, body: &str) -> Vec<u8> {
+    format!(
+        "MESSAGE sip:user2@domain.com SIP/2.0\r\n\
+         Via: SIP/2.0/TCP user1pc.domain.com;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: sip:user1@domain.com;tag=49583\r\n\
+         To: sip:user2@domain.com\r\n\
+         Call-ID: {branch}@1.2.3.4\r\n\
+         CSeq: 1 MESSAGE\r\n\
+         Content-Type: text/plain\r\n\
+         Content-Length: {}\r\n\
+         \r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn ok_for(request: &[u8]) -> Bytes {
+    let m = parse(request).expect("the request parses");
+    let ok = OwnedMessage::response_to(&m, 200, "OK", Some("t1")).expect("a response");
+    Bytes::from(ok.to_bytes())
+}
+
+async fn bind(config: TransportConfig) -> (Transport, Receiver<TransportEvent>) {
+    Transport::bind(config).await.expect("listeners bind")
+}
+
+fn config(kinds: &[TransportKind]) -> TransportConfig {
+    TransportConfig {
+        listeners: kinds
+            .iter()
+            .map(|&k| ListenerConfig::new(k, localhost()))
+            .collect(),
+        ..TransportConfig::default()
+    }
+}
+
+async fn next(rx: &mut Receiver<TransportEvent>) -> TransportEvent {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("an event in time")
+        .expect("the transport is alive")
+}
+
+/// The next message event, skipping nothing: anything else fails.
+async fn next_message(
+    rx: &mut Receiver<TransportEvent>,
+) -> (Bytes, cpimgate_sip::transport::Source) {
+    match next(rx).await {
+        TransportEvent::Message { bytes, source } => (bytes, source),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+async fn next_closed(
+    rx: &mut Receiver<TransportEvent>,
+) -> (cpimgate_sip::transport::ConnId, CloseReason) {
+    loop {
+        match next(rx).await {
+            TransportEvent::Closed { conn, reason, .. } => return (conn, reason),
+            TransportEvent::Malformed { .. } => continue,
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+}
+
+async fn nothing_more(rx: &mut Receiver<TransportEvent>, within: Duration) {
+    if let Ok(Some(ev)) = timeout(within, rx.recv()).await {
+        panic!("expected no event, got {ev:?}");
+    }
+}
+
+/// Reads from a raw socket until `n` bytes or end of stream.
+async fn read_some(sock: &mut TcpStream) -> Vec<u8> {
+    let mut buf = vec![0u8; 65_536];
+    let n = timeout(WAIT, sock.read(&mut buf))
+        .await
+        .expect("a read in time")
+        .unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+/// Whether the server closed the raw socket (EOF or reset) in time.
+async fn closed_by_server(sock: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match timeout(WAIT, sock.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn udp_request_and_response() {
+    logs();
+    let (a, mut a_rx) = bind(config(&[TransportKind::Udp])).await;
+    let (b, mut b_rx) = bind(config(&[TransportKind::Udp])).await;
+    let b_addr = b.local_addr(TransportKind::Udp).expect("a UDP listener");
+    let a_addr = a.local_addr(TransportKind::Udp).expect("a UDP listener");
+    assert_ne!(b_addr.port(), 0, "the actual port is reported");
+
+    let req = message("udp1", "hello");
+    let sent = a
+        .send(
+            &Destination::new(TransportKind::Udp, b_addr),
+            Bytes::from(req.clone()),
+        )
+        .await
+        .expect("sent");
+    assert_eq!(sent, None, "no connection for UDP");
+    let (bytes, source) = next_message(&mut b_rx).await;
+    assert_eq!(bytes, req);
+    assert_eq!(source.transport, TransportKind::Udp);
+    assert_eq!(source.peer, a_addr);
+    assert_eq!(source.local, b_addr);
+    assert_eq!(source.conn, None);
+
+    b.send(&Destination::reply_to(&source), ok_for(&bytes))
+        .await
+        .expect("sent");
+    let (resp, from) = next_message(&mut a_rx).await;
+    assert!(resp.starts_with(b"SIP/2.0 200 OK\r\n"));
+    assert_eq!(from.peer, b_addr);
+}
+
+// RFC 3261 §18.3: bytes after the body are dropped; a short body and
+// garbage are reported; a CRLF keep-alive is not.
+#[tokio::test]
+async fn udp_datagram_framing() {
+    logs();
+    let (b, mut b_rx) = bind(config(&[TransportKind::Udp])).await;
+    let b_addr = b.local_addr(TransportKind::Udp).expect("a UDP listener");
+    let raw = UdpSocket::bind(localhost()).await.expect("a socket");
+
+    raw.send_to(b"\r\n\r\n", b_addr).await.expect("sent");
+    let mut req = message("udp2", "hello");
+    let whole = req.clone();
+    req.extend_from_slice(b"trailing junk");
+    raw.send_to(&req, b_addr).await.expect("sent");
+    let (bytes, _) = next_message(&mut b_rx).await;
+    assert_eq!(bytes, whole, "bytes after Content-Length are dropped");
+
+    let mut short = message("udp3", "hello");
+    short.truncate(short.len() - 2);
+    raw.send_to(&short, b_addr).await.expect("sent");
+    match next(&mut b_rx).await {
+        TransportEvent::Malformed {
+            bytes,
+            source,
+            error,
+        } => {
+            assert_eq!(bytes, short);
+            assert_eq!(source.peer, raw.local_addr().expect("an address"));
+            assert_eq!(error.response_status().code, 400);
+        }
+        other => panic!("expected a malformed datagram, got {other:?}"),
+    }
+    nothing_more(&mut b_rx, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn udp_over_ipv6() {
+    logs();
+    let v6: SocketAddr = "[::1]:0".parse().expect("an address");
+    let cfg = |_| TransportConfig {
+        listeners: vec![ListenerConfig::new(TransportKind::Udp, v6)],
+        ..TransportConfig::default()
+    };
+    let (a, _a_rx) = bind(cfg(())).await;
+    let (b, mut b_rx) = bind(cfg(())).await;
+    let b_addr = b.local_addr(TransportKind::Udp).expect("a UDP listener");
+    assert!(b_addr.is_ipv6());
+    a.send(
+        &Destination::new(TransportKind::Udp, b_addr),
+        Bytes::from(message("v6", "x")),
+    )
+    .await
+    .expect("sent");
+    let (_, source) = next_message(&mut b_rx).await;
+    assert_eq!(
+        source.peer.ip(),
+        "::1".parse::<std::net::IpAddr>().expect("an ip")
+    );
+    // No IPv4 socket: an IPv4 destination has nothing to send from.
+    let err = a
+        .send(
+            &Destination::new(TransportKind::Udp, "127.0.0.1:5060".parse().expect("addr")),
+            Bytes::new(),
+        )
+        .await;
+    assert!(matches!(err, Err(SendError::NoUdpSocket(_))), "{err:?}");
+}
+
+// RFC 3261 §18.2.1: UDP and TCP on the same port, also when the port is
+// picked by the system.
+#[tokio::test]
+async fn udp_and_tcp_share_a_picked_port() {
+    let (t, _rx) = bind(config(&[TransportKind::Udp, TransportKind::Tcp])).await;
+    let udp = t.local_addr(TransportKind::Udp).expect("UDP");
+    let tcp = t.local_addr(TransportKind::Tcp).expect("TCP");
+    assert_eq!(udp, tcp);
+    assert_eq!(t.listeners().len(), 2);
+}
+
+#[tokio::test]
+async fn tcp_several_messages_in_one_write() {
+    logs();
+    let (b, mut b_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    let msgs: Vec<Vec<u8>> = (0..3)
+        .map(|i| message(&format!("many{i}"), &"x".repeat(i * 10)))
+        .collect();
+    raw.write_all(&msgs.concat()).await.expect("written");
+    let mut conns = Vec::new();
+    for m in &msgs {
+        let (bytes, source) = next_message(&mut b_rx).await;
+        assert_eq!(&bytes[..], &m[..]);
+        assert_eq!(source.transport, TransportKind::Tcp);
+        assert_eq!(source.peer, raw.local_addr().expect("an address"));
+        conns.push(source.conn.expect("a connection id"));
+    }
+    assert!(conns.windows(2).all(|w| w[0] == w[1]), "one connection");
+
+    // The response goes back on that connection (RFC 3261 §18.2.2).
+    let src = cpimgate_sip::transport::Source {
+        transport: TransportKind::Tcp,
+        peer: raw.local_addr().expect("an address"),
+        local: b_addr,
+        conn: Some(conns[0]),
+    };
+    let used = b
+        .send(&Destination::reply_to(&src), ok_for(&msgs[0]))
+        .await
+        .expect("sent");
+    assert_eq!(used, Some(conns[0]));
+    let got = read_some(&mut raw).await;
+    assert!(
+        got.starts_with(b"SIP/2.0 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(b.connection_count(), 1);
+
+    // The peer closes: the connection is reported gone (RFC 3261 §18.4).
+    drop(raw);
+    let (conn, reason) = next_closed(&mut b_rx).await;
+    assert_eq!((conn, reason), (conns[0], CloseReason::Eof));
+    assert_eq!(b.connection_count(), 0);
+}
+
+#[tokio::test]
+async fn tcp_message_split_across_many_writes() {
+    logs();
+    let (b, mut b_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    raw.set_nodelay(true).expect("nodelay");
+    let msg = message("split", "Watson, come here.");
+    // A keep-alive ping first (RFC 5626 §4.4.1): answered with one CRLF.
+    raw.write_all(b"\r\n\r\n").await.expect("written");
+    assert_eq!(read_some(&mut raw).await, b"\r\n");
+    for piece in msg.chunks(7) {
+        raw.write_all(piece).await.expect("written");
+        sleep(Duration::from_millis(2)).await;
+    }
+    let (bytes, _) = next_message(&mut b_rx).await;
+    assert_eq!(bytes, msg);
+    nothing_more(&mut b_rx, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn tcp_connection_is_reused() {
+    logs();
+    let (a, mut a_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let (b, mut b_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let dest = Destination::new(TransportKind::Tcp, b_addr);
+
+    // Two sends at once open one connection.
+    let (r1, r2) = tokio::join!(
+        a.send(&dest, Bytes::from(message("reuse1", "one"))),
+        a.send(&dest, Bytes::from(message("reuse2", "two"))),
+    );
+    let c1 = r1.expect("sent").expect("a connection");
+    let c2 = r2.expect("sent").expect("a connection");
+    assert_eq!(c1, c2);
+    let c3 = a
+        .send(&dest, Bytes::from(message("reuse3", "three")))
+        .await
+        .expect("sent");
+    assert_eq!(c3, Some(c1));
+    assert_eq!(a.connection_to(TransportKind::Tcp, b_addr), Some(c1));
+    assert_eq!(a.connection_count(), 1);
+
+    let mut b_conns = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let (bytes, source) = next_message(&mut b_rx).await;
+        b_conns.push(source.conn.expect("a connection"));
+        last = Some((bytes, source));
+    }
+    assert!(
+        b_conns.windows(2).all(|w| w[0] == w[1]),
+        "one connection accepted"
+    );
+    assert_eq!(b.connection_count(), 1);
+
+    // The accepted connection carries the response, and a request from b
+    // to a's address uses it too (RFC 3261 §18: the index of an accepted
+    // connection is the source address).
+    let (bytes, source) = last.expect("a message");
+    b.send(&Destination::reply_to(&source), ok_for(&bytes))
+        .await
+        .expect("sent");
+    let (resp, from) = next_message(&mut a_rx).await;
+    assert!(resp.starts_with(b"SIP/2.0 200"));
+    assert_eq!(from.conn, Some(c1));
+    let back = b
+        .send(
+            &Destination::new(TransportKind::Tcp, source.peer),
+            Bytes::from(message("back", "to a")),
+        )
+        .await
+        .expect("sent");
+    assert_eq!(back, source.conn);
+    let (_, from) = next_message(&mut a_rx).await;
+    assert_eq!(from.conn, Some(c1));
+    assert_eq!((a.connection_count(), b.connection_count()), (1, 1));
+}
+
+// RFC 3261 §18.2.2: when the request's connection is gone, the response
+// opens a new one to the address given.
+#[tokio::test]
+async fn closed_connection_falls_back_to_a_new_one() {
+    logs();
+    let (a, mut a_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let (b, _b_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let a_addr = a.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let gone = b
+        .send(
+            &Destination::new(TransportKind::Tcp, a_addr),
+            Bytes::from(message("fb1", "x")),
+        )
+        .await
+        .expect("sent")
+        .expect("a connection");
+    let (_, src) = next_message(&mut a_rx).await;
+    a.shutdown();
+    drop(a);
+    drop(a_rx);
+    // The old listener's task ends soon after the shutdown: retry.
+    let mut rebound = None;
+    for _ in 0..100 {
+        let cfg = TransportConfig {
+            listeners: vec![ListenerConfig::new(TransportKind::Tcp, a_addr)],
+            ..TransportConfig::default()
+        };
+        if let Ok(r) = Transport::bind(cfg).await {
+            rebound = Some(r);
+            break;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    let (a2, mut a2_rx) = rebound.expect("the address is free again");
+    // Wait until b saw its connection go.
+    for _ in 0..100 {
+        if b.connection_count() == 0 {
+            break;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    let mut dest = Destination::new(TransportKind::Tcp, a_addr);
+    dest.conn = Some(gone);
+    let used = b
+        .send(&dest, Bytes::from(message("fb2", "y")))
+        .await
+        .expect("sent")
+        .expect("a connection");
+    assert_ne!(used, gone);
+    let (_, src2) = next_message(&mut a2_rx).await;
+    assert_ne!(src2.conn, None);
+    let _ = (src, a2);
+}
+
+#[tokio::test]
+async fn idle_connections_close() {
+    logs();
+    let (a, mut a_rx) = bind(config(&[TransportKind::Tcp])).await;
+    let (b, mut b_rx) = bind(TransportConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let conn = a
+        .send(
+            &Destination::new(TransportKind::Tcp, b_addr),
+            Bytes::from(message("idle", "x")),
+        )
+        .await
+        .expect("sent")
+        .expect("a connection");
+    let (_, src) = next_message(&mut b_rx).await;
+    let started = tokio::time::Instant::now();
+    let (b_conn, reason) = next_closed(&mut b_rx).await;
+    assert_eq!((Some(b_conn), reason), (src.conn, CloseReason::Idle));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // The other side sees the end of the stream.
+    let (a_conn, reason) = next_closed(&mut a_rx).await;
+    assert_eq!((a_conn, reason), (conn, CloseReason::Eof));
+    assert_eq!((a.connection_count(), b.connection_count()), (0, 0));
+}
+
+#[tokio::test]
+async fn slow_message_is_cut() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        message_timeout: Duration::from_millis(400),
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    raw.set_nodelay(true).expect("nodelay");
+    // A whole message first: the timer runs per message.
+    raw.write_all(&message("fast", "x")).await.expect("written");
+    let (_, src) = next_message(&mut b_rx).await;
+    // Then one that trickles in, a byte every 50 ms, so the connection is
+    // never idle but the message never completes.
+    let msg = message("slow", "y");
+    let started = tokio::time::Instant::now();
+    let trickle = async {
+        for b in msg.iter() {
+            if raw.write_all(std::slice::from_ref(b)).await.is_err() {
+                break;
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let ((conn, reason), ()) = tokio::join!(next_closed(&mut b_rx), trickle);
+    assert_eq!((Some(conn), reason), (src.conn, CloseReason::TooSlow));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+    assert!(closed_by_server(&mut raw).await);
+}
+
+#[tokio::test]
+async fn oversize_message_is_reported_and_cut() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        limits: Limits {
+            max_message: 2000,
+            ..Limits::default()
+        },
+        error_linger: Duration::from_millis(300),
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    let big = message("big", &"z".repeat(5000));
+    raw.write_all(&big[..1000]).await.expect("written");
+    let (bytes, source) = match next(&mut b_rx).await {
+        TransportEvent::Malformed {
+            bytes,
+            source,
+            error,
+        } => {
+            assert!(matches!(error.kind, ErrorKind::TooLarge { .. }), "{error}");
+            assert_eq!(error.response_status().code, 513);
+            (bytes, source)
+        }
+        other => panic!("expected a malformed stream, got {other:?}"),
+    };
+    assert!(bytes.starts_with(b"MESSAGE sip:user2@domain.com SIP/2.0\r\n"));
+    // The connection lingers long enough for an answer (the TU builds it
+    // from the head; written by hand here).
+    let too_large = Bytes::from_static(
+        b"SIP/2.0 513 Message Too Large\r\n\
+          Via: SIP/2.0/TCP user1pc.domain.com;branch=z9hG4bKbig\r\n\
+          Content-Length: 0\r\n\r\n",
+    );
+    b.send(&Destination::reply_to(&source), too_large)
+        .await
+        .expect("sent during the linger");
+    let got = read_some(&mut raw).await;
+    assert!(got.starts_with(b"SIP/2.0 513 Message Too Large\r\n"));
+    let (conn, reason) = next_closed(&mut b_rx).await;
+    assert_eq!(
+        (Some(conn), reason),
+        (source.conn, CloseReason::Unframeable)
+    );
+    assert!(closed_by_server(&mut raw).await);
+
+    // A header section that never ends is cut at the limit too.
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    let mut endless = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+    while endless.len() < 3000 {
+        endless.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    raw.write_all(&endless).await.expect("written");
+    assert!(matches!(
+        next(&mut b_rx).await,
+        TransportEvent::Malformed { .. }
+    ));
+    assert_eq!(next_closed(&mut b_rx).await.1, CloseReason::Unframeable);
+    assert!(closed_by_server(&mut raw).await);
+}
+
+#[tokio::test]
+async fn missing_content_length_on_a_stream_is_unframeable() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        error_linger: Duration::ZERO,
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    raw.write_all(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n")
+        .await
+        .expect("written");
+    match next(&mut b_rx).await {
+        TransportEvent::Malformed { error, .. } => {
+            assert_eq!(error.kind, ErrorKind::MissingContentLength)
+        }
+        other => panic!("expected a malformed stream, got {other:?}"),
+    }
+    assert_eq!(next_closed(&mut b_rx).await.1, CloseReason::Unframeable);
+    assert!(closed_by_server(&mut raw).await);
+}
+
+#[tokio::test]
+async fn connection_limit() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        max_connections: 1,
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut first = TcpStream::connect(b_addr).await.expect("connected");
+    first
+        .write_all(&message("lim1", "x"))
+        .await
+        .expect("written");
+    next_message(&mut b_rx).await;
+    let mut second = TcpStream::connect(b_addr)
+        .await
+        .expect("the kernel accepts");
+    assert!(closed_by_server(&mut second).await, "the second is refused");
+    // Outgoing connections count too.
+    let (other, _rx) = bind(config(&[TransportKind::Tcp])).await;
+    let err = b
+        .send(
+            &Destination::new(
+                TransportKind::Tcp,
+                other.local_addr(TransportKind::Tcp).expect("TCP"),
+            ),
+            Bytes::from(message("lim2", "x")),
+        )
+        .await;
+    assert!(matches!(err, Err(SendError::TooManyConnections)), "{err:?}");
+    // The first still works.
+    first
+        .write_all(&message("lim3", "y"))
+        .await
+        .expect("written");
+    next_message(&mut b_rx).await;
+}
+
+#[tokio::test]
+async fn connect_failure_is_a_send_error() {
+    let (a, _rx) = bind(config(&[])).await;
+    // A port nobody listens on: bind one and drop it.
+    let free = std::net::TcpListener::bind(localhost())
+        .expect("bound")
+        .local_addr()
+        .expect("an address");
+    let err = a
+        .send(
+            &Destination::new(TransportKind::Tcp, free),
+            Bytes::from_static(b"x"),
+        )
+        .await;
+    assert!(matches!(err, Err(SendError::Connect { .. })), "{err:?}");
+    let err = a
+        .send(
+            &Destination::new(TransportKind::Tls, free),
+            Bytes::from_static(b"x"),
+        )
+        .await;
+    assert!(err.is_err());
+}
+
+// ---- TLS ----
+
+/// A test CA and certificates it signs, written as PEM files.
+struct Pki {
+    dir: PathBuf,
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+static DIRS: AtomicU32 = AtomicU32::new(0);
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "cpimgate-sip-tls-{}-{}-{name}",
+            std::process::id(),
+            DIRS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("cpimgate test CA {name}"),
+        );
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let ca = rcgen::CertifiedIssuer::self_signed(params, key).expect("a CA");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("written");
+        Pki { dir, ca }
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses) usable as
+    /// server and client; returns (chain file, key file).
+    fn issue(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or("x"),
+        );
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = params.signed_by(&key, &self.ca).expect("signed");
+        let chain = self.dir.join(format!("{file}.pem"));
+        let key_file = self.dir.join(format!("{file}.key"));
+        std::fs::write(&chain, cert.pem()).expect("written");
+        std::fs::write(&key_file, key.serialize_pem()).expect("written");
+        (chain, key_file)
+    }
+
+    fn tls(&self, identity: Option<(PathBuf, PathBuf)>) -> TlsConfig {
+        let (cert_chain, private_key) = identity.unzip();
+        TlsConfig {
+            cert_chain,
+            private_key,
+            ca_file: Some(self.ca_file()),
+            use_system_roots: false,
+            ..TlsConfig::default()
+        }
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tls_config(listen: bool, tls: TlsConfig) -> TransportConfig {
+    TransportConfig {
+        listeners: if listen {
+            vec![ListenerConfig::new(TransportKind::Tls, localhost())]
+        } else {
+            Vec::new()
+        },
+        tls: Some(tls),
+        ..TransportConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn tls_both_ways_with_client_certificates() {
+    logs();
+    let pki = Pki::new("both");
+    let (server, mut s_rx) = bind(tls_config(
+        true,
+        pki.tls(Some(
+            pki.issue("server", &["sip.example.test", "127.0.0.1"]),
+        )),
+    ))
+    .await;
+    let (client, mut c_rx) = bind(tls_config(
+        false,
+        pki.tls(Some(pki.issue("client", &["client.example.test"]))),
+    ))
+    .await;
+    let s_addr = server
+        .local_addr(TransportKind::Tls)
+        .expect("a TLS listener");
+
+    // Checked by IP address, then by name.
+    let req = message("tls1", "over TLS");
+    let conn = client
+        .send(
+            &Destination::new(TransportKind::Tls, s_addr),
+            Bytes::from(req.clone()),
+        )
+        .await
+        .expect("sent")
+        .expect("a connection");
+    let (bytes, source) = next_message(&mut s_rx).await;
+    assert_eq!(bytes, req);
+    assert_eq!(source.transport, TransportKind::Tls);
+
+    // The response, and then a request from the server, on the same
+    // connection.
+    server
+        .send(&Destination::reply_to(&source), ok_for(&bytes))
+        .await
+        .expect("sent");
+    let (resp, from) = next_message(&mut c_rx).await;
+    assert!(resp.starts_with(b"SIP/2.0 200 OK"));
+    assert_eq!(from.conn, Some(conn));
+    server
+        .send(
+            &Destination::new(TransportKind::Tls, source.peer),
+            Bytes::from(message("tls2", "from the server")),
+        )
+        .await
+        .expect("sent");
+    let (req2, from) = next_message(&mut c_rx).await;
+    assert!(req2.starts_with(b"MESSAGE "));
+    assert_eq!(from.conn, Some(conn));
+
+    // A name the certificate carries: a second connection (another key).
+    let by_name = client
+        .send(
+            &Destination::new(TransportKind::Tls, s_addr).with_tls_name("sip.example.test"),
+            Bytes::from(message("tls3", "by name")),
+        )
+        .await
+        .expect("sent")
+        .expect("a connection");
+    assert_eq!(
+        by_name, conn,
+        "same far end: the table reuses the connection"
+    );
+    next_message(&mut s_rx).await;
+    assert_eq!(server.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn tls_client_checks_the_server_certificate() {
+    logs();
+    let pki = Pki::new("server-check");
+    let rogue = Pki::new("rogue");
+    let (server, mut s_rx) = bind(tls_config(
+        true,
+        TlsConfig {
+            require_client_cert: false,
+            ..rogue.tls(Some(rogue.issue("server", &["127.0.0.1"])))
+        },
+    ))
+    .await;
+    let s_addr = server
+        .local_addr(TransportKind::Tls)
+        .expect("a TLS listener");
+    let (client, _c_rx) = bind(tls_config(false, pki.tls(None))).await;
+    let err = client
+        .send(
+            &Destination::new(TransportKind::Tls, s_addr),
+            Bytes::from(message("rogue", "x")),
+        )
+        .await;
+    assert!(matches!(err, Err(SendError::Connect { .. })), "{err:?}");
+    assert_eq!(client.connection_count(), 0);
+
+    // A certificate of the right CA but for another name is refused too.
+    let (server2, _s2_rx) = bind(tls_config(
+        true,
+        TlsConfig {
+            require_client_cert: false,
+            ..pki.tls(Some(pki.issue("other", &["other.example.test"])))
+        },
+    ))
+    .await;
+    let err = client
+        .send(
+            &Destination::new(
+                TransportKind::Tls,
+                server2.local_addr(TransportKind::Tls).expect("TLS"),
+            ),
+            Bytes::from(message("wrongname", "x")),
+        )
+        .await;
+    assert!(matches!(err, Err(SendError::Connect { .. })), "{err:?}");
+    nothing_more(&mut s_rx, Duration::from_millis(100)).await;
+}
+
+// Client certificates are required by default: a client without one is
+// refused, one with a certificate of the trusted CA is accepted.
+#[tokio::test]
+async fn tls_server_requires_a_client_certificate_by_default() {
+    logs();
+    let pki = Pki::new("mutual");
+    assert!(TlsConfig::default().require_client_cert);
+    let (server, mut s_rx) = bind(tls_config(
+        true,
+        pki.tls(Some(pki.issue("server", &["127.0.0.1"]))),
+    ))
+    .await;
+    let s_addr = server
+        .local_addr(TransportKind::Tls)
+        .expect("a TLS listener");
+    let dest = Destination::new(TransportKind::Tls, s_addr);
+
+    // Without a certificate: with TLS 1.3 the client finishes its side of
+    // the handshake before the server refuses, so the refusal arrives as
+    // an alert that closes the connection.
+    let (anonymous, mut a_rx) = bind(tls_config(false, pki.tls(None))).await;
+    match anonymous
+        .send(&dest, Bytes::from(message("anon", "x")))
+        .await
+    {
+        Err(_) => {}
+        Ok(conn) => {
+            let (closed, reason) = next_closed(&mut a_rx).await;
+            assert_eq!(Some(closed), conn);
+            assert!(
+                matches!(reason, CloseReason::ReadError(_) | CloseReason::Eof),
+                "{reason:?}"
+            );
+        }
+    }
+    nothing_more(&mut s_rx, Duration::from_millis(200)).await;
+    assert_eq!(server.connection_count(), 0);
+
+    // A certificate of another CA is refused as well.
+    let rogue = Pki::new("mutual-rogue");
+    let (stranger, mut r_rx) = bind(tls_config(
+        false,
+        TlsConfig {
+            ca_file: Some(pki.ca_file()),
+            ..rogue.tls(Some(rogue.issue("client", &["client.example.test"])))
+        },
+    ))
+    .await;
+    if let Ok(conn) = stranger
+        .send(&dest, Bytes::from(message("rogue", "x")))
+        .await
+    {
+        assert_eq!(Some(next_closed(&mut r_rx).await.0), conn);
+    }
+    nothing_more(&mut s_rx, Duration::from_millis(200)).await;
+
+    // With a certificate of the test CA: accepted.
+    let (member, _m_rx) = bind(tls_config(
+        false,
+        pki.tls(Some(pki.issue("client", &["client.example.test"]))),
+    ))
+    .await;
+    member
+        .send(&dest, Bytes::from(message("member", "x")))
+        .await
+        .expect("sent");
+    let (_, source) = next_message(&mut s_rx).await;
+    assert_eq!(source.transport, TransportKind::Tls);
+}
+
+#[tokio::test]
+async fn tls_without_client_certificate_checks_when_turned_off() {
+    logs();
+    let pki = Pki::new("optional");
+    let (server, mut s_rx) = bind(tls_config(
+        true,
+        TlsConfig {
+            require_client_cert: false,
+            ..pki.tls(Some(pki.issue("server", &["127.0.0.1"])))
+        },
+    ))
+    .await;
+    let (anonymous, _a_rx) = bind(tls_config(false, pki.tls(None))).await;
+    anonymous
+        .send(
+            &Destination::new(
+                TransportKind::Tls,
+                server.local_addr(TransportKind::Tls).expect("TLS"),
+            ),
+            Bytes::from(message("anon", "x")),
+        )
+        .await
+        .expect("sent");
+    next_message(&mut s_rx).await;
+}
+
+#[tokio::test]
+async fn tls_configuration_errors() {
+    let pki = Pki::new("errors");
+    // A TLS listener without a certificate.
+    let err = Transport::bind(tls_config(true, pki.tls(None))).await;
+    assert!(err.is_err());
+    // Without any TLS configuration.
+    let err = Transport::bind(config(&[TransportKind::Tls])).await;
+    assert!(err.is_err());
+    // A missing file names itself.
+    let mut tls = pki.tls(None);
+    tls.ca_file = Some(pki.dir.join("nope.pem"));
+    let err = Transport::bind(tls_config(false, tls))
+        .await
+        .map(|_| ())
+        .expect_err("fails");
+    assert!(err.to_string().contains("nope.pem"), "{err}");
+    // No trust anchors at all.
+    let tls = TlsConfig {
+        use_system_roots: false,
+        ..TlsConfig::default()
+    };
+    assert!(Transport::bind(tls_config(false, tls)).await.is_err());
+    // A TLS send without TLS configured.
+    let (plain, _rx) = bind(config(&[])).await;
+    let err = plain
+        .send(
+            &Destination::new(TransportKind::Tls, "127.0.0.1:5061".parse().expect("addr")),
+            Bytes::new(),
+        )
+        .await;
+    assert!(err.is_err());
+}
+
+#[tokio::test]
+async fn tls_handshake_that_never_starts_is_cut() {
+    logs();
+    let pki = Pki::new("slow-hs");
+    let (server, _s_rx) = bind(TransportConfig {
+        message_timeout: Duration::from_millis(300),
+        ..tls_config(true, pki.tls(Some(pki.issue("server", &["127.0.0.1"]))))
+    })
+    .await;
+    let mut raw = TcpStream::connect(server.local_addr(TransportKind::Tls).expect("TLS"))
+        .await
+        .expect("connected");
+    let started = tokio::time::Instant::now();
+    assert!(closed_by_server(&mut raw).await);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
