@@ -305,6 +305,65 @@ async fn tcp_message_split_across_many_writes() {
     nothing_more(&mut b_rx, Duration::from_millis(100)).await;
 }
 
+// A layer above that answers each request before it reads the next event
+// keeps working when the event channel is full: the connection goes on
+// writing while it waits to hand up what it read.
+#[tokio::test]
+async fn answering_before_reading_on_a_full_event_channel() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        event_capacity: 1,
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut raw = TcpStream::connect(b_addr).await.expect("connected");
+    let msgs: Vec<Vec<u8>> = (0..20).map(|i| message(&format!("full{i}"), "x")).collect();
+    raw.write_all(&msgs.concat()).await.expect("written");
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.windows(11).filter(|w| w == b"SIP/2.0 200").count() < 20 {
+            let more = read_some(&mut raw).await;
+            assert!(!more.is_empty(), "the connection stays open");
+            got.extend_from_slice(&more);
+        }
+    });
+    for m in &msgs {
+        let (bytes, source) = next_message(&mut b_rx).await;
+        assert_eq!(&bytes[..], &m[..]);
+        timeout(
+            WAIT,
+            b.send(&Destination::reply_to(&source), ok_for(&bytes)),
+        )
+        .await
+        .expect("the answer is written while the channel is full")
+        .expect("sent");
+    }
+    reader.await.expect("every answer arrived");
+}
+
+// An IPv4 peer reached from a dual-stack UDP socket on [::].
+#[tokio::test]
+async fn udp_dual_stack_socket_sends_to_ipv4() {
+    logs();
+    let any6: SocketAddr = "[::]:0".parse().expect("an address");
+    let (a, _a_rx) = bind(TransportConfig {
+        listeners: vec![ListenerConfig::new(TransportKind::Udp, any6)],
+        ..TransportConfig::default()
+    })
+    .await;
+    let (b, mut b_rx) = bind(config(&[TransportKind::Udp])).await;
+    let b_addr = b.local_addr(TransportKind::Udp).expect("a UDP listener");
+    a.send(
+        &Destination::new(TransportKind::Udp, b_addr),
+        Bytes::from(message("ds", "x")),
+    )
+    .await
+    .expect("sent");
+    let (_, source) = next_message(&mut b_rx).await;
+    assert!(source.peer.is_ipv4());
+}
+
 #[tokio::test]
 async fn tcp_connection_is_reused() {
     logs();

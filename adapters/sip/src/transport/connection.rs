@@ -2,6 +2,7 @@
 //! [`Transport::send`](super::Transport::send) queues, and closes on end of
 //! stream, errors, idleness, slow messages and lost framing.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,9 +68,18 @@ where
     let shared = Arc::clone(shared);
     let id = handle.id;
     tokio::spawn(async move {
-        let reason = run(&shared, stream, source, rx).await;
+        let (reason, pending) = run(&shared, stream, source, rx).await;
         drop(permit);
         shared.unregister(source.conn, kind, peer);
+        // What arrived before the close is still delivered, before the
+        // close itself (not at shutdown, when nobody waits for it).
+        if reason != CloseReason::Shutdown {
+            for event in pending {
+                if shared.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+        }
         match &reason {
             CloseReason::Idle | CloseReason::Shutdown | CloseReason::Eof => {
                 tracing::debug!(conn = %id, %kind, %peer, %reason, "connection closed")
@@ -88,13 +98,14 @@ where
     handle
 }
 
-/// The connection's loop; returns why it ended.
+/// The connection's loop; returns why it ended, and the events read that
+/// the layer above has not taken yet.
 async fn run<S>(
     shared: &Shared,
     stream: S,
     source: Source,
     mut rx: mpsc::Receiver<WriteReq>,
-) -> CloseReason
+) -> (CloseReason, VecDeque<TransportEvent>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
@@ -109,6 +120,12 @@ where
     // After lost framing: when to close.
     let mut closing_at: Option<Instant> = None;
 
+    // Events read but not yet taken by the layer above. While any wait,
+    // the socket is not read (backpressure), but writes go on: a layer
+    // above that sends a response before it reads the next event must
+    // not deadlock against a full event channel.
+    let mut pending: VecDeque<TransportEvent> = VecDeque::new();
+
     let reason = loop {
         let deadline = match closing_at {
             Some(at) => at,
@@ -120,9 +137,22 @@ where
                 }
             }
         };
+        // Our own backpressure is not the peer's slowness: no timer then.
+        let timed = closing_at.is_some() || pending.is_empty();
         tokio::select! {
-            biased;
             () = shared.cancel.cancelled() => break CloseReason::Shutdown,
+            permit = shared.events.reserve(), if !pending.is_empty() => {
+                let Ok(permit) = permit else { break CloseReason::Shutdown };
+                if let Some(event) = pending.pop_front() {
+                    permit.send(event);
+                }
+                if pending.is_empty() {
+                    // The peer's clocks restart when we read again.
+                    let now = Instant::now();
+                    last_activity = now;
+                    partial_since = partial_since.map(|_| now);
+                }
+            }
             req = rx.recv() => {
                 let Some(req) = req else { break CloseReason::Shutdown };
                 let res = write(&mut wr, &req.bytes, cfg.write_timeout).await;
@@ -133,7 +163,7 @@ where
                 }
                 last_activity = Instant::now();
             }
-            read = rd.read(&mut chunk), if closing_at.is_none() => {
+            read = rd.read(&mut chunk), if closing_at.is_none() && pending.is_empty() => {
                 let n = match read {
                     Ok(0) => break CloseReason::Eof,
                     Ok(n) => n,
@@ -142,7 +172,7 @@ where
                 let now = Instant::now();
                 last_activity = now;
                 framer.handle_data(chunk.get(..n).unwrap_or_default());
-                if let Err(reason) = drain(shared, &mut framer, &mut wr, source).await {
+                if let Err(reason) = drain(shared, &mut framer, &mut wr, source, &mut pending).await {
                     break reason;
                 }
                 if framer.is_failed() {
@@ -154,7 +184,7 @@ where
                     partial_since = Some(now);
                 }
             }
-            () = sleep_until(deadline) => {
+            () = sleep_until(deadline), if timed => {
                 if closing_at.is_some() {
                     break CloseReason::Unframeable;
                 }
@@ -171,9 +201,11 @@ where
             }
         }
     };
+    // Writers waiting on this connection learn at once that it is gone.
+    drop(rx);
     // Best effort: a TLS close_notify or a FIN, without waiting long.
     let _ = timeout(cfg.write_timeout, wr.shutdown()).await;
-    reason
+    (reason, pending)
 }
 
 /// Writes one message whole, within `limit`.
@@ -192,21 +224,20 @@ async fn write<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Hands up every message the framer holds; answers keep-alive pings.
+/// Queues every message the framer holds for the layer above; answers
+/// keep-alive pings.
 async fn drain<W: AsyncWrite + Unpin>(
     shared: &Shared,
     framer: &mut StreamFramer,
     wr: &mut W,
     source: Source,
+    pending: &mut VecDeque<TransportEvent>,
 ) -> Result<(), CloseReason> {
     let id = source.conn.unwrap_or(ConnId(0));
     while let Some(event) = framer.poll_event() {
         match event {
             Ok(StreamEvent::Message(bytes)) => {
-                let event = TransportEvent::Message { bytes, source };
-                if shared.events.send(event).await.is_err() {
-                    return Err(CloseReason::Shutdown);
-                }
+                pending.push_back(TransportEvent::Message { bytes, source });
             }
             // RFC 5626 §4.4.1: a double CRLF is answered with one CRLF.
             Ok(StreamEvent::Ping) => {
@@ -224,14 +255,11 @@ async fn drain<W: AsyncWrite + Unpin>(
                     %error,
                     "closing connection: stream cannot be framed"
                 );
-                let event = TransportEvent::Malformed {
+                pending.push_back(TransportEvent::Malformed {
                     bytes,
                     source,
                     error,
-                };
-                if shared.events.send(event).await.is_err() {
-                    return Err(CloseReason::Shutdown);
-                }
+                });
             }
         }
     }

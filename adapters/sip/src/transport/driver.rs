@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -389,20 +389,28 @@ impl Transport {
         if bytes.len() > MAX_DATAGRAM {
             return Err(SendError::TooLarge(bytes.len()));
         }
-        let sock = self
-            .shared
-            .udp
+        let udp = &self.shared.udp;
+        let chosen = udp
             .iter()
             .find(|(local, _)| dest.local == Some(*local))
             .or_else(|| {
-                self.shared
-                    .udp
-                    .iter()
+                udp.iter()
                     .find(|(local, _)| local.is_ipv4() == dest.addr.is_ipv4())
             })
-            .map(|(_, s)| s)
-            .ok_or(SendError::NoUdpSocket(dest.addr))?;
-        sock.send_to(bytes, dest.addr).await?;
+            .map(|(_, s)| (s, dest.addr));
+        // An IPv4 peer through a dual-stack socket bound to [::].
+        let chosen = chosen.or_else(|| match dest.addr {
+            SocketAddr::V4(v4) => udp
+                .iter()
+                .find(|(local, _)| local.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+                .map(|(_, s)| {
+                    let mapped = IpAddr::V6(v4.ip().to_ipv6_mapped());
+                    (s, SocketAddr::new(mapped, v4.port()))
+                }),
+            SocketAddr::V6(_) => None,
+        });
+        let (sock, to) = chosen.ok_or(SendError::NoUdpSocket(dest.addr))?;
+        sock.send_to(bytes, to).await?;
         Ok(())
     }
 
