@@ -1,130 +1,22 @@
-//! The transports over real loopback sockets: UDP, TCP and TLS, framing,
+//! The transports over real loopback sockets: UDP and TCP, framing,
 //! connection reuse, and the cuts (idle, slow message, oversize, limit).
+//! TLS is in transport_tls.rs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cpimgate_sip::codec::{ErrorKind, Limits, OwnedMessage, parse};
+use cpimgate_sip::codec::{ErrorKind, Limits};
 use cpimgate_sip::transport::{
-    CloseReason, Destination, ListenerConfig, SendError, TlsConfig, Transport, TransportConfig,
+    CloseReason, Destination, ListenerConfig, SendError, Transport, TransportConfig,
     TransportEvent, TransportKind,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::mpsc::Receiver;
 use tokio::time::{sleep, timeout};
 
-const WAIT: Duration = Duration::from_secs(5);
-
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("cpimgate_sip=debug")
-        .try_init();
-}
-
-fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("an address")
-}
-
-/// A request of RFC 3428 §10 shape, with a distinct branch.
-fn message(branch: &str, body: &str) -> Vec<u8> {
-    format!(
-        "MESSAGE sip:user2@domain.com SIP/2.0\r\n\
-         Via: SIP/2.0/TCP user1pc.domain.com;branch=z9hG4bK{branch}\r\n\
-         Max-Forwards: 70\r\n\
-         From: sip:user1@domain.com;tag=49583\r\n\
-         To: sip:user2@domain.com\r\n\
-         Call-ID: {branch}@1.2.3.4\r\n\
-         CSeq: 1 MESSAGE\r\n\
-         Content-Type: text/plain\r\n\
-         Content-Length: {}\r\n\
-         \r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn ok_for(request: &[u8]) -> Bytes {
-    let m = parse(request).expect("the request parses");
-    let ok = OwnedMessage::response_to(&m, 200, "OK", Some("t1")).expect("a response");
-    Bytes::from(ok.to_bytes())
-}
-
-async fn bind(config: TransportConfig) -> (Transport, Receiver<TransportEvent>) {
-    Transport::bind(config).await.expect("listeners bind")
-}
-
-fn config(kinds: &[TransportKind]) -> TransportConfig {
-    TransportConfig {
-        listeners: kinds
-            .iter()
-            .map(|&k| ListenerConfig::new(k, localhost()))
-            .collect(),
-        ..TransportConfig::default()
-    }
-}
-
-async fn next(rx: &mut Receiver<TransportEvent>) -> TransportEvent {
-    timeout(WAIT, rx.recv())
-        .await
-        .expect("an event in time")
-        .expect("the transport is alive")
-}
-
-/// The next message event, skipping nothing: anything else fails.
-async fn next_message(
-    rx: &mut Receiver<TransportEvent>,
-) -> (Bytes, cpimgate_sip::transport::Source) {
-    match next(rx).await {
-        TransportEvent::Message { bytes, source } => (bytes, source),
-        other => panic!("expected a message, got {other:?}"),
-    }
-}
-
-async fn next_closed(
-    rx: &mut Receiver<TransportEvent>,
-) -> (cpimgate_sip::transport::ConnId, CloseReason) {
-    loop {
-        match next(rx).await {
-            TransportEvent::Closed { conn, reason, .. } => return (conn, reason),
-            TransportEvent::Malformed { .. } => continue,
-            other => panic!("expected a close, got {other:?}"),
-        }
-    }
-}
-
-async fn nothing_more(rx: &mut Receiver<TransportEvent>, within: Duration) {
-    if let Ok(Some(ev)) = timeout(within, rx.recv()).await {
-        panic!("expected no event, got {ev:?}");
-    }
-}
-
-/// Reads from a raw socket until `n` bytes or end of stream.
-async fn read_some(sock: &mut TcpStream) -> Vec<u8> {
-    let mut buf = vec![0u8; 65_536];
-    let n = timeout(WAIT, sock.read(&mut buf))
-        .await
-        .expect("a read in time")
-        .unwrap_or(0);
-    buf.truncate(n);
-    buf
-}
-
-/// Whether the server closed the raw socket (EOF or reset) in time.
-async fn closed_by_server(sock: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 1024];
-    loop {
-        match timeout(WAIT, sock.read(&mut buf)).await {
-            Err(_) => return false,
-            Ok(Ok(0) | Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-        }
-    }
-}
+mod transport_support;
+use transport_support::*;
 
 #[tokio::test]
 async fn udp_request_and_response() {
@@ -195,11 +87,14 @@ async fn udp_datagram_framing() {
 }
 
 #[tokio::test]
-async fn udp_over_ipv6() {
+async fn udp_and_tcp_over_ipv6() {
     logs();
     let v6: SocketAddr = "[::1]:0".parse().expect("an address");
     let cfg = |_| TransportConfig {
-        listeners: vec![ListenerConfig::new(TransportKind::Udp, v6)],
+        listeners: vec![
+            ListenerConfig::new(TransportKind::Udp, v6),
+            ListenerConfig::new(TransportKind::Tcp, v6),
+        ],
         ..TransportConfig::default()
     };
     let (a, _a_rx) = bind(cfg(())).await;
@@ -225,6 +120,19 @@ async fn udp_over_ipv6() {
         )
         .await;
     assert!(matches!(err, Err(SendError::NoUdpSocket(_))), "{err:?}");
+
+    let b_tcp = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let conn = a
+        .send(
+            &Destination::new(TransportKind::Tcp, b_tcp),
+            Bytes::from(message("v6tcp", "x")),
+        )
+        .await
+        .expect("sent");
+    let (_, source) = next_message(&mut b_rx).await;
+    assert_eq!(source.transport, TransportKind::Tcp);
+    assert!(source.peer.is_ipv6() && source.local == b_tcp);
+    assert!(conn.is_some());
 }
 
 // RFC 3261 §18.2.1: UDP and TCP on the same port, also when the port is
@@ -687,362 +595,4 @@ async fn connect_failure_is_a_send_error() {
         )
         .await;
     assert!(err.is_err());
-}
-
-// ---- TLS ----
-
-/// A test CA and certificates it signs, written as PEM files.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-static DIRS: AtomicU32 = AtomicU32::new(0);
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "cpimgate-sip-tls-{}-{}-{name}",
-            std::process::id(),
-            DIRS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            format!("cpimgate test CA {name}"),
-        );
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().expect("a key");
-        let ca = rcgen::CertifiedIssuer::self_signed(params, key).expect("a CA");
-        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("written");
-        Pki { dir, ca }
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// A certificate for `names` (DNS names or IP addresses) usable as
-    /// server and client; returns (chain file, key file).
-    fn issue(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            names.first().copied().unwrap_or("x"),
-        );
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate().expect("a key");
-        let cert = params.signed_by(&key, &self.ca).expect("signed");
-        let chain = self.dir.join(format!("{file}.pem"));
-        let key_file = self.dir.join(format!("{file}.key"));
-        std::fs::write(&chain, cert.pem()).expect("written");
-        std::fs::write(&key_file, key.serialize_pem()).expect("written");
-        (chain, key_file)
-    }
-
-    fn tls(&self, identity: Option<(PathBuf, PathBuf)>) -> TlsConfig {
-        let (cert_chain, private_key) = identity.unzip();
-        TlsConfig {
-            cert_chain,
-            private_key,
-            ca_file: Some(self.ca_file()),
-            use_system_roots: false,
-            ..TlsConfig::default()
-        }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tls_config(listen: bool, tls: TlsConfig) -> TransportConfig {
-    TransportConfig {
-        listeners: if listen {
-            vec![ListenerConfig::new(TransportKind::Tls, localhost())]
-        } else {
-            Vec::new()
-        },
-        tls: Some(tls),
-        ..TransportConfig::default()
-    }
-}
-
-#[tokio::test]
-async fn tls_both_ways_with_client_certificates() {
-    logs();
-    let pki = Pki::new("both");
-    let (server, mut s_rx) = bind(tls_config(
-        true,
-        pki.tls(Some(
-            pki.issue("server", &["sip.example.test", "127.0.0.1"]),
-        )),
-    ))
-    .await;
-    let (client, mut c_rx) = bind(tls_config(
-        false,
-        pki.tls(Some(pki.issue("client", &["client.example.test"]))),
-    ))
-    .await;
-    let s_addr = server
-        .local_addr(TransportKind::Tls)
-        .expect("a TLS listener");
-
-    // Checked by IP address, then by name.
-    let req = message("tls1", "over TLS");
-    let conn = client
-        .send(
-            &Destination::new(TransportKind::Tls, s_addr),
-            Bytes::from(req.clone()),
-        )
-        .await
-        .expect("sent")
-        .expect("a connection");
-    let (bytes, source) = next_message(&mut s_rx).await;
-    assert_eq!(bytes, req);
-    assert_eq!(source.transport, TransportKind::Tls);
-
-    // The response, and then a request from the server, on the same
-    // connection.
-    server
-        .send(&Destination::reply_to(&source), ok_for(&bytes))
-        .await
-        .expect("sent");
-    let (resp, from) = next_message(&mut c_rx).await;
-    assert!(resp.starts_with(b"SIP/2.0 200 OK"));
-    assert_eq!(from.conn, Some(conn));
-    server
-        .send(
-            &Destination::new(TransportKind::Tls, source.peer),
-            Bytes::from(message("tls2", "from the server")),
-        )
-        .await
-        .expect("sent");
-    let (req2, from) = next_message(&mut c_rx).await;
-    assert!(req2.starts_with(b"MESSAGE "));
-    assert_eq!(from.conn, Some(conn));
-
-    // A name the certificate carries: a second connection (another key).
-    let by_name = client
-        .send(
-            &Destination::new(TransportKind::Tls, s_addr).with_tls_name("sip.example.test"),
-            Bytes::from(message("tls3", "by name")),
-        )
-        .await
-        .expect("sent")
-        .expect("a connection");
-    assert_eq!(
-        by_name, conn,
-        "same far end: the table reuses the connection"
-    );
-    next_message(&mut s_rx).await;
-    assert_eq!(server.connection_count(), 1);
-}
-
-#[tokio::test]
-async fn tls_client_checks_the_server_certificate() {
-    logs();
-    let pki = Pki::new("server-check");
-    let rogue = Pki::new("rogue");
-    let (server, mut s_rx) = bind(tls_config(
-        true,
-        TlsConfig {
-            require_client_cert: false,
-            ..rogue.tls(Some(rogue.issue("server", &["127.0.0.1"])))
-        },
-    ))
-    .await;
-    let s_addr = server
-        .local_addr(TransportKind::Tls)
-        .expect("a TLS listener");
-    let (client, _c_rx) = bind(tls_config(false, pki.tls(None))).await;
-    let err = client
-        .send(
-            &Destination::new(TransportKind::Tls, s_addr),
-            Bytes::from(message("rogue", "x")),
-        )
-        .await;
-    assert!(matches!(err, Err(SendError::Connect { .. })), "{err:?}");
-    assert_eq!(client.connection_count(), 0);
-
-    // A certificate of the right CA but for another name is refused too.
-    let (server2, _s2_rx) = bind(tls_config(
-        true,
-        TlsConfig {
-            require_client_cert: false,
-            ..pki.tls(Some(pki.issue("other", &["other.example.test"])))
-        },
-    ))
-    .await;
-    let err = client
-        .send(
-            &Destination::new(
-                TransportKind::Tls,
-                server2.local_addr(TransportKind::Tls).expect("TLS"),
-            ),
-            Bytes::from(message("wrongname", "x")),
-        )
-        .await;
-    assert!(matches!(err, Err(SendError::Connect { .. })), "{err:?}");
-    nothing_more(&mut s_rx, Duration::from_millis(100)).await;
-}
-
-// Client certificates are required by default: a client without one is
-// refused, one with a certificate of the trusted CA is accepted.
-#[tokio::test]
-async fn tls_server_requires_a_client_certificate_by_default() {
-    logs();
-    let pki = Pki::new("mutual");
-    assert!(TlsConfig::default().require_client_cert);
-    let (server, mut s_rx) = bind(tls_config(
-        true,
-        pki.tls(Some(pki.issue("server", &["127.0.0.1"]))),
-    ))
-    .await;
-    let s_addr = server
-        .local_addr(TransportKind::Tls)
-        .expect("a TLS listener");
-    let dest = Destination::new(TransportKind::Tls, s_addr);
-
-    // Without a certificate: with TLS 1.3 the client finishes its side of
-    // the handshake before the server refuses, so the refusal arrives as
-    // an alert that closes the connection.
-    let (anonymous, mut a_rx) = bind(tls_config(false, pki.tls(None))).await;
-    match anonymous
-        .send(&dest, Bytes::from(message("anon", "x")))
-        .await
-    {
-        Err(_) => {}
-        Ok(conn) => {
-            let (closed, reason) = next_closed(&mut a_rx).await;
-            assert_eq!(Some(closed), conn);
-            assert!(
-                matches!(reason, CloseReason::ReadError(_) | CloseReason::Eof),
-                "{reason:?}"
-            );
-        }
-    }
-    nothing_more(&mut s_rx, Duration::from_millis(200)).await;
-    assert_eq!(server.connection_count(), 0);
-
-    // A certificate of another CA is refused as well.
-    let rogue = Pki::new("mutual-rogue");
-    let (stranger, mut r_rx) = bind(tls_config(
-        false,
-        TlsConfig {
-            ca_file: Some(pki.ca_file()),
-            ..rogue.tls(Some(rogue.issue("client", &["client.example.test"])))
-        },
-    ))
-    .await;
-    if let Ok(conn) = stranger
-        .send(&dest, Bytes::from(message("rogue", "x")))
-        .await
-    {
-        assert_eq!(Some(next_closed(&mut r_rx).await.0), conn);
-    }
-    nothing_more(&mut s_rx, Duration::from_millis(200)).await;
-
-    // With a certificate of the test CA: accepted.
-    let (member, _m_rx) = bind(tls_config(
-        false,
-        pki.tls(Some(pki.issue("client", &["client.example.test"]))),
-    ))
-    .await;
-    member
-        .send(&dest, Bytes::from(message("member", "x")))
-        .await
-        .expect("sent");
-    let (_, source) = next_message(&mut s_rx).await;
-    assert_eq!(source.transport, TransportKind::Tls);
-}
-
-#[tokio::test]
-async fn tls_without_client_certificate_checks_when_turned_off() {
-    logs();
-    let pki = Pki::new("optional");
-    let (server, mut s_rx) = bind(tls_config(
-        true,
-        TlsConfig {
-            require_client_cert: false,
-            ..pki.tls(Some(pki.issue("server", &["127.0.0.1"])))
-        },
-    ))
-    .await;
-    let (anonymous, _a_rx) = bind(tls_config(false, pki.tls(None))).await;
-    anonymous
-        .send(
-            &Destination::new(
-                TransportKind::Tls,
-                server.local_addr(TransportKind::Tls).expect("TLS"),
-            ),
-            Bytes::from(message("anon", "x")),
-        )
-        .await
-        .expect("sent");
-    next_message(&mut s_rx).await;
-}
-
-#[tokio::test]
-async fn tls_configuration_errors() {
-    let pki = Pki::new("errors");
-    // A TLS listener without a certificate.
-    let err = Transport::bind(tls_config(true, pki.tls(None))).await;
-    assert!(err.is_err());
-    // Without any TLS configuration.
-    let err = Transport::bind(config(&[TransportKind::Tls])).await;
-    assert!(err.is_err());
-    // A missing file names itself.
-    let mut tls = pki.tls(None);
-    tls.ca_file = Some(pki.dir.join("nope.pem"));
-    let err = Transport::bind(tls_config(false, tls))
-        .await
-        .map(|_| ())
-        .expect_err("fails");
-    assert!(err.to_string().contains("nope.pem"), "{err}");
-    // No trust anchors at all.
-    let tls = TlsConfig {
-        use_system_roots: false,
-        ..TlsConfig::default()
-    };
-    assert!(Transport::bind(tls_config(false, tls)).await.is_err());
-    // A TLS send without TLS configured.
-    let (plain, _rx) = bind(config(&[])).await;
-    let err = plain
-        .send(
-            &Destination::new(TransportKind::Tls, "127.0.0.1:5061".parse().expect("addr")),
-            Bytes::new(),
-        )
-        .await;
-    assert!(err.is_err());
-}
-
-#[tokio::test]
-async fn tls_handshake_that_never_starts_is_cut() {
-    logs();
-    let pki = Pki::new("slow-hs");
-    let (server, _s_rx) = bind(TransportConfig {
-        message_timeout: Duration::from_millis(300),
-        ..tls_config(true, pki.tls(Some(pki.issue("server", &["127.0.0.1"]))))
-    })
-    .await;
-    let mut raw = TcpStream::connect(server.local_addr(TransportKind::Tls).expect("TLS"))
-        .await
-        .expect("connected");
-    let started = tokio::time::Instant::now();
-    assert!(closed_by_server(&mut raw).await);
-    assert!(started.elapsed() >= Duration::from_millis(250));
 }

@@ -440,6 +440,9 @@ impl Transport {
 
     async fn connect(&self, dest: &Destination) -> Result<ConnHandle, SendError> {
         let shared = &self.shared;
+        if dest.transport == TransportKind::Tls && shared.tls_client.is_none() {
+            return Err(SendError::NoTlsConfig);
+        }
         let permit = Arc::clone(&shared.permits)
             .try_acquire_owned()
             .map_err(|_| SendError::TooManyConnections)?;
