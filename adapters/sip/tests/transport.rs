@@ -255,7 +255,7 @@ async fn answering_before_reading_on_a_full_event_channel() {
 async fn udp_dual_stack_socket_sends_to_ipv4() {
     logs();
     let any6: SocketAddr = "[::]:0".parse().expect("an address");
-    let (a, _a_rx) = bind(TransportConfig {
+    let (a, mut a_rx) = bind(TransportConfig {
         listeners: vec![ListenerConfig::new(TransportKind::Udp, any6)],
         ..TransportConfig::default()
     })
@@ -268,8 +268,21 @@ async fn udp_dual_stack_socket_sends_to_ipv4() {
     )
     .await
     .expect("sent");
-    let (_, source) = next_message(&mut b_rx).await;
+    let (bytes, source) = next_message(&mut b_rx).await;
     assert!(source.peer.is_ipv4());
+    // And b answers a, which sees b as an IPv4 peer and answers it back.
+    b.send(&Destination::reply_to(&source), ok_for(&bytes))
+        .await
+        .expect("sent");
+    let (_, from) = next_message(&mut a_rx).await;
+    assert_eq!(from.peer, b_addr, "the peer shows as IPv4");
+    a.send(
+        &Destination::reply_to(&from),
+        Bytes::from(message("ds2", "y")),
+    )
+    .await
+    .expect("sent from the [::] socket to an IPv4 peer");
+    next_message(&mut b_rx).await;
 }
 
 #[tokio::test]

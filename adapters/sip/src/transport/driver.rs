@@ -390,26 +390,26 @@ impl Transport {
             return Err(SendError::TooLarge(bytes.len()));
         }
         let udp = &self.shared.udp;
-        let chosen = udp
+        let (local, sock) = udp
             .iter()
             .find(|(local, _)| dest.local == Some(*local))
             .or_else(|| {
                 udp.iter()
                     .find(|(local, _)| local.is_ipv4() == dest.addr.is_ipv4())
             })
-            .map(|(_, s)| (s, dest.addr));
-        // An IPv4 peer through a dual-stack socket bound to [::].
-        let chosen = chosen.or_else(|| match dest.addr {
-            SocketAddr::V4(v4) => udp
-                .iter()
-                .find(|(local, _)| local.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED))
-                .map(|(_, s)| {
-                    let mapped = IpAddr::V6(v4.ip().to_ipv6_mapped());
-                    (s, SocketAddr::new(mapped, v4.port()))
-                }),
-            SocketAddr::V6(_) => None,
-        });
-        let (sock, to) = chosen.ok_or(SendError::NoUdpSocket(dest.addr))?;
+            // An IPv4 peer through a dual-stack socket bound to [::].
+            .or_else(|| {
+                udp.iter().find(|(local, _)| {
+                    dest.addr.is_ipv4() && local.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                })
+            })
+            .ok_or(SendError::NoUdpSocket(dest.addr))?;
+        let to = match dest.addr {
+            SocketAddr::V4(v4) if local.is_ipv6() => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            other => other,
+        };
         sock.send_to(bytes, to).await?;
         Ok(())
     }
@@ -507,6 +507,13 @@ async fn write_on(h: &ConnHandle, bytes: Bytes) -> Result<(), SendError> {
     }
 }
 
+/// An IPv4 peer seen through a dual-stack socket as `[::ffff:a.b.c.d]`
+/// shows as `a.b.c.d`, so that it compares equal to the address the layers
+/// above know (Via, the connection table).
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// Reads datagrams: one message each (RFC 3261 §18.3).
 async fn udp_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: SocketAddr) {
     let mut buf = vec![0u8; 65_536];
@@ -523,6 +530,7 @@ async fn udp_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: SocketAddr) 
             },
         };
         let data = buf.get(..n).unwrap_or_default();
+        let peer = canonical(peer);
         let source = Source {
             transport: TransportKind::Udp,
             peer,
@@ -582,6 +590,7 @@ async fn accept_loop(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let peer = canonical(peer);
         let local = tcp.local_addr().unwrap_or(listen_addr);
         match &acceptor {
             None => {
