@@ -469,7 +469,7 @@ async fn oversize_message_is_reported_and_cut() {
             max_message: 2000,
             ..Limits::default()
         },
-        error_linger: Duration::from_millis(300),
+        error_linger: Duration::from_secs(1),
         ..config(&[TransportKind::Tcp])
     })
     .await;

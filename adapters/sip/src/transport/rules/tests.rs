@@ -281,3 +281,24 @@ fn sent_by_check() {
         &ours
     ));
 }
+
+proptest::proptest! {
+    // No Via that parses, from no source, makes the rules panic.
+    #[test]
+    fn rules_never_panic(
+        via in "SIP/2\\.0/(UDP|TCP|TLS|udp|SCTP) [a-z0-9.:\\[\\]]{1,20}(;[a-z]{1,8}(=[a-z0-9.:\\[\\]]{0,12})?){0,4}",
+        ip in proptest::prelude::any::<[u8; 4]>(),
+        port in proptest::prelude::any::<u16>(),
+        conn in proptest::option::of(proptest::prelude::any::<u64>()),
+    ) {
+        if let Ok(v) = Via::parse(&via) {
+            let peer = SocketAddr::from((ip, port));
+            let src = Source { transport: TransportKind::Udp, peer, local: peer, conn: conn.map(ConnId) };
+            let stamp = via_stamp(&v, peer);
+            let _ = stamp.to_string();
+            let _ = response_destination(&v, Some(&src));
+            let _ = response_destination(&v, None);
+            let _ = sent_by_is_ours(&v, &[("a", None)]);
+        }
+    }
+}
