@@ -49,6 +49,24 @@
 //! a connection with a partial message), and past
 //! [`TransportConfig::max_connections`] new ones are refused.
 //!
+//! # With the transaction layer
+//!
+//! [`Destination`] serves as the transaction layer's destination key `D`:
+//!
+//! * A request received: its `IncomingRequest::source` is where its
+//!   responses go, computed once with [`response_destination`] from the
+//!   top Via and the [`Source`] (so retransmitted responses follow
+//!   §18.2.2), and `reliable` is `source.transport.is_reliable()`.
+//! * A request to send: [`request_transport`] first (§18.1.1), with the
+//!   top Via written for the transport it picks, and `reliable` from it.
+//! * Each `Output::Transmit` goes to [`Transport::send`]; a failure is
+//!   `handle_transport_error` for that transaction. The connection `send`
+//!   returns ties the transaction to it: a [`TransportEvent::Closed`] of
+//!   that connection is a transport error too for a client transaction
+//!   still waiting for its response (it cannot come on another one).
+//! * `send` waits for the write: a driver that must not stall on one slow
+//!   peer spawns it.
+//!
 //! # TLS
 //!
 //! rustls with the aws-lc-rs provider, given explicitly (no process-wide
@@ -199,7 +217,9 @@ pub struct Destination {
     /// `None`: the first UDP listener of the address family.
     pub local: Option<SocketAddr>,
     /// The name the server's TLS certificate must carry (the host of the
-    /// SIPS URI, RFC 5922); `None`: the IP address of `addr`.
+    /// SIPS URI, RFC 5922); `None`: the IP address of `addr`. Checked when
+    /// a connection is opened: an open connection to `addr` is reused
+    /// whatever name it was checked for.
     pub tls_name: Option<String>,
 }
 
