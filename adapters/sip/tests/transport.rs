@@ -609,3 +609,43 @@ async fn connect_failure_is_a_send_error() {
         .await;
     assert!(err.is_err());
 }
+
+// Dropping the transport frees its sockets even when nobody reads its
+// events any more (a task blocked on a full channel would hold them).
+#[tokio::test]
+async fn drop_frees_sockets_with_a_full_event_channel() {
+    logs();
+    let cfg = |addr| TransportConfig {
+        event_capacity: 1,
+        listeners: vec![
+            ListenerConfig::new(TransportKind::Udp, addr),
+            ListenerConfig::new(TransportKind::Tcp, addr),
+        ],
+        ..TransportConfig::default()
+    };
+    let (b, b_rx) = bind(cfg(localhost())).await;
+    let b_addr = b.local_addr(TransportKind::Udp).expect("a UDP listener");
+    let raw = UdpSocket::bind(localhost()).await.expect("a socket");
+    for i in 0..3 {
+        raw.send_to(&message(&format!("full{i}"), "x"), b_addr)
+            .await
+            .expect("sent");
+    }
+    let mut tcp = TcpStream::connect(b_addr).await.expect("connected");
+    tcp.write_all(&message("fulltcp", "x"))
+        .await
+        .expect("written");
+    sleep(Duration::from_millis(100)).await;
+    drop(b);
+    let mut rebound = false;
+    for _ in 0..100 {
+        if Transport::bind(cfg(b_addr)).await.is_ok() {
+            rebound = true;
+            break;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    assert!(rebound, "the address is free again");
+    assert!(closed_by_server(&mut tcp).await);
+    drop(b_rx);
+}

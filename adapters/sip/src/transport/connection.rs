@@ -92,10 +92,24 @@ where
             peer,
             reason,
         };
-        // Nobody listening any more is not an error at shutdown.
-        let _ = shared.events.send(event).await;
+        if event_reason_is_shutdown(&event) {
+            // At shutdown nobody may be reading: never wait for room.
+            let _ = shared.events.try_send(event);
+        } else {
+            let _ = shared.events.send(event).await;
+        }
     });
     handle
+}
+
+fn event_reason_is_shutdown(event: &TransportEvent) -> bool {
+    matches!(
+        event,
+        TransportEvent::Closed {
+            reason: CloseReason::Shutdown,
+            ..
+        }
+    )
 }
 
 /// The connection's loop; returns why it ended, and the events read that

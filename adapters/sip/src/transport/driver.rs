@@ -554,8 +554,9 @@ async fn udp_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: SocketAddr) 
                 }
             }
         };
-        if shared.events.send(event).await.is_err() {
-            return;
+        tokio::select! {
+            () = shared.cancel.cancelled() => return,
+            sent = shared.events.send(event) => if sent.is_err() { return },
         }
     }
 }
