@@ -75,7 +75,7 @@ where
         // close itself (not at shutdown, when nobody waits for it).
         if reason != CloseReason::Shutdown {
             for event in pending {
-                if shared.events.send(event).await.is_err() {
+                if !shared.deliver(event).await {
                     break;
                 }
             }
@@ -92,24 +92,9 @@ where
             peer,
             reason,
         };
-        if event_reason_is_shutdown(&event) {
-            // At shutdown nobody may be reading: never wait for room.
-            let _ = shared.events.try_send(event);
-        } else {
-            let _ = shared.events.send(event).await;
-        }
+        shared.deliver(event).await;
     });
     handle
-}
-
-fn event_reason_is_shutdown(event: &TransportEvent) -> bool {
-    matches!(
-        event,
-        TransportEvent::Closed {
-            reason: CloseReason::Shutdown,
-            ..
-        }
-    )
 }
 
 /// The connection's loop; returns why it ended, and the events read that

@@ -162,6 +162,18 @@ impl Shared {
         }
     }
 
+    /// Hands an event up; at shutdown, only if there is room at once (nobody
+    /// may be reading any more). Returns whether it went.
+    pub(crate) async fn deliver(&self, event: TransportEvent) -> bool {
+        if self.cancel.is_cancelled() {
+            return self.events.try_send(event).is_ok();
+        }
+        tokio::select! {
+            () = self.cancel.cancelled() => false,
+            sent = self.events.send(event) => sent.is_ok(),
+        }
+    }
+
     fn by_id(&self, id: ConnId) -> Option<ConnHandle> {
         lock(&self.table).by_id.get(&id).cloned()
     }
@@ -554,9 +566,8 @@ async fn udp_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: SocketAddr) 
                 }
             }
         };
-        tokio::select! {
-            () = shared.cancel.cancelled() => return,
-            sent = shared.events.send(event) => if sent.is_err() { return },
+        if !shared.deliver(event).await {
+            return;
         }
     }
 }
