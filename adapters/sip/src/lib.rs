@@ -4,3 +4,6 @@
 //! without IO. Transports, transactions and MESSAGE build on it.
 
 pub mod codec;
+pub mod digest;
+pub mod transaction;
+pub mod transport;
