@@ -32,11 +32,16 @@
 //!   the gateway process with one user joined, with P joined, right after
 //!   the load, and after 10 s idle (memory returned?).
 //!
-//! "Added" latency is a path's p50 minus the lowest p50 of the same
-//! direction among the paths (there is no gateway-less IRC↔XMPP path);
-//! ratios are cpimgate's rates over biboumi's. CPU columns: the gateway
-//! process, Prosody and InspIRCd during the saturating runs (100 % = one
-//! core).
+//! First, the two legs without any gateway, measured the same way: IRC to
+//! IRC (ircbob to irccarol) and MUC to MUC on Prosody (Alice to Bob). A
+//! gateway path crosses both servers, so it cannot beat the slower leg:
+//! "added" latency is a path's paced p50 minus the slower leg's, an upper
+//! bound of what the gateway itself adds (it still holds the faster leg's
+//! server hop). Ratios are cpimgate's rates over biboumi's. "Missing" is
+//! what had not arrived when 15 s passed without any arrival (a slow
+//! gateway's backlog counts as missing, not as lost). CPU columns: the
+//! gateway process, Prosody, InspIRCd and this process's test users
+//! during the saturating runs (100 % = one core).
 //!
 //! Build the binary first: `cargo build --release -p cpimgate`, then
 //! `cargo bench -p cpimgate-e2e --bench irc_bridge` (or `tests/bench/run`,
@@ -58,7 +63,9 @@ use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
 use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
-use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, ProsodyOptions};
+use cpimgate_e2e::prosody::{
+    COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, MUC_A, Prosody, ProsodyOptions,
+};
 use cpimgate_e2e::xmpp_user::{XmppUser, body, nick_of};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
@@ -451,6 +458,91 @@ async fn i2x(
     Ok(run)
 }
 
+/// The two legs without a gateway, the floor of every path: IRC to IRC
+/// (ircbob to irccarol through InspIRCd) and XMPP MUC to MUC (Alice to Bob
+/// in a room of Prosody's own MUC service), saturating then paced.
+struct Direct {
+    irc: (Run, Run),
+    xmpp: (Run, Run),
+}
+
+async fn direct(
+    settings: &Settings,
+    prosody: &Prosody,
+    ircd: &Inspircd,
+    bob: &mut IrcUser,
+) -> Result<Direct, BoxError> {
+    let channel = "#dir";
+    let mut carol = IrcUser::connect(ircd.addr(), "irccarol").await?;
+    carol.join(channel).await?;
+    bob.wait_for_member(channel, "irccarol", false).await?;
+    carol.clear();
+    let mut irc = Vec::new();
+    for (tag, n, rate) in [
+        ("dir-irc-warm", settings.warmup, None),
+        ("dir-irc", settings.saturating, None),
+        ("dir-irc-paced", settings.paced, Some(settings.rate)),
+    ] {
+        let sender = async {
+            let start = Instant::now();
+            for i in 0..n {
+                pace(start, i, rate).await;
+                bob.say(channel, &format!("{tag} {i} {}", micros())).await?;
+            }
+            Ok::<_, BoxError>(())
+        };
+        let receiver = collect(tag, n, Source::Irc(&mut carol, channel));
+        let (sent, run) = tokio::join!(sender, receiver);
+        sent?;
+        irc.push(run?);
+    }
+    bob.send(&format!("PART {channel}")).await?;
+    bob.clear();
+
+    let room = format!("bench@{MUC_A}");
+    let mut alice = XmppUser::connect(prosody, &format!("alice@{HOST_A}"), "alice-pw").await?;
+    let mut xbob = XmppUser::connect(prosody, &format!("bob@{HOST_A}"), "bob-pw").await?;
+    xbob.join_muc(&room, "bob").await?;
+    alice.join_muc(&room, "alice").await?;
+    settle_xmpp(&mut xbob).await?;
+    let mut xmpp = Vec::new();
+    for (tag, n, rate) in [
+        ("dir-xmpp-warm", settings.warmup, None),
+        ("dir-xmpp", settings.saturating, None),
+        ("dir-xmpp-paced", settings.paced, Some(settings.rate)),
+    ] {
+        let sender = async {
+            let start = Instant::now();
+            for i in 0..n {
+                pace(start, i, rate).await;
+                alice
+                    .send_groupchat(&room, &format!("{tag} {i} {}", micros()))
+                    .await?;
+            }
+            settle_xmpp(&mut alice).await?;
+            Ok::<_, BoxError>(())
+        };
+        let receiver = collect(tag, n, Source::Xmpp(&mut xbob, &room, "bob"));
+        let (sent, run) = tokio::join!(sender, receiver);
+        sent?;
+        xmpp.push(run?);
+    }
+    alice.disconnect().await?;
+    xbob.disconnect().await?;
+    let mut irc = irc.into_iter().skip(1);
+    let mut xmpp = xmpp.into_iter().skip(1);
+    Ok(Direct {
+        irc: (
+            irc.next().unwrap_or_default(),
+            irc.next().unwrap_or_default(),
+        ),
+        xmpp: (
+            xmpp.next().unwrap_or_default(),
+            xmpp.next().unwrap_or_default(),
+        ),
+    })
+}
+
 /// Read and drop whatever Alice has been sent until 300 ms pass quietly.
 async fn settle_xmpp(user: &mut XmppUser) -> Result<(), BoxError> {
     loop {
@@ -659,6 +751,7 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
         .hosts(&biboumi::prosody_lua());
     let prosody = Prosody::start_with(options).await?;
     prosody.register("alice", HOST_A, "alice-pw").await?;
+    prosody.register("bob", HOST_A, "bob-pw").await?;
     let registered = futures::stream::iter(0..settings.puppets)
         .map(|i| {
             let prosody = &prosody;
@@ -677,6 +770,8 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
     let ircd = Inspircd::start().await?;
     let mut bob = IrcUser::connect(ircd.addr(), "ircbob").await?;
     let mut results: Vec<(&'static str, Figures)> = Vec::new();
+    eprintln!("direct legs");
+    let floor = direct(&settings, &prosody, &ircd, &mut bob).await?;
 
     for name in PATHS {
         if !settings.paths.iter().any(|p| p == name) {
@@ -765,10 +860,10 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
         };
         results.push((name, figures));
     }
-    Ok(report(&settings, &results))
+    Ok(report(&settings, &floor, &results))
 }
 
-fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
+fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures)]) -> String {
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let _ = writeln!(
@@ -777,12 +872,24 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
         settings.saturating, settings.paced, settings.rate
     );
     let by_name: HashMap<&str, &Figures> = results.iter().map(|(n, f)| (*n, f)).collect();
-    let base_p50 = |pick: fn(&Figures) -> &Run| {
-        results
-            .iter()
-            .map(|(_, f)| pick(f).percentile(0.5))
-            .fold(f64::INFINITY, f64::min)
-    };
+    // The slower leg alone: what a gateway path cannot go below. "Added"
+    // is an upper bound of the gateway's own share (it includes the
+    // faster leg's server hop).
+    let base = floor
+        .irc
+        .1
+        .percentile(0.5)
+        .max(floor.xmpp.1.percentile(0.5));
+    let _ = writeln!(
+        out,
+        "\nDirect legs, no gateway: IRC->IRC {:.0} msg/s, paced p50 {:.2} / p99 {:.2} ms; XMPP MUC->MUC {:.0} msg/s, paced p50 {:.2} / p99 {:.2} ms. \"added p50\" = a path's paced p50 - {base:.2} ms (the slower leg).",
+        floor.irc.0.rate(),
+        floor.irc.1.percentile(0.5),
+        floor.irc.1.percentile(0.99),
+        floor.xmpp.0.rate(),
+        floor.xmpp.1.percentile(0.5),
+        floor.xmpp.1.percentile(0.99),
+    );
     for (label, pick_sat, pick_paced, cpu) in [
         (
             "XMPP->IRC",
@@ -802,7 +909,6 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
             "\n{label}\n| path | msg/s | x biboumi | missing | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % | test users % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         let bib = by_name.get("biboumi").map(|f| pick_sat(f).rate());
-        let base = base_p50(pick_paced);
         for (name, f) in results {
             let sat = pick_sat(f);
             let paced = pick_paced(f);
@@ -810,7 +916,7 @@ fn report(settings: &Settings, results: &[(&'static str, Figures)]) -> String {
             let ratio = bib.map_or("-".to_owned(), |b| format!("{:.2}x", sat.rate() / b));
             let _ = writeln!(
                 out,
-                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | +{:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | {:+.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 sat.rate(),
                 sat.sent - sat.received + (paced.sent - paced.received),
                 sat.duplicates + paced.duplicates,
