@@ -53,7 +53,7 @@ use crate::relay::{Poster, Relay};
 use crate::tls;
 
 mod link;
-pub(crate) use link::{Conn, Input, Link};
+pub(crate) use link::{Buffers, Conn, Input, Link};
 
 /// Hub answers awaited at once; beyond this the socket is not read.
 const MAX_HUB_PENDING: usize = 1024;
@@ -332,7 +332,11 @@ impl Driver {
         stream: Box<dyn Stream>,
         attempt: &mut u32,
     ) -> Result<Ended, AdapterError> {
-        let mut link = Link::open(stream, Conn::new(&self.cfg, main_identity(&self.cfg)));
+        let mut link = Link::open(
+            stream,
+            Conn::new(&self.cfg, main_identity(&self.cfg)),
+            Buffers::MAIN,
+        );
         let ended = loop {
             if let Err(e) = link.flush().await {
                 break Ended::Lost(format!("write: {e}"));

@@ -20,8 +20,29 @@ use crate::proto::message::{IrcMessage, MAX_LINE};
 use crate::proto::session::{Event, Identity, Privmsg, Session};
 use crate::relay::Line;
 
-/// Lines read ahead of the driver.
-const READ_AHEAD: usize = 256;
+/// How much one connection reads ahead of its driver.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Buffers {
+    /// Parsed lines queued for the driver.
+    pub(crate) lines: usize,
+    /// The socket read buffer, bytes.
+    pub(crate) read: usize,
+}
+
+impl Buffers {
+    /// The gateway's own connection: all of the channels' traffic.
+    pub(crate) const MAIN: Buffers = Buffers {
+        lines: 256,
+        read: 16 * 1024,
+    };
+    /// A puppet's: it reads the channels only for itself, and there may be
+    /// hundreds (the queue's blocks stay allocated at their high-water
+    /// mark, so this bounds what each keeps after a burst).
+    pub(crate) const PUPPET: Buffers = Buffers {
+        lines: 32,
+        read: 4 * 1024,
+    };
+}
 /// How long an echo is awaited before the message counts as accepted.
 const ECHO_WAIT: Duration = Duration::from_secs(30);
 /// Silence after which the server is pinged, and after which twice that
@@ -80,10 +101,10 @@ pub(crate) struct Link {
 
 impl Link {
     /// Start reading `stream` and registering.
-    pub(crate) fn open(stream: Box<dyn Stream>, mut conn: Conn) -> Link {
+    pub(crate) fn open(stream: Box<dyn Stream>, mut conn: Conn, buffers: Buffers) -> Link {
         let (read_half, writer) = tokio::io::split(stream);
-        let (line_tx, lines) = mpsc::channel(READ_AHEAD);
-        let reader = tokio::spawn(read_lines(read_half, line_tx));
+        let (line_tx, lines) = mpsc::channel(buffers.lines);
+        let reader = tokio::spawn(read_lines(read_half, line_tx, buffers.read));
         conn.session.start();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -464,8 +485,9 @@ impl Conn {
 async fn read_lines<R: AsyncRead + Unpin>(
     r: R,
     tx: mpsc::Sender<Result<IrcMessage, crate::proto::ParseError>>,
+    capacity: usize,
 ) {
-    let mut r = BufReader::with_capacity(16 * 1024, r);
+    let mut r = BufReader::with_capacity(capacity, r);
     let mut buf = Vec::with_capacity(1024);
     let mut skipping = false;
     loop {
@@ -524,7 +546,7 @@ mod tests {
     async fn reader_frames_lines_and_skips_overlong_ones() {
         let (mut a, b) = tokio::io::duplex(64 * 1024);
         let (tx, mut rx) = mpsc::channel(8);
-        tokio::spawn(read_lines(b, tx));
+        tokio::spawn(read_lines(b, tx, 1024));
         let long = vec![b'x'; MAX_LINE + 10];
         a.write_all(b"PING :a\r\n").await.unwrap();
         a.write_all(&long).await.unwrap();

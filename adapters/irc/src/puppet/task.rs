@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Cmd, ConnId, Report};
 use crate::config::IrcConfig;
-use crate::driver::{CONNECT_TIMEOUT, Conn, Input, Link, connect, puppet_identity};
+use crate::driver::{Buffers, CONNECT_TIMEOUT, Conn, Input, Link, connect, puppet_identity};
 use crate::proto::session::Event;
 
 /// What a puppet task is started with.
@@ -43,7 +43,7 @@ pub(crate) async fn run(mut s: PuppetSetup) {
     let why = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&s.cfg, s.tls.as_ref())).await {
         Ok(Ok(stream)) => {
             let conn = Conn::new(&s.cfg, puppet_identity(&s.cfg, &s.nick, &s.realname));
-            let mut link = Link::open(stream, conn);
+            let mut link = Link::open(stream, conn, Buffers::PUPPET);
             let why = serve(&mut s, &mut link).await;
             link.close(&why);
             why
