@@ -2,7 +2,7 @@
 //! what the gateway understood — or exactly what is wrong and where.
 //!
 //! Exit codes of the command: 0 understood, 2 malformed, 64 for a kind this
-//! build cannot parse yet. SIP, MSRP and SDP plug in here as their adapters
+//! build cannot parse yet. MSRP and SDP plug in here as their adapters
 //! land, with the same codes.
 
 use std::fmt;
@@ -94,14 +94,10 @@ pub fn inspect(kind: InspectAs, input: &[u8], limits: &Limits) -> Result<String,
     let value = match kind {
         InspectAs::Cpim => inspect_cpim(input, limits)?,
         InspectAs::Address => inspect_addresses(input)?,
-        InspectAs::Sip | InspectAs::Msrp | InspectAs::Sdp => {
-            let adapter = if kind == InspectAs::Sip {
-                "sip"
-            } else {
-                "msrp"
-            };
+        InspectAs::Sip => inspect_sip(input)?,
+        InspectAs::Msrp | InspectAs::Sdp => {
             return Err(InspectError::Unsupported(format!(
-                "this build cannot parse {kind} yet; it arrives with the {adapter} adapter"
+                "this build cannot parse {kind} yet; it arrives with the msrp adapter"
             )));
         }
     };
@@ -127,6 +123,82 @@ fn inspect_cpim(input: &[u8], limits: &Limits) -> Result<serde_json::Value, Insp
             "not_a_message": e.to_string(),
         }),
     })
+}
+
+/// A SIP message as one datagram (RFC 3261 §18.3): its start line, every
+/// header under its canonical name, the typed Via, From, To and CSeq, and
+/// the body length. A request must also pass the UAS check of RFC 3261
+/// §8.1.1; any failure names the byte and the status a UAS would answer.
+fn inspect_sip(input: &[u8]) -> Result<serde_json::Value, InspectError> {
+    use cpimgate_sip::codec::{self, NameAddrRef, ParseError, StartLine};
+
+    let malformed = |e: ParseError| {
+        let status = e.response_status();
+        InspectError::Malformed(format!(
+            "{e}; a UAS answers {} {}",
+            status.code, status.reason
+        ))
+    };
+    let m = codec::parse(input).map_err(malformed)?;
+    m.validate_request().map_err(malformed)?;
+    let start = match m.start_line() {
+        StartLine::Request { method, uri } => {
+            json!({ "type": "request", "method": method, "uri": uri })
+        }
+        StartLine::Response { code, reason } => {
+            json!({ "type": "response", "code": code, "reason": reason })
+        }
+    };
+    let headers: Vec<_> = m
+        .headers()
+        .iter()
+        .map(|h| json!({ "name": h.canonical_name(), "as_written": h.name(), "value": h.value() }))
+        .collect();
+    let via = m
+        .via()
+        .map(|v| {
+            v.map(|v| {
+                json!({
+                    "protocol": format!("{}/{}", v.protocol(), v.version()),
+                    "transport": v.transport(),
+                    "host": v.host(),
+                    "port": v.port(),
+                    "branch": v.branch(),
+                    "received": v.received(),
+                    "rport": v.params().get("rport").map(|p| p.unwrap_or("")),
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(malformed)?;
+    let addr = |a: Option<NameAddrRef<'_>>| {
+        a.map(|a| {
+            json!({
+                "display": a.display(),
+                "uri": a.uri(),
+                "tag": a.tag(),
+                "address": a.address().ok(),
+            })
+        })
+    };
+    let from = addr(m.from().map_err(malformed)?);
+    let to = addr(m.to().map_err(malformed)?);
+    let cseq = m
+        .cseq()
+        .map_err(malformed)?
+        .map(|c| json!({ "seq": c.seq, "method": c.method }));
+    let call_id = m.call_id().map_err(malformed)?;
+    Ok(json!({
+        "kind": "sip",
+        "start": start,
+        "headers": headers,
+        "via": via,
+        "from": from,
+        "to": to,
+        "call_id": call_id,
+        "cseq": cseq,
+        "body_length": m.body().len(),
+    }))
 }
 
 fn inspect_addresses(input: &[u8]) -> Result<serde_json::Value, InspectError> {

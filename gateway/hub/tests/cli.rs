@@ -292,11 +292,89 @@ fn inspect_reads_addresses_from_stdin() {
 #[test]
 fn inspect_says_which_parsers_are_not_built_yet() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.sip");
-    std::fs::write(&p, b"MESSAGE sip:bob@example.com SIP/2.0\r\n\r\n").unwrap();
+    let p = dir.path().join("m.msrp");
+    std::fs::write(&p, b"MSRP a786hjs2 SEND\r\n-------a786hjs2$\r\n").unwrap();
     let out = bin().arg("inspect").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sip"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("msrp"));
+    let out = inspect("sdp", &p);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+fn sip_fixtures() -> Vec<PathBuf> {
+    let dir = repo().join("adapters/sip/tests/fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("sip"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn inspect_understands_every_good_sip_fixture() {
+    let mut seen = 0;
+    for path in sip_fixtures() {
+        if path.to_string_lossy().ends_with(".bad.sip") {
+            continue;
+        }
+        let out = inspect("sip", &path);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kind"], "sip");
+        assert!(v["via"][0]["branch"].is_string(), "{}: {v}", path.display());
+        assert!(v["cseq"]["seq"].is_number(), "{}: {v}", path.display());
+        assert!(v["headers"].as_array().unwrap().len() >= 6);
+        // Guessing the kind from the bytes finds SIP too.
+        let guessed = bin().arg("inspect").arg(&path).output().unwrap();
+        assert_eq!(guessed.stdout, out.stdout, "{}", path.display());
+        seen += 1;
+    }
+    assert!(
+        seen >= 14,
+        "expected the RFC 3428 and RFC 3261 fixtures, found {seen}"
+    );
+
+    let f1 = repo().join("adapters/sip/tests/fixtures/rfc3428-10-f1.sip");
+    let v: serde_json::Value = serde_json::from_slice(&inspect("sip", &f1).stdout).unwrap();
+    assert_eq!(v["start"]["method"], "MESSAGE");
+    assert_eq!(v["from"]["tag"], "49583");
+    assert_eq!(v["via"][0]["host"], "user1pc.domain.com");
+    assert_eq!(v["body_length"], 18);
+}
+
+#[test]
+fn inspect_reports_every_bad_sip_fixture_with_exit_2() {
+    let mut seen = 0;
+    for path in sip_fixtures() {
+        if !path.to_string_lossy().ends_with(".bad.sip") {
+            continue;
+        }
+        let out = inspect("sip", &path);
+        assert_eq!(out.status.code(), Some(2), "{}", path.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("byte"),
+            "{}: names no offset: {err}",
+            path.display()
+        );
+        assert!(err.contains("a UAS answers"), "{}: {err}", path.display());
+        assert!(out.stdout.is_empty());
+        seen += 1;
+    }
+    assert!(seen >= 15, "found {seen} malformed fixtures");
+    let path = repo().join("adapters/sip/tests/fixtures/missing-call-id.bad.sip");
+    let err = String::from_utf8_lossy(&inspect("sip", &path).stderr).into_owned();
+    assert!(err.contains("400 Bad Request: missing Call-ID"), "{err}");
+    let path = repo().join("adapters/sip/tests/fixtures/sip-version-3.bad.sip");
+    let err = String::from_utf8_lossy(&inspect("sip", &path).stderr).into_owned();
+    assert!(err.contains("505 Version Not Supported"), "{err}");
 }
 
 #[test]

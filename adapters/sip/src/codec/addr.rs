@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use cpimgate_model::address::{Address, AddressError, NameAddr};
 
-use super::headers::{Params, find_outside, is_lws, unquote};
+use super::headers::{Params, TrimLws, find_byte, find_outside, unquote};
 
 /// A name-addr or addr-spec with its header parameters, borrowed.
 ///
@@ -47,13 +47,13 @@ impl<'a> NameAddrRef<'a> {
     /// Reads one value (not a comma-separated list: see
     /// [`split_list`](super::split_list)).
     pub fn parse(value: &'a str) -> Result<Self, NameAddrSyntax> {
-        let t = value.trim_matches(is_lws);
+        let t = value.trim_lws();
         if t.is_empty() {
             return Err(NameAddrSyntax("empty value"));
         }
         match find_outside(t, b'<') {
             Some(lt) => {
-                let display = t.get(..lt).unwrap_or_default().trim_matches(is_lws);
+                let display = t.get(..lt).unwrap_or_default().trim_lws();
                 if display.starts_with('"') != display.ends_with('"')
                     || (display.starts_with('"') && display.len() < 2)
                 {
@@ -63,15 +63,13 @@ impl<'a> NameAddrRef<'a> {
                     return Err(NameAddrSyntax("a quote inside an unquoted display name"));
                 }
                 let inner = t.get(lt + 1..).unwrap_or_default();
-                let gt = inner
-                    .find('>')
-                    .ok_or(NameAddrSyntax("no '>' closing the URI"))?;
-                let uri = inner.get(..gt).unwrap_or_default().trim_matches(is_lws);
+                let gt = find_byte(inner, b'>').ok_or(NameAddrSyntax("no '>' closing the URI"))?;
+                let uri = inner.get(..gt).unwrap_or_default().trim_lws();
                 if uri.is_empty() {
                     return Err(NameAddrSyntax("empty URI between '<' and '>'"));
                 }
                 let params = inner.get(gt + 1..).unwrap_or_default();
-                let ptrim = params.trim_start_matches(is_lws);
+                let ptrim = params.trim_lws_start();
                 if !ptrim.is_empty() && !ptrim.starts_with(';') {
                     return Err(NameAddrSyntax("text after '>' that is not a parameter"));
                 }
@@ -81,11 +79,16 @@ impl<'a> NameAddrRef<'a> {
                     params: Params::new(params),
                 })
             }
-            None if t.contains('"') => Err(NameAddrSyntax("unbalanced quotes in the display name")),
+            None if t.as_bytes().contains(&b'"') => {
+                Err(NameAddrSyntax("unbalanced quotes in the display name"))
+            }
             None => {
-                let end = t.find(';').unwrap_or(t.len());
-                let uri = t.get(..end).unwrap_or_default().trim_matches(is_lws);
-                if uri.is_empty() || uri.contains([' ', '\t', '"', '>']) || !uri.contains(':') {
+                let end = find_byte(t, b';').unwrap_or(t.len());
+                let uri = t.get(..end).unwrap_or_default().trim_lws();
+                if uri.is_empty()
+                    || uri.bytes().any(|b| matches!(b, b' ' | b'\t' | b'"' | b'>'))
+                    || !uri.as_bytes().contains(&b':')
+                {
                     return Err(NameAddrSyntax("an addr-spec (a URI with a scheme)"));
                 }
                 Ok(NameAddrRef {

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::error::{ErrorKind, ParseError};
-use super::headers::{HeaderName, is_lws};
+use super::headers::{HeaderName, TrimLws};
 use super::message::{Limits, Message, parse_with};
 
 /// What a stream yields.
@@ -178,14 +178,14 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
             continue;
         }
         let name = std::str::from_utf8(line.get(..colon).unwrap_or_default()).unwrap_or_default();
-        if HeaderName::parse(name.trim_end_matches(is_lws)) != HeaderName::ContentLength {
+        if HeaderName::parse(name.trim_lws_end()) != HeaderName::ContentLength {
             continue;
         }
         let value = line.get(colon + 1..).unwrap_or_default();
         let value = std::str::from_utf8(value)
             .unwrap_or_default()
             .trim_end_matches('\r')
-            .trim_matches(is_lws);
+            .trim_lws();
         let bad = |reason| ParseError::header(at, "Content-Length", reason);
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("not a decimal number"));

@@ -163,9 +163,26 @@ const COMPACT: &[(u8, HeaderName)] = &[
     (b'd', H::RequestDisposition),
 ];
 
+/// Whether a canonical name (letters and '-') equals `name` without regard
+/// to case. Setting bit 0x20 lower-cases a letter and leaves '-' alone; the
+/// only other bytes it would confuse with a letter or '-' are controls,
+/// '@', '[', '\\', ']' and '^', none of which a token holds. Without an
+/// early exit the loop stays branch-free.
+fn same_token_ignoring_case(canonical: &[u8], name: &[u8]) -> bool {
+    canonical.len() == name.len()
+        && canonical
+            .iter()
+            .zip(name)
+            .fold(0u8, |acc, (a, b)| acc | ((a | 0x20) ^ (b | 0x20)))
+            == 0
+}
+
 impl HeaderName {
     /// The header of that name, long or compact, without regard to case.
     pub fn parse(name: &str) -> HeaderName {
+        if !is_token(name) {
+            return H::Other;
+        }
         if let [c] = name.as_bytes() {
             let c = c.to_ascii_lowercase();
             return COMPACT
@@ -173,8 +190,86 @@ impl HeaderName {
                 .find(|(k, _)| *k == c)
                 .map_or(H::Other, |(_, h)| *h);
         }
-        LONG.iter()
-            .find(|(_, n)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+        // Grouped by length so that a name is compared with few others.
+        let candidates: &[(HeaderName, &str)] = match name.len() {
+            2 => &[(H::To, "To")],
+            3 => &[(H::Via, "Via")],
+            4 => &[(H::From, "From"), (H::CSeq, "CSeq"), (H::Date, "Date")],
+            5 => &[
+                (H::Route, "Route"),
+                (H::Allow, "Allow"),
+                (H::Event, "Event"),
+            ],
+            6 => &[(H::Accept, "Accept"), (H::Server, "Server")],
+            7 => &[
+                (H::CallId, "Call-ID"),
+                (H::Contact, "Contact"),
+                (H::Expires, "Expires"),
+                (H::Require, "Require"),
+                (H::Subject, "Subject"),
+                (H::Warning, "Warning"),
+            ],
+            8 => &[
+                (H::Priority, "Priority"),
+                (H::ReplyTo, "Reply-To"),
+                (H::ReferTo, "Refer-To"),
+            ],
+            9 => &[
+                (H::Supported, "Supported"),
+                (H::CallInfo, "Call-Info"),
+                (H::Timestamp, "Timestamp"),
+            ],
+            10 => &[
+                (H::UserAgent, "User-Agent"),
+                (H::AlertInfo, "Alert-Info"),
+                (H::ErrorInfo, "Error-Info"),
+            ],
+            11 => &[
+                (H::InReplyTo, "In-Reply-To"),
+                (H::MinExpires, "Min-Expires"),
+                (H::RetryAfter, "Retry-After"),
+                (H::Unsupported, "Unsupported"),
+                (H::ReferredBy, "Referred-By"),
+            ],
+            12 => &[
+                (H::MaxForwards, "Max-Forwards"),
+                (H::ContentType, "Content-Type"),
+                (H::RecordRoute, "Record-Route"),
+                (H::MimeVersion, "MIME-Version"),
+                (H::Organization, "Organization"),
+                (H::AllowEvents, "Allow-Events"),
+            ],
+            13 => &[
+                (H::Authorization, "Authorization"),
+                (H::ProxyRequire, "Proxy-Require"),
+            ],
+            14 => &[
+                (H::ContentLength, "Content-Length"),
+                (H::AcceptContact, "Accept-Contact"),
+                (H::RejectContact, "Reject-Contact"),
+            ],
+            15 => &[
+                (H::AcceptEncoding, "Accept-Encoding"),
+                (H::AcceptLanguage, "Accept-Language"),
+                (H::SessionExpires, "Session-Expires"),
+            ],
+            16 => &[
+                (H::WwwAuthenticate, "WWW-Authenticate"),
+                (H::ContentEncoding, "Content-Encoding"),
+                (H::ContentLanguage, "Content-Language"),
+            ],
+            18 => &[(H::ProxyAuthenticate, "Proxy-Authenticate")],
+            19 => &[
+                (H::ProxyAuthorization, "Proxy-Authorization"),
+                (H::AuthenticationInfo, "Authentication-Info"),
+                (H::ContentDisposition, "Content-Disposition"),
+                (H::RequestDisposition, "Request-Disposition"),
+            ],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .find(|(_, n)| same_token_ignoring_case(n.as_bytes(), name.as_bytes()))
             .map_or(H::Other, |(h, _)| *h)
     }
 
@@ -313,7 +408,7 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
                 return None;
             }
             let end = find_outside(rest, b',').unwrap_or(rest.len());
-            let item = rest.get(..end).unwrap_or_default().trim_matches(is_lws);
+            let item = rest.get(..end).unwrap_or_default().trim_lws();
             rest = rest.get(end + 1..).unwrap_or_default();
             if !item.is_empty() {
                 return Some(item);
@@ -325,9 +420,14 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
 /// The first `sep` outside quoted strings and angle brackets.
 pub(crate) fn find_outside(s: &str, sep: u8) -> Option<usize> {
     let b = s.as_bytes();
+    // Most values hold no quote and no '<' before the separator.
+    let first = b.iter().position(|&c| c == sep || c == b'"' || c == b'<')?;
+    if b.get(first) == Some(&sep) {
+        return Some(first);
+    }
     let mut quoted = false;
     let mut angle = false;
-    let mut i = 0;
+    let mut i = first;
     while let Some(&c) = b.get(i) {
         if quoted {
             match c {
@@ -353,6 +453,42 @@ pub(crate) fn find_outside(s: &str, sep: u8) -> Option<usize> {
 
 pub(crate) fn is_lws(c: char) -> bool {
     c == ' ' || c == '\t'
+}
+
+/// Trimming of SP and HTAB (RFC 3261 §25.1 LWS once unfolded), with byte
+/// loops: the parser trims every value and parameter.
+pub(crate) trait TrimLws {
+    /// Without SP and HTAB at either end.
+    fn trim_lws(&self) -> &str;
+    /// Without SP and HTAB at the start.
+    fn trim_lws_start(&self) -> &str;
+    /// Without SP and HTAB at the end.
+    fn trim_lws_end(&self) -> &str;
+}
+
+impl TrimLws for str {
+    fn trim_lws(&self) -> &str {
+        self.trim_lws_start().trim_lws_end()
+    }
+
+    fn trim_lws_start(&self) -> &str {
+        let n = self
+            .as_bytes()
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        self.get(n..).unwrap_or_default()
+    }
+
+    fn trim_lws_end(&self) -> &str {
+        let n = self
+            .as_bytes()
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        self.get(..self.len() - n).unwrap_or_default()
+    }
 }
 
 /// `;name[=value]` parameters (RFC 3261 §25.1 generic-param), borrowed.
@@ -383,23 +519,20 @@ impl<'a> Params<'a> {
         let mut rest = self.raw;
         std::iter::from_fn(move || {
             loop {
-                let t = rest.trim_start_matches(is_lws);
+                let t = rest.trim_lws_start();
                 let t = t.strip_prefix(';').unwrap_or(t);
-                if t.trim_matches(is_lws).is_empty() {
+                if t.trim_lws().is_empty() {
                     rest = "";
                     return None;
                 }
                 let end = find_outside(t, b';').unwrap_or(t.len());
-                let p = t.get(..end).unwrap_or_default().trim_matches(is_lws);
+                let p = t.get(..end).unwrap_or_default().trim_lws();
                 rest = t.get(end..).unwrap_or_default();
                 if p.is_empty() {
                     continue;
                 }
-                return Some(match p.split_once('=') {
-                    Some((n, v)) => (
-                        n.trim_end_matches(is_lws),
-                        Some(v.trim_start_matches(is_lws)),
-                    ),
+                return Some(match split_byte(p, b'=') {
+                    Some((n, v)) => (n.trim_lws_end(), Some(v.trim_lws_start())),
                     None => (p, None),
                 });
             }
@@ -438,12 +571,41 @@ pub fn unquote(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `token` characters of RFC 3261 §25.1.
+/// `token` characters of RFC 3261 §25.1, as a table: the parser asks for
+/// every byte of every header name.
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
+/// Whether `c` is a `token` character (RFC 3261 §25.1).
 pub(crate) fn is_token_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+    TOKEN[usize::from(c)]
 }
 
 /// Whether `s` is a non-empty token (RFC 3261 §25.1).
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// The first `b` in `s`: a plain loop, quicker than `str::find` on the
+/// short strings of header values.
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b)
+}
+
+/// `s` cut around the first `b`.
+pub(crate) fn split_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use super::error::{ErrorKind, ParseError};
-use super::headers::{Header, HeaderName, is_token, is_token_byte};
+use super::headers::{Header, HeaderName, TrimLws, find_byte, is_token, is_token_byte, split_byte};
 
 /// Limits that bound the work and memory one message can cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,33 +173,62 @@ pub fn parse_with<'a>(input: &'a [u8], limits: &Limits) -> Result<Message<'a>, P
 /// CR and the index after the LF. Refuses a bare CR or LF, NUL and other
 /// control characters but HTAB (RFC 3261 §25.1 allows none in a header).
 fn line_end(input: &[u8], from: usize, max_line: usize) -> Result<(usize, usize), ParseError> {
-    let mut i = from;
-    loop {
-        let Some(&c) = input.get(i) else {
-            return Err(ParseError::new(i, ErrorKind::Incomplete));
+    let rest = input.get(from..).unwrap_or_default();
+    let window = rest.get(..max_line.saturating_add(1)).unwrap_or(rest);
+    let Some(i) = first_control(window) else {
+        return Err(if window.len() < rest.len() {
+            ParseError::new(from, ErrorKind::LineTooLong { max: max_line })
+        } else {
+            ParseError::new(input.len(), ErrorKind::Incomplete)
+        });
+    };
+    let at = from + i;
+    match window.get(i).copied().unwrap_or(0) {
+        b'\r' => match input.get(at + 1) {
+            Some(b'\n') => Ok((at, at + 2)),
+            None => Err(ParseError::new(at + 1, ErrorKind::Incomplete)),
+            Some(_) => Err(ParseError::new(at, ErrorKind::BareLineEnd)),
+        },
+        b'\n' => Err(ParseError::new(at, ErrorKind::BareLineEnd)),
+        byte => Err(ParseError::new(at, ErrorKind::ControlChar { byte })),
+    }
+}
+
+/// Whether a byte ends a line or may not appear in one: a control
+/// character other than HTAB.
+fn is_control(c: u8) -> bool {
+    (c < 0x20 && c != b'\t') || c == 0x7f
+}
+
+/// The first control byte. Eight bytes at a time: a word with no byte
+/// below 0x20 and none equal to 0x7f is skipped whole (the usual
+/// "has a byte less than n" bit trick); a word that may hold one, or an
+/// HTAB, is looked at byte by byte.
+fn first_control(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
         };
-        if i - from > max_line {
-            return Err(ParseError::new(
-                from,
-                ErrorKind::LineTooLong { max: max_line },
-            ));
-        }
-        if c < 0x20 || c == 0x7f {
-            match c {
-                b'\r' => {
-                    return match input.get(i + 1) {
-                        Some(b'\n') => Ok((i, i + 2)),
-                        None => Err(ParseError::new(i + 1, ErrorKind::Incomplete)),
-                        Some(_) => Err(ParseError::new(i, ErrorKind::BareLineEnd)),
-                    };
-                }
-                b'\n' => return Err(ParseError::new(i, ErrorKind::BareLineEnd)),
-                b'\t' => {}
-                byte => return Err(ParseError::new(i, ErrorKind::ControlChar { byte })),
+        let x = u64::from_le_bytes(word);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let y = x ^ (ONES * 0x7f);
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        if below_space | del != 0 {
+            if let Some(i) = chunk.iter().position(|&c| is_control(c)) {
+                return Some(base + i);
             }
         }
-        i += 1;
+        base += 8;
     }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| is_control(c))
+        .map(|i| base + i)
 }
 
 fn start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
@@ -212,12 +241,11 @@ fn start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
             .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
     {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (version, rest) = text.split_once(' ').ok_or(bad(0, "SP after SIP-Version"))?;
+        let (version, rest) = split_byte(text, b' ').ok_or(bad(0, "SP after SIP-Version"))?;
         sip_version(version, 0)?;
         let code_at = version.len() + 1;
-        let (code, reason) = rest
-            .split_once(' ')
-            .ok_or(bad(code_at + 3, "SP after the Status-Code"))?;
+        let (code, reason) =
+            split_byte(rest, b' ').ok_or(bad(code_at + 3, "SP after the Status-Code"))?;
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(code_at, "a three-digit Status-Code"));
         }
@@ -228,17 +256,15 @@ fn start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
         return Ok(StartLine::Response { code, reason });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let (method, rest) = text
-        .split_once(' ')
-        .ok_or(bad(0, "Method SP Request-URI SP SIP-Version"))?;
+    let (method, rest) =
+        split_byte(text, b' ').ok_or(bad(0, "Method SP Request-URI SP SIP-Version"))?;
     if !is_token(method) {
         return Err(bad(0, "a Method (a token)"));
     }
     let uri_at = method.len() + 1;
-    let (uri, version) = rest
-        .split_once(' ')
-        .ok_or(bad(uri_at, "SP between the Request-URI and SIP-Version"))?;
-    if uri.is_empty() || !uri.contains(':') || uri.contains('\t') {
+    let (uri, version) =
+        split_byte(rest, b' ').ok_or(bad(uri_at, "SP between the Request-URI and SIP-Version"))?;
+    if uri.is_empty() || find_byte(uri, b':').is_none() || find_byte(uri, b'\t').is_some() {
         return Err(bad(uri_at, "a Request-URI (an absolute URI)"));
     }
     sip_version(version, uri_at + uri.len() + 1)?;
@@ -261,7 +287,7 @@ fn sip_version(v: &str, offset: usize) -> Result<(), ParseError> {
         Some(p) if p.eq_ignore_ascii_case("SIP/") => v.get(4..).unwrap_or_default(),
         _ => return Err(bad()),
     };
-    let (major, minor) = nums.split_once('.').ok_or_else(bad)?;
+    let (major, minor) = split_byte(nums, b'.').ok_or_else(bad)?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(major) || !digits(minor) {
         return Err(bad());
@@ -286,43 +312,33 @@ fn header_line(
         folded = true;
         (end, next) = line_end(input, next, max_line.saturating_sub(next - pos))?;
     }
-    let line = input.get(pos..end).unwrap_or_default();
+    // One UTF-8 check for the whole line (RFC 3261 §25.1 TEXT-UTF8).
+    let line = std::str::from_utf8(input.get(pos..end).unwrap_or_default())
+        .map_err(|e| ParseError::new(pos + e.valid_up_to(), ErrorKind::NotUtf8))?;
     // header-name HCOLON: HCOLON = *( SP / HTAB ) ":" SWS
-    let name_len = line.iter().take_while(|&&b| is_token_byte(b)).count();
-    if name_len == 0 {
-        let reason = if line.contains(&b':') {
-            "the header name is not a token"
-        } else {
-            "no colon after a header name"
-        };
-        return Err(ParseError::new(pos, ErrorKind::HeaderLine { reason }));
-    }
-    let after_name = line.get(name_len..).unwrap_or_default();
-    let ws = after_name
+    let bytes = line.as_bytes();
+    let name_len = bytes.iter().take_while(|&&b| is_token_byte(b)).count();
+    let ws = bytes
+        .get(name_len..)
+        .unwrap_or_default()
         .iter()
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
-    if after_name.get(ws) != Some(&b':') {
-        let reason = if line.contains(&b':') {
+    if name_len == 0 || bytes.get(name_len + ws) != Some(&b':') {
+        let reason = if bytes.contains(&b':') {
             "the header name is not a token"
         } else {
             "no colon after a header name"
         };
-        return Err(ParseError::new(
-            pos + name_len,
-            ErrorKind::HeaderLine { reason },
-        ));
+        let at = if name_len == 0 { pos } else { pos + name_len };
+        return Err(ParseError::new(at, ErrorKind::HeaderLine { reason }));
     }
-    let value_at = pos + name_len + ws + 1;
-    let raw_value = input.get(value_at..end).unwrap_or_default();
-    let value_str = std::str::from_utf8(raw_value)
-        .map_err(|e| ParseError::new(value_at + e.valid_up_to(), ErrorKind::NotUtf8))?;
-    let name = std::str::from_utf8(line.get(..name_len).unwrap_or_default())
-        .map_err(|_| ParseError::new(pos, ErrorKind::NotUtf8))?;
+    let name = line.get(..name_len).unwrap_or_default();
+    let value_str = line.get(name_len + ws + 1..).unwrap_or_default();
     let value = if folded {
         Cow::Owned(unfold(value_str))
     } else {
-        Cow::Borrowed(value_str.trim_matches(|c| c == ' ' || c == '\t'))
+        Cow::Borrowed(value_str.trim_lws())
     };
     Ok((
         Header {

@@ -55,3 +55,6 @@ pub use message::{Limits, Message, StartLine, parse, parse_with};
 pub use serialize::{BuildError, OwnedMessage, OwnedStartLine};
 pub use typed::{CSeq, Contact, ContentType};
 pub use via::Via;
+
+#[cfg(test)]
+mod tests;

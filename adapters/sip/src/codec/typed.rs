@@ -2,7 +2,9 @@
 
 use super::addr::NameAddrRef;
 use super::error::{ErrorKind, ParseError};
-use super::headers::{Header, HeaderName, Params, is_lws, is_token, split_list};
+use super::headers::{
+    Header, HeaderName, Params, TrimLws, find_byte, is_lws, is_token, split_byte, split_list,
+};
 use super::message::Message;
 use super::via::Via;
 
@@ -124,7 +126,7 @@ impl<'a> Message<'a> {
         let (seq, method) = v
             .split_once(is_lws)
             .ok_or_else(|| typed_err(h, "not a number and a method"))?;
-        let method = method.trim_start_matches(is_lws);
+        let method = method.trim_lws_start();
         if !is_token(method) {
             return Err(typed_err(h, "the method is not a token"));
         }
@@ -162,12 +164,11 @@ impl<'a> Message<'a> {
             return Ok(None);
         };
         let v = h.value();
-        let end = v.find(';').unwrap_or(v.len());
+        let end = find_byte(v, b';').unwrap_or(v.len());
         let (media, params) = v.split_at(end);
-        let (mtype, subtype) = media
-            .split_once('/')
-            .ok_or_else(|| typed_err(h, "not type/subtype"))?;
-        let (mtype, subtype) = (mtype.trim_matches(is_lws), subtype.trim_matches(is_lws));
+        let (mtype, subtype) =
+            split_byte(media, b'/').ok_or_else(|| typed_err(h, "not type/subtype"))?;
+        let (mtype, subtype) = (mtype.trim_lws(), subtype.trim_lws());
         if !is_token(mtype) || !is_token(subtype) {
             return Err(typed_err(h, "type or subtype is not a token"));
         }

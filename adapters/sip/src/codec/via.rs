@@ -8,7 +8,7 @@
 //! response-port = "rport" [EQUAL 1*DIGIT]                 ; RFC 3581 §4
 //! ```
 
-use super::headers::{Params, is_lws};
+use super::headers::{Params, TrimLws, find_byte, split_byte};
 
 /// One Via value, borrowed.
 ///
@@ -37,17 +37,15 @@ pub struct Via<'a> {
 impl<'a> Via<'a> {
     /// Reads one via-parm (not a comma-separated list).
     pub fn parse(value: &'a str) -> Result<Self, &'static str> {
-        let t = value.trim_matches(is_lws);
-        let (protocol, rest) = t.split_once('/').ok_or("no '/' in sent-protocol")?;
-        let (version, rest) = rest
-            .split_once('/')
-            .ok_or("no transport in sent-protocol")?;
-        let protocol = protocol.trim_matches(is_lws);
-        let version = version.trim_matches(is_lws);
+        let t = value.trim_lws();
+        let (protocol, rest) = split_byte(t, b'/').ok_or("no '/' in sent-protocol")?;
+        let (version, rest) = split_byte(rest, b'/').ok_or("no transport in sent-protocol")?;
+        let protocol = protocol.trim_lws();
+        let version = version.trim_lws();
         if !super::headers::is_token(protocol) || !super::headers::is_token(version) {
             return Err("sent-protocol is not name/version/transport");
         }
-        let rest = rest.trim_start_matches(is_lws);
+        let rest = rest.trim_lws_start();
         let tlen = rest
             .bytes()
             .take_while(|&b| super::headers::is_token_byte(b))
@@ -56,13 +54,13 @@ impl<'a> Via<'a> {
             return Err("no transport in sent-protocol");
         }
         let (transport, rest) = rest.split_at(tlen);
-        let after = rest.trim_start_matches(is_lws);
+        let after = rest.trim_lws_start();
         if after.len() == rest.len() {
             return Err("no white space before sent-by");
         }
-        let end = after.find(';').unwrap_or(after.len());
+        let end = find_byte(after, b';').unwrap_or(after.len());
         let (sent_by, params) = after.split_at(end);
-        let sent_by = sent_by.trim_matches(is_lws);
+        let sent_by = sent_by.trim_lws();
         let (host, port) = split_host_port(sent_by)?;
         Ok(Via {
             protocol,
@@ -145,17 +143,17 @@ impl<'a> Via<'a> {
 /// §20.42).
 fn split_host_port(s: &str) -> Result<(&str, Option<u16>), &'static str> {
     let (host, port) = if s.starts_with('[') {
-        let close = s.find(']').ok_or("no ']' closing an IPv6 reference")?;
+        let close = find_byte(s, b']').ok_or("no ']' closing an IPv6 reference")?;
         let (h, rest) = s.split_at(close + 1);
-        let rest = rest.trim_start_matches(is_lws);
+        let rest = rest.trim_lws_start();
         match rest.strip_prefix(':') {
             Some(p) => (h, Some(p)),
             None if rest.is_empty() => (h, None),
             None => return Err("text after the IPv6 reference"),
         }
     } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h.trim_end_matches(is_lws), Some(p)),
+        match split_byte(s, b':') {
+            Some((h, p)) => (h.trim_lws_end(), Some(p)),
             None => (s, None),
         }
     };
@@ -169,7 +167,7 @@ fn split_host_port(s: &str) -> Result<(&str, Option<u16>), &'static str> {
     let port = match port {
         None => None,
         Some(p) => Some(
-            p.trim_start_matches(is_lws)
+            p.trim_lws_start()
                 .parse::<u16>()
                 .map_err(|_| "sent-by port is not a number from 0 to 65535")?,
         ),
