@@ -14,13 +14,18 @@
 //!    for a spoofed CPIM From, 200 to OPTIONS; a retransmission gets the
 //!    same 202 and is delivered once.
 //!
-//! If Prosody or sipp cannot start, these tests fail and say why.
+//! 4. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
+//!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
+//!    in a Route) → sipp as a UAS.
+//!
+//! If Prosody, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cpimgate_e2e::gateway::Gateway;
+use cpimgate_e2e::kamailio::Kamailio;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sipp::{Sipp, SippTransport};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
@@ -42,6 +47,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(free_port().unwrap(), "").await
+}
+
+/// The gateway on `sip_port`, with `extra` lines in its SIP section.
+async fn setup_with(sip_port: u16, extra: &str) -> Setup {
     cpimgate_e2e::init_logging();
     let prosody = Prosody::start()
         .await
@@ -50,7 +60,6 @@ async fn setup() -> Setup {
         .register(USER, HOST_A, PASSWORD)
         .await
         .expect("registering the XMPP user");
-    let sip_port = free_port().unwrap();
     let toml = format!(
         r#"
         [gateway]
@@ -72,6 +81,7 @@ async fn setup() -> Setup {
         udp = ["127.0.0.1:{sip_port}"]
         tcp = ["127.0.0.1:{sip_port}"]
         max_message_size = 1000
+        {extra}
         [[route]]
         domain = "{HOST_A}"
         adapter = "xmpp"
@@ -363,4 +373,80 @@ async fn bad_input_gets_its_status_from_a_raw_socket() {
 
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
+}
+
+#[tokio::test]
+async fn kamailio_in_front_of_the_gateway_both_ways() {
+    let sip_port = free_port().unwrap();
+    let kamailio = Kamailio::start(SIP_DOMAIN, SocketAddr::from(([127, 0, 0, 1], sip_port)))
+        .await
+        .unwrap_or_else(|e| panic!("Kamailio must start: {e}"));
+    let extra = format!(
+        "outbound_proxy = \"sip:{}\"\n        trusted = [\"127.0.0.1\"]",
+        kamailio.addr()
+    );
+    let mut s = setup_with(sip_port, &extra).await;
+
+    // sipp → Kamailio → gateway → XMPP user; Kamailio relays the 202.
+    let service = format!("{USER}%40{HOST_A}");
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &kamailio.addr().to_string(),
+        3,
+        &["-s", &service, "-key", "domain", SIP_DOMAIN],
+    )
+    .unwrap();
+    if let Err(e) = sipp.finish(Duration::from_secs(60)).await {
+        panic!(
+            "sipp through Kamailio: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    let sender = jid_of("sip:sipp@127.0.0.1");
+    for n in 1..=3 {
+        let text = format!("Message {n} from sipp.");
+        let m = s
+            .user
+            .expect_message(|m| body(m).map(str::trim_end) == Some(text.as_str()), WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{text} through Kamailio: {e}"));
+        assert_eq!(from_of(&m), sender);
+    }
+
+    // XMPP user → gateway → Kamailio (outbound proxy) → sipp UAS.
+    let port = free_port().unwrap();
+    let mut uas = Sipp::uas(
+        "message_uas.xml",
+        SippTransport::Udp,
+        port,
+        1,
+        &["-d", "500"],
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !uas.has_exited(),
+        "sipp as a UAS on port {port} exited at once"
+    );
+    let jid = jid_of(&format!("sip:bob@127.0.0.1:{port}"));
+    s.user
+        .send_message(chat_with_receipt_request(&jid, "hello sipp from xmpp"))
+        .await
+        .unwrap();
+    if let Err(e) = s.user.expect_message(is_receipt, WAIT).await {
+        panic!(
+            "no receipt through Kamailio: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    if let Err(e) = uas.finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp UAS behind Kamailio: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+    drop(kamailio);
 }
