@@ -51,8 +51,8 @@ use crate::transaction::{
     RequestSummary, ResponseSummary, TransactionLayer, TxId,
 };
 use crate::transport::{
-    Destination, ListenerConfig, ResponseTarget, Source, TlsConfig, Transport, TransportConfig,
-    TransportEvent, TransportKind, request_transport, response_destination,
+    ConnId, Destination, ListenerConfig, ResponseTarget, Source, TlsConfig, Transport,
+    TransportConfig, TransportEvent, TransportKind, request_transport, response_destination,
 };
 
 /// How long a Request-URI refuses new messages after a transient failure,
@@ -91,6 +91,8 @@ enum Internal {
     HubAnswer { tx: TxId, outcome: DeliveryOutcome },
     /// A write failed.
     SendFailed { tx: TxId },
+    /// A request of a client transaction went out on this connection.
+    SentOn { tx: TxId, conn: ConnId },
 }
 
 /// One message being delivered.
@@ -105,6 +107,8 @@ struct Outgoing {
     cseq: u32,
     /// Whether a challenge was answered already (once only).
     authorized: bool,
+    /// The connection its request went out on (TCP, TLS).
+    conn: Option<ConnId>,
 }
 
 struct Driver {
@@ -124,6 +128,9 @@ struct Driver {
     /// Request-URIs whose pending message failed transiently: the id of
     /// that message, and until when to wait for it.
     poisoned: HashMap<String, (MessageId, Instant)>,
+    /// Connections closed lately: a write reported after its connection
+    /// closed must still fail its transaction.
+    closed: std::collections::VecDeque<ConnId>,
     /// The packet source of the request being handed to the layer.
     current_peer: Option<SocketAddr>,
     to_tag: String,
@@ -225,6 +232,7 @@ async fn run(
         sending: HashMap::new(),
         queues: DestinationQueues::default(),
         poisoned: HashMap::new(),
+        closed: std::collections::VecDeque::new(),
         current_peer: None,
         to_tag: random_token(),
         digest,
@@ -276,10 +284,15 @@ impl Driver {
                     let transport = Arc::clone(&self.transport);
                     let internal = self.internal.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = transport.send(&t.dest, t.bytes).await {
-                            tracing::debug!("SIP send to {} failed: {e}", t.dest.addr);
-                            let _ = internal.send(Internal::SendFailed { tx: t.tx }).await;
-                        }
+                        let report = match transport.send(&t.dest, t.bytes).await {
+                            Ok(Some(conn)) => Internal::SentOn { tx: t.tx, conn },
+                            Ok(None) => return,
+                            Err(e) => {
+                                tracing::debug!("SIP send to {} failed: {e}", t.dest.addr);
+                                Internal::SendFailed { tx: t.tx }
+                            }
+                        };
+                        let _ = internal.send(report).await;
                     });
                 }
                 Output::Event(e) => self.handle_event(e),
@@ -298,7 +311,23 @@ impl Driver {
                 // (RFC 3261 §18.2.2); the stream closes by itself.
                 tracing::info!(adapter = %self.name, "malformed SIP from {}: {error}", source.peer);
             }
-            TransportEvent::Closed { .. } => {}
+            TransportEvent::Closed { conn, .. } => {
+                if self.closed.len() >= 256 {
+                    self.closed.pop_front();
+                }
+                self.closed.push_back(conn);
+                // A response cannot come on another connection: the client
+                // transactions waiting on this one failed (RFC 3261 §18.4).
+                let waiting: Vec<TxId> = self
+                    .sending
+                    .iter()
+                    .filter(|(_, o)| o.conn == Some(conn))
+                    .map(|(tx, _)| *tx)
+                    .collect();
+                for tx in waiting {
+                    self.layer.handle_transport_error(Instant::now(), tx);
+                }
+            }
         }
     }
 
@@ -521,6 +550,14 @@ impl Driver {
             Internal::SendFailed { tx } => {
                 self.layer.handle_transport_error(Instant::now(), tx);
             }
+            Internal::SentOn { tx, conn } => {
+                if let Some(out) = self.sending.get_mut(&tx) {
+                    out.conn = Some(conn);
+                    if self.closed.contains(&conn) {
+                        self.layer.handle_transport_error(Instant::now(), tx);
+                    }
+                }
+            }
         }
     }
 
@@ -564,6 +601,7 @@ impl Driver {
             from_tag: random_token(),
             cseq: 1,
             authorized: false,
+            conn: None,
         };
         if let Some(out) = self.queues.push(&uri, out) {
             self.start(out, None);
@@ -738,6 +776,7 @@ impl Driver {
                 if let Some(value) = credentials {
                     out.authorized = true;
                     out.cseq += 1;
+                    out.conn = None;
                     self.start(out, Some((answer_header, value)));
                     return;
                 }

@@ -603,3 +603,25 @@ async fn a_message_over_tls_is_accepted() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_closed_connection_fails_the_message_at_once() {
+    let hub = start(config()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let done = hub
+        .deliver(message(&format!("sip:bob@{addr};transport=tcp"), "hello"))
+        .await;
+    let (mut conn, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("a TCP connection")
+        .unwrap();
+    let mut chunk = [0; 4096];
+    assert!(conn.read(&mut chunk).await.unwrap() > 0);
+    drop(conn);
+    // RFC 3261 §18.4: long before timer F (32 s), a transient failure.
+    match tokio::time::timeout(Duration::from_secs(5), done).await {
+        Ok(Ok(DeliveryOutcome::Failed(f))) => assert!(f.is_transient(), "{f}"),
+        other => panic!("a closed connection fails the MESSAGE: {other:?}"),
+    }
+}
