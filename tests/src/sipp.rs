@@ -66,8 +66,9 @@ pub struct Sipp {
 
 impl Sipp {
     /// sipp as a UAC: `scenario` sent `calls` times to `target`
-    /// (`host:port`) from 127.0.0.1, at up to 50 calls per second, with
-    /// `extra` arguments (e.g. `-s service`, `-key name value`).
+    /// (`host:port`) from 127.0.0.1, at 50 calls per second unless `extra`
+    /// gives `-r`, with `extra` arguments (e.g. `-s service`,
+    /// `-key name value`).
     pub fn uac(
         scenario_name: &str,
         transport: SippTransport,
@@ -76,7 +77,9 @@ impl Sipp {
         extra: &[&str],
     ) -> Result<Sipp, HarnessError> {
         let mut args: Vec<String> = vec![target.to_owned()];
-        args.extend(["-r".into(), "50".into()]);
+        if !extra.contains(&"-r") {
+            args.extend(["-r".into(), "50".into()]);
+        }
         Self::spawn(scenario_name, transport, None, calls, &args, extra)
     }
 

@@ -450,3 +450,60 @@ async fn kamailio_in_front_of_the_gateway_both_ways() {
     drop(s.prosody);
     drop(kamailio);
 }
+
+/// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
+/// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default
+/// 500) over UDP to the XMPP user; every one must get 202 and arrive.
+/// `cargo test -p cpimgate-e2e --release --test sip_message load -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a load run; see its doc"]
+async fn load_sipp_to_an_xmpp_user() {
+    let env = |k: &str, d: u32| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let total = env("CPIMGATE_SIP_LOAD", 5000);
+    let rate = env("CPIMGATE_SIP_RATE", 500);
+    let mut s = setup().await;
+    let service = format!("{USER}%40{HOST_A}");
+    let start = std::time::Instant::now();
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &format!("127.0.0.1:{}", s.sip_port),
+        total,
+        &[
+            "-s",
+            &service,
+            "-key",
+            "domain",
+            SIP_DOMAIN,
+            "-r",
+            &rate.to_string(),
+            "-l",
+            "1000",
+        ],
+    )
+    .unwrap();
+    let mut seen = 0;
+    while seen < total {
+        s.user
+            .expect_message(
+                |m| body(m).is_some_and(|b| b.trim_end().ends_with("from sipp.")),
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("after {seen} of {total}: {e}"));
+        seen += 1;
+    }
+    let received = start.elapsed();
+    sipp.finish(Duration::from_secs(120)).await.unwrap();
+    println!(
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the XMPP user in {received:?} ({:.0}/s)",
+        f64::from(total) / received.as_secs_f64()
+    );
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+}
