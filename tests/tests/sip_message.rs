@@ -14,7 +14,9 @@
 //!    for a spoofed CPIM From, 200 to OPTIONS; a retransmission gets the
 //!    same 202 and is delivered once.
 //!
-//! 4. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
+//! 4. With `authenticate = true`, sipp answers the gateway's 401 with
+//!    digest credentials and gets 202 (RFC 3261 §22.2).
+//! 5. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
 //!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
 //!    in a Route) → sipp as a UAS.
 //!
@@ -504,6 +506,73 @@ async fn load_sipp_to_an_xmpp_user() {
         "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the XMPP user in {received:?} ({:.0}/s)",
         f64::from(total) / received.as_secs_f64()
     );
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+}
+
+#[tokio::test]
+async fn sipp_answers_the_gateways_challenge() {
+    // sipp reads the first challenge only and knows MD5 only, and it
+    // signs its peer's address as the digest uri, not the Request-URI.
+    let extra = r#"authenticate = true
+        auth_algorithms = ["MD5"]
+        auth_check_uri = false
+        accounts = [{ user = "sipp", password = "sipp-secret" }]"#;
+    let mut s = setup_with(free_port().unwrap(), extra).await;
+    let service = format!("{USER}%40{HOST_A}");
+
+    // Without credentials, nothing goes through.
+    let mut raw = Raw::new(s.sip_port).await;
+    let r = raw.request(
+        "MESSAGE",
+        &format!("sip:{service}@{SIP_DOMAIN}"),
+        "Content-Type: text/plain\r\n",
+        "no credentials",
+    );
+    let challenge = raw.ask(&r).await;
+    assert_eq!(status(&challenge), 401, "{challenge}");
+    assert!(
+        has_header(&challenge, "WWW-Authenticate: Digest"),
+        "{challenge}"
+    );
+
+    let sipp = Sipp::uac(
+        "message_uac_auth.xml",
+        SippTransport::Udp,
+        &format!("127.0.0.1:{}", s.sip_port),
+        2,
+        &[
+            "-s",
+            &service,
+            "-key",
+            "domain",
+            SIP_DOMAIN,
+            "-au",
+            "sipp",
+            "-ap",
+            "sipp-secret",
+        ],
+    )
+    .unwrap();
+    sipp.finish(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("sipp authenticated and got 202: {e}\nthe challenge:\n{challenge}")
+        });
+    for n in 1..=2 {
+        let text = format!("Authenticated message {n} from sipp.");
+        s.user
+            .expect_message(|m| body(m).map(str::trim_end) == Some(text.as_str()), WAIT)
+            .await
+            .unwrap();
+    }
+    s.user
+        .expect_no_message(
+            |m| body(m) == Some("no credentials"),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
 }

@@ -214,6 +214,8 @@ async fn run(
             .unwrap_or_else(|| config.primary_domain().to_owned());
         let secret: [u8; 32] = rand::random();
         DigestServer::new(realm, secret.to_vec())
+            .with_algorithms(config.algorithms())
+            .with_uri_check(config.auth_check_uri)
     });
     let client = config
         .credentials
@@ -515,11 +517,17 @@ impl Driver {
             match server.verify_header(now, &request, value, &lookup) {
                 Verdict::Authenticated { .. } => return None,
                 Verdict::Stale => stale = true,
-                _ => {}
+                other => {
+                    tracing::debug!(adapter = %self.name, "digest refused from {peer}: {other:?}");
+                }
             }
         }
-        let header = server.challenge(now, stale).to_header_value();
-        Some(Answer::new(401, "Unauthorized").with("WWW-Authenticate", header))
+        // RFC 8760 §2.4: one challenge per algorithm, the preferred first.
+        let mut answer = Answer::new(401, "Unauthorized");
+        for c in server.challenges(now, stale) {
+            answer = answer.with("WWW-Authenticate", c.to_header_value());
+        }
+        Some(answer)
     }
 
     fn respond(&mut self, tx: TxId, req: &codec::Message<'_>, answer: &Answer) {

@@ -31,6 +31,8 @@ use std::time::Duration;
 use cpimgate_model::address::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Algorithm;
+
 /// The SIP adapter's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +93,17 @@ pub struct SipConfig {
     /// The accounts senders authenticate as, when `authenticate` is on.
     #[serde(default)]
     pub accounts: Vec<Account>,
+    /// The digest algorithms challenged with, preferred first, one
+    /// `WWW-Authenticate` each (RFC 8760): `SHA-256`, `MD5`,
+    /// `SHA-256-sess`, `MD5-sess`. Clients that read only the first
+    /// challenge and know only MD5 (sipp) need `["MD5"]`.
+    #[serde(default = "default_auth_algorithms")]
+    pub auth_algorithms: Vec<String>,
+    /// Whether the `uri` of a sender's credentials must be the
+    /// Request-URI. On by default; RFC 3261 §22.4 item 6 lets a proxy's
+    /// rewrite make them differ, and sipp answers with its peer's address.
+    #[serde(default = "yes")]
+    pub auth_check_uri: bool,
     /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
@@ -130,6 +143,10 @@ fn default_max_message_size() -> usize {
     65_536
 }
 
+fn default_auth_algorithms() -> Vec<String> {
+    vec!["SHA-256".to_owned(), "MD5".to_owned()]
+}
+
 fn default_t1() -> u64 {
     500
 }
@@ -159,6 +176,8 @@ impl SipConfig {
             authenticate: false,
             realm: None,
             accounts: Vec::new(),
+            auth_algorithms: default_auth_algorithms(),
+            auth_check_uri: true,
             t1_ms: default_t1(),
             t2_ms: default_t2(),
         }
@@ -196,6 +215,16 @@ impl SipConfig {
         if self.authenticate && self.accounts.is_empty() {
             return Err("accounts: authenticate = true needs at least one account".into());
         }
+        if self.auth_algorithms.is_empty() {
+            return Err("auth_algorithms: name at least one".into());
+        }
+        for (i, a) in self.auth_algorithms.iter().enumerate() {
+            if Algorithm::from_token(a).is_none() {
+                return Err(format!(
+                    "auth_algorithms[{i}]: {a:?} is not SHA-256, MD5, SHA-256-sess or MD5-sess"
+                ));
+            }
+        }
         if self.t1_ms == 0 || self.t2_ms < self.t1_ms {
             return Err("t1_ms: T1 must be at least 1 ms and at most t2_ms".into());
         }
@@ -213,6 +242,15 @@ impl SipConfig {
         self.domains
             .iter()
             .any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(host))
+    }
+
+    /// The challenge algorithms, in order; unknown names are skipped
+    /// ([`SipConfig::validate`] refuses them).
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        self.auth_algorithms
+            .iter()
+            .filter_map(|a| Algorithm::from_token(a))
+            .collect()
     }
 
     /// T1.
@@ -240,6 +278,10 @@ mod tests {
         c.outbound_proxy = Some("proxy.example.com".into());
         assert!(c.validate().unwrap_err().starts_with("outbound_proxy:"));
         c.outbound_proxy = Some("sip:proxy.example.com:5070;transport=tcp".into());
+        c.validate().unwrap();
+        c.auth_algorithms = vec!["SHA-512".into()];
+        assert!(c.validate().unwrap_err().starts_with("auth_algorithms[0]:"));
+        c.auth_algorithms = vec!["md5".into()];
         c.validate().unwrap();
         c.authenticate = true;
         assert!(c.validate().unwrap_err().starts_with("accounts:"));
