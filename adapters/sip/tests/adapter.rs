@@ -14,6 +14,8 @@
 //! * UAS: `authenticate = true` challenges an untrusted sender with 401
 //!   and takes its answer (RFC 3261 §22.1); 202 only once the hub said so.
 //! * UAS over TLS, with a client of our own transport.
+//! * UAC: an `im:` recipient goes to the SIP address the mapping table
+//!   gives it (RFC 3428 §5); one with none is not found.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use cpimgate_mappings::MappingStore;
+use cpimgate_mappings::{Alias, MappingStore};
 use cpimgate_model::address::NameAddr;
 use cpimgate_model::port::{
     Adapter, AdapterContext, AdapterStatus, DeliveryOutcome, FailureKind, Inbound, NoHistory,
@@ -61,7 +63,11 @@ fn free_port() -> u16 {
     }
 }
 
-async fn start(mut config: SipConfig) -> Hub {
+async fn start(config: SipConfig) -> Hub {
+    start_with(config, MappingStore::open_in_memory().await.unwrap()).await
+}
+
+async fn start_with(mut config: SipConfig, mappings: MappingStore) -> Hub {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     if config.tls.is_empty() {
@@ -70,7 +76,6 @@ async fn start(mut config: SipConfig) -> Hub {
     } else {
         config.tls = vec![addr];
     }
-    let mappings = MappingStore::open_in_memory().await.unwrap();
     let (in_tx, mut inbound) = mpsc::channel(64);
     let (outbound, out_rx) = mpsc::channel(64);
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -623,5 +628,40 @@ async fn a_closed_connection_fails_the_message_at_once() {
     match tokio::time::timeout(Duration::from_secs(5), done).await {
         Ok(Ok(DeliveryOutcome::Failed(f))) => assert!(f.is_transient(), "{f}"),
         other => panic!("a closed connection fails the MESSAGE: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_im_recipient_is_resolved_through_the_mapping_table() {
+    let peer = Peer::new().await;
+    let mappings = MappingStore::open_in_memory().await.unwrap();
+    mappings
+        .upsert_identity(
+            Some("Bob"),
+            &[
+                Alias::Im("im:bob@biloxi.example.com".into()),
+                Alias::Sip(peer.uri()),
+            ],
+        )
+        .await
+        .unwrap();
+    let hub = start_with(config(), mappings).await;
+    let done = hub
+        .deliver(message("im:bob@biloxi.example.com", "via im"))
+        .await;
+    let (req, from) = peer.recv(WAIT).await.expect("the MESSAGE");
+    let m = parse(&req).unwrap();
+    assert_eq!(m.request_uri(), Some(peer.uri().as_str()));
+    peer.answer(&req, from, 200, &[]).await;
+    assert_eq!(outcome(done).await, DeliveryOutcome::Delivered);
+
+    match outcome(
+        hub.deliver(message("im:nobody@biloxi.example.com", "x"))
+            .await,
+    )
+    .await
+    {
+        DeliveryOutcome::Failed(f) => assert_eq!(f.kind, FailureKind::NotFound),
+        other => panic!("{other:?}"),
     }
 }
