@@ -104,6 +104,11 @@ pub struct SipConfig {
     /// rewrite make them differ, and sipp answers with its peer's address.
     #[serde(default = "yes")]
     pub auth_check_uri: bool,
+    /// How far, in seconds, the Date of a signed MESSAGE may be from now
+    /// before it is answered 400 Incorrect Date or Time (RFC 3428 §11.4:
+    /// "several minutes").
+    #[serde(default = "default_date_window")]
+    pub date_window_s: u64,
     /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
@@ -147,6 +152,10 @@ fn default_auth_algorithms() -> Vec<String> {
     vec!["SHA-256".to_owned(), "MD5".to_owned()]
 }
 
+fn default_date_window() -> u64 {
+    300
+}
+
 fn default_t1() -> u64 {
     500
 }
@@ -178,6 +187,7 @@ impl SipConfig {
             accounts: Vec::new(),
             auth_algorithms: default_auth_algorithms(),
             auth_check_uri: true,
+            date_window_s: default_date_window(),
             t1_ms: default_t1(),
             t2_ms: default_t2(),
         }

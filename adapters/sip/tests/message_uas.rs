@@ -406,3 +406,22 @@ fn the_sender_address_is_kept() {
     };
     assert!(matches!(m.from.address, Address::Sip(_)));
 }
+
+#[test]
+fn a_signed_message_with_a_stale_date_is_a_replay() {
+    // RFC 3428 §11.4; the test's now is 2010-11-13T23:29:00Z.
+    let signed =
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=b\r\n";
+    let stale = format!("{signed}Date: Sat, 13 Nov 2010 22:00:00 GMT\r\n");
+    let a = answer(&request("MESSAGE", GW_ALICE, &stale, "--b--"));
+    assert_eq!((a.code, a.reason.as_str()), (400, "Incorrect Date or Time"));
+    let a = answer(&request("MESSAGE", GW_ALICE, signed, "--b--"));
+    assert_eq!((a.code, a.reason.as_str()), (400, "Incorrect Date or Time"));
+    // A fresh one cannot be carried into another world with its
+    // signature: 415.
+    let fresh = format!("{signed}Date: Sat, 13 Nov 2010 23:28:00 GMT\r\n");
+    assert_eq!(
+        answer(&request("MESSAGE", GW_ALICE, &fresh, "--b--")).code,
+        415
+    );
+}

@@ -193,6 +193,12 @@ fn check(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> Result<Option<Messag
             ),
         ));
     }
+    // RFC 3428 §11.4: a signed MESSAGE carries a Date within minutes of
+    // now, else it may be a replay. The gateway cannot carry a signature
+    // into another world, so a fresh one still gets 415 below.
+    if is_signed(req) && !date_is_fresh(req, ctx) {
+        return Err(Answer::new(400, "Incorrect Date or Time"));
+    }
     // RFC 3261 §8.2.3: only the identity encoding.
     if let Some(h) = req.header(HeaderName::ContentEncoding) {
         if !h.value().trim().eq_ignore_ascii_case("identity") {
@@ -237,6 +243,34 @@ fn check(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> Result<Option<Messag
     message.to = vec![NameAddr::new(to)];
     message.expires = expiry(req, ctx.now)?;
     Ok(Some(message))
+}
+
+/// Whether the body is S/MIME signed (RFC 3428 §11.3): multipart/signed,
+/// or application/pkcs7-mime with signed-data.
+fn is_signed(req: &codec::Message<'_>) -> bool {
+    match req.content_type() {
+        Ok(Some(ct)) => {
+            ct.is("multipart", "signed")
+                || (ct.is("application", "pkcs7-mime")
+                    && ct
+                        .params
+                        .get("smime-type")
+                        .flatten()
+                        .is_some_and(|t| codec::unquote(t).eq_ignore_ascii_case("signed-data")))
+        }
+        _ => false,
+    }
+}
+
+/// Whether Date is present and within the configured window of now.
+fn date_is_fresh(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> bool {
+    let Some(date) = req.date().and_then(parse_sip_date) else {
+        return false;
+    };
+    let window = i64::try_from(ctx.config.date_window_s)
+        .unwrap_or(i64::MAX / 2_000_000)
+        .saturating_mul(1_000_000);
+    (date.unix_micros - ctx.now.unix_micros).abs() <= window
 }
 
 enum BodyKind {
