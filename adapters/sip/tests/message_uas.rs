@@ -425,3 +425,38 @@ fn a_signed_message_with_a_stale_date_is_a_replay() {
         415
     );
 }
+
+proptest::proptest! {
+    /// Whatever a request holds, the UAS rules answer or deliver, and
+    /// never panic: bytes of a valid MESSAGE with a few replaced, and
+    /// header values of arbitrary text.
+    #[test]
+    fn the_rules_never_panic(
+        edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 0..8),
+        ct in "[ -~]{0,40}",
+        expires in "[ -~]{0,12}",
+        body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+    ) {
+        let extra = format!("Content-Type: {ct}\r\nExpires: {expires}\r\nDate: {expires}\r\n");
+        let mut bytes = request("MESSAGE", GW_ALICE, &extra, "");
+        let n = bytes.len();
+        for (at, b) in edits {
+            if at < n {
+                bytes[at] = b;
+            }
+        }
+        bytes.extend_from_slice(&body);
+        if let Ok(req) = parse(&bytes) {
+            let config = config();
+            let ctx = UasContext { config: &config, adapter: "sip", now: Timestamp::now() };
+            if let UasDecision::Answer(a) = handle_request(&req, &ctx) {
+                proptest::prop_assert!((100..=699).contains(&a.code));
+                proptest::prop_assert!(!a.reason.chars().any(char::is_control));
+                // Every answer can be written as a response.
+                if req.is_request() {
+                    let _ = a.build(&req, "t");
+                }
+            }
+        }
+    }
+}
