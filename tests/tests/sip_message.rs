@@ -16,17 +16,20 @@
 //!
 //! 4. With `authenticate = true`, sipp answers the gateway's 401 with
 //!    digest credentials and gets 202 (RFC 3261 §22.2).
-//! 5. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
+//! 5. sipp → gateway → a nick on InspIRCd (relay mode, PRIVMSG).
+//! 6. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
 //!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
 //!    in a Route) → sipp as a UAS.
 //!
-//! If Prosody, sipp or Kamailio cannot start, these tests fail and say why.
+//! If Prosody, InspIRCd, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cpimgate_e2e::gateway::Gateway;
+use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME as IRC_NETWORK};
+use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::kamailio::Kamailio;
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sipp::{Sipp, SippTransport};
@@ -575,4 +578,63 @@ async fn sipp_answers_the_gateways_challenge() {
         .unwrap();
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
+}
+
+#[tokio::test]
+async fn sipp_messages_reach_an_irc_nick() {
+    cpimgate_e2e::init_logging();
+    let irc = Inspircd::start()
+        .await
+        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
+    let sip_port = free_port().unwrap();
+    let toml = format!(
+        r#"
+        [gateway]
+        name = "gw-sip-irc"
+        domains = ["{SIP_DOMAIN}"]
+        [adapters.irc]
+        kind = "irc"
+        network = "{IRC_NETWORK}"
+        server = "{irc_addr}"
+        nick = "cpimgate"
+        [adapters.sip]
+        kind = "sip"
+        domains = ["{SIP_DOMAIN}"]
+        udp = ["127.0.0.1:{sip_port}"]
+        [[route]]
+        domain = "{IRC_NETWORK}"
+        adapter = "irc"
+        "#,
+        irc_addr = irc.addr(),
+    );
+    let gw = Gateway::start(&toml, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("the gateway must start: {e}"));
+    if let Err(e) = gw.wait_connected("irc", WAIT).await {
+        panic!("{e}; inspircd log:\n{}", irc.log_tail(30));
+    }
+    let mut bob = IrcUser::connect(irc.addr(), "bob").await.unwrap();
+    let service = format!("bob%25{IRC_NETWORK}");
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &format!("127.0.0.1:{sip_port}"),
+        3,
+        &["-s", &service, "-key", "domain", SIP_DOMAIN],
+    )
+    .unwrap();
+    sipp.finish(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("sipp got 202 for every MESSAGE to an IRC nick: {e}"));
+    for n in 1..=3 {
+        let text = format!("Message {n} from sipp.");
+        let line = bob
+            .expect(&format!("PRIVMSG with {text:?}"), |l| {
+                l.command == "PRIVMSG" && l.param(0) == "bob" && l.param(1).contains(&text)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}; inspircd log:\n{}", irc.log_tail(20)));
+        assert_eq!(line.source.as_deref(), Some("cpimgate"), "{}", line.raw);
+    }
+    gw.shutdown().await.unwrap();
 }
