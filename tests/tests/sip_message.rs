@@ -19,7 +19,7 @@
 //! 5. sipp → gateway → a nick on InspIRCd (relay mode, PRIVMSG).
 //! 6. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
 //!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
-//!    in a Route) → sipp as a UAS.
+//!    in a Route) → sipp as a UAS; sipp over UDP, then TCP.
 //!
 //! If Prosody, InspIRCd, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -392,64 +392,63 @@ async fn kamailio_in_front_of_the_gateway_both_ways() {
     );
     let mut s = setup_with(sip_port, &extra).await;
 
-    // sipp → Kamailio → gateway → XMPP user; Kamailio relays the 202.
-    let service = format!("{USER}%40{HOST_A}");
-    let sipp = Sipp::uac(
-        "message_uac.xml",
-        SippTransport::Udp,
-        &kamailio.addr().to_string(),
-        3,
-        &["-s", &service, "-key", "domain", SIP_DOMAIN],
-    )
-    .unwrap();
-    if let Err(e) = sipp.finish(Duration::from_secs(60)).await {
-        panic!(
-            "sipp through Kamailio: {e}\nkamailio log:\n{}",
-            kamailio.log_tail(30)
-        );
-    }
-    let sender = jid_of("sip:sipp@127.0.0.1");
-    for n in 1..=3 {
-        let text = format!("Message {n} from sipp.");
-        let m = s
-            .user
-            .expect_message(|m| body(m).map(str::trim_end) == Some(text.as_str()), WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("{text} through Kamailio: {e}"));
-        assert_eq!(from_of(&m), sender);
-    }
-
-    // XMPP user → gateway → Kamailio (outbound proxy) → sipp UAS.
-    let port = free_port().unwrap();
-    let mut uas = Sipp::uas(
-        "message_uas.xml",
-        SippTransport::Udp,
-        port,
-        1,
-        &["-d", "500"],
-    )
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !uas.has_exited(),
-        "sipp as a UAS on port {port} exited at once"
-    );
-    let jid = jid_of(&format!("sip:bob@127.0.0.1:{port}"));
-    s.user
-        .send_message(chat_with_receipt_request(&jid, "hello sipp from xmpp"))
-        .await
+    for transport in [SippTransport::Udp, SippTransport::Tcp] {
+        // sipp → Kamailio → gateway → XMPP user; Kamailio relays the 202.
+        let service = format!("{USER}%40{HOST_A}");
+        let sipp = Sipp::uac(
+            "message_uac.xml",
+            transport,
+            &kamailio.addr().to_string(),
+            3,
+            &["-s", &service, "-key", "domain", SIP_DOMAIN],
+        )
         .unwrap();
-    if let Err(e) = s.user.expect_message(is_receipt, WAIT).await {
-        panic!(
-            "no receipt through Kamailio: {e}\nkamailio log:\n{}",
-            kamailio.log_tail(30)
+        if let Err(e) = sipp.finish(Duration::from_secs(60)).await {
+            panic!(
+                "sipp over {transport:?} through Kamailio: {e}\nkamailio log:\n{}",
+                kamailio.log_tail(30)
+            );
+        }
+        let sender = jid_of("sip:sipp@127.0.0.1");
+        for n in 1..=3 {
+            let text = format!("Message {n} from sipp.");
+            let m = s
+                .user
+                .expect_message(|m| body(m).map(str::trim_end) == Some(text.as_str()), WAIT)
+                .await
+                .unwrap_or_else(|e| panic!("{text} through Kamailio: {e}"));
+            assert_eq!(from_of(&m), sender);
+        }
+
+        // XMPP user → gateway → Kamailio (outbound proxy) → sipp UAS.
+        let port = free_port().unwrap();
+        let mut uas = Sipp::uas("message_uas.xml", transport, port, 1, &["-d", "500"]).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !uas.has_exited(),
+            "sipp as a UAS on port {port} exited at once"
         );
-    }
-    if let Err(e) = uas.finish(Duration::from_secs(30)).await {
-        panic!(
-            "sipp UAS behind Kamailio: {e}\nkamailio log:\n{}",
-            kamailio.log_tail(30)
-        );
+        let jid = jid_of(&format!(
+            "sip:bob@127.0.0.1:{port};transport={}",
+            transport.uri_param()
+        ));
+        s.user
+            .send_message(chat_with_receipt_request(&jid, "hello sipp from xmpp"))
+            .await
+            .unwrap();
+        if let Err(e) = s.user.expect_message(is_receipt, WAIT).await {
+            panic!(
+                "no receipt through Kamailio: {e}\nkamailio log:\n{}",
+                kamailio.log_tail(30)
+            );
+        }
+        if let Err(e) = uas.finish(Duration::from_secs(30)).await {
+            panic!(
+                "sipp UAS behind Kamailio: {e}\nkamailio log:\n{}",
+                kamailio.log_tail(30)
+            );
+        }
+        s.user.clear();
     }
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
