@@ -16,6 +16,10 @@
 //!  hub <-- Delivered (200) / Accepted (202) / Failed (4xx-6xx, timer F)
 //! ```
 //!
+//! This file holds the run loop and the UAS half; `uac` the UAC half,
+//! `wire` the pure helpers (transport settings, request summaries,
+//! response destinations, next hops).
+//!
 //! Ordering (the port's contract): a transient failure (timeout, transport
 //! error, 408/480/503) of the message pending for a Request-URI fails every
 //! message queued behind it the same way, and later messages to that URI
@@ -28,32 +32,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use cpimgate_mappings::{Alias, MappingStore};
-use cpimgate_model::address::Address;
+use cpimgate_mappings::MappingStore;
 use cpimgate_model::message::World;
 use cpimgate_model::port::{
     Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Failure,
-    FailureKind, Inbound, Outbound, Reply,
+    FailureKind, Inbound, Reply,
 };
 use cpimgate_model::time::Timestamp;
 use cpimgate_model::{Message, MessageId};
 use tokio::sync::mpsc;
 
-use crate::codec::{self, HeaderName};
+use crate::codec;
 use crate::config::SipConfig;
-use crate::digest::{DigestClient, DigestRequest, DigestServer, RandomCnonce, Verdict};
+use crate::digest::{DigestClient, DigestRequest, DigestServer, Verdict};
 use crate::message::{
-    Answer, DestinationQueues, MergeGuard, RequestParts, UasContext, UasDecision,
-    answer_for_outcome, build_request, from_value, handle_request, outcome_of,
+    Answer, DestinationQueues, MergeGuard, UasContext, UasDecision, answer_for_outcome,
+    handle_request,
 };
 use crate::transaction::{
-    self, Event, IncomingRequest, Method, OutgoingRequest, OutgoingResponse, Output,
-    RequestSummary, ResponseSummary, TransactionLayer, TxId,
+    self, Event, IncomingRequest, Method, OutgoingResponse, Output, ResponseSummary,
+    TransactionLayer, TxId,
 };
-use crate::transport::{
-    ConnId, Destination, ListenerConfig, ResponseTarget, Source, TlsConfig, Transport,
-    TransportConfig, TransportEvent, TransportKind, request_transport, response_destination,
-};
+use crate::transport::{ConnId, Destination, Source, Transport, TransportEvent, TransportKind};
 
 /// How long a Request-URI refuses new messages after a transient failure,
 /// at most, when the hub does not send the failed one again.
@@ -111,6 +111,11 @@ struct Outgoing {
     conn: Option<ConnId>,
 }
 
+mod uac;
+mod wire;
+
+use self::wire::{reply_destination, request_summary, transport_config};
+
 struct Driver {
     config: SipConfig,
     name: String,
@@ -147,35 +152,6 @@ impl std::fmt::Debug for Driver {
 
 fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
-}
-
-fn transport_config(config: &SipConfig) -> TransportConfig {
-    let mut listeners = Vec::new();
-    for (kind, addrs) in [
-        (TransportKind::Udp, &config.udp),
-        (TransportKind::Tcp, &config.tcp),
-        (TransportKind::Tls, &config.tls),
-    ] {
-        listeners.extend(addrs.iter().map(|a| ListenerConfig::new(kind, *a)));
-    }
-    let tls = (!config.tls.is_empty() || config.tls_ca.is_some() || config.tls_cert.is_some())
-        .then(|| TlsConfig {
-            cert_chain: config.tls_cert.clone(),
-            private_key: config.tls_key.clone(),
-            ca_file: config.tls_ca.clone(),
-            use_system_roots: true,
-            require_client_cert: config.tls_require_client_cert,
-        });
-    let mut limits = codec::Limits::default();
-    // Room for the headers around the largest body taken, so that an
-    // oversize body is answered 413 rather than cut by the transport.
-    limits.max_message = limits.max_message.max(config.max_message_size + 16 * 1024);
-    TransportConfig {
-        listeners,
-        tls,
-        limits,
-        ..TransportConfig::default()
-    }
 }
 
 async fn run(
@@ -569,254 +545,6 @@ impl Driver {
         }
     }
 
-    fn handle_outbound(&mut self, out: Outbound) {
-        let (message, reply) = match out {
-            Outbound::Deliver { message, reply } => (message, reply),
-            // A room event or a report has no place in pager mode (a
-            // report after 202 has nobody to go to, RFC 3428 §7).
-            _ => return,
-        };
-        if message.is_expired(Timestamp::now()) {
-            let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-                FailureKind::Expired,
-                "expired before it could be sent",
-            )));
-            return;
-        }
-        let uri = match self.request_uri(&message) {
-            Ok(u) => u,
-            Err(f) => {
-                let _ = reply.send(DeliveryOutcome::Failed(f));
-                return;
-            }
-        };
-        if let Some((id, until)) = self.poisoned.get(&uri) {
-            if *id == message.id || Instant::now() >= *until {
-                self.poisoned.remove(&uri);
-            } else {
-                let _ = reply.send(DeliveryOutcome::Failed(Failure::new(
-                    FailureKind::Unreachable,
-                    format!("an earlier message to {uri} waits to be sent again"),
-                )));
-                return;
-            }
-        }
-        let out = Outgoing {
-            message,
-            reply,
-            uri: uri.clone(),
-            call_id: format!("{}@{}", random_token(), self.config.primary_domain()),
-            from_tag: random_token(),
-            cseq: 1,
-            authorized: false,
-            conn: None,
-        };
-        if let Some(out) = self.queues.push(&uri, out) {
-            self.start(out, None);
-        }
-    }
-
-    /// The Request-URI of a message: its SIP recipient, or the SIP address
-    /// of record the mapping table gives an `im:` one (RFC 3428 §5).
-    fn request_uri(&self, message: &Message) -> Result<String, Failure> {
-        let to = message
-            .to
-            .first()
-            .ok_or_else(|| Failure::new(FailureKind::NotFound, "no recipient"))?;
-        match &to.address {
-            Address::Sip(u) => Ok(u.to_string()),
-            Address::Im(u) => {
-                let alias = Alias::Im(u.to_string());
-                self.mappings
-                    .find(&alias)
-                    .and_then(|id| {
-                        id.aliases.iter().find_map(|a| match a {
-                            Alias::Sip(s) => Some(s.clone()),
-                            _ => None,
-                        })
-                    })
-                    .ok_or_else(|| {
-                        Failure::new(FailureKind::NotFound, format!("{u} has no SIP address"))
-                    })
-            }
-            other => Err(Failure::new(
-                FailureKind::NotFound,
-                format!("{other} is not a SIP address"),
-            )),
-        }
-    }
-
-    /// Sends `out` in a new client transaction, with `authorization` when
-    /// answering a challenge.
-    fn start(&mut self, out: Outgoing, authorization: Option<(&'static str, String)>) {
-        match self.try_start(&out, authorization) {
-            Ok(tx) => {
-                self.sending.insert(tx, out);
-            }
-            Err(f) => {
-                let uri = out.uri.clone();
-                let _ = out.reply.send(DeliveryOutcome::Failed(f));
-                if let Some(next) = self.queues.finish(&uri) {
-                    self.start(next, None);
-                }
-            }
-        }
-    }
-
-    fn try_start(
-        &mut self,
-        out: &Outgoing,
-        authorization: Option<(&'static str, String)>,
-    ) -> Result<TxId, Failure> {
-        let hop = match &self.config.outbound_proxy {
-            Some(p) => p.as_str(),
-            None => out.uri.as_str(),
-        };
-        let (mut kind, addr, host) = next_hop(hop)?;
-        let route = self
-            .config
-            .outbound_proxy
-            .as_ref()
-            .map(|p| format!("<{};lr>", p.split(';').next().unwrap_or(p)));
-        let from = from_value(&out.message, self.config.primary_domain())?;
-        let now = Timestamp::now();
-        let mut bytes = Vec::new();
-        let mut branch = String::new();
-        // RFC 3428 §8 with RFC 3261 §18.1.1: a MESSAGE over 1300 bytes
-        // leaves UDP for TCP; the Via names the transport it takes.
-        for _ in 0..2 {
-            branch = format!("{}{}", transaction::MAGIC_COOKIE, random_token());
-            let sent_by = self
-                .sent_by
-                .get(&kind)
-                .or_else(|| self.sent_by.values().next())
-                .cloned()
-                .unwrap_or_else(|| "127.0.0.1".to_owned());
-            let parts = RequestParts {
-                uri: &out.uri,
-                from: &from,
-                from_tag: &out.from_tag,
-                call_id: &out.call_id,
-                cseq: out.cseq,
-                transport: kind,
-                sent_by: &sent_by,
-                branch: &branch,
-                route: route.as_deref(),
-                authorization: authorization.as_ref().map(|(n, v)| (*n, v.as_str())),
-                now,
-            };
-            let request = build_request(&out.message, &parts).map_err(|e| {
-                Failure::new(
-                    FailureKind::Rejected,
-                    format!("cannot write the MESSAGE: {e}"),
-                )
-            })?;
-            bytes = request.to_bytes();
-            let choice = request_transport(kind, bytes.len(), None);
-            if !choice.switched {
-                break;
-            }
-            kind = choice.transport;
-        }
-        let mut dest = Destination::new(kind, addr);
-        if kind == TransportKind::Tls {
-            dest = dest.with_tls_name(host);
-        }
-        self.layer
-            .send_request(
-                Instant::now(),
-                OutgoingRequest {
-                    method: Method::Message,
-                    branch,
-                    bytes: Bytes::from(bytes),
-                    dest,
-                    reliable: kind.is_reliable(),
-                },
-            )
-            .map_err(|e| Failure::new(FailureKind::Internal, e.to_string()))
-    }
-
-    fn handle_final(&mut self, tx: TxId, response: &ResponseSummary, bytes: &Bytes) {
-        let Some(mut out) = self.sending.remove(&tx) else {
-            return;
-        };
-        let parsed = codec::parse(bytes).ok();
-        let reason = parsed
-            .as_ref()
-            .and_then(codec::Message::reason)
-            .unwrap_or_default()
-            .to_owned();
-        // RFC 3261 §22.2, §22.3: answer one challenge with the configured
-        // credentials; a second one is a refusal.
-        if matches!(response.status, 401 | 407) && !out.authorized {
-            if let (Some(p), Some(client)) = (parsed.as_ref(), self.client.as_mut()) {
-                let (challenge_header, answer_header) = if response.status == 401 {
-                    (HeaderName::WwwAuthenticate, "Authorization")
-                } else {
-                    (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
-                };
-                let realm_ok = |r: &str| {
-                    self.config
-                        .credentials
-                        .as_ref()
-                        .and_then(|c| c.realm.as_deref())
-                        .is_none_or(|want| want == r)
-                };
-                let challenge = DigestClient::choose_header_values(
-                    p.headers_named(challenge_header).map(codec::Header::value),
-                )
-                .filter(|c| realm_ok(&c.realm));
-                let credentials = challenge.and_then(|c| {
-                    let body = match &out.message.cpim {
-                        Some(c) => c.0.clone(),
-                        None => out.message.body.0.clone(),
-                    };
-                    let request = DigestRequest {
-                        method: "MESSAGE",
-                        uri: &out.uri,
-                        body: &body,
-                    };
-                    client
-                        .authorize(&c, &request, &mut RandomCnonce)
-                        .ok()
-                        .and_then(|cr| cr.to_header_value().ok())
-                });
-                if let Some(value) = credentials {
-                    out.authorized = true;
-                    out.cseq += 1;
-                    out.conn = None;
-                    self.start(out, Some((answer_header, value)));
-                    return;
-                }
-            }
-        }
-        let outcome = outcome_of(response.status, &reason);
-        match outcome {
-            DeliveryOutcome::Failed(f) if f.is_transient() => self.fail_transient(out, f),
-            outcome => {
-                let uri = out.uri.clone();
-                let _ = out.reply.send(outcome);
-                if let Some(next) = self.queues.finish(&uri) {
-                    self.start(next, None);
-                }
-            }
-        }
-    }
-
-    /// A transient failure of the pending message for a URI: it and every
-    /// message behind it fail the same way, and the URI waits for the
-    /// hub's retry of the first (the port's ordering contract).
-    fn fail_transient(&mut self, out: Outgoing, failure: Failure) {
-        for behind in self.queues.fail_all(&out.uri) {
-            let _ = behind.reply.send(DeliveryOutcome::Failed(failure.clone()));
-        }
-        self.poisoned.insert(
-            out.uri.clone(),
-            (out.message.id.clone(), Instant::now() + POISON_FOR),
-        );
-        let _ = out.reply.send(DeliveryOutcome::Failed(failure));
-    }
-
     fn shutdown(&mut self) {
         let gone = || {
             DeliveryOutcome::Failed(Failure::new(
@@ -831,105 +559,5 @@ impl Driver {
             let _ = out.reply.send(gone());
         }
         self.transport.shutdown();
-    }
-}
-
-/// Where the responses of a request go (RFC 3261 §18.2.2), as a
-/// transport destination; the packet's source when the Via names a host
-/// to resolve.
-fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destination {
-    match response_destination(via, Some(source)) {
-        Ok(d) => match d.target {
-            ResponseTarget::Addr(addr) => Destination {
-                transport: d.transport,
-                addr,
-                conn: d.conn,
-                local: Some(source.local),
-                tls_name: None,
-            },
-            _ => Destination::reply_to(source),
-        },
-        Err(_) => Destination::reply_to(source),
-    }
-}
-
-/// What the transaction layer needs of a request (its matching keys).
-fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> {
-    let via = m.top_via().ok()??;
-    let sent_by = match via.port() {
-        Some(p) => format!("{}:{p}", via.host()),
-        None => via.host().to_owned(),
-    };
-    let top_via = m.header(HeaderName::Via)?.value();
-    let top_via = codec::split_list(top_via).next().unwrap_or(top_via);
-    Some(RequestSummary {
-        method: Method::from(m.method()?),
-        request_uri: m.request_uri()?.to_owned(),
-        branch: via.branch().map(str::to_owned),
-        sent_by,
-        top_via: top_via.to_owned(),
-        call_id: m.call_id().ok()??.to_owned(),
-        from_tag: m.from().ok()??.tag().map(str::to_owned),
-        to_tag: m.to().ok()??.tag().map(str::to_owned),
-        cseq: m.cseq().ok()??.seq,
-    })
-}
-
-/// The transport, address and host of the next hop a SIP URI names
-/// (RFC 3263 §4 without DNS: a literal IP address or `localhost`, the
-/// `transport` parameter, `sips:` for TLS, the transport's default port).
-fn next_hop(uri: &str) -> Result<(TransportKind, SocketAddr, String), Failure> {
-    let bad = |why: String| Failure::new(FailureKind::NotFound, why);
-    let Ok(Address::Sip(u)) = uri.parse::<Address>() else {
-        return Err(bad(format!("{uri} is not a SIP URI")));
-    };
-    let kind = if u.is_secure() {
-        TransportKind::Tls
-    } else {
-        match u.param("transport").flatten() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
-            Some(t) if t.eq_ignore_ascii_case("udp") => TransportKind::Udp,
-            Some(t) => return Err(bad(format!("{uri}: transport {t} is not supported"))),
-            None => TransportKind::Udp,
-        }
-    };
-    let host = u.host().to_string();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = if bare.eq_ignore_ascii_case("localhost") {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        bare.parse::<IpAddr>().map_err(|_| {
-            bad(format!(
-                "{uri}: {host} is not an IP address (configure outbound_proxy to reach names)"
-            ))
-        })?
-    };
-    let port = u.port().unwrap_or(kind.default_port());
-    Ok((kind, SocketAddr::new(ip, port), host))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn next_hops() {
-        let (k, a, _) = next_hop("sip:bob@127.0.0.1:5070;transport=tcp").unwrap();
-        assert_eq!(
-            (k, a),
-            (TransportKind::Tcp, "127.0.0.1:5070".parse().unwrap())
-        );
-        let (k, a, _) = next_hop("sip:bob@localhost").unwrap();
-        assert_eq!(
-            (k, a),
-            (TransportKind::Udp, "127.0.0.1:5060".parse().unwrap())
-        );
-        let (k, a, h) = next_hop("sips:bob@[::1]").unwrap();
-        assert_eq!((k, a), (TransportKind::Tls, "[::1]:5061".parse().unwrap()));
-        assert_eq!(h, "[::1]");
-        assert!(next_hop("sip:bob@example.com").is_err());
-        assert!(next_hop("im:bob@example.com").is_err());
     }
 }
