@@ -9,6 +9,8 @@
 //!   away from a restarted server while the test's users are back.
 //! * [`inspircd`]: a private InspIRCd per test with the IRCv3 modules.
 //! * [`irc_user`]: a plain IRC client playing a human user on it.
+//! * [`kamailio`]: a private Kamailio as a SIP proxy in front of the gateway.
+//! * [`sipp`]: sipp as a SIP UAC or UAS, with the scenarios of `tests/sipp/`.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
 //! * [`gateway_process`]: the `cpimgate` binary as a process of its own,
@@ -30,7 +32,9 @@ pub mod gateway;
 pub mod gateway_process;
 pub mod inspircd;
 pub mod irc_user;
+pub mod kamailio;
 pub mod prosody;
+pub mod sipp;
 pub mod xmpp_user;
 
 pub use error::HarnessError;

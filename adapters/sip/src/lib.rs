@@ -1,9 +1,24 @@
 //! SIP adapter: SIP stack and pager-mode MESSAGE (RFC 3428).
 //!
-//! [`codec`] reads and writes SIP messages (RFC 3261 §7, §18.3, §20),
-//! without IO. Transports, transactions and MESSAGE build on it.
+//! The stack, bottom up:
+//!
+//! * [`codec`] reads and writes SIP messages (RFC 3261 §7, §18.3, §20),
+//!   without IO;
+//! * [`transport`]: UDP, TCP and TLS over tokio (RFC 3261 §18);
+//! * [`transaction`]: the transaction state machines (RFC 3261 §17),
+//!   sans-IO;
+//! * [`digest`]: digest authentication, both sides (RFC 3261 §22);
+//! * [`message`]: the MESSAGE rules (RFC 3428), sans-IO;
+//! * [`adapter`]: [`SipAdapter`], the tokio driver that joins them to the
+//!   hub, configured by [`SipConfig`].
 
+pub mod adapter;
 pub mod codec;
+pub mod config;
 pub mod digest;
+pub mod message;
 pub mod transaction;
 pub mod transport;
+
+pub use adapter::SipAdapter;
+pub use config::SipConfig;

@@ -32,6 +32,10 @@ pub fn build_adapters(
                 name.clone(),
                 Box::new(cpimgate_irc::IrcAdapter::new(i.clone(), mappings.clone())),
             )),
+            AdapterSection::Sip(s) => out.push((
+                name.clone(),
+                Box::new(cpimgate_sip::SipAdapter::new(s.clone(), mappings.clone())),
+            )),
             other => anyhow::bail!(
                 "adapters.{name}.kind: the {} adapter is not part of this build yet",
                 other.kind()

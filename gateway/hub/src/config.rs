@@ -288,8 +288,8 @@ impl LimitsSection {
 pub enum AdapterSection {
     /// XMPP, as a component or a client (see `cpimgate_xmpp::config`).
     Xmpp(cpimgate_xmpp::XmppConfig),
-    /// SIP pager mode (not in this build yet).
-    Sip(NoSettings),
+    /// SIP pager mode, MESSAGE (see `cpimgate_sip::config`).
+    Sip(cpimgate_sip::SipConfig),
     /// MSRP sessions and chat rooms (not in this build yet).
     Msrp(NoSettings),
     /// IRC, relay mode (see `cpimgate_irc::config`).
@@ -449,6 +449,12 @@ impl Config {
             if let AdapterSection::Irc(irc) = section {
                 irc.validate()
                     .map_err(|e| invalid(format!("adapters.{name}"), e))?;
+            }
+            if let AdapterSection::Sip(sip) = section {
+                sip.validate().map_err(|e| match e.split_once(": ") {
+                    Some((key, reason)) => invalid(format!("adapters.{name}.{key}"), reason),
+                    None => invalid(format!("adapters.{name}"), e),
+                })?;
             }
         }
         for (i, b) in self.bridge.iter().enumerate() {

@@ -150,16 +150,25 @@ fn check_config(text: &str) -> Output {
 
 #[test]
 fn check_config_accepts_the_examples_and_names_bad_keys() {
-    let ok = bin()
-        .arg("check-config")
-        .arg(repo().join("examples/quickstart.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    for example in ["examples/quickstart.toml", "examples/sip-xmpp.toml"] {
+        let ok = bin()
+            .arg("check-config")
+            .arg(repo().join(example))
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+
+    let bad = check_config(
+        "[adapters.sip]\nkind = \"sip\"\ndomains = [\"gw.example.org\"]\nudp = [\"127.0.0.1:5060\"]\noutbound_proxy = \"proxy\"\n",
     );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("adapters.sip.outbound_proxy"), "{err}");
 
     let bad = check_config("[gateway]\nnmae = \"x\"\n");
     assert_eq!(bad.status.code(), Some(1));

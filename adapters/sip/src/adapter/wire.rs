@@ -1,0 +1,146 @@
+//! What the driver reads off the wire and where it sends: the transport
+//! settings of a [`SipConfig`], request summaries for the transaction
+//! layer, response destinations (RFC 3261 §18.2.2) and next hops.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use cpimgate_model::address::Address;
+use cpimgate_model::port::{Failure, FailureKind};
+
+use crate::codec::{self, HeaderName};
+use crate::config::SipConfig;
+use crate::transaction::{Method, RequestSummary};
+use crate::transport::{
+    Destination, ListenerConfig, ResponseTarget, Source, TlsConfig, TransportConfig, TransportKind,
+    response_destination,
+};
+
+/// The transport layer's settings from the adapter's.
+pub(super) fn transport_config(config: &SipConfig) -> TransportConfig {
+    let mut listeners = Vec::new();
+    for (kind, addrs) in [
+        (TransportKind::Udp, &config.udp),
+        (TransportKind::Tcp, &config.tcp),
+        (TransportKind::Tls, &config.tls),
+    ] {
+        listeners.extend(addrs.iter().map(|a| ListenerConfig::new(kind, *a)));
+    }
+    let tls = (!config.tls.is_empty() || config.tls_ca.is_some() || config.tls_cert.is_some())
+        .then(|| TlsConfig {
+            cert_chain: config.tls_cert.clone(),
+            private_key: config.tls_key.clone(),
+            ca_file: config.tls_ca.clone(),
+            use_system_roots: true,
+            require_client_cert: config.tls_require_client_cert,
+        });
+    let mut limits = codec::Limits::default();
+    // Room for the headers around the largest body taken, so that an
+    // oversize body is answered 413 rather than cut by the transport.
+    limits.max_message = limits.max_message.max(config.max_message_size + 16 * 1024);
+    TransportConfig {
+        listeners,
+        tls,
+        limits,
+        ..TransportConfig::default()
+    }
+}
+
+/// Where the responses of a request go (RFC 3261 §18.2.2), as a
+/// transport destination; the packet's source when the Via names a host
+/// to resolve.
+pub(super) fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destination {
+    match response_destination(via, Some(source)) {
+        Ok(d) => match d.target {
+            ResponseTarget::Addr(addr) => Destination {
+                transport: d.transport,
+                addr,
+                conn: d.conn,
+                local: Some(source.local),
+                tls_name: None,
+            },
+            _ => Destination::reply_to(source),
+        },
+        Err(_) => Destination::reply_to(source),
+    }
+}
+
+/// What the transaction layer needs of a request (its matching keys).
+pub(super) fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> {
+    let via = m.top_via().ok()??;
+    let sent_by = match via.port() {
+        Some(p) => format!("{}:{p}", via.host()),
+        None => via.host().to_owned(),
+    };
+    let top_via = m.header(HeaderName::Via)?.value();
+    let top_via = codec::split_list(top_via).next().unwrap_or(top_via);
+    Some(RequestSummary {
+        method: Method::from(m.method()?),
+        request_uri: m.request_uri()?.to_owned(),
+        branch: via.branch().map(str::to_owned),
+        sent_by,
+        top_via: top_via.to_owned(),
+        call_id: m.call_id().ok()??.to_owned(),
+        from_tag: m.from().ok()??.tag().map(str::to_owned),
+        to_tag: m.to().ok()??.tag().map(str::to_owned),
+        cseq: m.cseq().ok()??.seq,
+    })
+}
+
+/// The transport, address and host of the next hop a SIP URI names
+/// (RFC 3263 §4 without DNS: a literal IP address or `localhost`, the
+/// `transport` parameter, `sips:` for TLS, the transport's default port).
+pub(super) fn next_hop(uri: &str) -> Result<(TransportKind, SocketAddr, String), Failure> {
+    let bad = |why: String| Failure::new(FailureKind::NotFound, why);
+    let Ok(Address::Sip(u)) = uri.parse::<Address>() else {
+        return Err(bad(format!("{uri} is not a SIP URI")));
+    };
+    let kind = if u.is_secure() {
+        TransportKind::Tls
+    } else {
+        match u.param("transport").flatten() {
+            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
+            Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
+            Some(t) if t.eq_ignore_ascii_case("udp") => TransportKind::Udp,
+            Some(t) => return Err(bad(format!("{uri}: transport {t} is not supported"))),
+            None => TransportKind::Udp,
+        }
+    };
+    let host = u.host().to_string();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = if bare.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bare.parse::<IpAddr>().map_err(|_| {
+            bad(format!(
+                "{uri}: {host} is not an IP address (configure outbound_proxy to reach names)"
+            ))
+        })?
+    };
+    let port = u.port().unwrap_or(kind.default_port());
+    Ok((kind, SocketAddr::new(ip, port), host))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn next_hops() {
+        let (k, a, _) = next_hop("sip:bob@127.0.0.1:5070;transport=tcp").unwrap();
+        assert_eq!(
+            (k, a),
+            (TransportKind::Tcp, "127.0.0.1:5070".parse().unwrap())
+        );
+        let (k, a, _) = next_hop("sip:bob@localhost").unwrap();
+        assert_eq!(
+            (k, a),
+            (TransportKind::Udp, "127.0.0.1:5060".parse().unwrap())
+        );
+        let (k, a, h) = next_hop("sips:bob@[::1]").unwrap();
+        assert_eq!((k, a), (TransportKind::Tls, "[::1]:5061".parse().unwrap()));
+        assert_eq!(h, "[::1]");
+        assert!(next_hop("sip:bob@example.com").is_err());
+        assert!(next_hop("im:bob@example.com").is_err());
+    }
+}

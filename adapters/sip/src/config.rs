@@ -1,0 +1,308 @@
+//! `[adapters.NAME]` with `kind = "sip"`: the SIP MESSAGE adapter's
+//! settings.
+//!
+//! ```toml
+//! [adapters.sip]
+//! kind = "sip"
+//! domains = ["gw.example.com"]          # the gateway's own SIP domains
+//! udp = ["0.0.0.0:5060"]
+//! tcp = ["0.0.0.0:5060"]
+//! tls = ["0.0.0.0:5061"]
+//! tls_cert = "/etc/cpimgate/sip.pem"
+//! tls_key = "/etc/cpimgate/sip.key"
+//! outbound_proxy = "sip:proxy.example.com:5060;transport=tcp"
+//! max_message_size = 65536               # body bytes; larger gets 413
+//! credentials = { user = "gw", password = "...", realm = "example.com" }
+//! trusted = ["192.0.2.10"]               # never challenged
+//! authenticate = true                    # challenge everyone else (401)
+//! accounts = [{ user = "alice", password = "..." }]
+//! ```
+//!
+//! Users of other worlds are reached as
+//! `sip:<escaped address>@<first domain>` (DESIGN.md "Addressing"): a
+//! MESSAGE to `sip:alice%40xmpp.example.org@gw.example.com` goes to
+//! `alice@xmpp.example.org` by the hub's `[[route]]` rules, and a message
+//! from that user leaves with that From.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cpimgate_model::address::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Algorithm;
+
+/// The SIP adapter's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// The gateway's SIP domains: a Request-URI on one of them names a
+    /// user of another world. The first one is written in the From of
+    /// MESSAGEs the gateway sends.
+    pub domains: Vec<String>,
+    /// UDP listen addresses.
+    #[serde(default)]
+    pub udp: Vec<SocketAddr>,
+    /// TCP listen addresses.
+    #[serde(default)]
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listen addresses (need `tls_cert` and `tls_key`).
+    #[serde(default)]
+    pub tls: Vec<SocketAddr>,
+    /// PEM certificate chain shown by the TLS listeners (and to servers
+    /// that ask for a client certificate).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file of extra trusted CA certificates.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Whether TLS clients must show a valid certificate (mutual TLS
+    /// between SIP servers). On by default.
+    #[serde(default = "yes")]
+    pub tls_require_client_cert: bool,
+    /// The host written in the Via of requests the gateway sends; the
+    /// listener's address when absent (or `127.0.0.1` for a wildcard one).
+    #[serde(default)]
+    pub via_host: Option<String>,
+    /// Every MESSAGE goes to this proxy (a SIP URI, `sip:host[:port]`
+    /// with an optional `;transport=`), with a `Route` header naming it;
+    /// without it, to the host and port of the Request-URI.
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    /// The largest MESSAGE body accepted, in bytes: a larger one gets 413
+    /// (RFC 3261 §21.4.11).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+    /// Credentials for challenges (401/407) from the next hop.
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+    /// Source addresses that are never challenged (the proxy in front).
+    #[serde(default)]
+    pub trusted: Vec<IpAddr>,
+    /// Whether senders outside `trusted` must authenticate with digest
+    /// (RFC 3261 §22): their MESSAGEs get 401 until they do.
+    #[serde(default)]
+    pub authenticate: bool,
+    /// The realm of the challenges; the first domain when absent.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// The accounts senders authenticate as, when `authenticate` is on.
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    /// The digest algorithms challenged with, preferred first, one
+    /// `WWW-Authenticate` each (RFC 8760): `SHA-256`, `MD5`,
+    /// `SHA-256-sess`, `MD5-sess`. Clients that read only the first
+    /// challenge and know only MD5 (sipp) need `["MD5"]`.
+    #[serde(default = "default_auth_algorithms")]
+    pub auth_algorithms: Vec<String>,
+    /// Whether the `uri` of a sender's credentials must be the
+    /// Request-URI. On by default; RFC 3261 §22.4 item 6 lets a proxy's
+    /// rewrite make them differ, and sipp answers with its peer's address.
+    #[serde(default = "yes")]
+    pub auth_check_uri: bool,
+    /// How far, in seconds, the Date of a signed MESSAGE may be from now
+    /// before it is answered 400 Incorrect Date or Time (RFC 3428 §11.4:
+    /// "several minutes").
+    #[serde(default = "default_date_window")]
+    pub date_window_s: u64,
+    /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    /// RFC 3261 timer T2 (longest retransmit interval), milliseconds.
+    #[serde(default = "default_t2")]
+    pub t2_ms: u64,
+}
+
+/// A user name and password to answer challenges with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// Answer only challenges of this realm; any realm when absent.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+/// An account a sender may authenticate as.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_message_size() -> usize {
+    65_536
+}
+
+fn default_auth_algorithms() -> Vec<String> {
+    vec!["SHA-256".to_owned(), "MD5".to_owned()]
+}
+
+fn default_date_window() -> u64 {
+    300
+}
+
+fn default_t1() -> u64 {
+    500
+}
+
+fn default_t2() -> u64 {
+    4_000
+}
+
+impl SipConfig {
+    /// A configuration for `domain` with no listener and defaults
+    /// elsewhere.
+    pub fn new(domain: &str) -> Self {
+        SipConfig {
+            domains: vec![domain.to_owned()],
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            tls: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            tls_require_client_cert: true,
+            via_host: None,
+            outbound_proxy: None,
+            max_message_size: default_max_message_size(),
+            credentials: None,
+            trusted: Vec::new(),
+            authenticate: false,
+            realm: None,
+            accounts: Vec::new(),
+            auth_algorithms: default_auth_algorithms(),
+            auth_check_uri: true,
+            date_window_s: default_date_window(),
+            t1_ms: default_t1(),
+            t2_ms: default_t2(),
+        }
+    }
+
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.domains.is_empty() {
+            return Err("domains: name at least one domain of the gateway".into());
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            if d.is_empty() || d.contains(['@', ':', ';', '/', ' ']) {
+                return Err(format!("domains[{i}]: {d:?} is not a host name"));
+            }
+        }
+        if self.udp.is_empty() && self.tcp.is_empty() && self.tls.is_empty() {
+            return Err("udp: give at least one listen address (udp, tcp or tls)".into());
+        }
+        if !self.tls.is_empty() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err("tls_cert: a TLS listener needs tls_cert and tls_key".into());
+        }
+        if let Some(p) = &self.outbound_proxy {
+            match p.parse::<Address>() {
+                Ok(Address::Sip(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "outbound_proxy: {p:?} is not a SIP URI (sip:host[:port])"
+                    ));
+                }
+            }
+        }
+        if self.max_message_size == 0 {
+            return Err("max_message_size: must be at least 1".into());
+        }
+        if self.authenticate && self.accounts.is_empty() {
+            return Err("accounts: authenticate = true needs at least one account".into());
+        }
+        if self.auth_algorithms.is_empty() {
+            return Err("auth_algorithms: name at least one".into());
+        }
+        for (i, a) in self.auth_algorithms.iter().enumerate() {
+            if Algorithm::from_token(a).is_none() {
+                return Err(format!(
+                    "auth_algorithms[{i}]: {a:?} is not SHA-256, MD5, SHA-256-sess or MD5-sess"
+                ));
+            }
+        }
+        if self.t1_ms == 0 || self.t2_ms < self.t1_ms {
+            return Err("t1_ms: T1 must be at least 1 ms and at most t2_ms".into());
+        }
+        Ok(())
+    }
+
+    /// The domain written in the From of outgoing MESSAGEs.
+    pub fn primary_domain(&self) -> &str {
+        self.domains.first().map_or("localhost", String::as_str)
+    }
+
+    /// Whether `host` is one of the gateway's domains.
+    pub fn is_ours(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        self.domains
+            .iter()
+            .any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(host))
+    }
+
+    /// The challenge algorithms, in order; unknown names are skipped
+    /// ([`SipConfig::validate`] refuses them).
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        self.auth_algorithms
+            .iter()
+            .filter_map(|a| Algorithm::from_token(a))
+            .collect()
+    }
+
+    /// T1.
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+
+    /// T2.
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(self.t2_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut c = SipConfig::new("gw.example.com");
+        assert!(c.validate().unwrap_err().starts_with("udp:"));
+        c.udp.push("127.0.0.1:5060".parse().unwrap());
+        c.validate().unwrap();
+        c.outbound_proxy = Some("proxy.example.com".into());
+        assert!(c.validate().unwrap_err().starts_with("outbound_proxy:"));
+        c.outbound_proxy = Some("sip:proxy.example.com:5070;transport=tcp".into());
+        c.validate().unwrap();
+        c.auth_algorithms = vec!["SHA-512".into()];
+        assert!(c.validate().unwrap_err().starts_with("auth_algorithms[0]:"));
+        c.auth_algorithms = vec!["md5".into()];
+        c.validate().unwrap();
+        c.authenticate = true;
+        assert!(c.validate().unwrap_err().starts_with("accounts:"));
+        c.domains = vec!["a@b".into()];
+        assert!(c.validate().unwrap_err().starts_with("domains[0]:"));
+    }
+
+    #[test]
+    fn domains_compare_without_case() {
+        let c = SipConfig::new("GW.example.com");
+        assert!(c.is_ours("gw.EXAMPLE.com."));
+        assert!(!c.is_ours("example.com"));
+    }
+}
