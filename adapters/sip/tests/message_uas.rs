@@ -190,6 +190,15 @@ fn unknown_methods_get_405_with_allow() {
 }
 
 #[test]
+fn cancel_and_bye_outside_any_transaction_or_dialog_get_481() {
+    // RFC 3261 §9.2 (CANCEL matching no transaction), §12.2.2 (BYE).
+    for method in ["CANCEL", "BYE"] {
+        let a = answer(&request(method, GW_ALICE, "", ""));
+        assert_eq!(a.code, 481, "{method}");
+    }
+}
+
+#[test]
 fn options_lists_what_is_supported() {
     let a = answer(&request("OPTIONS", GW_ALICE, "", ""));
     assert_eq!(a.code, 200);

@@ -176,8 +176,17 @@ fn inspect_command(
     };
     match inspect::inspect(kind, &input, &limits.cpim()) {
         Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
+            // `inspect ... | head`: a reader that goes away is not an error
+            // worth a panic (println! panics on a closed pipe).
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{json}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing the output: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(inspect::InspectError::Malformed(reason)) => {
             eprintln!("malformed {kind}: {reason}");

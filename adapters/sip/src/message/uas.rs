@@ -164,6 +164,13 @@ fn check(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> Result<Option<Messag
             .with("Accept-Encoding", "identity")
             .with("Supported", ""));
     }
+    // RFC 3261 §9.2: a CANCEL that matches no transaction gets 481 (the
+    // gateway has no INVITE transactions to cancel, and cancelling a
+    // non-INVITE one has no effect); §15.1.2 and §12.2.2: a BYE names a
+    // dialog, and the gateway keeps none.
+    if method == "CANCEL" || method == "BYE" {
+        return Err(Answer::new(481, "Call/Transaction Does Not Exist"));
+    }
     // RFC 3261 §8.2.1: an unknown method gets 405 with Allow.
     if method != "MESSAGE" {
         return Err(Answer::new(405, "Method Not Allowed").with("Allow", ALLOW));
