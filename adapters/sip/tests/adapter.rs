@@ -665,3 +665,23 @@ async fn an_im_recipient_is_resolved_through_the_mapping_table() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RFC 3261 §18.3: a datagram whose Content-Length is larger than its body
+/// is a bad request; RFC 3261 §8.2 wants an answer, sent to the top Via
+/// (§18.2.2) though the message as a whole cannot be read.
+#[tokio::test]
+async fn a_datagram_with_a_lying_content_length_gets_400() {
+    let hub = start(config()).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let gw: SocketAddr = format!("127.0.0.1:{}", hub.port).parse().unwrap();
+    let request = String::from_utf8(request_to("dave%40xmpp.example.org", me, 7, None))
+        .unwrap()
+        .replace("Content-Length: 5", "Content-Length: 999");
+    sock.send_to(request.as_bytes(), gw).await.unwrap();
+    let r = response(&sock).await;
+    let m = parse(&r).unwrap();
+    assert_eq!(m.status(), Some(400), "{}", String::from_utf8_lossy(&r));
+    assert_eq!(m.cseq().unwrap().unwrap().seq, 7);
+    assert_eq!(m.call_id().unwrap(), Some("call7@127.0.0.1"));
+}

@@ -284,10 +284,14 @@ impl Driver {
     fn handle_transport(&mut self, event: TransportEvent) {
         match event {
             TransportEvent::Message { bytes, source } => self.handle_bytes(bytes, source),
-            TransportEvent::Malformed { source, error, .. } => {
-                // Without a readable Via there is nowhere to answer
-                // (RFC 3261 §18.2.2); the stream closes by itself.
+            TransportEvent::Malformed {
+                bytes,
+                source,
+                error,
+            } => {
                 tracing::info!(adapter = %self.name, "malformed SIP from {}: {error}", source.peer);
+                let s = error.response_status();
+                self.answer_unreadable(&bytes, &source, s.code, &s.reason);
             }
             TransportEvent::Closed { conn, .. } => {
                 if self.closed.len() >= 256 {
@@ -311,9 +315,14 @@ impl Driver {
 
     fn handle_bytes(&mut self, bytes: Bytes, source: Source) {
         let now = Instant::now();
-        let Ok(m) = codec::parse(&bytes) else {
-            tracing::info!(adapter = %self.name, "unreadable SIP message from {}", source.peer);
-            return;
+        let m = match codec::parse(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(adapter = %self.name, "unreadable SIP message from {}: {e}", source.peer);
+                let s = e.response_status();
+                self.answer_unreadable(&bytes, &source, s.code, &s.reason);
+                return;
+            }
         };
         if let Some(status) = m.status() {
             // RFC 3261 §18.1.2 / §17.1.3: match by the top Via's branch.
@@ -370,6 +379,34 @@ impl Driver {
         );
         self.drain();
         self.current_peer = None;
+    }
+
+    /// Answer a request that could not be parsed whole (a bad body, a
+    /// Content-Length lie, too large) with `code`, statelessly, when its
+    /// header section is still readable: RFC 3261 §8.2 wants a response,
+    /// and §18.2.2 needs the top Via to know where. Nothing is sent when
+    /// even the headers are unreadable (or it is an ACK or a response).
+    fn answer_unreadable(&self, bytes: &[u8], source: &Source, code: u16, reason: &str) {
+        let Some(head) = wire::readable_head(bytes) else {
+            return;
+        };
+        let Ok(m) = codec::parse(&head) else {
+            return;
+        };
+        if !m.is_request() || m.method() == Some("ACK") {
+            return;
+        }
+        let Ok(Some(via)) = m.top_via() else {
+            return;
+        };
+        let dest = reply_destination(&via, source);
+        if let Some(r) = Answer::new(code, reason).build(&m, &self.to_tag) {
+            let transport = Arc::clone(&self.transport);
+            let out = Bytes::from(r.to_bytes());
+            tokio::spawn(async move {
+                let _ = transport.send(&dest, out).await;
+            });
+        }
     }
 
     fn handle_event(&mut self, event: Event<Destination>) {

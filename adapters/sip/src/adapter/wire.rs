@@ -65,6 +65,45 @@ pub(super) fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destin
 }
 
 /// What the transaction layer needs of a request (its matching keys).
+/// The header section of `bytes` (up to the blank line, or to the last
+/// complete line when there is none) without its Content-Length, ended
+/// with `Content-Length: 0` and the blank line: what can still be read of
+/// a message whose body or framing was wrong, to answer it.
+pub(super) fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
+    let end = match bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => i + 2,
+        None => bytes.windows(2).rposition(|w| w == b"\r\n")? + 2,
+    };
+    let mut out = Vec::with_capacity(end + 24);
+    let mut dropping = false;
+    for line in bytes[..end].split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        // A folded continuation belongs to the header before it.
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            if !dropping {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+            continue;
+        }
+        let name = line
+            .iter()
+            .position(|&b| b == b':')
+            .map(|i| line[..i].trim_ascii());
+        dropping = name.is_some_and(|n| {
+            n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"l")
+        });
+        if !dropping {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    Some(out)
+}
+
 pub(super) fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> {
     let via = m.top_via().ok()??;
     let sent_by = match via.port() {
@@ -124,6 +163,17 @@ pub(super) fn next_hop(uri: &str) -> Result<(TransportKind, SocketAddr, String),
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_head_of_a_message_with_a_lying_content_length() {
+        let bytes = b"MESSAGE sip:a@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nl: 999\r\nSubject: a\r\n b\r\n\r\nhello";
+        let head = readable_head(bytes).expect("a head");
+        assert_eq!(
+            head,
+            b"MESSAGE sip:a@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nSubject: a\r\n b\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert!(readable_head(b"no line end at all").is_none());
+    }
 
     #[test]
     fn next_hops() {
