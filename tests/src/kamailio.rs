@@ -3,11 +3,15 @@
 //! to the gateway and every other request to its Request-URI, after
 //! consuming a `Route` that names it (loose routing, RFC 3261 §16.4).
 //!
+//! [`Kamailio::start_tls`] adds a TLS listener and reaches the gateway over
+//! TLS, both sides with certificates of a CA made for the instance (mutual
+//! TLS: the gateway checks client certificates by default).
+//!
 //! Started in the foreground (`-DD -E`, log on stderr, kept in a file);
 //! stopped with SIGTERM to its main process, which stops its children.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -25,6 +29,7 @@ pub struct Kamailio {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    tls_port: Option<u16>,
 }
 
 impl Kamailio {
@@ -34,12 +39,38 @@ impl Kamailio {
         gateway_domain: &str,
         gateway: SocketAddr,
     ) -> Result<Kamailio, HarnessError> {
+        Self::start_full(gateway_domain, gateway, false).await
+    }
+
+    /// [`Kamailio::start`] with a TLS listener too
+    /// ([`Kamailio::tls_addr`]), sending requests for `gateway_domain` to
+    /// `gateway` over TLS. Its certificate (server and client) and one for
+    /// the gateway ([`Kamailio::gateway_cert`], [`Kamailio::gateway_key`])
+    /// are signed by [`Kamailio::ca_cert`], valid for 127.0.0.1.
+    pub async fn start_tls(
+        gateway_domain: &str,
+        gateway: SocketAddr,
+    ) -> Result<Kamailio, HarnessError> {
+        Self::start_full(gateway_domain, gateway, true).await
+    }
+
+    async fn start_full(
+        gateway_domain: &str,
+        gateway: SocketAddr,
+        tls: bool,
+    ) -> Result<Kamailio, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("cpimgate-kamailio-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating a temporary directory", e))?;
         let port = free_port()?;
-        let cfg = config(port, gateway_domain, gateway);
+        let tls_port = if tls {
+            make_certificates(dir.path()).await?;
+            Some(free_port()?)
+        } else {
+            None
+        };
+        let cfg = config(port, tls_port, dir.path(), gateway_domain, gateway);
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).map_err(|e| HarnessError::io("writing kamailio.cfg", e))?;
         let log = std::fs::File::create(dir.path().join("kamailio.log"))
@@ -68,6 +99,7 @@ impl Kamailio {
             child: Some(child),
             dir,
             port,
+            tls_port,
         };
         k.wait_listening().await?;
         Ok(k)
@@ -76,6 +108,27 @@ impl Kamailio {
     /// Its address, UDP and TCP.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Its TLS listener, for [`Kamailio::start_tls`].
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_port
+            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+    }
+
+    /// The CA of [`Kamailio::start_tls`] (PEM).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A certificate for the gateway's TLS listener (PEM, 127.0.0.1).
+    pub fn gateway_cert(&self) -> PathBuf {
+        self.dir.path().join("gateway.crt")
+    }
+
+    /// Its key.
+    pub fn gateway_key(&self) -> PathBuf {
+        self.dir.path().join("gateway.key")
     }
 
     /// The log file.
@@ -138,7 +191,139 @@ impl Drop for Kamailio {
     }
 }
 
-fn config(port: u16, gateway_domain: &str, gateway: SocketAddr) -> String {
+/// A CA, and certificates for Kamailio and for the gateway signed by it
+/// (127.0.0.1, server and client use), with the `openssl` CLI.
+async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .map_err(|e| HarnessError::io("writing leaf.ext", e))?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut steps: Vec<Vec<String>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=cpimgate kamailio test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ][..],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+    ];
+    for name in ["kamailio", "gateway"] {
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        steps.push(
+            [&["req"][..], &ec[..]]
+                .concat()
+                .into_iter()
+                .map(str::to_owned)
+                .chain([
+                    "-keyout".into(),
+                    key,
+                    "-out".into(),
+                    csr.clone(),
+                    "-subj".into(),
+                    format!("/CN={name}"),
+                ])
+                .collect(),
+        );
+        steps.push(
+            [
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "30",
+                "-extfile",
+                "leaf.ext",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        );
+    }
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .await
+            .map_err(|e| HarnessError::NotInstalled {
+                program: "openssl".into(),
+                reason: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(HarnessError::ServerStart {
+                reason: format!("openssl {}", args.join(" ")),
+                log: dir.join("ca.crt"),
+                log_tail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn config(
+    port: u16,
+    tls_port: Option<u16>,
+    dir: &Path,
+    gateway_domain: &str,
+    gateway: SocketAddr,
+) -> String {
+    let (tls, gateway_transport) = match tls_port {
+        Some(p) => {
+            let d = dir.display();
+            let tls_cfg = format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+                 private_key = {d}/kamailio.key\ncertificate = {d}/kamailio.crt\n\n\
+                 [client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n\
+                 private_key = {d}/kamailio.key\ncertificate = {d}/kamailio.crt\nca_list = {d}/ca.crt\n"
+            );
+            let _ = std::fs::write(dir.join("tls.cfg"), tls_cfg);
+            (
+                format!(
+                    "enable_tls=yes\nlisten=tls:127.0.0.1:{p}\nloadmodule \"{MODULES}tls.so\"\nmodparam(\"tls\", \"config\", \"{d}/tls.cfg\")\n"
+                ),
+                "tls",
+            )
+        }
+        None => (String::new(), "udp"),
+    };
     format!(
         r#"#!KAMAILIO
 debug=2
@@ -149,7 +334,7 @@ auto_aliases=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
 alias="127.0.0.1:{port}"
-
+{tls}
 mpath="{MODULES}"
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -174,7 +359,7 @@ request_route {{
     # A Route naming this proxy (the gateway's outbound proxy setting).
     loose_route();
     if ($rd == "{gateway_domain}") {{
-        $du = "sip:{gateway};transport=udp";
+        $du = "sip:{gateway};transport={gateway_transport}";
     }}
     xlog("L_INFO", "$rm $ru -> $du\n");
     if (!t_relay()) {{

@@ -20,6 +20,9 @@
 //! 6. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
 //!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
 //!    in a Route) → sipp as a UAS; sipp over UDP, then TCP.
+//! 7. The same with TLS between Kamailio and the gateway, both ways and
+//!    mutual (the gateway checks client certificates by default); sipp,
+//!    built without TLS in Debian, stays on UDP.
 //!
 //! If Prosody, InspIRCd, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -449,6 +452,91 @@ async fn kamailio_in_front_of_the_gateway_both_ways() {
             );
         }
         s.user.clear();
+    }
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+    drop(kamailio);
+}
+
+/// TLS: sipp → Kamailio (UDP) → gateway over TLS → XMPP user, and XMPP
+/// user → gateway → Kamailio over TLS (the outbound proxy) → sipp UAS
+/// (UDP). Both TLS hops are mutual: the gateway checks Kamailio's client
+/// certificate (on by default) and Kamailio checks the gateway's. Debian's
+/// sipp has no TLS, so Kamailio carries it.
+#[tokio::test]
+async fn kamailio_and_the_gateway_speak_tls_both_ways() {
+    let sip_port = free_port().unwrap();
+    let tls_port = free_port().unwrap();
+    let kamailio = Kamailio::start_tls(SIP_DOMAIN, SocketAddr::from(([127, 0, 0, 1], tls_port)))
+        .await
+        .unwrap_or_else(|e| panic!("Kamailio with TLS must start: {e}"));
+    let extra = format!(
+        "tls = [\"127.0.0.1:{tls_port}\"]\n        tls_cert = \"{}\"\n        tls_key = \"{}\"\n        tls_ca = \"{}\"\n        outbound_proxy = \"sip:{};transport=tls\"\n        trusted = [\"127.0.0.1\"]",
+        kamailio.gateway_cert().display(),
+        kamailio.gateway_key().display(),
+        kamailio.ca_cert().display(),
+        kamailio.tls_addr().expect("a TLS listener"),
+    );
+    let mut s = setup_with(sip_port, &extra).await;
+
+    let service = format!("{USER}%40{HOST_A}");
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &kamailio.addr().to_string(),
+        3,
+        &["-s", &service, "-key", "domain", SIP_DOMAIN],
+    )
+    .unwrap();
+    if let Err(e) = sipp.finish(Duration::from_secs(60)).await {
+        panic!(
+            "sipp through Kamailio and TLS: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    for n in 1..=3 {
+        let text = format!("Message {n} from sipp.");
+        s.user
+            .expect_message(|m| body(m).map(str::trim_end) == Some(text.as_str()), WAIT)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{text} over TLS: {e}\nkamailio log:\n{}",
+                    kamailio.log_tail(30)
+                )
+            });
+    }
+
+    let port = free_port().unwrap();
+    let mut uas = Sipp::uas(
+        "message_uas.xml",
+        SippTransport::Udp,
+        port,
+        1,
+        &["-d", "500"],
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !uas.has_exited(),
+        "sipp as a UAS on port {port} exited at once"
+    );
+    let jid = jid_of(&format!("sip:bob@127.0.0.1:{port};transport=udp"));
+    s.user
+        .send_message(chat_with_receipt_request(&jid, "hello sipp from xmpp"))
+        .await
+        .unwrap();
+    if let Err(e) = s.user.expect_message(is_receipt, WAIT).await {
+        panic!(
+            "no receipt through Kamailio over TLS: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    if let Err(e) = uas.finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp UAS behind Kamailio over TLS: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
     }
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
