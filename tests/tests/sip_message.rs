@@ -667,13 +667,11 @@ async fn sipp_answers_the_gateways_challenge() {
     drop(s.prosody);
 }
 
-#[tokio::test]
-async fn sipp_messages_reach_an_irc_nick() {
+/// The gateway with the SIP adapter on UDP `sip_port` and the IRC adapter
+/// (relay mode, `irc_extra` more of its lines) on `irc`, SIP messages to
+/// `nick%irc.localhost@...` routed to IRC nicks.
+async fn sip_irc_gateway(irc: &Inspircd, sip_port: u16, irc_extra: &str) -> Gateway {
     cpimgate_e2e::init_logging();
-    let irc = Inspircd::start()
-        .await
-        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
-    let sip_port = free_port().unwrap();
     let toml = format!(
         r#"
         [gateway]
@@ -684,6 +682,7 @@ async fn sipp_messages_reach_an_irc_nick() {
         network = "{IRC_NETWORK}"
         server = "{irc_addr}"
         nick = "cpimgate"
+        {irc_extra}
         [adapters.sip]
         kind = "sip"
         domains = ["{SIP_DOMAIN}"]
@@ -700,6 +699,16 @@ async fn sipp_messages_reach_an_irc_nick() {
     if let Err(e) = gw.wait_connected("irc", WAIT).await {
         panic!("{e}; inspircd log:\n{}", irc.log_tail(30));
     }
+    gw
+}
+
+#[tokio::test]
+async fn sipp_messages_reach_an_irc_nick() {
+    let irc = Inspircd::start()
+        .await
+        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
+    let sip_port = free_port().unwrap();
+    let gw = sip_irc_gateway(&irc, sip_port, "").await;
     let mut bob = IrcUser::connect(irc.addr(), "bob").await.unwrap();
     let service = format!("bob%25{IRC_NETWORK}");
     let sipp = Sipp::uac(
@@ -723,5 +732,72 @@ async fn sipp_messages_reach_an_irc_nick() {
             .unwrap_or_else(|e| panic!("{e}; inspircd log:\n{}", irc.log_tail(20)));
         assert_eq!(line.source.as_deref(), Some("cpimgate"), "{}", line.raw);
     }
+    gw.shutdown().await.unwrap();
+}
+
+/// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
+/// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default 500)
+/// over UDP to an IRC nick on InspIRCd; every one must get 202 and arrive
+/// as a PRIVMSG. The IRC adapter's flood control is opened wide (the test
+/// server's limits are raised too).
+/// `cargo test -p cpimgate-e2e --release --test sip_message load_sipp_to_an_irc -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a load run; see its doc"]
+async fn load_sipp_to_an_irc_nick() {
+    let env = |k: &str, d: u32| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let total = env("CPIMGATE_SIP_LOAD", 5000);
+    let rate = env("CPIMGATE_SIP_RATE", 500);
+    let irc = Inspircd::start()
+        .await
+        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
+    let sip_port = free_port().unwrap();
+    let gw = sip_irc_gateway(
+        &irc,
+        sip_port,
+        "flood_burst = 1000000\n        flood_rate = 1000000.0",
+    )
+    .await;
+    let mut bob = IrcUser::connect(irc.addr(), "bob").await.unwrap();
+    let service = format!("bob%25{IRC_NETWORK}");
+    let start = std::time::Instant::now();
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &format!("127.0.0.1:{sip_port}"),
+        total,
+        &[
+            "-s",
+            &service,
+            "-key",
+            "domain",
+            SIP_DOMAIN,
+            "-r",
+            &rate.to_string(),
+            "-l",
+            "1000",
+        ],
+    )
+    .unwrap();
+    let mut seen = 0;
+    while seen < total {
+        let l = tokio::time::timeout(WAIT, bob.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("after {seen} of {total}: nothing for {WAIT:?}"))
+            .unwrap();
+        if l.command == "PRIVMSG" && l.param(1).trim_end().ends_with("from sipp.") {
+            seen += 1;
+        }
+    }
+    let received = start.elapsed();
+    sipp.finish(Duration::from_secs(120)).await.unwrap();
+    println!(
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the IRC nick in {received:?} ({:.0}/s)",
+        f64::from(total) / received.as_secs_f64()
+    );
     gw.shutdown().await.unwrap();
 }
