@@ -150,6 +150,20 @@ impl std::fmt::Debug for Driver {
     }
 }
 
+/// A method name for a metric label: the ones the gateway knows, or
+/// `other` (a label's values must stay few).
+fn method_label(method: Option<&str>) -> &'static str {
+    match method {
+        Some("MESSAGE") => "MESSAGE",
+        Some("OPTIONS") => "OPTIONS",
+        Some("INVITE") => "INVITE",
+        Some("CANCEL") => "CANCEL",
+        Some("BYE") => "BYE",
+        Some("REGISTER") => "REGISTER",
+        _ => "other",
+    }
+}
+
 fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
@@ -547,6 +561,13 @@ impl Driver {
         let Some(r) = answer.build(req, &self.to_tag) else {
             return;
         };
+        metrics::counter!(
+            "cpimgate_sip_requests_answered_total",
+            "adapter" => self.name.clone(),
+            "method" => method_label(req.method()),
+            "status" => answer.code.to_string(),
+        )
+        .increment(1);
         let has_tag = req.to().ok().flatten().and_then(|t| t.tag()).is_some();
         let response = OutgoingResponse {
             status: answer.code,

@@ -241,6 +241,12 @@ impl Driver {
                 }
             }
         }
+        metrics::counter!(
+            "cpimgate_sip_message_responses_total",
+            "adapter" => self.name.clone(),
+            "status" => response.status.to_string(),
+        )
+        .increment(1);
         let outcome = outcome_of(response.status, &reason);
         match outcome {
             DeliveryOutcome::Failed(f) if f.is_transient() => self.fail_transient(out, f),
