@@ -443,3 +443,70 @@ fn mappings_add_list_remove() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The binary with a SIP adapter alone: an OPTIONS over a real UDP socket
+/// gets 200 with Allow (RFC 3261 §11.2), and `/metrics` counts the answer
+/// by method and status.
+#[test]
+fn a_sip_listener_answers_options_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, sip) = (free_port(), free_port());
+    let config = dir.path().join("sip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nname = \"gw-cli\"\ndomains = [\"gw.example.com\"]\n\
+             [store]\npath = \"{}\"\n\
+             [adapters.sip]\nkind = \"sip\"\ndomains = [\"gw.example.com\"]\nudp = [\"127.0.0.1:{sip}\"]\n",
+            dir.path().join("gw.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("CPIMGATE__ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running { child };
+    let (code, _) = wait_for_http(admin, &mut running.child);
+    assert_eq!(code, 200);
+
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:gw.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bKcli1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\n\
+         To: <sip:gw.example.com>\r\n\
+         Call-ID: cli-options@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    // The listener may come up a moment after the admin one: ask again.
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let answer = loop {
+        sock.send_to(options.as_bytes(), ("127.0.0.1", sip))
+            .unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            break String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no answer to OPTIONS");
+    };
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    assert!(answer.contains("\r\nAllow: "), "{answer}");
+
+    let (code, body) = http_get(admin, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let counted = body.lines().any(|l| {
+        l.starts_with("cpimgate_sip_requests_answered_total")
+            && l.contains("method=\"OPTIONS\"")
+            && l.contains("status=\"200\"")
+    });
+    assert!(counted, "metrics: {body}");
+}
