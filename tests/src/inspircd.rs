@@ -639,7 +639,7 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
   threshold="1000000" commandrate="100000000" fakelag="no"
   localmax="100000" globalmax="100000" maxlocal="100000" maxglobal="100000" limit="100000"
   useident="no" resolvehostnames="no" maxchans="100">
-<performance clonesonconnect="no" softlimit="100000" timeskipwarn="0">
+<performance clonesonconnect="no" softlimit="100000" timeskipwarn="0" netbuffersize="65534">
 <security hidesplits="no" announceinvites="dynamic">
 <limits maxnick="30" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255"
   maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
