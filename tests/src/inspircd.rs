@@ -220,22 +220,7 @@ impl Inspircd {
             ],
         ];
         for args in steps {
-            let out = Command::new("openssl")
-                .args(&args)
-                .current_dir(dir)
-                .output()
-                .await
-                .map_err(|e| HarnessError::NotInstalled {
-                    program: "openssl".into(),
-                    reason: e.to_string(),
-                })?;
-            if !out.status.success() {
-                return Err(HarnessError::Irc(format!(
-                    "openssl {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
+            crate::prosody::openssl(dir, &args).await?;
         }
         let out = Command::new("openssl")
             .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", &crt])

@@ -278,22 +278,7 @@ async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
         );
     }
     for args in steps {
-        let out = Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()
-            .await
-            .map_err(|e| HarnessError::NotInstalled {
-                program: "openssl".into(),
-                reason: e.to_string(),
-            })?;
-        if !out.status.success() {
-            return Err(HarnessError::ServerStart {
-                reason: format!("openssl {}", args.join(" ")),
-                log: dir.join("ca.crt"),
-                log_tail: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
+        crate::prosody::openssl(dir, &args).await?;
     }
     Ok(())
 }

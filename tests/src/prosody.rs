@@ -602,11 +602,18 @@ pub(crate) async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
         ],
     ];
     for args in steps {
-        let mut cmd = Command::new("openssl");
-        cmd.args(args).current_dir(dir);
-        run(cmd, &format!("openssl {}", args.join(" "))).await?;
+        openssl(dir, args).await?;
     }
     Ok(())
+}
+
+/// Run the `openssl` CLI with `args` in `dir` (test certificates); an
+/// error names the command and carries its output.
+pub(crate) async fn openssl<S: AsRef<str>>(dir: &Path, args: &[S]) -> Result<(), HarnessError> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let mut cmd = Command::new("openssl");
+    cmd.args(&args).current_dir(dir);
+    run(cmd, &format!("openssl {}", args.join(" "))).await
 }
 
 /// Run a helper command to completion; an error names the command and
