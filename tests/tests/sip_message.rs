@@ -543,32 +543,32 @@ async fn kamailio_and_the_gateway_speak_tls_both_ways() {
     drop(kamailio);
 }
 
-/// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
-/// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default
-/// 500) over UDP to the XMPP user; every one must get 202 and arrive.
-/// `cargo test -p cpimgate-e2e --release --test sip_message load -- --ignored --nocapture`
-#[tokio::test]
-#[ignore = "a load run; see its doc"]
-async fn load_sipp_to_an_xmpp_user() {
+/// `CPIMGATE_SIP_LOAD` (default 5000) and `CPIMGATE_SIP_RATE` (per
+/// second, default 500) of the load runs.
+fn load_settings() -> (u32, u32) {
     let env = |k: &str, d: u32| {
         std::env::var(k)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let total = env("CPIMGATE_SIP_LOAD", 5000);
-    let rate = env("CPIMGATE_SIP_RATE", 500);
-    let mut s = setup().await;
-    let service = format!("{USER}%40{HOST_A}");
-    let start = std::time::Instant::now();
-    let sipp = Sipp::uac(
+    (
+        env("CPIMGATE_SIP_LOAD", 5000),
+        env("CPIMGATE_SIP_RATE", 500),
+    )
+}
+
+/// sipp sending `total` MESSAGEs to `service` at the gateway's UDP
+/// `port`, `rate` a second, up to 1000 in flight.
+fn load_uac(port: u16, service: &str, total: u32, rate: u32) -> Sipp {
+    Sipp::uac(
         "message_uac.xml",
         SippTransport::Udp,
-        &format!("127.0.0.1:{}", s.sip_port),
+        &format!("127.0.0.1:{port}"),
         total,
         &[
             "-s",
-            &service,
+            service,
             "-key",
             "domain",
             SIP_DOMAIN,
@@ -578,7 +578,21 @@ async fn load_sipp_to_an_xmpp_user() {
             "1000",
         ],
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
+/// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default
+/// 500) over UDP to the XMPP user; every one must get 202 and arrive.
+/// `cargo test -p cpimgate-e2e --release --test sip_message load -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a load run; see its doc"]
+async fn load_sipp_to_an_xmpp_user() {
+    let (total, rate) = load_settings();
+    let mut s = setup().await;
+    let service = format!("{USER}%40{HOST_A}");
+    let start = std::time::Instant::now();
+    let sipp = load_uac(s.sip_port, &service, total, rate);
     let mut seen = 0;
     while seen < total {
         s.user
@@ -744,14 +758,7 @@ async fn sipp_messages_reach_an_irc_nick() {
 #[tokio::test]
 #[ignore = "a load run; see its doc"]
 async fn load_sipp_to_an_irc_nick() {
-    let env = |k: &str, d: u32| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let total = env("CPIMGATE_SIP_LOAD", 5000);
-    let rate = env("CPIMGATE_SIP_RATE", 500);
+    let (total, rate) = load_settings();
     let irc = Inspircd::start()
         .await
         .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
@@ -765,24 +772,7 @@ async fn load_sipp_to_an_irc_nick() {
     let mut bob = IrcUser::connect(irc.addr(), "bob").await.unwrap();
     let service = format!("bob%25{IRC_NETWORK}");
     let start = std::time::Instant::now();
-    let sipp = Sipp::uac(
-        "message_uac.xml",
-        SippTransport::Udp,
-        &format!("127.0.0.1:{sip_port}"),
-        total,
-        &[
-            "-s",
-            &service,
-            "-key",
-            "domain",
-            SIP_DOMAIN,
-            "-r",
-            &rate.to_string(),
-            "-l",
-            "1000",
-        ],
-    )
-    .unwrap();
+    let sipp = load_uac(sip_port, &service, total, rate);
     let mut seen = 0;
     while seen < total {
         let l = tokio::time::timeout(WAIT, bob.next_line())
