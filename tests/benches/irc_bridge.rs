@@ -342,59 +342,72 @@ async fn measure(
     let room = path.room.clone();
     let channel = path.channel.clone();
 
-    // XMPP → IRC.
-    let tag = format!("{}-x2i-warm", path.name);
-    x2i(alice, bob, &room, &channel, &tag, settings.warmup, None).await?;
-    let tag = format!("{}-x2i", path.name);
-    let before = cpu_now(path, prosody, ircd);
-    f.x2i = x2i(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
-    f.x2i_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
-    eprintln!(
-        "{}: XMPP->IRC saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        path.name,
-        f.x2i.percentile(0.5),
-        f.x2i.percentile(0.99),
-        f.x2i.percentile(1.0)
-    );
-    let tag = format!("{}-x2i-paced", path.name);
-    f.x2i_paced = x2i(
-        alice,
-        bob,
-        &room,
-        &channel,
-        &tag,
-        settings.paced,
-        Some(settings.rate),
-    )
-    .await?;
-    settle_xmpp(alice).await?;
-
-    // IRC → XMPP.
-    let tag = format!("{}-i2x-warm", path.name);
-    i2x(alice, bob, &room, &channel, &tag, settings.warmup, None).await?;
-    let tag = format!("{}-i2x", path.name);
-    let before = cpu_now(path, prosody, ircd);
-    f.i2x = i2x(alice, bob, &room, &channel, &tag, settings.saturating, None).await?;
-    f.i2x_cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
-    eprintln!(
-        "{}: IRC->XMPP saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        path.name,
-        f.i2x.percentile(0.5),
-        f.i2x.percentile(0.99),
-        f.i2x.percentile(1.0)
-    );
-    let tag = format!("{}-i2x-paced", path.name);
-    f.i2x_paced = i2x(
-        alice,
-        bob,
-        &room,
-        &channel,
-        &tag,
-        settings.paced,
-        Some(settings.rate),
-    )
-    .await?;
+    for way in [Way::X2i, Way::I2x] {
+        let tag = |phase: &str| format!("{}-{}{phase}", path.name, way.tag());
+        let ends = (&room[..], &channel[..]);
+        one_way(way, alice, bob, ends, &tag("-warm"), settings.warmup, None).await?;
+        let before = cpu_now(path, prosody, ircd);
+        let saturating =
+            one_way(way, alice, bob, ends, &tag(""), settings.saturating, None).await?;
+        let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+        eprintln!(
+            "{}: {} saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            path.name,
+            way.label(),
+            saturating.percentile(0.5),
+            saturating.percentile(0.99),
+            saturating.percentile(1.0)
+        );
+        let rate = Some(settings.rate);
+        let paced = one_way(way, alice, bob, ends, &tag("-paced"), settings.paced, rate).await?;
+        match way {
+            Way::X2i => {
+                settle_xmpp(alice).await?;
+                (f.x2i, f.x2i_cpu, f.x2i_paced) = (saturating, cpu, paced);
+            }
+            Way::I2x => (f.i2x, f.i2x_cpu, f.i2x_paced) = (saturating, cpu, paced),
+        }
+    }
     Ok(f)
+}
+
+/// Which way a run goes.
+#[derive(Clone, Copy)]
+enum Way {
+    X2i,
+    I2x,
+}
+
+impl Way {
+    fn tag(self) -> &'static str {
+        match self {
+            Way::X2i => "x2i",
+            Way::I2x => "i2x",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Way::X2i => "XMPP->IRC",
+            Way::I2x => "IRC->XMPP",
+        }
+    }
+}
+
+/// `n` messages `way` between Alice in `room` and ircbob in `channel`.
+async fn one_way(
+    way: Way,
+    alice: &mut XmppUser,
+    bob: &mut IrcUser,
+    (room, channel): (&str, &str),
+    tag: &str,
+    n: usize,
+    rate: Option<u64>,
+) -> Result<Run, BoxError> {
+    match way {
+        Way::X2i => x2i(alice, bob, room, channel, tag, n, rate).await,
+        Way::I2x => i2x(alice, bob, room, channel, tag, n, rate).await,
+    }
 }
 
 /// Sleep until `start + i / rate`.
