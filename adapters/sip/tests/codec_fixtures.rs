@@ -734,3 +734,37 @@ fn response_to_f1_follows_rfc3261_8_2_6() {
     let resp = OwnedMessage::response_to(&req, 100, "Trying", Some("x1")).expect("builds");
     assert_eq!(resp.get("To"), Some("sip:user2@domain.com"));
 }
+
+/// Found by the `sip` fuzz target: a C1 control (U+0085, UTF-8 C2 85) is
+/// UTF8-NONASCII, which RFC 3261 §25.1 allows in a header value, so the
+/// parser takes it; the builder used to refuse it, and such a request got
+/// no answer at all. Now what parses can be answered, while an ASCII
+/// control is still refused by both.
+#[test]
+fn a_parsed_request_with_a_c1_control_in_via_is_answered() {
+    let bytes = "MESSAGE sip:user2@domain.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1\u{85}\r\n\
+        From: <sip:user1@domain.com>;tag=1\r\n\
+        To: <sip:user2@domain.com>\r\n\
+        CSeq: 1 MESSAGE\r\n\
+        Max-Forwards: 70\r\n\
+        Content-Length: 0\r\n\r\n";
+    let req = parse(bytes.as_bytes()).expect("parses");
+    let status = req
+        .validate_request()
+        .expect_err("missing Call-ID")
+        .response_status();
+    let resp =
+        OwnedMessage::response_to(&req, status.code, &status.reason, Some("x1")).expect("builds");
+    let back = resp.to_bytes();
+    let r = parse(&back).expect("the answer parses");
+    assert_eq!(r.status(), Some(400));
+    assert_eq!(
+        resp.get("Via"),
+        Some("SIP/2.0/UDP a.example.com;branch=z9hG4bK1\u{85}")
+    );
+    let mut m = OwnedMessage::response(200, "OK").expect("builds");
+    assert!(m.push_header("Subject", "a\u{7f}b").is_err());
+    assert!(m.push_header("Subject", "a\u{0}b").is_err());
+    assert!(m.push_header("Subject", "a\tb\u{85}").is_ok());
+}

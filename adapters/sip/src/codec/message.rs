@@ -195,8 +195,9 @@ fn line_end(input: &[u8], from: usize, max_line: usize) -> Result<(usize, usize)
 }
 
 /// Whether a byte ends a line or may not appear in one: a control
-/// character other than HTAB.
-fn is_control(c: u8) -> bool {
+/// character other than HTAB. Only ASCII: the C1 controls (U+0080 to
+/// U+009F) are UTF8-NONASCII, which RFC 3261 §25.1 allows in TEXT-UTF8.
+pub(crate) fn is_control(c: u8) -> bool {
     (c < 0x20 && c != b'\t') || c == 0x7f
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::addr::NameAddrRef;
 use super::headers::{HeaderName, is_token};
-use super::message::{Message, StartLine};
+use super::message::{Message, StartLine, is_control};
 
 /// Error building a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,8 +82,11 @@ pub struct OwnedMessage {
     body: Bytes,
 }
 
+/// Refuses what the parser refuses in a header line (the same rule, so
+/// that every value of a parsed message can be copied into a new one):
+/// ASCII control characters but HTAB.
 fn check_value(name: &str, value: &str) -> Result<(), BuildError> {
-    if value.chars().any(|c| c.is_control() && c != '\t') {
+    if value.bytes().any(is_control) {
         return Err(BuildError::Value(name.to_owned()));
     }
     Ok(())
