@@ -23,6 +23,10 @@
 //! 7. The same with TLS between Kamailio and the gateway, both ways and
 //!    mutual (the gateway checks client certificates by default); sipp,
 //!    built without TLS in Debian, stays on UDP.
+//! 8. Kamailio as the registrar: the gateway registers an address of
+//!    record for the XMPP user (digest challenge, refreshes), sipp reaches
+//!    the user there, the user's messages leave From it, and the binding
+//!    is removed when the gateway stops.
 //!
 //! If Prosody, InspIRCd, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,7 +37,7 @@ use std::time::Duration;
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME as IRC_NETWORK};
 use cpimgate_e2e::irc_user::IrcUser;
-use cpimgate_e2e::kamailio::Kamailio;
+use cpimgate_e2e::kamailio::{Kamailio, Registrar};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sipp::{Sipp, SippTransport};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
@@ -539,6 +543,144 @@ async fn kamailio_and_the_gateway_speak_tls_both_ways() {
         );
     }
     s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+    drop(kamailio);
+}
+
+/// Registration (RFC 3261 §10) with Kamailio as the registrar of
+/// `reg.localhost`: the gateway registers `sip:user@reg.localhost` for the
+/// XMPP user, answering Kamailio's digest challenge, and refreshes it
+/// before its 2 s run out; sipp reaches the XMPP user at that address of
+/// record through Kamailio's location lookup (first, and again after
+/// several refreshes); the XMPP user's message to SIP leaves From the
+/// address of record; when the gateway stops it removes the binding and
+/// the address of record gets 404.
+#[tokio::test]
+async fn the_gateway_registers_an_xmpp_user_with_kamailio() {
+    const AOR: &str = "sip:user@reg.localhost";
+    let sip_port = free_port().unwrap();
+    let registrar = Registrar {
+        domain: "reg.localhost".into(),
+        user: "user".into(),
+        password: "reg-secret".into(),
+    };
+    let kamailio = Kamailio::start_registrar(
+        SIP_DOMAIN,
+        SocketAddr::from(([127, 0, 0, 1], sip_port)),
+        registrar,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("Kamailio as a registrar must start: {e}"));
+    let extra = format!(
+        r#"outbound_proxy = "sip:{proxy}"
+        trusted = ["127.0.0.1"]
+        [[adapters.sip.register]]
+        aor = "{AOR}"
+        address = "{USER}@{HOST_A}"
+        expires = 2
+        credentials = {{ user = "user", password = "reg-secret" }}"#,
+        proxy = kamailio.addr()
+    );
+    let mut s = setup_with(sip_port, &extra).await;
+    let saved = format!("saved {AOR} <sip:{USER}%40{HOST_A}@127.0.0.1:{sip_port}");
+    kamailio
+        .wait_log(&saved, 1, WAIT)
+        .await
+        .expect("the gateway registers the address of record");
+
+    // sipp → Kamailio (lookup) → the registered Contact → XMPP user.
+    let reach = |n: u32| {
+        Sipp::uac(
+            "message_uac.xml",
+            SippTransport::Udp,
+            &kamailio.addr().to_string(),
+            n,
+            &["-s", "user", "-key", "domain", "reg.localhost"],
+        )
+        .unwrap()
+    };
+    if let Err(e) = reach(1).finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp to {AOR}: {e}
+kamailio log:
+{}",
+            kamailio.log_tail(30)
+        );
+    }
+    let first = "Message 1 from sipp.";
+    s.user
+        .expect_message(|m| body(m).map(str::trim_end) == Some(first), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{first} to the address of record: {e}"));
+
+    // Three more saves are three refreshes: the binding outlives its 2 s.
+    let before = kamailio.log_count(&saved);
+    kamailio
+        .wait_log(&saved, before + 3, Duration::from_secs(15))
+        .await
+        .expect("the gateway refreshes the binding before it runs out");
+    if let Err(e) = reach(1).finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp to {AOR} after the refreshes: {e}
+kamailio log:
+{}",
+            kamailio.log_tail(30)
+        );
+    }
+    s.user
+        .expect_message(|m| body(m).map(str::trim_end) == Some(first), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{first} after the refreshes: {e}"));
+
+    // XMPP user → gateway → Kamailio → sipp UAS: From the address of record.
+    let port = free_port().unwrap();
+    let mut uas = Sipp::uas("message_uas_aor.xml", SippTransport::Udp, port, 1, &[]).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !uas.has_exited(),
+        "sipp as a UAS on port {port} exited at once"
+    );
+    let jid = jid_of(&format!("sip:bob@127.0.0.1:{port};transport=udp"));
+    s.user
+        .send_message(chat_with_receipt_request(
+            &jid,
+            "hello from a registered user",
+        ))
+        .await
+        .unwrap();
+    s.user
+        .expect_message(is_receipt, WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no receipt: {e}
+kamailio log:
+{}",
+                kamailio.log_tail(30)
+            )
+        });
+    if let Err(e) = uas.finish(Duration::from_secs(30)).await {
+        panic!("sipp UAS, From the address of record: {e}");
+    }
+
+    // Stopping removes the binding (Expires 0); the address of record
+    // then has nobody behind it.
+    s.gw.shutdown().await.unwrap();
+    kamailio
+        .wait_log(&format!("{saved};transport=udp> expires=0"), 1, WAIT)
+        .await
+        .expect("the stopping gateway removes its binding");
+    let gone = Sipp::uac(
+        "message_uac_404.xml",
+        SippTransport::Udp,
+        &kamailio.addr().to_string(),
+        1,
+        &["-s", "user", "-key", "domain", "reg.localhost"],
+    )
+    .unwrap();
+    if let Err(e) = gone.finish(Duration::from_secs(30)).await {
+        panic!("{AOR} after the gateway stopped must get 404: {e}");
+    }
     drop(s.prosody);
     drop(kamailio);
 }

@@ -9,6 +9,8 @@
 //!   sans-IO;
 //! * [`digest`]: digest authentication, both sides (RFC 3261 §22);
 //! * [`message`]: the MESSAGE rules (RFC 3428), sans-IO;
+//! * [`register`]: registration of gateway addresses with a registrar
+//!   (RFC 3261 §10), sans-IO;
 //! * [`adapter`]: [`SipAdapter`], the tokio driver that joins them to the
 //!   hub, configured by [`SipConfig`].
 
@@ -17,6 +19,7 @@ pub mod codec;
 pub mod config;
 pub mod digest;
 pub mod message;
+pub mod register;
 pub mod transaction;
 pub mod transport;
 

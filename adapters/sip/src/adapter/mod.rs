@@ -111,6 +111,7 @@ struct Outgoing {
     conn: Option<ConnId>,
 }
 
+mod register;
 mod uac;
 mod wire;
 
@@ -142,6 +143,13 @@ struct Driver {
     digest: Option<DigestServer>,
     client: Option<DigestClient>,
     sent_by: HashMap<TransportKind, String>,
+    /// Addresses of record registered with a registrar.
+    bindings: Vec<crate::register::Binding>,
+    /// REGISTER client transactions, with their binding.
+    register_txs: HashMap<TxId, usize>,
+    /// The `host:port` of every listener, as the Via and Contacts name
+    /// them: a Request-URI there is the gateway's (a registered Contact).
+    own_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -212,6 +220,8 @@ async fn run(
         .as_ref()
         .map(|c| DigestClient::new(c.user.clone(), c.password.clone()));
     let (internal, mut internal_rx) = mpsc::channel(1024);
+    let bindings = register::bindings(&config, &ctx.name, Instant::now());
+    let own_hosts = sent_by.values().cloned().collect();
     let mut d = Driver {
         name: ctx.name.clone(),
         mappings,
@@ -230,14 +240,22 @@ async fn run(
         digest,
         client,
         sent_by,
+        bindings,
+        register_txs: HashMap::new(),
+        own_hosts,
         config,
     };
     let _ = ctx
         .inbound
         .send(Inbound::Status(AdapterStatus::Connected))
         .await;
+    d.register_due(Instant::now());
+    d.drain();
     loop {
-        let deadline = d.layer.poll_timeout();
+        let deadline = match (d.layer.poll_timeout(), d.register_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -255,9 +273,37 @@ async fn run(
                 None => break,
             },
             Some(i) = internal_rx.recv() => d.handle_internal(i),
-            () = sleep => d.layer.handle_timeout(Instant::now()),
+            () = sleep => {
+                let now = Instant::now();
+                d.layer.handle_timeout(now);
+                d.register_due(now);
+            }
         }
         d.drain();
+    }
+    // RFC 3261 §10.2.2: remove the bindings, and give the registrar a
+    // moment to confirm before the sockets close.
+    if d.unregister_all() {
+        d.drain();
+        let until = tokio::time::Instant::now() + register::UNREGISTER_WAIT;
+        while d.unregistering() {
+            let deadline = d.layer.poll_timeout().map(tokio::time::Instant::from_std);
+            let next = deadline.map_or(until, |t| t.min(until));
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(e) => d.handle_transport(e),
+                    None => break,
+                },
+                Some(i) = internal_rx.recv() => d.handle_internal(i),
+                () = tokio::time::sleep_until(next) => {
+                    if tokio::time::Instant::now() >= until {
+                        break;
+                    }
+                    d.layer.handle_timeout(Instant::now());
+                }
+            }
+            d.drain();
+        }
     }
     d.shutdown();
     let _ = ctx
@@ -430,8 +476,15 @@ impl Driver {
                 tx,
                 response,
                 bytes,
-            } if response.status >= 200 => self.handle_final(tx, &response, &bytes),
+                // A REGISTER's response is taken by its binding; the rest
+                // are MESSAGE outcomes.
+            } if response.status >= 200 && !self.register_response(tx, &bytes) => {
+                self.handle_final(tx, &response, &bytes);
+            }
             Event::Timeout { tx, .. } => {
+                if self.register_lost(tx, "no final response (timer F)") {
+                    return;
+                }
                 if let Some(out) = self.sending.remove(&tx) {
                     let f = Failure::new(
                         FailureKind::Timeout,
@@ -441,6 +494,9 @@ impl Driver {
                 }
             }
             Event::TransportError { tx } => {
+                if self.register_lost(tx, "cannot send the REGISTER") {
+                    return;
+                }
                 if let Some(out) = self.sending.remove(&tx) {
                     let f = Failure::new(
                         FailureKind::Unreachable,
@@ -450,6 +506,7 @@ impl Driver {
                 }
             }
             Event::Terminated { tx } => {
+                self.register_lost(tx, "transaction ended");
                 self.merge.terminated(tx);
                 self.waiting.remove(&tx);
                 if let Some(out) = self.sending.remove(&tx) {
@@ -480,6 +537,7 @@ impl Driver {
             config: &self.config,
             adapter: &self.name,
             now: Timestamp::now(),
+            own_hosts: &self.own_hosts,
         };
         match handle_request(&req, &ctx) {
             UasDecision::Ignore => {}
