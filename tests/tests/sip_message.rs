@@ -701,10 +701,11 @@ fn load_settings() -> (u32, u32) {
 }
 
 /// sipp sending `total` MESSAGEs to `service` at the gateway's UDP
-/// `port`, `rate` a second, up to 1000 in flight.
+/// `port`, `rate` a second, up to 1000 in flight; each body carries its
+/// number and send time (tests/sipp/message_uac_load.xml).
 fn load_uac(port: u16, service: &str, total: u32, rate: u32) -> Sipp {
     Sipp::uac(
-        "message_uac.xml",
+        "message_uac_load.xml",
         SippTransport::Udp,
         &format!("127.0.0.1:{port}"),
         total,
@@ -723,6 +724,72 @@ fn load_uac(port: u16, service: &str, total: u32, rate: u32) -> Sipp {
     .unwrap()
 }
 
+/// What a load run's receiver saw: each message by its number (none may
+/// be missing or come twice) and its latency from sipp's send time to its
+/// arrival at the receiving client (same host, same clock).
+struct LoadTally {
+    seen: Vec<bool>,
+    count: u32,
+    latencies_ms: Vec<f64>,
+}
+
+impl LoadTally {
+    fn new(total: u32) -> LoadTally {
+        LoadTally {
+            seen: vec![false; total as usize + 1],
+            count: 0,
+            latencies_ms: Vec::with_capacity(total as usize),
+        }
+    }
+
+    /// Counts `text` if it is a load message; panics on a repeat.
+    fn record(&mut self, text: &str) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        // "Message N sent DATE TIME UNIX from sipp.", maybe after a
+        // relay's "<nick> ".
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "Message") else {
+            return false;
+        };
+        let (Some(n), Some(&"sent"), Some(sent)) =
+            (words.get(at + 1), words.get(at + 2), words.get(at + 5))
+        else {
+            return false;
+        };
+        let (Ok(n), Ok(sent)) = (n.parse::<usize>(), sent.parse::<f64>()) else {
+            return false;
+        };
+        let slot = self
+            .seen
+            .get_mut(n)
+            .unwrap_or_else(|| panic!("message {n} was never sent"));
+        assert!(!*slot, "message {n} arrived twice");
+        *slot = true;
+        self.count += 1;
+        self.latencies_ms.push((now - sent) * 1000.0);
+        true
+    }
+
+    /// "p50 … / p99 … / max … ms".
+    fn latency(&mut self) -> String {
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((self.latencies_ms.len() as f64 - 1.0) * q).round() as usize;
+            self.latencies_ms.get(i).copied().unwrap_or(f64::NAN)
+        };
+        format!(
+            "latency p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        )
+    }
+}
+
 /// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
 /// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default
 /// 500) over UDP to the XMPP user; every one must get 202 and arrive.
@@ -735,22 +802,24 @@ async fn load_sipp_to_an_xmpp_user() {
     let service = format!("{USER}%40{HOST_A}");
     let start = std::time::Instant::now();
     let sipp = load_uac(s.sip_port, &service, total, rate);
-    let mut seen = 0;
-    while seen < total {
-        s.user
+    let mut tally = LoadTally::new(total);
+    while tally.count < total {
+        let m = s
+            .user
             .expect_message(
                 |m| body(m).is_some_and(|b| b.trim_end().ends_with("from sipp.")),
                 WAIT,
             )
             .await
-            .unwrap_or_else(|e| panic!("after {seen} of {total}: {e}"));
-        seen += 1;
+            .unwrap_or_else(|e| panic!("after {} of {total}: {e}", tally.count));
+        tally.record(body(&m).unwrap_or_default());
     }
     let received = start.elapsed();
     sipp.finish(Duration::from_secs(120)).await.unwrap();
     println!(
-        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the XMPP user in {received:?} ({:.0}/s)",
-        f64::from(total) / received.as_secs_f64()
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and each reached the XMPP user once in {received:?} ({:.0}/s); {}",
+        f64::from(total) / received.as_secs_f64(),
+        tally.latency()
     );
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
@@ -915,21 +984,22 @@ async fn load_sipp_to_an_irc_nick() {
     let service = format!("bob%25{IRC_NETWORK}");
     let start = std::time::Instant::now();
     let sipp = load_uac(sip_port, &service, total, rate);
-    let mut seen = 0;
-    while seen < total {
+    let mut tally = LoadTally::new(total);
+    while tally.count < total {
         let l = tokio::time::timeout(WAIT, bob.next_line())
             .await
-            .unwrap_or_else(|_| panic!("after {seen} of {total}: nothing for {WAIT:?}"))
+            .unwrap_or_else(|_| panic!("after {} of {total}: nothing for {WAIT:?}", tally.count))
             .unwrap();
-        if l.command == "PRIVMSG" && l.param(1).trim_end().ends_with("from sipp.") {
-            seen += 1;
+        if l.command == "PRIVMSG" {
+            tally.record(l.param(1));
         }
     }
     let received = start.elapsed();
     sipp.finish(Duration::from_secs(120)).await.unwrap();
     println!(
-        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the IRC nick in {received:?} ({:.0}/s)",
-        f64::from(total) / received.as_secs_f64()
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and each reached the IRC nick once in {received:?} ({:.0}/s); {}",
+        f64::from(total) / received.as_secs_f64(),
+        tally.latency()
     );
     gw.shutdown().await.unwrap();
 }
