@@ -4,3 +4,4 @@
 //! shape. Its issue adds the codec, sessions and the chat-room focus.
 
 pub mod room;
+pub mod sdp;
