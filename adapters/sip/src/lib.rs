@@ -9,6 +9,8 @@
 //!   sans-IO;
 //! * [`digest`]: digest authentication, both sides (RFC 3261 §22);
 //! * [`message`]: the MESSAGE rules (RFC 3428), sans-IO;
+//! * [`resolve`]: locating SIP servers in DNS (RFC 3263), sans-IO rules
+//!   and a hickory-resolver driver;
 //! * [`adapter`]: [`SipAdapter`], the tokio driver that joins them to the
 //!   hub, configured by [`SipConfig`].
 
@@ -17,6 +19,7 @@ pub mod codec;
 pub mod config;
 pub mod digest;
 pub mod message;
+pub mod resolve;
 pub mod transaction;
 pub mod transport;
 
