@@ -321,10 +321,12 @@ impl Resolution {
                     self.after_srv();
                 }
             }
-            (Stage::Addresses { found, .. }, Query::Addresses(name), answer) => {
-                if let Some(Answer::Addresses(addrs)) = answer {
-                    found.insert(name.clone(), addrs);
-                }
+            (
+                Stage::Addresses { found, .. },
+                Query::Addresses(name),
+                Some(Answer::Addresses(addrs)),
+            ) => {
+                found.insert(name.clone(), addrs);
             }
             _ => {}
         }
