@@ -10,7 +10,10 @@
 //!    never answers (timer F), then TCP, whose first SRV priority is a
 //!    closed port (connection refused); every message still reaches sipp
 //!    at the TCP target of the second priority, in order.
-//! 3. A name DNS does not know: the user gets an error stanza
+//! 3. An outbound proxy named by SRV records only (no NAPTR): the first
+//!    answers 503, the MESSAGE goes to the second, with the Request-URI
+//!    unchanged and a Route naming the proxy.
+//! 4. A name DNS does not know: the user gets an error stanza
 //!    (item-not-found) that says no SIP server was found for it.
 //!
 //! If Prosody, dnsmasq or sipp cannot start, these tests fail and say why.
@@ -274,6 +277,49 @@ async fn the_next_server_is_tried_after_a_timeout_and_a_refused_connection() {
         .collect();
     assert_eq!(got, ["1", "2", "3"], "each once, in order:\n{log}");
     drop(silent);
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+}
+
+#[tokio::test]
+async fn an_outbound_proxy_named_in_dns_and_a_503_from_the_first() {
+    let (first, second) = (free_port().unwrap(), free_port().unwrap());
+    // No NAPTR: the SRV names of the gateway's transports are asked.
+    let zone = Zone::new("test")
+        .srv("_sip._udp.proxy.test", "p1.proxy.test", first, 10, 1)
+        .srv("_sip._udp.proxy.test", "p2.proxy.test", second, 20, 1)
+        .host("p1.proxy.test", LOCALHOST)
+        .host("p2.proxy.test", LOCALHOST);
+    let mut s = setup(&zone, "outbound_proxy = \"sip:proxy.test\"").await;
+    let out_of_service =
+        Sipp::uas("message_uas_503.xml", SippTransport::Udp, first, 1, &[]).unwrap();
+    let sipp = uas(SippTransport::Udp, second, 1).await;
+    // The Request-URI's domain has no records: only the proxy is located.
+    let id = s
+        .user
+        .send_message(chat_with_receipt_request(
+            &jid_of("sip:bob@elsewhere.test"),
+            "hello sipp from xmpp, through the proxy",
+        ))
+        .await
+        .unwrap();
+    s.user
+        .expect_message(|m| is_receipt_for(m, &id), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no receipt, so no 200 from the second proxy: {e}"));
+    out_of_service
+        .finish(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the first proxy got the MESSAGE and said 503: {e}"));
+    let log = sipp
+        .finish_with_messages(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the second proxy got the MESSAGE: {e}"));
+    assert!(
+        log.contains("MESSAGE sip:bob@elsewhere.test SIP/2.0")
+            && log.contains("Route: <sip:proxy.test;lr>"),
+        "the Request-URI unchanged, the proxy in a Route:\n{log}"
+    );
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
 }
