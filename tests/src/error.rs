@@ -37,9 +37,11 @@ pub enum HarnessError {
         /// Its stdout and stderr.
         output: String,
     },
-    /// Happens when Prosody exits early, cannot open its ports, or does not
-    /// listen in time. The message carries the tail of its log.
-    #[error("prosody did not start: {reason}\n--- {log} (tail) ---\n{log_tail}")]
+    /// Happens when a server (Prosody, Kamailio, biboumi, the gateway
+    /// binary) exits early, cannot open its ports, or does not listen in
+    /// time. The reason starts with the server's name; the message carries
+    /// the tail of its log.
+    #[error("a server did not start: {reason}\n--- {log} (tail) ---\n{log_tail}")]
     ServerStart {
         /// What went wrong.
         reason: String,

@@ -7,6 +7,13 @@
 //! TLS, both sides with certificates of a CA made for the instance (mutual
 //! TLS: the gateway checks client certificates by default).
 //!
+//! [`Kamailio::start_registrar`] makes it also the registrar of a domain
+//! (usrloc in memory, registrar): a REGISTER for that domain is
+//! challenged (digest, one user and password) and saved; a request for
+//! an address of that domain goes to its registered Contact, or gets 404.
+//! Each binding saved or removed is logged as `saved <AoR> <Contact>
+//! expires=<n>`.
+//!
 //! Started in the foreground (`-DD -E`, log on stderr, kept in a file);
 //! stopped with SIGTERM to its main process, which stops its children.
 
@@ -22,6 +29,17 @@ use crate::prosody::free_port;
 
 /// Where Debian puts Kamailio's modules.
 const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+/// The registrar part of [`Kamailio::start_registrar`].
+#[derive(Debug, Clone)]
+pub struct Registrar {
+    /// The domain it registers.
+    pub domain: String,
+    /// The only user that may register.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
 
 /// A running Kamailio.
 #[derive(Debug)]
@@ -39,7 +57,16 @@ impl Kamailio {
         gateway_domain: &str,
         gateway: SocketAddr,
     ) -> Result<Kamailio, HarnessError> {
-        Self::start_full(gateway_domain, gateway, false).await
+        Self::start_full(gateway_domain, gateway, false, None).await
+    }
+
+    /// [`Kamailio::start`], and the registrar of `registrar.domain`.
+    pub async fn start_registrar(
+        gateway_domain: &str,
+        gateway: SocketAddr,
+        registrar: Registrar,
+    ) -> Result<Kamailio, HarnessError> {
+        Self::start_full(gateway_domain, gateway, false, Some(registrar)).await
     }
 
     /// [`Kamailio::start`] with a TLS listener too
@@ -51,13 +78,14 @@ impl Kamailio {
         gateway_domain: &str,
         gateway: SocketAddr,
     ) -> Result<Kamailio, HarnessError> {
-        Self::start_full(gateway_domain, gateway, true).await
+        Self::start_full(gateway_domain, gateway, true, None).await
     }
 
     async fn start_full(
         gateway_domain: &str,
         gateway: SocketAddr,
         tls: bool,
+        registrar: Option<Registrar>,
     ) -> Result<Kamailio, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("cpimgate-kamailio-")
@@ -70,7 +98,14 @@ impl Kamailio {
         } else {
             None
         };
-        let cfg = config(port, tls_port, dir.path(), gateway_domain, gateway);
+        let cfg = config(
+            port,
+            tls_port,
+            dir.path(),
+            gateway_domain,
+            gateway,
+            registrar.as_ref(),
+        );
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).map_err(|e| HarnessError::io("writing kamailio.cfg", e))?;
         let log = std::fs::File::create(dir.path().join("kamailio.log"))
@@ -134,6 +169,37 @@ impl Kamailio {
     /// The log file.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("kamailio.log")
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until at least `count` log lines contain `needle`; the error
+    /// quotes the log's tail.
+    pub async fn wait_log(
+        &self,
+        needle: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.log_count(needle) < count {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    what: format!(
+                        "{count} kamailio log lines with {needle:?} (saw {}); log:\n{}",
+                        self.log_count(needle),
+                        self.log_tail(30)
+                    ),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// The last `lines` lines of its log.
@@ -289,7 +355,46 @@ fn config(
     dir: &Path,
     gateway_domain: &str,
     gateway: SocketAddr,
+    registrar: Option<&Registrar>,
 ) -> String {
+    let (registrar_modules, registrar_route) = match registrar {
+        Some(r) => (
+            r#"loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "min_expires", 1)
+"#
+            .to_owned(),
+            format!(
+                r#"
+    if (is_method("REGISTER")) {{
+        if (!($tu =~ "^sip:{user}@{domain}$") || !pv_www_authenticate("{domain}", "{password}", "0")) {{
+            www_challenge("{domain}", "0");
+            exit;
+        }}
+        consume_credentials();
+        if (!save("location")) {{
+            sl_reply_error();
+            exit;
+        }}
+        xlog("L_INFO", "saved $tu $ct expires=$hdr(Expires)
+");
+        exit;
+    }}
+    if ($rd == "{domain}") {{
+        if (!lookup("location")) {{
+            sl_send_reply("404", "Not Found");
+            exit;
+        }}
+    }}"#,
+                user = r.user,
+                domain = r.domain,
+                password = r.password,
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     let (tls, gateway_transport) = match tls_port {
         Some(p) => {
             let d = dir.display();
@@ -329,7 +434,7 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "pv.so"
 loadmodule "xlog.so"
-
+{registrar_modules}
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
@@ -342,7 +447,7 @@ request_route {{
         exit;
     }}
     # A Route naming this proxy (the gateway's outbound proxy setting).
-    loose_route();
+    loose_route();{registrar_route}
     if ($rd == "{gateway_domain}") {{
         $du = "sip:{gateway};transport={gateway_transport}";
     }}

@@ -394,7 +394,7 @@ impl Prosody {
 
     fn start_error(&self, reason: &str) -> HarnessError {
         HarnessError::ServerStart {
-            reason: reason.to_owned(),
+            reason: format!("prosody: {reason}"),
             log: self.log_path(),
             log_tail: self.log_tail(40),
         }

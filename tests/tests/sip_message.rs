@@ -23,6 +23,10 @@
 //! 7. The same with TLS between Kamailio and the gateway, both ways and
 //!    mutual (the gateway checks client certificates by default); sipp,
 //!    built without TLS in Debian, stays on UDP.
+//! 8. Kamailio as the registrar: the gateway registers an address of
+//!    record for the XMPP user (digest challenge, refreshes), sipp reaches
+//!    the user there, the user's messages leave From it, and the binding
+//!    is removed when the gateway stops.
 //!
 //! If Prosody, InspIRCd, sipp or Kamailio cannot start, these tests fail and say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,7 +37,7 @@ use std::time::Duration;
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME as IRC_NETWORK};
 use cpimgate_e2e::irc_user::IrcUser;
-use cpimgate_e2e::kamailio::Kamailio;
+use cpimgate_e2e::kamailio::{Kamailio, Registrar};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sipp::{Sipp, SippTransport};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
@@ -543,6 +547,144 @@ async fn kamailio_and_the_gateway_speak_tls_both_ways() {
     drop(kamailio);
 }
 
+/// Registration (RFC 3261 §10) with Kamailio as the registrar of
+/// `reg.localhost`: the gateway registers `sip:user@reg.localhost` for the
+/// XMPP user, answering Kamailio's digest challenge, and refreshes it
+/// before its 2 s run out; sipp reaches the XMPP user at that address of
+/// record through Kamailio's location lookup (first, and again after
+/// several refreshes); the XMPP user's message to SIP leaves From the
+/// address of record; when the gateway stops it removes the binding and
+/// the address of record gets 404.
+#[tokio::test]
+async fn the_gateway_registers_an_xmpp_user_with_kamailio() {
+    const AOR: &str = "sip:user@reg.localhost";
+    let sip_port = free_port().unwrap();
+    let registrar = Registrar {
+        domain: "reg.localhost".into(),
+        user: "user".into(),
+        password: "reg-secret".into(),
+    };
+    let kamailio = Kamailio::start_registrar(
+        SIP_DOMAIN,
+        SocketAddr::from(([127, 0, 0, 1], sip_port)),
+        registrar,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("Kamailio as a registrar must start: {e}"));
+    let extra = format!(
+        r#"outbound_proxy = "sip:{proxy}"
+        trusted = ["127.0.0.1"]
+        [[adapters.sip.register]]
+        aor = "{AOR}"
+        address = "{USER}@{HOST_A}"
+        expires = 2
+        credentials = {{ user = "user", password = "reg-secret" }}"#,
+        proxy = kamailio.addr()
+    );
+    let mut s = setup_with(sip_port, &extra).await;
+    let saved = format!("saved {AOR} <sip:{USER}%40{HOST_A}@127.0.0.1:{sip_port}");
+    kamailio
+        .wait_log(&saved, 1, WAIT)
+        .await
+        .expect("the gateway registers the address of record");
+
+    // sipp → Kamailio (lookup) → the registered Contact → XMPP user.
+    let reach = |n: u32| {
+        Sipp::uac(
+            "message_uac.xml",
+            SippTransport::Udp,
+            &kamailio.addr().to_string(),
+            n,
+            &["-s", "user", "-key", "domain", "reg.localhost"],
+        )
+        .unwrap()
+    };
+    if let Err(e) = reach(1).finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp to {AOR}: {e}
+kamailio log:
+{}",
+            kamailio.log_tail(30)
+        );
+    }
+    let first = "Message 1 from sipp.";
+    s.user
+        .expect_message(|m| body(m).map(str::trim_end) == Some(first), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{first} to the address of record: {e}"));
+
+    // Three more saves are three refreshes: the binding outlives its 2 s.
+    let before = kamailio.log_count(&saved);
+    kamailio
+        .wait_log(&saved, before + 3, Duration::from_secs(15))
+        .await
+        .expect("the gateway refreshes the binding before it runs out");
+    if let Err(e) = reach(1).finish(Duration::from_secs(30)).await {
+        panic!(
+            "sipp to {AOR} after the refreshes: {e}
+kamailio log:
+{}",
+            kamailio.log_tail(30)
+        );
+    }
+    s.user
+        .expect_message(|m| body(m).map(str::trim_end) == Some(first), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{first} after the refreshes: {e}"));
+
+    // XMPP user → gateway → Kamailio → sipp UAS: From the address of record.
+    let port = free_port().unwrap();
+    let mut uas = Sipp::uas("message_uas_aor.xml", SippTransport::Udp, port, 1, &[]).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !uas.has_exited(),
+        "sipp as a UAS on port {port} exited at once"
+    );
+    let jid = jid_of(&format!("sip:bob@127.0.0.1:{port};transport=udp"));
+    s.user
+        .send_message(chat_with_receipt_request(
+            &jid,
+            "hello from a registered user",
+        ))
+        .await
+        .unwrap();
+    s.user
+        .expect_message(is_receipt, WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no receipt: {e}
+kamailio log:
+{}",
+                kamailio.log_tail(30)
+            )
+        });
+    if let Err(e) = uas.finish(Duration::from_secs(30)).await {
+        panic!("sipp UAS, From the address of record: {e}");
+    }
+
+    // Stopping removes the binding (Expires 0); the address of record
+    // then has nobody behind it.
+    s.gw.shutdown().await.unwrap();
+    kamailio
+        .wait_log(&format!("{saved};transport=udp> expires=0"), 1, WAIT)
+        .await
+        .expect("the stopping gateway removes its binding");
+    let gone = Sipp::uac(
+        "message_uac_404.xml",
+        SippTransport::Udp,
+        &kamailio.addr().to_string(),
+        1,
+        &["-s", "user", "-key", "domain", "reg.localhost"],
+    )
+    .unwrap();
+    if let Err(e) = gone.finish(Duration::from_secs(30)).await {
+        panic!("{AOR} after the gateway stopped must get 404: {e}");
+    }
+    drop(s.prosody);
+    drop(kamailio);
+}
+
 /// `CPIMGATE_SIP_LOAD` (default 5000) and `CPIMGATE_SIP_RATE` (per
 /// second, default 500) of the load runs.
 fn load_settings() -> (u32, u32) {
@@ -559,10 +701,11 @@ fn load_settings() -> (u32, u32) {
 }
 
 /// sipp sending `total` MESSAGEs to `service` at the gateway's UDP
-/// `port`, `rate` a second, up to 1000 in flight.
+/// `port`, `rate` a second, up to 1000 in flight; each body carries its
+/// number and send time (tests/sipp/message_uac_load.xml).
 fn load_uac(port: u16, service: &str, total: u32, rate: u32) -> Sipp {
     Sipp::uac(
-        "message_uac.xml",
+        "message_uac_load.xml",
         SippTransport::Udp,
         &format!("127.0.0.1:{port}"),
         total,
@@ -581,6 +724,72 @@ fn load_uac(port: u16, service: &str, total: u32, rate: u32) -> Sipp {
     .unwrap()
 }
 
+/// What a load run's receiver saw: each message by its number (none may
+/// be missing or come twice) and its latency from sipp's send time to its
+/// arrival at the receiving client (same host, same clock).
+struct LoadTally {
+    seen: Vec<bool>,
+    count: u32,
+    latencies_ms: Vec<f64>,
+}
+
+impl LoadTally {
+    fn new(total: u32) -> LoadTally {
+        LoadTally {
+            seen: vec![false; total as usize + 1],
+            count: 0,
+            latencies_ms: Vec::with_capacity(total as usize),
+        }
+    }
+
+    /// Counts `text` if it is a load message; panics on a repeat.
+    fn record(&mut self, text: &str) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        // "Message N sent DATE TIME UNIX from sipp.", maybe after a
+        // relay's "<nick> ".
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "Message") else {
+            return false;
+        };
+        let (Some(n), Some(&"sent"), Some(sent)) =
+            (words.get(at + 1), words.get(at + 2), words.get(at + 5))
+        else {
+            return false;
+        };
+        let (Ok(n), Ok(sent)) = (n.parse::<usize>(), sent.parse::<f64>()) else {
+            return false;
+        };
+        let slot = self
+            .seen
+            .get_mut(n)
+            .unwrap_or_else(|| panic!("message {n} was never sent"));
+        assert!(!*slot, "message {n} arrived twice");
+        *slot = true;
+        self.count += 1;
+        self.latencies_ms.push((now - sent) * 1000.0);
+        true
+    }
+
+    /// "p50 … / p99 … / max … ms".
+    fn latency(&mut self) -> String {
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((self.latencies_ms.len() as f64 - 1.0) * q).round() as usize;
+            self.latencies_ms.get(i).copied().unwrap_or(f64::NAN)
+        };
+        format!(
+            "latency p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        )
+    }
+}
+
 /// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
 /// MESSAGEs (default 5000) at `CPIMGATE_SIP_RATE` per second (default
 /// 500) over UDP to the XMPP user; every one must get 202 and arrive.
@@ -593,22 +802,24 @@ async fn load_sipp_to_an_xmpp_user() {
     let service = format!("{USER}%40{HOST_A}");
     let start = std::time::Instant::now();
     let sipp = load_uac(s.sip_port, &service, total, rate);
-    let mut seen = 0;
-    while seen < total {
-        s.user
+    let mut tally = LoadTally::new(total);
+    while tally.count < total {
+        let m = s
+            .user
             .expect_message(
                 |m| body(m).is_some_and(|b| b.trim_end().ends_with("from sipp.")),
                 WAIT,
             )
             .await
-            .unwrap_or_else(|e| panic!("after {seen} of {total}: {e}"));
-        seen += 1;
+            .unwrap_or_else(|e| panic!("after {} of {total}: {e}", tally.count));
+        tally.record(body(&m).unwrap_or_default());
     }
     let received = start.elapsed();
     sipp.finish(Duration::from_secs(120)).await.unwrap();
     println!(
-        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the XMPP user in {received:?} ({:.0}/s)",
-        f64::from(total) / received.as_secs_f64()
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and each reached the XMPP user once in {received:?} ({:.0}/s); {}",
+        f64::from(total) / received.as_secs_f64(),
+        tally.latency()
     );
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
@@ -773,21 +984,22 @@ async fn load_sipp_to_an_irc_nick() {
     let service = format!("bob%25{IRC_NETWORK}");
     let start = std::time::Instant::now();
     let sipp = load_uac(sip_port, &service, total, rate);
-    let mut seen = 0;
-    while seen < total {
+    let mut tally = LoadTally::new(total);
+    while tally.count < total {
         let l = tokio::time::timeout(WAIT, bob.next_line())
             .await
-            .unwrap_or_else(|_| panic!("after {seen} of {total}: nothing for {WAIT:?}"))
+            .unwrap_or_else(|_| panic!("after {} of {total}: nothing for {WAIT:?}", tally.count))
             .unwrap();
-        if l.command == "PRIVMSG" && l.param(1).trim_end().ends_with("from sipp.") {
-            seen += 1;
+        if l.command == "PRIVMSG" {
+            tally.record(l.param(1));
         }
     }
     let received = start.elapsed();
     sipp.finish(Duration::from_secs(120)).await.unwrap();
     println!(
-        "{total} MESSAGEs offered at {rate}/s: all got 202 and all {seen} reached the IRC nick in {received:?} ({:.0}/s)",
-        f64::from(total) / received.as_secs_f64()
+        "{total} MESSAGEs offered at {rate}/s: all got 202 and each reached the IRC nick once in {received:?} ({:.0}/s); {}",
+        f64::from(total) / received.as_secs_f64(),
+        tally.latency()
     );
     gw.shutdown().await.unwrap();
 }

@@ -17,6 +17,14 @@
 //! trusted = ["192.0.2.10"]               # never challenged
 //! authenticate = true                    # challenge everyone else (401)
 //! accounts = [{ user = "alice", password = "..." }]
+//!
+//! # Make an XMPP user reachable as a SIP address of record of a PBX:
+//! # the gateway registers a Contact for it and keeps it refreshed.
+//! [[adapters.sip.register]]
+//! aor = "sip:bob@pbx.example.com"
+//! address = "bob@xmpp.example.org"
+//! expires = 3600
+//! credentials = { user = "bob", password = "..." }
 //! ```
 //!
 //! Users of other worlds are reached as
@@ -124,6 +132,62 @@ pub struct SipConfig {
     /// RFC 3261 timer T2 (longest retransmit interval), milliseconds.
     #[serde(default = "default_t2")]
     pub t2_ms: u64,
+    /// Addresses of record the gateway registers with a registrar
+    /// (RFC 3261 §10) for users of other worlds.
+    #[serde(default)]
+    pub register: Vec<Registration>,
+}
+
+/// One address of record registered for a user of another world
+/// (`[[adapters.NAME.register]]`).
+///
+/// The Contact is the gateway address of that user on the gateway's own
+/// host and port (`sip:bob%40xmpp.example.org@192.0.2.1:5060`), so a
+/// request the registrar's proxy sends to the Contact names the user; a
+/// message from that user to SIP leaves with the address of record as
+/// From, so that replies go through the registrar too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// The address of record (`sip:bob@pbx.example.com`): To and From of
+    /// the REGISTER.
+    pub aor: String,
+    /// The user of another world it reaches (`bob@xmpp.example.org`, a
+    /// JID or any address the gateway reads, DESIGN.md "Addressing").
+    pub address: String,
+    /// The registrar's URI, the REGISTER's Request-URI; `sip:` and the
+    /// host of `aor` when absent (RFC 3261 §10.2). It goes to
+    /// `outbound_proxy` when one is set.
+    #[serde(default)]
+    pub registrar: Option<String>,
+    /// The registration interval asked for, in seconds; the registrar's
+    /// answer decides (RFC 3261 §10.2.1, §10.2.4).
+    #[serde(default = "default_expires")]
+    pub expires: u32,
+    /// The credentials for the registrar's challenges; the adapter's
+    /// `credentials` when absent.
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+}
+
+fn default_expires() -> u32 {
+    3600
+}
+
+impl Registration {
+    /// The Request-URI of its REGISTERs.
+    pub fn registrar_uri(&self) -> Result<String, String> {
+        if let Some(r) = &self.registrar {
+            return Ok(r.clone());
+        }
+        match self.aor.parse::<Address>() {
+            Ok(Address::Sip(u)) => {
+                let scheme = if u.is_secure() { "sips" } else { "sip" };
+                Ok(format!("{scheme}:{}", u.host()))
+            }
+            _ => Err(format!("{:?} is not a SIP URI", self.aor)),
+        }
+    }
 }
 
 /// A user name and password to answer challenges with.
@@ -200,6 +264,7 @@ impl SipConfig {
             date_window_s: default_date_window(),
             t1_ms: default_t1(),
             t2_ms: default_t2(),
+            register: Vec::new(),
         }
     }
 
@@ -243,6 +308,35 @@ impl SipConfig {
                 return Err(format!(
                     "auth_algorithms[{i}]: {a:?} is not SHA-256, MD5, SHA-256-sess or MD5-sess"
                 ));
+            }
+        }
+        for (i, r) in self.register.iter().enumerate() {
+            match r.aor.parse::<Address>() {
+                Ok(Address::Sip(u)) if u.user().is_some() => {}
+                _ => {
+                    return Err(format!(
+                        "register[{i}].aor: {:?} is not a SIP URI with a user",
+                        r.aor
+                    ));
+                }
+            }
+            if !matches!(
+                r.registrar_uri().map(|u| u.parse::<Address>()),
+                Ok(Ok(Address::Sip(_)))
+            ) {
+                return Err(format!(
+                    "register[{i}].registrar: {:?} is not a SIP URI",
+                    r.registrar
+                ));
+            }
+            if let Err(e) = Address::from_gateway_user(&r.address) {
+                return Err(format!(
+                    "register[{i}].address: {:?} is not an address: {e}",
+                    r.address
+                ));
+            }
+            if r.expires == 0 {
+                return Err(format!("register[{i}].expires: must be at least 1"));
             }
         }
         if self.t1_ms == 0 || self.t2_ms < self.t1_ms {
@@ -320,6 +414,39 @@ mod tests {
         assert!(SipConfig::new("gw").dns_servers.is_empty(), "the system's");
         let bad = toml::from_str::<SipConfig>("domains = [\"gw\"]\ndns_server = []");
         assert!(bad.is_err(), "deny_unknown_fields");
+    }
+
+    #[test]
+    fn registrations_are_checked() {
+        let mut c = SipConfig::new("gw.example.com");
+        c.udp = vec!["127.0.0.1:5060".parse().unwrap()];
+        let r = Registration {
+            aor: "sip:bob@pbx.example.com".into(),
+            address: "bob@xmpp.example.org".into(),
+            registrar: None,
+            expires: 3600,
+            credentials: None,
+        };
+        assert_eq!(r.registrar_uri().unwrap(), "sip:pbx.example.com");
+        c.register = vec![r.clone()];
+        assert_eq!(c.validate(), Ok(()));
+        c.register[0].aor = "sip:pbx.example.com".into();
+        assert!(c.validate().unwrap_err().starts_with("register[0].aor:"));
+        c.register[0] = Registration {
+            registrar: Some("mailto:x@y".into()),
+            ..r.clone()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("register[0].registrar:")
+        );
+        c.register[0] = Registration { expires: 0, ..r };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("register[0].expires:")
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ fn decide(bytes: &[u8]) -> UasDecision {
         config: &config,
         adapter: "sip",
         now: Timestamp::parse_rfc3339("2010-11-13T23:29:00Z").unwrap(),
+        own_hosts: &[],
     };
     handle_request(&parse(bytes).expect("the fixture parses"), &ctx)
 }
@@ -457,7 +458,7 @@ proptest::proptest! {
         bytes.extend_from_slice(&body);
         if let Ok(req) = parse(&bytes) {
             let config = config();
-            let ctx = UasContext { config: &config, adapter: "sip", now: Timestamp::now() };
+            let ctx = UasContext { config: &config, adapter: "sip", now: Timestamp::now(), own_hosts: &[] };
             if let UasDecision::Answer(a) = handle_request(&req, &ctx) {
                 proptest::prop_assert!((100..=699).contains(&a.code));
                 proptest::prop_assert!(!a.reason.chars().any(char::is_control));

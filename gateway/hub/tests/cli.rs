@@ -170,6 +170,13 @@ fn check_config_accepts_the_examples_and_names_bad_keys() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("adapters.sip.outbound_proxy"), "{err}");
 
+    let bad = check_config(
+        "[adapters.sip]\nkind = \"sip\"\ndomains = [\"gw.example.org\"]\nudp = [\"127.0.0.1:5060\"]\n[[adapters.sip.register]]\naor = \"sip:pbx.example.org\"\naddress = \"bob@xmpp.example.org\"\n",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("adapters.sip.register[0].aor"), "{err}");
+
     let bad = check_config("[gateway]\nnmae = \"x\"\n");
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);

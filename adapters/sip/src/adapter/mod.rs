@@ -110,6 +110,12 @@ enum Internal {
         id: u64,
         result: Result<Vec<Target>, ResolveError>,
     },
+    /// The servers of a binding's next hop (registrar or outbound proxy)
+    /// were looked up.
+    RegistrarResolved {
+        binding: usize,
+        result: Result<Vec<Target>, ResolveError>,
+    },
 }
 
 /// One message being delivered.
@@ -134,6 +140,7 @@ struct Outgoing {
     fallbacks: std::collections::VecDeque<Target>,
 }
 
+mod register;
 mod uac;
 mod wire;
 
@@ -170,6 +177,19 @@ struct Driver {
     digest: Option<DigestServer>,
     client: Option<DigestClient>,
     sent_by: HashMap<TransportKind, String>,
+    /// Addresses of record registered with a registrar.
+    bindings: Vec<crate::register::Binding>,
+    /// REGISTER client transactions, with their binding.
+    register_txs: HashMap<TxId, usize>,
+    /// Bindings whose next hop is being looked up, and whether their
+    /// REGISTER is the removal.
+    register_lookups: HashMap<usize, bool>,
+    /// The servers left to try for a binding's REGISTER (RFC 3263 §4.3),
+    /// and whether it is the removal.
+    register_fallbacks: HashMap<usize, (bool, std::collections::VecDeque<Target>)>,
+    /// The `host:port` of every listener, as the Via and Contacts name
+    /// them: a Request-URI there is the gateway's (a registered Contact).
+    own_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -242,6 +262,8 @@ async fn run(
         .as_ref()
         .map(|c| DigestClient::new(c.user.clone(), c.password.clone()));
     let (internal, mut internal_rx) = mpsc::channel(1024);
+    let bindings = register::bindings(&config, &ctx.name, Instant::now());
+    let own_hosts = sent_by.values().cloned().collect();
     let mut d = Driver {
         name: ctx.name.clone(),
         mappings,
@@ -263,14 +285,24 @@ async fn run(
         digest,
         client,
         sent_by,
+        bindings,
+        register_txs: HashMap::new(),
+        register_lookups: HashMap::new(),
+        register_fallbacks: HashMap::new(),
+        own_hosts,
         config,
     };
     let _ = ctx
         .inbound
         .send(Inbound::Status(AdapterStatus::Connected))
         .await;
+    d.register_due(Instant::now());
+    d.drain();
     loop {
-        let deadline = d.layer.poll_timeout();
+        let deadline = match (d.layer.poll_timeout(), d.register_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -288,9 +320,37 @@ async fn run(
                 None => break,
             },
             Some(i) = internal_rx.recv() => d.handle_internal(i),
-            () = sleep => d.layer.handle_timeout(Instant::now()),
+            () = sleep => {
+                let now = Instant::now();
+                d.layer.handle_timeout(now);
+                d.register_due(now);
+            }
         }
         d.drain();
+    }
+    // RFC 3261 §10.2.2: remove the bindings, and give the registrar a
+    // moment to confirm before the sockets close.
+    if d.unregister_all() {
+        d.drain();
+        let until = tokio::time::Instant::now() + register::UNREGISTER_WAIT;
+        while d.unregistering() {
+            let deadline = d.layer.poll_timeout().map(tokio::time::Instant::from_std);
+            let next = deadline.map_or(until, |t| t.min(until));
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(e) => d.handle_transport(e),
+                    None => break,
+                },
+                Some(i) = internal_rx.recv() => d.handle_internal(i),
+                () = tokio::time::sleep_until(next) => {
+                    if tokio::time::Instant::now() >= until {
+                        break;
+                    }
+                    d.layer.handle_timeout(Instant::now());
+                }
+            }
+            d.drain();
+        }
     }
     d.shutdown();
     let _ = ctx
@@ -463,10 +523,17 @@ impl Driver {
                 tx,
                 response,
                 bytes,
-            } if response.status >= 200 => self.handle_final(tx, &response, &bytes),
+                // A REGISTER's response is taken by its binding; the rest
+                // are MESSAGE outcomes.
+            } if response.status >= 200 && !self.register_response(tx, &bytes) => {
+                self.handle_final(tx, &response, &bytes);
+            }
             // RFC 3263 §4.3: both are failures of one server; the next
             // one is tried.
             Event::Timeout { tx, .. } => {
+                if self.register_lost(tx, "no final response (timer F)") {
+                    return;
+                }
                 if let Some(out) = self.sending.remove(&tx) {
                     let f = Failure::new(
                         FailureKind::Timeout,
@@ -476,6 +543,9 @@ impl Driver {
                 }
             }
             Event::TransportError { tx } => {
+                if self.register_lost(tx, "cannot send the REGISTER") {
+                    return;
+                }
                 if let Some(out) = self.sending.remove(&tx) {
                     let f = Failure::new(
                         FailureKind::Unreachable,
@@ -485,6 +555,7 @@ impl Driver {
                 }
             }
             Event::Terminated { tx } => {
+                self.register_lost(tx, "transaction ended");
                 self.merge.terminated(tx);
                 self.waiting.remove(&tx);
                 if let Some(out) = self.sending.remove(&tx) {
@@ -515,6 +586,7 @@ impl Driver {
             config: &self.config,
             adapter: &self.name,
             now: Timestamp::now(),
+            own_hosts: &self.own_hosts,
         };
         match handle_request(&req, &ctx) {
             UasDecision::Ignore => {}
@@ -638,6 +710,11 @@ impl Driver {
             Internal::Resolved { id, result } => {
                 if let Some(out) = self.resolving.remove(&id) {
                     self.resolved(out, result);
+                }
+            }
+            Internal::RegistrarResolved { binding, result } => {
+                if let Some(remove) = self.register_lookups.remove(&binding) {
+                    self.register_resolved(binding, remove, result);
                 }
             }
         }

@@ -15,7 +15,7 @@ use cpimgate_model::time::Timestamp;
 use super::{Driver, Internal, Outgoing, POISON_FOR, random_token};
 use crate::codec::{self, HeaderName};
 use crate::digest::{DigestClient, DigestRequest, RandomCnonce};
-use crate::message::{RequestParts, build_request, from_value, outcome_of};
+use crate::message::{RequestParts, build_request, from_value, from_value_of, outcome_of};
 use crate::resolve::{ResolveError, Target};
 use crate::transaction::{self, Method, OutgoingRequest, ResponseSummary, TxId};
 use crate::transport::request_transport;
@@ -218,7 +218,21 @@ impl Driver {
             .outbound_proxy
             .as_ref()
             .map(|p| format!("<{};lr>", p.split(';').next().unwrap_or(p)));
-        let from = from_value(&out.message, self.config.primary_domain())?;
+        let from = match self.aor_of(&out.message.from.address) {
+            // A registered user's From is its address of record, so that
+            // replies come back through the registrar (RFC 3261 §10).
+            Some(aor) => {
+                let aor: Address = aor.parse().map_err(|e| {
+                    Failure::new(
+                        FailureKind::Internal,
+                        format!("address of record {aor}: {e}"),
+                    )
+                })?;
+                let display = out.message.from.display.as_deref();
+                from_value_of(&aor, display, self.config.primary_domain())?
+            }
+            None => from_value(&out.message, self.config.primary_domain())?,
+        };
         let now = Timestamp::now();
         let mut bytes = Vec::new();
         let mut branch = String::new();

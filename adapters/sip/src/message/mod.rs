@@ -14,7 +14,9 @@ pub mod uac;
 pub mod uas;
 
 pub use date::{format_sip_date, parse_sip_date};
-pub use uac::{DestinationQueues, RequestParts, build_request, from_value, outcome_of};
+pub use uac::{
+    DestinationQueues, RequestParts, build_request, from_value, from_value_of, outcome_of,
+};
 pub use uas::{
     ACCEPT, ALLOW, Answer, MergeGuard, UasContext, UasDecision, answer_for_outcome, handle_request,
     html_to_text, same_identity,

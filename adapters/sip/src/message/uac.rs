@@ -89,7 +89,20 @@ pub fn build_request(message: &Message, p: &RequestParts<'_>) -> Result<OwnedMes
 /// `<sip:escaped@domain>` with its display name (DESIGN.md "Addressing").
 /// A SIP sender keeps its own URI.
 pub fn from_value(message: &Message, domain: &str) -> Result<String, Failure> {
-    let uri = match &message.from.address {
+    from_value_of(
+        &message.from.address,
+        message.from.display.as_deref(),
+        domain,
+    )
+}
+
+/// [`from_value`] for an address and display name.
+pub fn from_value_of(
+    address: &Address,
+    display: Option<&str>,
+    domain: &str,
+) -> Result<String, Failure> {
+    let uri = match address {
         a @ Address::Sip(_) => a.to_string(),
         a => a
             .to_gateway_sip(domain)
@@ -101,7 +114,7 @@ pub fn from_value(message: &Message, domain: &str) -> Result<String, Failure> {
             })?
             .to_string(),
     };
-    Ok(match &message.from.display {
+    Ok(match display {
         Some(d) if !d.is_empty() => {
             let quoted: String = d
                 .chars()

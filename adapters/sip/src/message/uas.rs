@@ -105,6 +105,10 @@ pub struct UasContext<'a> {
     pub adapter: &'a str,
     /// The current time (for Expires).
     pub now: Timestamp,
+    /// The gateway's own `host:port` values (its listeners as its Via and
+    /// registered Contacts name them): a Request-URI there is the
+    /// gateway's, like one on its domains.
+    pub own_hosts: &'a [String],
 }
 
 /// Decides what to answer to a request outside a dialog.
@@ -115,7 +119,7 @@ pub struct UasContext<'a> {
 /// use cpimgate_sip::config::SipConfig;
 /// use cpimgate_sip::message::{UasContext, UasDecision, handle_request};
 /// let config = SipConfig::new("gw.example.com");
-/// let ctx = UasContext { config: &config, adapter: "sip", now: Timestamp::now() };
+/// let ctx = UasContext { config: &config, adapter: "sip", now: Timestamp::now(), own_hosts: &[] };
 /// let req = parse(b"MESSAGE sip:alice%40xmpp.example.org@gw.example.com SIP/2.0\r\n\
 /// Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
 /// From: <sip:bob@biloxi.example.com>;tag=1\r\nTo: <sip:alice%40xmpp.example.org@gw.example.com>\r\n\
@@ -215,7 +219,7 @@ fn check(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> Result<Option<Messag
     }
     let kind = body_kind(req)?;
     let from = sender(req)?;
-    let to = recipient(&target, ctx.config)?;
+    let to = recipient(&target, ctx)?;
     let call_id = req.call_id().ok().flatten().unwrap_or_default();
     let seq = req.cseq().ok().flatten().map_or(0, |c| c.seq);
     let from_tag = req
@@ -346,13 +350,21 @@ fn sender(req: &codec::Message<'_>) -> Result<NameAddr, Answer> {
 /// The recipient the Request-URI names: on one of the gateway's domains,
 /// the address of another world its user part stands for (DESIGN.md
 /// "Addressing"); elsewhere the URI itself, for the hub's routes.
-fn recipient(target: &Address, config: &SipConfig) -> Result<Address, Answer> {
-    let (user, host) = match target {
-        Address::Sip(u) => (u.user(), u.host().to_string()),
-        Address::Im(u) => (Some(u.user()), u.domain().to_owned()),
-        _ => (None, String::new()),
+fn recipient(target: &Address, ctx: &UasContext<'_>) -> Result<Address, Answer> {
+    let (user, host, at_own_host) = match target {
+        Address::Sip(u) => {
+            let host = u.host().to_string();
+            let port = u.port().unwrap_or(if u.is_secure() { 5061 } else { 5060 });
+            let own = ctx
+                .own_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&format!("{host}:{port}")));
+            (u.user(), host, own)
+        }
+        Address::Im(u) => (Some(u.user()), u.domain().to_owned(), false),
+        _ => (None, String::new(), false),
     };
-    if !config.is_ours(&host) {
+    if !at_own_host && !ctx.config.is_ours(&host) {
         return Ok(target.clone());
     }
     let Some(user) = user else {
