@@ -13,17 +13,22 @@
 //! 3. An outbound proxy named by SRV records only (no NAPTR): the first
 //!    answers 503, the MESSAGE goes to the second, with the Request-URI
 //!    unchanged and a Route naming the proxy.
-//! 4. A name DNS does not know: the user gets an error stanza
+//! 4. A registrar named by SRV records (Kamailio): the REGISTER of an
+//!    XMPP user's address of record gets past a refused connection to
+//!    the registrar's next server.
+//! 5. A name DNS does not know: the user gets an error stanza
 //!    (item-not-found) that says no SIP server was found for it.
 //!
-//! If Prosody, dnsmasq or sipp cannot start, these tests fail and say why.
+//! If Prosody, dnsmasq, sipp or Kamailio cannot start, these tests fail and
+//! say why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use cpimgate_e2e::dnsmasq::{Dnsmasq, Zone};
 use cpimgate_e2e::gateway::Gateway;
+use cpimgate_e2e::kamailio::{Kamailio, Registrar};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sipp::{Sipp, SippTransport};
 use cpimgate_e2e::xmpp_user::{WAIT, XmppUser};
@@ -49,6 +54,11 @@ struct Setup {
 /// dnsmasq with `zone`, Prosody with a user, and the gateway asking that
 /// dnsmasq, with `extra` lines in its SIP section.
 async fn setup(zone: &Zone, extra: &str) -> Setup {
+    setup_on(zone, free_port().unwrap(), extra).await
+}
+
+/// [`setup`] with the gateway's SIP on `sip_port` (UDP and TCP).
+async fn setup_on(zone: &Zone, sip_port: u16, extra: &str) -> Setup {
     cpimgate_e2e::init_logging();
     let dns = Dnsmasq::start(zone)
         .await
@@ -60,7 +70,6 @@ async fn setup(zone: &Zone, extra: &str) -> Setup {
         .register(USER, HOST_A, PASSWORD)
         .await
         .expect("registering the XMPP user");
-    let sip_port = free_port().unwrap();
     let toml = format!(
         r#"
         [gateway]
@@ -320,6 +329,61 @@ async fn an_outbound_proxy_named_in_dns_and_a_503_from_the_first() {
             && log.contains("Route: <sip:proxy.test;lr>"),
         "the Request-URI unchanged, the proxy in a Route:\n{log}"
     );
+    s.gw.shutdown().await.unwrap();
+    drop(s.prosody);
+}
+
+#[tokio::test]
+async fn the_registrar_is_located_by_srv_records_too() {
+    const AOR: &str = "sip:user@reg.localhost";
+    let sip_port = free_port().unwrap();
+    let registrar = Registrar {
+        domain: "reg.localhost".into(),
+        user: "user".into(),
+        password: "reg-secret".into(),
+    };
+    let kamailio = Kamailio::start_registrar(
+        SIP_DOMAIN,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, sip_port)),
+        registrar,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("Kamailio as a registrar must start: {e}"));
+    // No NAPTR: "_sip._tcp" comes first in the gateway's order, and its
+    // only server refuses connections; "_sip._udp" names Kamailio.
+    let closed = free_port().unwrap();
+    let zone = Zone::new("test")
+        .srv(
+            "_sip._tcp.registrar.test",
+            "down.registrar.test",
+            closed,
+            10,
+            1,
+        )
+        .srv(
+            "_sip._udp.registrar.test",
+            "kamailio.registrar.test",
+            kamailio.addr().port(),
+            10,
+            1,
+        )
+        .host("down.registrar.test", LOCALHOST)
+        .host("kamailio.registrar.test", LOCALHOST);
+    let extra = format!(
+        r#"[[adapters.sip.register]]
+        aor = "{AOR}"
+        address = "{USER}@{HOST_A}"
+        registrar = "sip:registrar.test"
+        credentials = {{ user = "user", password = "reg-secret" }}"#
+    );
+    let s = setup_on(&zone, sip_port, &extra).await;
+    let saved = format!("saved {AOR} <sip:{USER}%40{HOST_A}@127.0.0.1:{sip_port}");
+    if let Err(e) = kamailio.wait_log(&saved, 1, WAIT).await {
+        panic!(
+            "the gateway registers at the registrar DNS names: {e}\ndnsmasq log:\n{}",
+            s.dns.log_tail(30)
+        );
+    }
     s.gw.shutdown().await.unwrap();
     drop(s.prosody);
 }

@@ -184,9 +184,10 @@ struct Driver {
     /// Bindings whose next hop is being looked up, and whether their
     /// REGISTER is the removal.
     register_lookups: HashMap<usize, bool>,
-    /// The servers left to try for a binding's REGISTER (RFC 3263 §4.3),
-    /// and whether it is the removal.
-    register_fallbacks: HashMap<usize, (bool, std::collections::VecDeque<Target>)>,
+    /// The servers left to try for a binding's REGISTER (RFC 3263 §4.3).
+    register_fallbacks: HashMap<usize, std::collections::VecDeque<Target>>,
+    /// The server of a binding's last REGISTER.
+    register_servers: HashMap<usize, Target>,
     /// The `host:port` of every listener, as the Via and Contacts name
     /// them: a Request-URI there is the gateway's (a registered Contact).
     own_hosts: Vec<String>,
@@ -289,6 +290,7 @@ async fn run(
         register_txs: HashMap::new(),
         register_lookups: HashMap::new(),
         register_fallbacks: HashMap::new(),
+        register_servers: HashMap::new(),
         own_hosts,
         config,
     };

@@ -7,7 +7,8 @@
 //! spawned lookup that reports back as `Internal::RegistrarResolved` for
 //! a name (the binding's timer is held meanwhile). A transport error, a
 //! timeout or a 503 sends the REGISTER to the next server of the list
-//! (§4.3); when none is left, the binding's own retry takes over.
+//! (§4.3); when none is left, the binding's own retry takes over. The
+//! answer to a challenge goes to the server that challenged.
 
 use std::time::{Duration, Instant};
 
@@ -146,30 +147,33 @@ impl Driver {
             self.log_outcome(i, &outcome);
             return;
         };
-        self.register_fallbacks.insert(i, (remove, targets));
+        self.register_fallbacks.insert(i, targets);
         self.register_to(i, remove, &first);
     }
 
     /// RFC 3263 §4.3: the REGISTER of binding `i` failed at one server;
     /// true when it went to the next one.
     fn register_fail_over(&mut self, i: usize, why: &str) -> bool {
-        let Some((remove, fallbacks)) = self.register_fallbacks.get_mut(&i) else {
-            return false;
-        };
-        let remove = *remove;
-        let Some(next) = fallbacks.pop_front() else {
+        let Some(next) = self
+            .register_fallbacks
+            .get_mut(&i)
+            .and_then(std::collections::VecDeque::pop_front)
+        else {
             return false;
         };
         tracing::info!(
             adapter = %self.name,
             "REGISTER failed ({why}); trying {} {}", next.transport, next.addr
         );
-        self.register_to(i, remove, &next);
+        // The binding knows whether it is removing: the same REGISTER.
+        self.register_to(i, false, &next);
         true
     }
 
-    /// Sends the REGISTER of binding `i` to `target`.
+    /// Sends the REGISTER of binding `i` to `target` (the removal when
+    /// `remove`).
     fn register_to(&mut self, i: usize, remove: bool, target: &Target) {
+        self.register_servers.insert(i, target.clone());
         let kind = target.transport;
         let route = self
             .config
@@ -246,7 +250,12 @@ impl Driver {
         };
         self.log_outcome(i, &outcome);
         if outcome == Outcome::SendAgain {
-            self.send_register(i, false);
+            // The answer to a challenge (or 423) goes to the server that
+            // asked for it: its nonce is its own.
+            match self.register_servers.get(&i).cloned() {
+                Some(server) => self.register_to(i, false, &server),
+                None => self.send_register(i, false),
+            }
         }
         true
     }
