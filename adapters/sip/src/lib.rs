@@ -8,6 +8,8 @@
 //! * [`transaction`]: the transaction state machines (RFC 3261 §17),
 //!   sans-IO;
 //! * [`digest`]: digest authentication, both sides (RFC 3261 §22);
+//! * [`dialog`]: dialogs (RFC 3261 §12) and the requests within them,
+//!   sans-IO;
 //! * [`message`]: the MESSAGE rules (RFC 3428), sans-IO;
 //! * [`register`]: registration of gateway addresses with a registrar
 //!   (RFC 3261 §10), sans-IO;
@@ -19,6 +21,7 @@
 pub mod adapter;
 pub mod codec;
 pub mod config;
+pub mod dialog;
 pub mod digest;
 pub mod message;
 pub mod register;

@@ -434,25 +434,6 @@ pub fn refresh_after(granted: Duration) -> Duration {
     granted.saturating_sub(early).max(Duration::from_secs(1))
 }
 
-/// Whether two addresses name the same user, whatever world's form they
-/// take: `im:bob@x`, `xmpp:bob@x/phone` and `sip:bob@x` are one user
-/// (hosts and XMPP nodes without regard to case); other addresses compare
-/// whole.
-pub fn same_user(a: &Address, b: &Address) -> bool {
-    fn key(a: &Address) -> String {
-        match a {
-            Address::Im(u) => format!("{}@{}", u.user(), u.domain()).to_lowercase(),
-            Address::Xmpp(u) => u.jid().bare().to_string().to_lowercase(),
-            Address::Sip(u) => match u.user() {
-                Some(user) => format!("{user}@{}", u.host().to_string().to_lowercase()),
-                None => u.to_string(),
-            },
-            other => other.to_string(),
-        }
-    }
-    key(a) == key(b)
-}
-
 /// `host:port` (or `[v6]:port`) into the host and the port, if any.
 fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
     if let Some(rest) = sent_by.strip_prefix('[') {

@@ -329,7 +329,7 @@ impl Driver {
     pub(super) fn aor_of(&self, sender: &Address) -> Option<&str> {
         self.bindings
             .iter()
-            .find(|b| crate::register::same_user(b.address(), sender))
+            .find(|b| b.address().same_user(sender))
             .map(Binding::aor)
     }
 }

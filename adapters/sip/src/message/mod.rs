@@ -19,5 +19,5 @@ pub use uac::{
 };
 pub use uas::{
     ACCEPT, ALLOW, Answer, MergeGuard, UasContext, UasDecision, answer_for_outcome, handle_request,
-    html_to_text, same_identity,
+    html_to_text,
 };

@@ -391,7 +391,7 @@ fn cpim_message(body: Bytes, origin: Origin, from: &NameAddr) -> Result<Message,
     let limits = cpimgate_model::cpim::Limits::default();
     let m = Message::from_cpim(body, origin, &limits)
         .map_err(|e| Answer::new(400, format!("Bad Request: message/cpim: {e}")))?;
-    if !same_identity(&m.from.address, &from.address) {
+    if !m.from.address.same_user(&from.address) {
         return Err(Answer::new(
             403,
             format!(
@@ -401,22 +401,6 @@ fn cpim_message(body: Bytes, origin: Origin, from: &NameAddr) -> Result<Message,
         ));
     }
     Ok(m)
-}
-
-/// Whether two addresses name the same user: user and host of `sip:`,
-/// `sips:` and `im:` URIs (hosts without regard to case), else equality.
-pub fn same_identity(a: &Address, b: &Address) -> bool {
-    fn parts(a: &Address) -> Option<(&str, String)> {
-        match a {
-            Address::Sip(u) => Some((u.user()?, u.host().to_string().to_ascii_lowercase())),
-            Address::Im(u) => Some((u.user(), u.domain().to_ascii_lowercase())),
-            _ => None,
-        }
-    }
-    match (parts(a), parts(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 /// RFC 3428 §7: Expires counts from Date when there is one, else from

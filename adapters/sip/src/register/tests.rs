@@ -316,8 +316,8 @@ fn one_user_in_several_forms() {
     let im = Address::from_gateway_user("bob@xmpp.example.org").unwrap();
     let xmpp: Address = "xmpp:Bob@XMPP.example.org/phone".parse().unwrap();
     let other: Address = "xmpp:alice@xmpp.example.org".parse().unwrap();
-    assert!(same_user(&im, &xmpp));
-    assert!(!same_user(&im, &other));
+    assert!(im.same_user(&xmpp));
+    assert!(!im.same_user(&other));
 }
 
 /// Removal while a refresh is out, challenged: the answer to the challenge

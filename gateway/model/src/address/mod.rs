@@ -212,6 +212,39 @@ impl Address {
             Address::Irc(_) => "irc",
         }
     }
+
+    /// Whether two addresses name the same user, whatever world's form
+    /// they take: `sip:`/`sips:` user and host, `im:` user and domain and
+    /// an XMPP bare JID compare as `user@host` (hosts without regard to
+    /// case, an XMPP localpart too: nodeprep folds case; a SIP or `im:`
+    /// user part is compared as written, RFC 3261 §19.1.4); other
+    /// addresses compare whole.
+    ///
+    /// ```
+    /// use cpimgate_model::address::Address;
+    /// let a = |s: &str| s.parse::<Address>().unwrap();
+    /// assert!(a("sip:bob@Biloxi.example.com").same_user(&a("im:bob@biloxi.example.com")));
+    /// assert!(a("im:bob@x.example").same_user(&a("xmpp:bob@x.example/phone")));
+    /// assert!(!a("sip:Bob@x.example").same_user(&a("sip:bob@x.example")));
+    /// assert!(!a("sip:x.example").same_user(&a("im:bob@x.example")));
+    /// ```
+    pub fn same_user(&self, other: &Address) -> bool {
+        fn parts(a: &Address) -> Option<(String, String)> {
+            match a {
+                Address::Sip(u) => Some((u.user()?.to_owned(), u.host().to_string())),
+                Address::Im(u) => Some((u.user().to_owned(), u.domain().to_owned())),
+                Address::Xmpp(u) => {
+                    let j = u.jid();
+                    Some((j.node()?.to_lowercase(), j.domain().to_owned()))
+                }
+                _ => None,
+            }
+        }
+        match (parts(self), parts(other)) {
+            (Some((u1, h1)), Some((u2, h2))) => u1 == u2 && h1.eq_ignore_ascii_case(&h2),
+            _ => self == other,
+        }
+    }
 }
 
 impl FromStr for Address {
