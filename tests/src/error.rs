@@ -61,6 +61,17 @@ pub enum HarnessError {
         /// Its last lines (and those of its console output).
         log_tail: String,
     },
+    /// Happens when dnsmasq exits early or does not listen in time. The
+    /// message carries its config and the tail of its log.
+    #[error("dnsmasq did not start: {reason}\n--- {log} (tail) ---\n{log_tail}")]
+    DnsServerStart {
+        /// What went wrong, with its config.
+        reason: String,
+        /// The log file.
+        log: PathBuf,
+        /// Its last lines.
+        log_tail: String,
+    },
     /// Happens when an IRC test connection fails.
     #[error("irc: {0}")]
     Irc(String),

@@ -25,6 +25,7 @@
 //! nothing is skipped.
 
 pub mod biboumi;
+pub mod dnsmasq;
 pub mod embedded;
 mod error;
 pub mod gate;

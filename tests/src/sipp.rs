@@ -145,6 +145,29 @@ impl Sipp {
     /// Waits for sipp to end; an error unless it exited 0, with its stderr
     /// and error log.
     pub async fn finish(self, timeout: Duration) -> Result<(), HarnessError> {
+        self.wait(timeout).await.map(drop)
+    }
+
+    /// [`Sipp::finish`], then the messages sipp sent and received, as its
+    /// `-trace_msg` log has them (pass `-trace_msg` in `extra`).
+    pub async fn finish_with_messages(self, timeout: Duration) -> Result<String, HarnessError> {
+        let dir = self.wait(timeout).await?;
+        let mut text = String::new();
+        let entries = std::fs::read_dir(dir.path())
+            .map_err(|e| HarnessError::io("listing sipp's directory", e))?;
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with("_messages.log")
+            {
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        Ok(text)
+    }
+
+    async fn wait(self, timeout: Duration) -> Result<tempfile::TempDir, HarnessError> {
         let Sipp {
             child,
             dir,
@@ -160,7 +183,7 @@ impl Sipp {
             }
         };
         if out.status.success() {
-            return Ok(());
+            return Ok(dir);
         }
         Err(HarnessError::Command {
             command,

@@ -11,6 +11,7 @@
 //! tls_cert = "/etc/cpimgate/sip.pem"
 //! tls_key = "/etc/cpimgate/sip.key"
 //! outbound_proxy = "sip:proxy.example.com:5060;transport=tcp"
+//! dns_servers = ["127.0.0.1:53"]        # RFC 3263 lookups; default: /etc/resolv.conf
 //! max_message_size = 65536               # body bytes; larger gets 413
 //! credentials = { user = "gw", password = "...", realm = "example.com" }
 //! trusted = ["192.0.2.10"]               # never challenged
@@ -78,9 +79,17 @@ pub struct SipConfig {
     pub via_host: Option<String>,
     /// Every MESSAGE goes to this proxy (a SIP URI, `sip:host[:port]`
     /// with an optional `;transport=`), with a `Route` header naming it;
-    /// without it, to the host and port of the Request-URI.
+    /// without it, to the server of the Request-URI. Either URI is located
+    /// the RFC 3263 way: a numeric IP address as it is, a name through
+    /// NAPTR, SRV and A/AAAA records, the next server tried after a
+    /// transport error, a timeout or a 503.
     #[serde(default)]
     pub outbound_proxy: Option<String>,
+    /// The DNS servers asked for those records (`ip:port`, over UDP, and
+    /// TCP for long answers); when empty, the nameservers of the system's
+    /// `/etc/resolv.conf`. URIs with a numeric IP address need none.
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
     /// The largest MESSAGE body accepted, in bytes: a larger one gets 413
     /// (RFC 3261 §21.4.11).
     #[serde(default = "default_max_message_size")]
@@ -243,6 +252,7 @@ impl SipConfig {
             tls_require_client_cert: true,
             via_host: None,
             outbound_proxy: None,
+            dns_servers: Vec::new(),
             max_message_size: default_max_message_size(),
             credentials: None,
             trusted: Vec::new(),
@@ -391,6 +401,19 @@ mod tests {
         assert!(c.validate().unwrap_err().starts_with("accounts:"));
         c.domains = vec!["a@b".into()];
         assert!(c.validate().unwrap_err().starts_with("domains[0]:"));
+    }
+
+    #[test]
+    fn dns_servers_from_toml() {
+        let c: SipConfig = toml::from_str(
+            "domains = [\"gw.example.com\"]\nudp = [\"127.0.0.1:5060\"]\ndns_servers = [\"127.0.0.1:5353\", \"[::1]:53\"]",
+        )
+        .unwrap();
+        assert_eq!(c.dns_servers.len(), 2);
+        assert_eq!(c.dns_servers[0].port(), 5353);
+        assert!(SipConfig::new("gw").dns_servers.is_empty(), "the system's");
+        let bad = toml::from_str::<SipConfig>("domains = [\"gw\"]\ndns_server = []");
+        assert!(bad.is_err(), "deny_unknown_fields");
     }
 
     #[test]

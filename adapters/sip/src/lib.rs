@@ -13,6 +13,8 @@
 //! * [`message`]: the MESSAGE rules (RFC 3428), sans-IO;
 //! * [`register`]: registration of gateway addresses with a registrar
 //!   (RFC 3261 §10), sans-IO;
+//! * [`resolve`]: locating SIP servers in DNS (RFC 3263), sans-IO rules
+//!   and a hickory-resolver driver;
 //! * [`adapter`]: [`SipAdapter`], the tokio driver that joins them to the
 //!   hub, configured by [`SipConfig`].
 
@@ -23,6 +25,7 @@ pub mod dialog;
 pub mod digest;
 pub mod message;
 pub mod register;
+pub mod resolve;
 pub mod transaction;
 pub mod transport;
 

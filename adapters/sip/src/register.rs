@@ -259,8 +259,10 @@ impl Binding {
         r.push_header("CSeq", &format!("{} REGISTER", self.cseq))?;
         r.push_header("Contact", &format!("<{contact}>"))?;
         r.push_header("Expires", &expires.to_string())?;
-        if let Some((name, value)) = self.authorization.take() {
-            r.push_header(name, &value)?;
+        // Kept until a final response: the same REGISTER sent again to the
+        // next server of an RFC 3263 list (§4.3) carries them too.
+        if let Some((name, value)) = &self.authorization {
+            r.push_header(name, value)?;
         }
         self.contact = Some(contact);
         self.asked = expires;
@@ -272,6 +274,7 @@ impl Binding {
     pub fn handle_response(&mut self, now: Instant, response: &codec::Message<'_>) -> Outcome {
         let status = response.status().unwrap_or(500);
         let reason = response.reason().unwrap_or_default();
+        self.authorization = None;
         if (200..300).contains(&status) {
             self.answered_challenge = false;
             self.failures = 0;

@@ -18,13 +18,24 @@
 //!
 //! This file holds the run loop and the UAS half; `uac` the UAC half,
 //! `wire` the pure helpers (transport settings, request summaries,
-//! response destinations, next hops).
+//! response destinations).
+//!
+//! Next hops (RFC 3263 §4): the message pending for a Request-URI is sent
+//! to the servers of that URI, or of the outbound proxy, as
+//! [`crate::resolve`] orders them. A URI with a numeric IP address is
+//! resolved on the spot; a name is resolved by a spawned task (DNS must
+//! not stall the loop) that reports back as `Internal::Resolved`, and the
+//! transaction starts then. A transport error, a timeout (timer F) or a
+//! 503 from one server sends the same MESSAGE, with a new branch, to the
+//! next one (§4.3); only when none is left does the message fail.
 //!
 //! Ordering (the port's contract): a transient failure (timeout, transport
-//! error, 408/480/503) of the message pending for a Request-URI fails every
-//! message queued behind it the same way, and later messages to that URI
-//! are refused as transient until the hub sends the failed one again; so
-//! the hub's retries keep the order.
+//! error, 408/480/503, a DNS server that did not answer) of the message
+//! pending for a Request-URI fails every message queued behind it the
+//! same way, and later messages to that URI are refused as transient until
+//! the hub sends the failed one again; so the hub's retries keep the
+//! order. Resolution and failover happen while the message is the pending
+//! one, so they keep it too.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,6 +60,7 @@ use crate::message::{
     Answer, DestinationQueues, MergeGuard, UasContext, UasDecision, answer_for_outcome,
     handle_request,
 };
+use crate::resolve::{ResolveError, Resolver, Target};
 use crate::transaction::{
     self, Event, IncomingRequest, Method, OutgoingResponse, Output, ResponseSummary,
     TransactionLayer, TxId,
@@ -93,6 +105,17 @@ enum Internal {
     SendFailed { tx: TxId },
     /// A request of a client transaction went out on this connection.
     SentOn { tx: TxId, conn: ConnId },
+    /// The servers of a message's next hop were looked up (RFC 3263).
+    Resolved {
+        id: u64,
+        result: Result<Vec<Target>, ResolveError>,
+    },
+    /// The servers of a binding's next hop (registrar or outbound proxy)
+    /// were looked up.
+    RegistrarResolved {
+        binding: usize,
+        result: Result<Vec<Target>, ResolveError>,
+    },
 }
 
 /// One message being delivered.
@@ -107,15 +130,21 @@ struct Outgoing {
     cseq: u32,
     /// Whether a challenge was answered already (once only).
     authorized: bool,
+    /// The credentials header sent, sent again to the next server.
+    authorization: Option<(&'static str, String)>,
     /// The connection its request went out on (TCP, TLS).
     conn: Option<ConnId>,
+    /// The server its request goes to; `None` until resolved.
+    target: Option<Target>,
+    /// The servers to try next (RFC 3263 §4.3), in order.
+    fallbacks: std::collections::VecDeque<Target>,
 }
 
 mod register;
 mod uac;
 mod wire;
 
-use self::wire::{reply_destination, request_summary, transport_config};
+use self::wire::{reply_destination, request_summary, transport_config, usable_transports};
 
 struct Driver {
     config: SipConfig,
@@ -131,6 +160,11 @@ struct Driver {
     /// Client transactions of messages being delivered.
     sending: HashMap<TxId, Outgoing>,
     queues: DestinationQueues<Outgoing>,
+    /// Locates next hops (RFC 3263).
+    resolver: Resolver,
+    /// Messages whose next hop is being looked up, by lookup id.
+    resolving: HashMap<u64, Outgoing>,
+    next_lookup: u64,
     /// Request-URIs whose pending message failed transiently: the id of
     /// that message, and until when to wait for it.
     poisoned: HashMap<String, (MessageId, Instant)>,
@@ -147,6 +181,13 @@ struct Driver {
     bindings: Vec<crate::register::Binding>,
     /// REGISTER client transactions, with their binding.
     register_txs: HashMap<TxId, usize>,
+    /// Bindings whose next hop is being looked up, and whether their
+    /// REGISTER is the removal.
+    register_lookups: HashMap<usize, bool>,
+    /// The servers left to try for a binding's REGISTER (RFC 3263 §4.3).
+    register_fallbacks: HashMap<usize, std::collections::VecDeque<Target>>,
+    /// The server of a binding's last REGISTER.
+    register_servers: HashMap<usize, Target>,
     /// The `host:port` of every listener, as the Via and Contacts name
     /// them: a Request-URI there is the gateway's (a registered Contact).
     own_hosts: Vec<String>,
@@ -182,7 +223,9 @@ async fn run(
     mut ctx: AdapterContext,
 ) -> Result<(), AdapterError> {
     config.validate().map_err(AdapterError::Config)?;
-    let (transport, mut events) = Transport::bind(transport_config(&config))
+    let transport_settings = transport_config(&config);
+    let resolver = Resolver::new(&config.dns_servers, usable_transports(&transport_settings));
+    let (transport, mut events) = Transport::bind(transport_settings)
         .await
         .map_err(|e| AdapterError::Config(format!("listen: {e}")))?;
     let mut sent_by = HashMap::new();
@@ -233,6 +276,9 @@ async fn run(
         merge: MergeGuard::default(),
         sending: HashMap::new(),
         queues: DestinationQueues::default(),
+        resolver,
+        resolving: HashMap::new(),
+        next_lookup: 0,
         poisoned: HashMap::new(),
         closed: std::collections::VecDeque::new(),
         current_peer: None,
@@ -242,6 +288,9 @@ async fn run(
         sent_by,
         bindings,
         register_txs: HashMap::new(),
+        register_lookups: HashMap::new(),
+        register_fallbacks: HashMap::new(),
+        register_servers: HashMap::new(),
         own_hosts,
         config,
     };
@@ -481,6 +530,8 @@ impl Driver {
             } if response.status >= 200 && !self.register_response(tx, &bytes) => {
                 self.handle_final(tx, &response, &bytes);
             }
+            // RFC 3263 §4.3: both are failures of one server; the next
+            // one is tried.
             Event::Timeout { tx, .. } => {
                 if self.register_lost(tx, "no final response (timer F)") {
                     return;
@@ -490,7 +541,7 @@ impl Driver {
                         FailureKind::Timeout,
                         format!("no final response from {} (timer F)", out.uri),
                     );
-                    self.fail_transient(out, f);
+                    self.fail_over(out, f);
                 }
             }
             Event::TransportError { tx } => {
@@ -502,7 +553,7 @@ impl Driver {
                         FailureKind::Unreachable,
                         format!("cannot send to {}", out.uri),
                     );
-                    self.fail_transient(out, f);
+                    self.fail_over(out, f);
                 }
             }
             Event::Terminated { tx } => {
@@ -658,6 +709,16 @@ impl Driver {
                     }
                 }
             }
+            Internal::Resolved { id, result } => {
+                if let Some(out) = self.resolving.remove(&id) {
+                    self.resolved(out, result);
+                }
+            }
+            Internal::RegistrarResolved { binding, result } => {
+                if let Some(remove) = self.register_lookups.remove(&binding) {
+                    self.register_resolved(binding, remove, result);
+                }
+            }
         }
     }
 
@@ -669,6 +730,9 @@ impl Driver {
             ))
         };
         for (_, out) in self.sending.drain() {
+            let _ = out.reply.send(gone());
+        }
+        for (_, out) in self.resolving.drain() {
             let _ = out.reply.send(gone());
         }
         for out in self.queues.drain() {

@@ -1,20 +1,28 @@
 //! The registration half of the driver: the bindings of
 //! [`crate::register`] sent through the transaction layer, refreshed on
 //! their timers, removed when the adapter stops.
+//!
+//! The next hop (the outbound proxy, else the registrar) is located like
+//! a MESSAGE's (RFC 3263): on the spot for a numeric IP address, by a
+//! spawned lookup that reports back as `Internal::RegistrarResolved` for
+//! a name (the binding's timer is held meanwhile). A transport error, a
+//! timeout or a 503 sends the REGISTER to the next server of the list
+//! (§4.3); when none is left, the binding's own retry takes over. The
+//! answer to a challenge goes to the server that challenged.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpimgate_model::address::Address;
 
-use super::wire::next_hop;
-use super::{Driver, random_token};
+use super::{Driver, Internal, random_token};
 use crate::codec;
 use crate::config::SipConfig;
 use crate::digest::DigestClient;
 use crate::register::{Binding, Hop, Outcome};
+use crate::resolve::{ResolveError, Target};
 use crate::transaction::{self, Method, OutgoingRequest, TxId};
-use crate::transport::{Destination, TransportKind};
+use crate::transport::TransportKind;
 
 /// How long a stopping adapter waits for the registrar to confirm that
 /// its bindings are removed.
@@ -56,15 +64,21 @@ pub(super) fn bindings(config: &SipConfig, name: &str, now: Instant) -> Vec<Bind
 }
 
 impl Driver {
-    /// The earliest time a binding needs a REGISTER.
+    /// The earliest time a binding needs a REGISTER (not counting those
+    /// whose next hop is being looked up).
     pub(super) fn register_timeout(&self) -> Option<Instant> {
-        self.bindings.iter().filter_map(Binding::poll_timeout).min()
+        self.bindings
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.register_lookups.contains_key(i))
+            .filter_map(|(_, b)| b.poll_timeout())
+            .min()
     }
 
     /// Sends the REGISTERs that are due.
     pub(super) fn register_due(&mut self, now: Instant) {
         for i in 0..self.bindings.len() {
-            if self.bindings[i].is_due(now) {
+            if self.bindings[i].is_due(now) && !self.register_lookups.contains_key(&i) {
                 self.send_register(i, false);
             }
         }
@@ -72,7 +86,7 @@ impl Driver {
 
     /// Sends the REGISTER of binding `i` (with `Expires: 0` when
     /// `remove`) through its next hop: the outbound proxy, else the
-    /// registrar.
+    /// registrar, located first (RFC 3263).
     fn send_register(&mut self, i: usize, remove: bool) {
         let Some(binding) = self.bindings.get(i) else {
             return;
@@ -82,15 +96,85 @@ impl Driver {
             .outbound_proxy
             .clone()
             .unwrap_or_else(|| binding.registrar().to_owned());
-        let (kind, addr, host) = match next_hop(&hop_uri) {
-            Ok(h) => h,
-            Err(f) => {
-                let now = Instant::now();
-                let outcome = self.bindings[i].handle_failure(now, &f.detail);
+        let Ok(Address::Sip(uri)) = hop_uri.parse::<Address>() else {
+            let outcome = self.bindings[i]
+                .handle_failure(Instant::now(), &format!("{hop_uri} is not a SIP URI"));
+            self.log_outcome(i, &outcome);
+            return;
+        };
+        if let Some(result) = self.resolver.resolve_now(&uri) {
+            self.register_resolved(i, remove, result);
+            return;
+        }
+        // One lookup per binding at a time; a removal asked meanwhile is
+        // sent when it ends.
+        if let Some(r) = self.register_lookups.get_mut(&i) {
+            *r |= remove;
+            return;
+        }
+        self.register_lookups.insert(i, remove);
+        let resolver = self.resolver.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let result = resolver.resolve(&uri).await;
+            let _ = internal
+                .send(Internal::RegistrarResolved { binding: i, result })
+                .await;
+        });
+    }
+
+    /// The servers of binding `i`'s next hop are known: the REGISTER goes
+    /// to the first.
+    pub(super) fn register_resolved(
+        &mut self,
+        i: usize,
+        remove: bool,
+        result: Result<Vec<Target>, ResolveError>,
+    ) {
+        if i >= self.bindings.len() {
+            return;
+        }
+        let mut targets: std::collections::VecDeque<Target> = match result {
+            Ok(t) => t.into(),
+            Err(e) => {
+                let outcome = self.bindings[i].handle_failure(Instant::now(), &e.to_string());
                 self.log_outcome(i, &outcome);
                 return;
             }
         };
+        let Some(first) = targets.pop_front() else {
+            let outcome = self.bindings[i].handle_failure(Instant::now(), "no server to send to");
+            self.log_outcome(i, &outcome);
+            return;
+        };
+        self.register_fallbacks.insert(i, targets);
+        self.register_to(i, remove, &first);
+    }
+
+    /// RFC 3263 §4.3: the REGISTER of binding `i` failed at one server;
+    /// true when it went to the next one.
+    fn register_fail_over(&mut self, i: usize, why: &str) -> bool {
+        let Some(next) = self
+            .register_fallbacks
+            .get_mut(&i)
+            .and_then(std::collections::VecDeque::pop_front)
+        else {
+            return false;
+        };
+        tracing::info!(
+            adapter = %self.name,
+            "REGISTER failed ({why}); trying {} {}", next.transport, next.addr
+        );
+        // The binding knows whether it is removing: the same REGISTER.
+        self.register_to(i, false, &next);
+        true
+    }
+
+    /// Sends the REGISTER of binding `i` to `target` (the removal when
+    /// `remove`).
+    fn register_to(&mut self, i: usize, remove: bool, target: &Target) {
+        self.register_servers.insert(i, target.clone());
+        let kind = target.transport;
         let route = self
             .config
             .outbound_proxy
@@ -121,10 +205,7 @@ impl Driver {
                 return;
             }
         };
-        let mut dest = Destination::new(kind, addr);
-        if kind == TransportKind::Tls {
-            dest = dest.with_tls_name(host);
-        }
+        let dest = target.destination();
         let sent = self.layer.send_request(
             Instant::now(),
             OutgoingRequest {
@@ -162,12 +243,19 @@ impl Driver {
         };
         let now = Instant::now();
         let outcome = match codec::parse(bytes) {
+            // RFC 3263 §4.3: a 503 is a failure of this server.
+            Ok(m) if m.status() == Some(503) && self.register_fail_over(i, "503") => return true,
             Ok(m) => self.bindings[i].handle_response(now, &m),
             Err(e) => self.bindings[i].handle_failure(now, &format!("unreadable response: {e}")),
         };
         self.log_outcome(i, &outcome);
         if outcome == Outcome::SendAgain {
-            self.send_register(i, false);
+            // The answer to a challenge (or 423) goes to the server that
+            // asked for it: its nonce is its own.
+            match self.register_servers.get(&i).cloned() {
+                Some(server) => self.register_to(i, false, &server),
+                None => self.send_register(i, false),
+            }
         }
         true
     }
@@ -177,6 +265,9 @@ impl Driver {
         let Some(i) = self.register_txs.remove(&tx) else {
             return false;
         };
+        if self.register_fail_over(i, why) {
+            return true;
+        }
         let outcome = self.bindings[i].handle_failure(Instant::now(), why);
         self.log_outcome(i, &outcome);
         true
@@ -224,12 +315,12 @@ impl Driver {
         for i in 0..self.bindings.len() {
             self.send_register(i, true);
         }
-        !self.register_txs.is_empty()
+        self.unregistering()
     }
 
-    /// Whether removals are still awaited.
+    /// Whether removals are still awaited (or their next hops looked up).
     pub(super) fn unregistering(&self) -> bool {
-        !self.register_txs.is_empty()
+        !self.register_txs.is_empty() || !self.register_lookups.is_empty()
     }
 
     /// The address of record registered for the sender of a message: the

@@ -1,6 +1,7 @@
 //! The UAC half of the driver: messages from the hub leave as MESSAGE
-//! requests, one pending per Request-URI (RFC 3428 §8), and their final
-//! responses become delivery outcomes (§4).
+//! requests, one pending per Request-URI (RFC 3428 §8), to the servers
+//! RFC 3263 locates for it, and their final responses become delivery
+//! outcomes (§4).
 
 use std::time::Instant;
 
@@ -11,13 +12,13 @@ use cpimgate_model::address::Address;
 use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, Outbound};
 use cpimgate_model::time::Timestamp;
 
-use super::wire::next_hop;
-use super::{Driver, Outgoing, POISON_FOR, random_token};
+use super::{Driver, Internal, Outgoing, POISON_FOR, random_token};
 use crate::codec::{self, HeaderName};
 use crate::digest::{DigestClient, DigestRequest, RandomCnonce};
 use crate::message::{RequestParts, build_request, from_value, from_value_of, outcome_of};
+use crate::resolve::{ResolveError, Target};
 use crate::transaction::{self, Method, OutgoingRequest, ResponseSummary, TxId};
-use crate::transport::{Destination, TransportKind, request_transport};
+use crate::transport::request_transport;
 
 impl Driver {
     pub(super) fn handle_outbound(&mut self, out: Outbound) {
@@ -60,10 +61,13 @@ impl Driver {
             from_tag: random_token(),
             cseq: 1,
             authorized: false,
+            authorization: None,
             conn: None,
+            target: None,
+            fallbacks: std::collections::VecDeque::new(),
         };
         if let Some(out) = self.queues.push(&uri, out) {
-            self.start(out, None);
+            self.start(out);
         }
     }
 
@@ -97,33 +101,118 @@ impl Driver {
         }
     }
 
-    /// Sends `out` in a new client transaction, with `authorization` when
-    /// answering a challenge.
-    fn start(&mut self, out: Outgoing, authorization: Option<(&'static str, String)>) {
-        match self.try_start(&out, authorization) {
+    /// Sends `out` in a new client transaction to its target, after
+    /// locating the servers of its next hop when that is not done yet.
+    fn start(&mut self, out: Outgoing) {
+        if out.target.is_none() {
+            self.locate(out);
+            return;
+        }
+        match self.try_start(&out) {
             Ok(tx) => {
                 self.sending.insert(tx, out);
             }
-            Err(f) => {
-                let uri = out.uri.clone();
-                let _ = out.reply.send(DeliveryOutcome::Failed(f));
-                if let Some(next) = self.queues.finish(&uri) {
-                    self.start(next, None);
+            Err(f) => self.fail_permanent(out, f),
+        }
+    }
+
+    /// The pending message for a URI failed for good: the next one goes.
+    fn fail_permanent(&mut self, out: Outgoing, failure: Failure) {
+        let uri = out.uri.clone();
+        let _ = out.reply.send(DeliveryOutcome::Failed(failure));
+        if let Some(next) = self.queues.finish(&uri) {
+            self.start(next);
+        }
+    }
+
+    /// RFC 3263 §4: the servers of the next hop, the outbound proxy or
+    /// the Request-URI. A numeric IP address needs no DNS and is done on
+    /// the spot; a name is looked up by a task of its own, which reports
+    /// back as [`Internal::Resolved`].
+    fn locate(&mut self, out: Outgoing) {
+        let hop = self.config.outbound_proxy.as_deref().unwrap_or(&out.uri);
+        let uri = match hop.parse::<Address>() {
+            Ok(Address::Sip(u)) => u,
+            _ => {
+                let f = Failure::new(FailureKind::NotFound, format!("{hop} is not a SIP URI"));
+                self.fail_permanent(out, f);
+                return;
+            }
+        };
+        if let Some(result) = self.resolver.resolve_now(&uri) {
+            self.resolved(out, result);
+            return;
+        }
+        let id = self.next_lookup;
+        self.next_lookup += 1;
+        self.resolving.insert(id, out);
+        let resolver = self.resolver.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let result = resolver.resolve(&uri).await;
+            let _ = internal.send(Internal::Resolved { id, result }).await;
+        });
+    }
+
+    /// The servers of `out`'s next hop are known: the first is tried.
+    pub(super) fn resolved(
+        &mut self,
+        mut out: Outgoing,
+        result: Result<Vec<Target>, ResolveError>,
+    ) {
+        match result {
+            Ok(targets) => {
+                out.fallbacks = targets.into();
+                match out.fallbacks.pop_front() {
+                    Some(t) => {
+                        out.target = Some(t);
+                        self.start(out);
+                    }
+                    None => {
+                        let f = Failure::new(FailureKind::NotFound, "no server to send to");
+                        self.fail_permanent(out, f);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(adapter = %self.name, "cannot locate the server of {}: {e}", out.uri);
+                if e.is_transient() {
+                    self.fail_transient(out, Failure::new(FailureKind::Unreachable, e.to_string()));
+                } else {
+                    self.fail_permanent(out, Failure::new(FailureKind::NotFound, e.to_string()));
                 }
             }
         }
     }
 
-    fn try_start(
-        &mut self,
-        out: &Outgoing,
-        authorization: Option<(&'static str, String)>,
-    ) -> Result<TxId, Failure> {
-        let hop = match &self.config.outbound_proxy {
-            Some(p) => p.as_str(),
-            None => out.uri.as_str(),
+    /// RFC 3263 §4.3: one server failed (transport error, timeout, 503):
+    /// "the client SHOULD create a new request, which is identical to the
+    /// previous, but has a different value of the Via branch ID [...]
+    /// sent to the next element in the list". When none is left, the
+    /// message fails with `failure`.
+    pub(super) fn fail_over(&mut self, mut out: Outgoing, failure: Failure) {
+        let Some(next) = out.fallbacks.pop_front() else {
+            self.fail_transient(out, failure);
+            return;
         };
-        let (mut kind, addr, host) = next_hop(hop)?;
+        if let Some(failed) = &out.target {
+            tracing::info!(
+                adapter = %self.name,
+                "{} at {} {} failed ({failure}); trying {} {}",
+                out.uri, failed.transport, failed.addr, next.transport, next.addr
+            );
+        }
+        out.target = Some(next);
+        out.conn = None;
+        self.start(out);
+    }
+
+    fn try_start(&mut self, out: &Outgoing) -> Result<TxId, Failure> {
+        let target = out
+            .target
+            .clone()
+            .ok_or_else(|| Failure::new(FailureKind::Internal, "no server located"))?;
+        let mut kind = target.transport;
         let route = self
             .config
             .outbound_proxy
@@ -167,7 +256,7 @@ impl Driver {
                 sent_by: &sent_by,
                 branch: &branch,
                 route: route.as_deref(),
-                authorization: authorization.as_ref().map(|(n, v)| (*n, v.as_str())),
+                authorization: out.authorization.as_ref().map(|(n, v)| (*n, v.as_str())),
                 now,
             };
             let request = build_request(&out.message, &parts).map_err(|e| {
@@ -183,10 +272,13 @@ impl Driver {
             }
             kind = choice.transport;
         }
-        let mut dest = Destination::new(kind, addr);
-        if kind == TransportKind::Tls {
-            dest = dest.with_tls_name(host);
+        // RFC 3261 §18.1.1: a MESSAGE too large for UDP goes over TCP to
+        // the same address.
+        let dest = Target {
+            transport: kind,
+            ..target
         }
+        .destination();
         self.layer
             .send_request(
                 Instant::now(),
@@ -247,10 +339,12 @@ impl Driver {
                         .and_then(|cr| cr.to_header_value().ok())
                 });
                 if let Some(value) = credentials {
+                    // To the server that challenged.
                     out.authorized = true;
+                    out.authorization = Some((answer_header, value));
                     out.cseq += 1;
                     out.conn = None;
-                    self.start(out, Some((answer_header, value)));
+                    self.start(out);
                     return;
                 }
             }
@@ -263,12 +357,14 @@ impl Driver {
         .increment(1);
         let outcome = outcome_of(response.status, &reason);
         match outcome {
+            // RFC 3263 §4.3: a 503 is a failure of this server.
+            DeliveryOutcome::Failed(f) if response.status == 503 => self.fail_over(out, f),
             DeliveryOutcome::Failed(f) if f.is_transient() => self.fail_transient(out, f),
             outcome => {
                 let uri = out.uri.clone();
                 let _ = out.reply.send(outcome);
                 if let Some(next) = self.queues.finish(&uri) {
-                    self.start(next, None);
+                    self.start(next);
                 }
             }
         }

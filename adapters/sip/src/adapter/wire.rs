@@ -1,11 +1,7 @@
 //! What the driver reads off the wire and where it sends: the transport
-//! settings of a [`SipConfig`], request summaries for the transaction
-//! layer, response destinations (RFC 3261 §18.2.2) and next hops.
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use cpimgate_model::address::Address;
-use cpimgate_model::port::{Failure, FailureKind};
+//! settings of a [`SipConfig`], the transports next hops may use, request
+//! summaries for the transaction layer and response destinations
+//! (RFC 3261 §18.2.2).
 
 use crate::codec::{self, HeaderName};
 use crate::config::SipConfig;
@@ -43,6 +39,26 @@ pub(super) fn transport_config(config: &SipConfig) -> TransportConfig {
         limits,
         ..TransportConfig::default()
     }
+}
+
+/// The transports the gateway can send requests over, preferred first
+/// (the order of RFC 3263 §4.1 SRV queries without NAPTR records): TLS
+/// when it has TLS settings, TCP always (it opens connections), UDP when
+/// it has a UDP socket to send from.
+pub(super) fn usable_transports(config: &TransportConfig) -> Vec<TransportKind> {
+    let mut kinds = Vec::new();
+    if config.tls.is_some() {
+        kinds.push(TransportKind::Tls);
+    }
+    kinds.push(TransportKind::Tcp);
+    if config
+        .listeners
+        .iter()
+        .any(|l| l.transport == TransportKind::Udp)
+    {
+        kinds.push(TransportKind::Udp);
+    }
+    kinds
 }
 
 /// Where the responses of a request go (RFC 3261 §18.2.2), as a
@@ -125,40 +141,6 @@ pub(super) fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> 
     })
 }
 
-/// The transport, address and host of the next hop a SIP URI names
-/// (RFC 3263 §4 without DNS: a literal IP address or `localhost`, the
-/// `transport` parameter, `sips:` for TLS, the transport's default port).
-pub(super) fn next_hop(uri: &str) -> Result<(TransportKind, SocketAddr, String), Failure> {
-    let bad = |why: String| Failure::new(FailureKind::NotFound, why);
-    let Ok(Address::Sip(u)) = uri.parse::<Address>() else {
-        return Err(bad(format!("{uri} is not a SIP URI")));
-    };
-    let kind = if u.is_secure() {
-        TransportKind::Tls
-    } else {
-        match u.param("transport").flatten() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
-            Some(t) if t.eq_ignore_ascii_case("udp") => TransportKind::Udp,
-            Some(t) => return Err(bad(format!("{uri}: transport {t} is not supported"))),
-            None => TransportKind::Udp,
-        }
-    };
-    let host = u.host().to_string();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = if bare.eq_ignore_ascii_case("localhost") {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        bare.parse::<IpAddr>().map_err(|_| {
-            bad(format!(
-                "{uri}: {host} is not an IP address (configure outbound_proxy to reach names)"
-            ))
-        })?
-    };
-    let port = u.port().unwrap_or(kind.default_port());
-    Ok((kind, SocketAddr::new(ip, port), host))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -176,21 +158,19 @@ mod tests {
     }
 
     #[test]
-    fn next_hops() {
-        let (k, a, _) = next_hop("sip:bob@127.0.0.1:5070;transport=tcp").unwrap();
+    fn transports_follow_the_settings() {
+        let mut c = SipConfig::new("gw.example.com");
+        c.tcp.push("127.0.0.1:5060".parse().unwrap());
         assert_eq!(
-            (k, a),
-            (TransportKind::Tcp, "127.0.0.1:5070".parse().unwrap())
+            usable_transports(&transport_config(&c)),
+            [TransportKind::Tcp],
+            "no UDP socket to send from, no TLS settings"
         );
-        let (k, a, _) = next_hop("sip:bob@localhost").unwrap();
+        c.udp.push("127.0.0.1:5060".parse().unwrap());
+        c.tls_ca = Some("/etc/ssl/ca.pem".into());
         assert_eq!(
-            (k, a),
-            (TransportKind::Udp, "127.0.0.1:5060".parse().unwrap())
+            usable_transports(&transport_config(&c)),
+            [TransportKind::Tls, TransportKind::Tcp, TransportKind::Udp]
         );
-        let (k, a, h) = next_hop("sips:bob@[::1]").unwrap();
-        assert_eq!((k, a), (TransportKind::Tls, "[::1]:5061".parse().unwrap()));
-        assert_eq!(h, "[::1]");
-        assert!(next_hop("sip:bob@example.com").is_err());
-        assert!(next_hop("im:bob@example.com").is_err());
     }
 }

@@ -350,3 +350,35 @@ fn a_challenged_removal_stays_a_removal() {
     assert_eq!(b.state(), State::Stopped);
     assert_eq!(b.poll_timeout(), None);
 }
+
+/// RFC 3263 §4.3: a REGISTER with credentials that could not reach its
+/// server is sent again (to the next one) with them; a final response
+/// ends their use.
+#[test]
+fn credentials_outlive_a_resend_until_a_final_response() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let server = DigestServer::new("biloxi.com", b"secret of the registrar".to_vec());
+    let mut b = binding(now, 3600, Some(DigestClient::new("bob", "zanzibar")));
+    let r = b.request(&hop("z9hG4bK1")).unwrap();
+    let challenge = server.challenge(wall, false).to_header_value();
+    let unauthorized = answer(&r, 401, &[("WWW-Authenticate", &challenge)]);
+    assert_eq!(
+        b.handle_response(now, &parse(&unauthorized).unwrap()),
+        Outcome::SendAgain
+    );
+    let _lost = b.request(&hop("z9hG4bK2")).unwrap();
+    let resent = b.request(&hop("z9hG4bK3")).unwrap().to_bytes();
+    assert!(parse(&resent).unwrap().authorization().next().is_some());
+    let ok = answer(
+        &parse(&resent).unwrap().to_owned_message(),
+        200,
+        &[("Contact", &format!("<{CONTACT}>;expires=3600"))],
+    );
+    assert!(matches!(
+        b.handle_response(now, &parse(&ok).unwrap()),
+        Outcome::Registered(_)
+    ));
+    let refresh = b.request(&hop("z9hG4bK4")).unwrap().to_bytes();
+    assert!(parse(&refresh).unwrap().authorization().next().is_none());
+}
