@@ -313,8 +313,48 @@ fn inspect_says_which_parsers_are_not_built_yet() {
     let out = bin().arg("inspect").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("msrp"));
+}
+
+/// Every SDP fixture of the msrp crate (RFC 4975, RFC 7701, the draft)
+/// prints with its MSRP line typed; guessing finds SDP too; a broken one
+/// is refused with the reason.
+#[test]
+fn inspect_understands_every_sdp_fixture() {
+    let dir = repo().join("adapters/msrp/tests/fixtures/sdp");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = inspect("sdp", &path);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kind"], "sdp");
+        assert!(
+            v["msrp"][0]["path"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("msrp://"),
+            "{v}"
+        );
+        let guessed = bin().arg("inspect").arg(&path).output().unwrap();
+        assert_eq!(guessed.stdout, out.stdout, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 6);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.sdp");
+    std::fs::write(
+        &p,
+        b"v=0\r\nm=message 7 TCP/MSRP *\r\na=path:msrp://h:7/x;tcp\r\n",
+    )
+    .unwrap();
     let out = inspect("sdp", &p);
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("accept-types"));
 }
 
 fn sip_fixtures() -> Vec<PathBuf> {
