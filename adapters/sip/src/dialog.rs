@@ -10,7 +10,8 @@
 //! NOTIFY) with the next local CSeq and the Request-URI and Route of
 //! §12.2.1.1 (loose routing, or a strict router first in the route set),
 //! and [`Dialog::handle_request`] checks a request the peer sent within
-//! it (§12.2.2: CSeq order, target refresh).
+//! it (§12.2.2: CSeq order, target refresh). [`Unacked2xx`] times the
+//! retransmissions of a UAS's 2xx until the ACK (§13.3.1.4).
 //!
 //! ```
 //! use cpimgate_sip::codec::parse;
@@ -32,6 +33,8 @@
 //! assert_eq!(bye.get("From"), Some("Bob <sip:bob@biloxi.com>;tag=a6c85cf"));
 //! assert_eq!(bye.get("To"), Some("Alice <sip:alice@atlanta.com>;tag=1928301774"));
 //! ```
+
+use std::time::{Duration, Instant};
 
 use crate::codec::{self, BuildError, Contact, HeaderName, NameAddrRef, OwnedMessage};
 
@@ -458,6 +461,72 @@ impl Dialog {
         }
         r.push_header("Contact", &format!("<{}>", self.local_target))?;
         Ok(r)
+    }
+}
+
+/// The 2xx a UAS sent to an INVITE, passed to the transport again until
+/// its ACK arrives (RFC 3261 §13.3.1.4): after T1, then doubling up to
+/// T2, whatever the transport ("there may be hops between UAS and UAC
+/// that are UDP"). After 64*T1 without an ACK the dialog stands but the
+/// session should end with a BYE.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use cpimgate_sip::dialog::{Retransmit, Unacked2xx};
+///
+/// let t0 = Instant::now();
+/// let t1 = Duration::from_millis(500);
+/// let mut ok = Unacked2xx::new(t0, t1, Duration::from_secs(4));
+/// assert_eq!(ok.poll_timeout(), t0 + t1);
+/// assert_eq!(ok.handle_timeout(t0 + t1), Retransmit::Send);
+/// assert_eq!(ok.poll_timeout(), t0 + t1 * 3); // then 2*T1 later
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unacked2xx {
+    next: Instant,
+    interval: Duration,
+    t2: Duration,
+    give_up: Instant,
+}
+
+/// What [`Unacked2xx::handle_timeout`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retransmit {
+    /// Nothing yet.
+    Wait,
+    /// Pass the 2xx to the transport again.
+    Send,
+    /// 64*T1 passed without an ACK: end the session with a BYE.
+    GiveUp,
+}
+
+impl Unacked2xx {
+    /// The 2xx was sent at `now`.
+    pub fn new(now: Instant, t1: Duration, t2: Duration) -> Unacked2xx {
+        Unacked2xx {
+            next: now + t1,
+            interval: t1,
+            t2,
+            give_up: now + t1 * 64,
+        }
+    }
+
+    /// When to call [`Unacked2xx::handle_timeout`].
+    pub fn poll_timeout(&self) -> Instant {
+        self.next.min(self.give_up)
+    }
+
+    /// The time came (or any later time).
+    pub fn handle_timeout(&mut self, now: Instant) -> Retransmit {
+        if now >= self.give_up {
+            return Retransmit::GiveUp;
+        }
+        if now < self.next {
+            return Retransmit::Wait;
+        }
+        self.interval = (self.interval * 2).min(self.t2);
+        self.next = now + self.interval;
+        Retransmit::Send
     }
 }
 

@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::{Duration, Instant};
+
 use super::*;
 use crate::codec::parse;
 
@@ -244,4 +246,32 @@ fn tags_are_cut_from_header_values_and_the_rest_kept() {
         "\"A;b\" <sip:a@h;transport=tcp>;foo=bar"
     );
     assert_eq!(without_tag("<sip:a@h>"), "<sip:a@h>");
+}
+
+/// §13.3.1.4: T1, 2T1, 4T1 ... capped at T2; BYE after 64*T1.
+#[test]
+fn an_unacked_2xx_is_sent_again_until_64_t1() {
+    let t0 = Instant::now();
+    let t1 = Duration::from_millis(500);
+    let t2 = Duration::from_secs(4);
+    let mut ok = Unacked2xx::new(t0, t1, t2);
+    assert_eq!(ok.handle_timeout(t0), Retransmit::Wait);
+    let mut sends = Vec::new();
+    loop {
+        let at = ok.poll_timeout();
+        match ok.handle_timeout(at) {
+            Retransmit::Send => sends.push((at - t0).as_millis()),
+            Retransmit::GiveUp => {
+                assert_eq!(at - t0, t1 * 64);
+                break;
+            }
+            Retransmit::Wait => panic!("woken for nothing at {at:?}"),
+        }
+    }
+    assert_eq!(
+        sends,
+        [
+            500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500
+        ]
+    );
 }
