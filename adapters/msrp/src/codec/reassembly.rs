@@ -79,7 +79,8 @@ pub enum ReassemblyEvent {
     Aborted {
         /// Its Message-ID.
         message_id: String,
-        /// How many distinct bytes of it had arrived.
+        /// How many distinct bytes of it had arrived before the chunk
+        /// that aborts it (whose body is not counted).
         received: u64,
     },
 }
@@ -261,11 +262,6 @@ impl Reassembler {
         let range = chunk.byte_range.unwrap_or(ByteRange::UNKNOWN);
         let start = range.start.saturating_sub(1);
         let end = start.saturating_add(chunk.body.len() as u64);
-        // §7.3.1: the body may be shorter than range-end says (an
-        // interrupted chunk), never longer.
-        if range.end.is_some_and(|e| e < end) {
-            return Err(inconsistent("the body is longer than its Byte-Range"));
-        }
         let declared = range.total;
         // §7.3.1: "the chunk that has a termination character of "$"
         // defines the total length of the message", even against a total
@@ -278,11 +274,9 @@ impl Reassembler {
                 max: self.limits.max_message,
             });
         }
-        if declared.is_some_and(|t| end > t) {
-            return Err(inconsistent("the body goes past the total"));
-        }
         // §7.3.1: no Byte-Range or range-start 1, and `$`: the whole
-        // message in one request.
+        // message in one request, whatever its total says (RFC 4975
+        // §11.2 and §11.6 count fewer bytes than they print).
         if start == 0 && fin.is_some() && !self.partial.contains_key(id) {
             self.events.push_back(ReassemblyEvent::Complete {
                 message_id: id.to_owned(),
@@ -290,6 +284,14 @@ impl Reassembler {
                 body: Bytes::copy_from_slice(chunk.body),
             });
             return Ok(());
+        }
+        if declared.is_some_and(|t| end > t) {
+            return Err(inconsistent("the body goes past the total"));
+        }
+        // §7.3.1: the body may be shorter than range-end says (an
+        // interrupted chunk), never longer.
+        if range.end.is_some_and(|e| e < end) {
+            return Err(inconsistent("the body is longer than its Byte-Range"));
         }
         if !self.partial.contains_key(id) && self.partial.len() >= self.limits.max_partial {
             return Err(ReassemblyError::TooManyPartial {

@@ -400,7 +400,9 @@ impl OwnedMessage {
 
     /// The success REPORT for `send` with status 200 (RFC 4975 §7.1.3),
     /// or `None` when the request did not ask for one (Success-Report
-    /// absent or `no`).
+    /// absent or `no`). Its Byte-Range is the one of `send` when that
+    /// ends the message and gives range-end and total, otherwise
+    /// [`Message::received_range`].
     ///
     /// ```
     /// use cpimgate_msrp::codec::{parse, OwnedMessage};
@@ -427,7 +429,13 @@ impl OwnedMessage {
         if send.success_report()? != SuccessReport::Yes {
             return Ok(None);
         }
-        Self::report(send, transaction_id, own_uri, 200, Some("OK"), None).map(Some)
+        // §7.3.2: the sender matches the report to its SEND by Message-ID
+        // and Byte-Range, so a range the SEND wrote out in full is echoed
+        // (RFC 4975 §11.6 does so); otherwise the range is computed.
+        let range = send.byte_range()?.filter(|r| {
+            r.end.is_some() && r.total.is_some() && send.continuation() == Continuation::Complete
+        });
+        Self::report(send, transaction_id, own_uri, 200, Some("OK"), range).map(Some)
     }
 
     /// A failure REPORT for `send` (RFC 4975 §7.1.4) with an error code
@@ -531,7 +539,9 @@ impl<'a> Message<'a> {
         let declared = self.byte_range()?.unwrap_or(ByteRange::UNKNOWN);
         let end = declared.start - 1 + self.body_len() as u64;
         let total = match (declared.total, self.continuation) {
-            (Some(t), _) => Some(t),
+            // A body that runs past the total it announced (miscounted)
+            // still gets a range that reads back.
+            (Some(t), _) => Some(t.max(end)),
             (None, Continuation::Complete) => Some(end),
             (None, _) => None,
         };
