@@ -150,14 +150,22 @@ impl StreamFramer {
     fn start(&mut self, scanned: usize) -> Result<bool, ParseError> {
         check_prefix(&self.buf)?;
         let rest = self.buf.get(scanned..).unwrap_or_default();
-        if !rest.iter().any(|&c| super::message::is_control(c)) {
-            if self.buf.len() > self.limits.max_head {
+        // The first control byte ends the line or is an error; past the
+        // limit it is too late either way, however the bytes came.
+        match rest.iter().position(|&c| super::message::is_control(c)) {
+            Some(i) if scanned + i > self.limits.max_head => {
                 return Err(self.head_too_large(0));
             }
-            self.state = State::Start {
-                scanned: self.buf.len(),
-            };
-            return Ok(false);
+            Some(_) => {}
+            None => {
+                if self.buf.len() > self.limits.max_head {
+                    return Err(self.head_too_large(0));
+                }
+                self.state = State::Start {
+                    scanned: self.buf.len(),
+                };
+                return Ok(false);
+            }
         }
         let (end, next) = match line_end(&self.buf, 0) {
             Ok(e) => e,
