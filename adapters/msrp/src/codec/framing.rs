@@ -2,11 +2,11 @@
 //! (RFC 4975 §7.1, §7.3.1).
 
 use bytes::{Bytes, BytesMut};
-use memchr::memmem;
 
 use super::error::{ErrorKind, ParseError};
 use super::message::{
-    Continuation, Limits, MAX_END_LINE, check_prefix, end_line_at, line_end, start_line,
+    Continuation, EndLineScan, Limits, MAX_END_LINE, check_prefix, end_line_at, first_control,
+    line_end, scan_end_line, start_line,
 };
 
 /// Where the framer is in the message at the front of its buffer.
@@ -152,7 +152,7 @@ impl StreamFramer {
         let rest = self.buf.get(scanned..).unwrap_or_default();
         // The first control byte ends the line or is an error; past the
         // limit it is too late either way, however the bytes came.
-        match rest.iter().position(|&c| super::message::is_control(c)) {
+        match first_control(rest) {
             Some(i) if scanned + i > self.limits.max_head => {
                 return Err(self.head_too_large(0));
             }
@@ -210,7 +210,7 @@ impl StreamFramer {
                 };
                 return Ok(None);
             }
-            match memmem::find(rest, b"\r\n") {
+            match find_crlf(rest) {
                 Some(i) => {
                     let next = pos + i + 2;
                     if next > self.limits.max_head {
@@ -237,33 +237,11 @@ impl StreamFramer {
         body: usize,
         from: usize,
     ) -> Result<Option<usize>, ParseError> {
-        let tid = self.tid(tid_len);
-        let mut needle = [0u8; 2 + 7 + 32];
-        let n = 9 + tid_len;
-        let (head, id) = needle.split_at_mut(9);
-        head.copy_from_slice(b"\r\n-------");
-        if let Some(d) = id.get_mut(..tid_len) {
-            d.copy_from_slice(tid.as_bytes());
-        }
-        let needle = needle.get(..n).unwrap_or_default();
-        let finder = memmem::Finder::new(needle);
-        let mut at = from;
-        let found = loop {
-            let Some(i) = self.buf.get(at..).and_then(|r| finder.find(r)) else {
-                at = at.max(self.buf.len().saturating_sub(n - 1));
-                break None;
-            };
-            let i = at + i;
-            match self.buf.get(i + n..i + n + 3) {
-                Some([f, b'\r', b'\n']) if Continuation::from_byte(*f).is_some() => break Some(i),
-                None => {
-                    // The flag or the CRLF has not arrived yet.
-                    at = i;
-                    break None;
-                }
-                _ => at = i + 2,
-            }
+        let (found, at) = match scan_end_line(&self.buf, from, self.tid(tid_len)) {
+            EndLineScan::Found(i) => (Some(i), from),
+            EndLineScan::Pending(i) | EndLineScan::NotYet(i) => (None, i),
         };
+        let n = 9 + tid_len;
         let too_large = || {
             ParseError::new(
                 body,
@@ -312,5 +290,17 @@ fn could_be_end_line(rest: &[u8], tid: &str) -> bool {
             Some(_) => false,
         },
         Some(_) => false,
+    }
+}
+
+/// The index of the first CRLF.
+fn find_crlf(hay: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + memchr::memchr(b'\r', hay.get(from..)?)?;
+        if hay.get(i + 1) == Some(&b'\n') {
+            return Some(i);
+        }
+        from = i + 1;
     }
 }

@@ -12,6 +12,8 @@
 
 use std::borrow::Cow;
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::error::{ErrorKind, ParseError};
@@ -279,20 +281,49 @@ pub(crate) fn end_line_at(rest: &[u8], tid: &str) -> Option<usize> {
 /// end-lines of other transactions, and `-------<tid>` followed by
 /// anything else; only the whole end-line ends the body.
 pub(crate) fn find_end_line(input: &[u8], from: usize, tid: &str) -> Option<usize> {
-    let mut needle = [0u8; 2 + 7 + 32];
-    let n = 9 + tid.len();
-    let (head, id) = needle.split_at_mut(9);
-    head.copy_from_slice(b"\r\n-------");
-    id.get_mut(..tid.len())?.copy_from_slice(tid.as_bytes());
-    let needle = needle.get(..n)?;
-    let finder = memmem::Finder::new(needle);
+    match scan_end_line(input, from, tid) {
+        EndLineScan::Found(i) => Some(i),
+        EndLineScan::Pending(_) | EndLineScan::NotYet(_) => None,
+    }
+}
+
+/// What a search for an end-line found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndLineScan {
+    /// The end-line starts with the CRLF at this index.
+    Found(usize),
+    /// A candidate at this index waits for more bytes.
+    Pending(usize),
+    /// None before the input ends; searching again may start here.
+    NotYet(usize),
+}
+
+/// Searches `CRLF "-------" tid flag CRLF` from `from`.
+pub(crate) fn scan_end_line(input: &[u8], from: usize, tid: &str) -> EndLineScan {
+    let id = tid.as_bytes();
     let mut at = from;
     loop {
-        let i = at + finder.find(input.get(at..)?)?;
-        match input.get(i + n..i + n + 3) {
-            Some([f, b'\r', b'\n']) if Continuation::from_byte(*f).is_some() => return Some(i),
-            _ => at = i + 2,
+        let Some(i) = input.get(at..).and_then(|r| END_LINE_START.find(r)) else {
+            return EndLineScan::NotYet(at.max(input.len().saturating_sub(8)));
+        };
+        let i = at + i;
+        let rest = input.get(i + 9..).unwrap_or_default();
+        let fits = rest.iter().take(id.len() + 3).enumerate().all(|(j, &b)| {
+            match j.checked_sub(id.len()) {
+                None => id.get(j) == Some(&b),
+                Some(0) => Continuation::from_byte(b).is_some(),
+                Some(1) => b == b'\r',
+                Some(_) => b == b'\n',
+            }
+        });
+        if fits {
+            if rest.len() >= id.len() + 3 {
+                return EndLineScan::Found(i);
+            }
+            // Only what has not arrived yet can rule it out.
+            return EndLineScan::Pending(i);
         }
+        at = i + 2;
     }
 }
 
@@ -301,7 +332,7 @@ pub(crate) fn find_end_line(input: &[u8], from: usize, tid: &str) -> Option<usiz
 /// character but HTAB (RFC 4975 §9 utf8text).
 pub(crate) fn line_end(input: &[u8], from: usize) -> Result<(usize, usize), ParseError> {
     let rest = input.get(from..).unwrap_or_default();
-    let Some(i) = rest.iter().position(|&c| is_control(c)) else {
+    let Some(i) = first_control(rest) else {
         return Err(ParseError::new(input.len(), ErrorKind::Incomplete));
     };
     let at = from + i;
@@ -320,6 +351,43 @@ pub(crate) fn line_end(input: &[u8], from: usize) -> Result<(usize, usize), Pars
 pub(crate) fn is_control(c: u8) -> bool {
     (c < 0x20 && c != b'\t') || c == 0x7f
 }
+
+/// The first control byte. Eight bytes at a time: a word with no byte
+/// below 0x20 and none equal to 0x7f is skipped whole (the "has a byte
+/// less than n" bit trick); a word that may hold one, or an HTAB, is
+/// looked at byte by byte.
+pub(crate) fn first_control(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let y = x ^ (ONES * 0x7f);
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        if below_space | del != 0 {
+            if let Some(i) = chunk.iter().position(|&c| is_control(c)) {
+                return Some(base + i);
+            }
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| is_control(c))
+        .map(|i| base + i)
+}
+
+/// `CRLF "-------"`, the start of every end-line after a body: a finder
+/// built once (RFC 4975 §7.3.1: the seven hyphens are there to be found
+/// fast).
+static END_LINE_START: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\r\n-------"));
 
 pub(crate) fn start_line(line: &[u8]) -> Result<(&str, StartLine<'_>), ParseError> {
     let text = std::str::from_utf8(line)

@@ -67,48 +67,88 @@ pub struct MsrpUri<'a> {
     params: &'a str,
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// reg-name and IPv4 (RFC 3986 §3.2.2): unreserved, pct-encoded and
 /// sub-delims but `;`, which starts the transport here.
-fn is_host_byte(b: u8) -> bool {
-    is_unreserved(b)
+const fn host_byte(b: u8) -> bool {
+    unreserved(b)
         || matches!(
             b,
             b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'='
         )
 }
 
-fn is_userinfo_byte(b: u8) -> bool {
-    is_host_byte(b) || b == b':'
+/// session-id = 1*( unreserved / "+" / "=" / "/" ) (RFC 4975 §9).
+const fn session_byte(b: u8) -> bool {
+    unreserved(b) || matches!(b, b'+' | b'=' | b'/')
+}
+
+const fn userinfo_byte(b: u8) -> bool {
+    host_byte(b) || b == b':'
+}
+
+/// For each byte value, whether it belongs to a class.
+struct ByteClass([bool; 256]);
+
+/// The [`ByteClass`] of a `const fn(u8) -> bool`.
+macro_rules! byte_class {
+    ($f:ident) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $f(i as u8);
+            i += 1;
+        }
+        ByteClass(t)
+    }};
+}
+
+impl ByteClass {
+    fn all(&self, s: &str) -> bool {
+        s.bytes().all(|b| self.0[usize::from(b)])
+    }
+}
+
+static HOST: ByteClass = byte_class!(host_byte);
+static USERINFO: ByteClass = byte_class!(userinfo_byte);
+static SESSION: ByteClass = byte_class!(session_byte);
+
+fn find(s: &str, c: u8) -> Option<usize> {
+    memchr::memchr(c, s.as_bytes())
 }
 
 impl<'a> MsrpUri<'a> {
     /// Reads one MSRP URI (RFC 4975 §9 MSRP-URI).
     pub fn parse(s: &'a str) -> Result<Self, UriError> {
-        let (scheme, rest) = match s.find("://") {
-            Some(i) => (
-                s.get(..i).unwrap_or_default(),
-                s.get(i + 3..).unwrap_or_default(),
-            ),
-            None => return Err(UriError("no \"://\" after the scheme")),
-        };
-        let scheme = if scheme.eq_ignore_ascii_case("msrp") {
-            Scheme::Msrp
-        } else if scheme.eq_ignore_ascii_case("msrps") {
-            Scheme::Msrps
-        } else {
+        let b = s.as_bytes();
+        let (scheme, rest) = if b
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"msrp://"))
+        {
+            (Scheme::Msrp, s.get(7..).unwrap_or_default())
+        } else if b
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"msrps://"))
+        {
+            (Scheme::Msrps, s.get(8..).unwrap_or_default())
+        } else if s.contains("://") {
             return Err(UriError("the scheme is not msrp or msrps"));
+        } else {
+            return Err(UriError("no \"://\" after the scheme"));
         };
-        let auth_end = rest.find(['/', ';']).unwrap_or(rest.len());
+        let auth_end = rest
+            .bytes()
+            .position(|c| c == b'/' || c == b';')
+            .unwrap_or(rest.len());
         let authority = rest.get(..auth_end).unwrap_or_default();
         let rest = rest.get(auth_end..).unwrap_or_default();
         let (userinfo, hostport) = match authority.rfind('@') {
             Some(i) => {
                 let u = authority.get(..i).unwrap_or_default();
-                if u.is_empty() || !u.bytes().all(is_userinfo_byte) {
+                if u.is_empty() || !USERINFO.all(u) {
                     return Err(UriError("malformed userinfo"));
                 }
                 (Some(u), authority.get(i + 1..).unwrap_or_default())
@@ -118,13 +158,9 @@ impl<'a> MsrpUri<'a> {
         let (host, port) = split_host_port(hostport)?;
         let (session_id, rest) = match rest.strip_prefix('/') {
             Some(r) => {
-                let end = r.find(';').unwrap_or(r.len());
+                let end = find(r, b';').unwrap_or(r.len());
                 let id = r.get(..end).unwrap_or_default();
-                if id.is_empty()
-                    || !id
-                        .bytes()
-                        .all(|b| is_unreserved(b) || matches!(b, b'+' | b'=' | b'/'))
-                {
+                if id.is_empty() || !SESSION.all(id) {
                     return Err(UriError("malformed session-id"));
                 }
                 (Some(id), r.get(end..).unwrap_or_default())
@@ -134,7 +170,7 @@ impl<'a> MsrpUri<'a> {
         let Some(rest) = rest.strip_prefix(';') else {
             return Err(UriError("no transport parameter"));
         };
-        let t_end = rest.find(';').unwrap_or(rest.len());
+        let t_end = find(rest, b';').unwrap_or(rest.len());
         let transport = rest.get(..t_end).unwrap_or_default();
         if transport.is_empty() || !transport.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(UriError("malformed transport"));
@@ -268,12 +304,13 @@ fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>), UriError> {
         };
         (hostport.get(..=close).unwrap_or_default(), port)
     } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        match find(hostport, b':').map(|i| (hostport.get(..i), hostport.get(i + 1..))) {
+            Some((Some(h), Some(p))) => (h, Some(p)),
+            Some(_) => return Err(UriError("malformed host")),
             None => (hostport, None),
         }
     };
-    if !host.starts_with('[') && (host.is_empty() || !host.bytes().all(is_host_byte)) {
+    if !host.starts_with('[') && (host.is_empty() || !HOST.all(host)) {
         return Err(UriError("malformed host"));
     }
     let port = match port {
@@ -303,8 +340,18 @@ fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>), UriError> {
 /// ```
 pub fn parse_path(value: &str) -> Result<Vec<MsrpUri<'_>>, UriError> {
     let mut out = Vec::with_capacity(1);
-    for part in value.split([' ', '\t']).filter(|p| !p.is_empty()) {
-        out.push(MsrpUri::parse(part)?);
+    let mut rest = value;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            break;
+        }
+        let end = rest
+            .bytes()
+            .position(|b| b == b' ' || b == b'\t')
+            .unwrap_or(rest.len());
+        out.push(MsrpUri::parse(rest.get(..end).unwrap_or_default())?);
+        rest = rest.get(end..).unwrap_or_default();
     }
     if out.is_empty() {
         return Err(UriError("empty path"));
