@@ -827,6 +827,7 @@ const BAD: &[(&str, &str)] = &[
         "report-with-success-report.bad.msrp",
         "Success-Report not allowed here",
     ),
+    ("response-continued.bad.msrp", "a response not ended by $"),
     ("response-with-body.bad.msrp", "a response has no body"),
     (
         "short-transaction-id.bad.msrp",

@@ -80,6 +80,10 @@ pub enum ErrorKind {
     /// resp-start headers end-line`).
     #[error("a response has no body")]
     ResponseBody,
+    /// Happens when a response ends with `+` or `#` (RFC 4975 §7.2: a
+    /// response is never chunked, its end-line flag is `$`).
+    #[error("a response not ended by $")]
+    ResponseNotComplete,
     /// Happens when the value of a header the codec interprets does not
     /// follow its grammar.
     #[error("malformed {header}: {reason}")]

@@ -73,6 +73,7 @@ mod headers;
 mod message;
 mod reassembly;
 mod serialize;
+mod typed;
 mod uri;
 
 pub use chunking::{Chunker, INTERRUPTIBLE_ABOVE};
