@@ -15,11 +15,18 @@
 //!   (RFC 7701 §6, §7).
 //! * [`config`] is the adapter's configuration.
 //!
-//! Not built yet: sessions over TCP and TLS (binding a connection to a
-//! session by To-Path, RFC 4975 §5.4), the driver that joins the SIP
-//! stack, the rooms and the hub, relays (RFC 4976) and the conference
-//! event package.
+//!
+//! [`adapter`] is the tokio driver that joins them, the SIP stack of
+//! `cpimgate-sip` and the hub: [`MsrpAdapter`], configured by
+//! [`MsrpConfig`].
+//!
+//! Not built yet: MSRP over TLS, relays (RFC 4976), the conference event
+//! package, the gateway as a participant of rooms elsewhere.
 
+pub use adapter::MsrpAdapter;
+pub use config::MsrpConfig;
+
+pub mod adapter;
 pub mod codec;
 pub mod config;
 pub mod room;
