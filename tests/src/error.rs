@@ -75,6 +75,9 @@ pub enum HarnessError {
     /// Happens when an IRC test connection fails.
     #[error("irc: {0}")]
     Irc(String),
+    /// Happens when the MSRP test participant cannot join, send or read.
+    #[error("msrp: {0}")]
+    Msrp(String),
     /// Happens when an XMPP connection fails or a stanza cannot be sent.
     #[error("xmpp: {0}")]
     Xmpp(String),

@@ -11,6 +11,8 @@
 //! * [`irc_user`]: a plain IRC client playing a human user on it.
 //! * [`kamailio`]: a private Kamailio as a SIP proxy in front of the gateway.
 //! * [`sipp`]: sipp as a SIP UAC or UAS, with the scenarios of `tests/sipp/`.
+//! * [`msrp_ua`]: an MSRP chat participant (SIP INVITE over UDP, MSRP over
+//!   TCP) written on the gateway's own codecs.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
 //! * [`gateway_process`]: the `cpimgate` binary as a process of its own,
@@ -34,6 +36,7 @@ pub mod gateway_process;
 pub mod inspircd;
 pub mod irc_user;
 pub mod kamailio;
+pub mod msrp_ua;
 pub mod prosody;
 pub mod sipp;
 pub mod xmpp_user;

@@ -125,8 +125,9 @@ impl ParseError {
     }
 
     /// The status code a receiver answers to a request that failed this
-    /// way (RFC 4975 §10): 413 for a body over the limits (§10.5), 400 for
-    /// everything else (§10.2). The comment of the response can be the
+    /// way (RFC 4975 §10): 413 for a body over the limits (§10.5), 424 for
+    /// a malformed Use-Nickname (RFC 7701 §7.1), 400 for everything else
+    /// (§10.2). The comment of the response can be the
     /// error's `Display`, which never holds a line break.
     ///
     /// ```
@@ -138,6 +139,10 @@ impl ParseError {
     pub fn response_code(&self) -> u16 {
         match self.kind {
             ErrorKind::ChunkTooLarge { .. } => 413,
+            ErrorKind::Header {
+                header: "Use-Nickname",
+                ..
+            } => 424,
             _ => 400,
         }
     }

@@ -452,7 +452,9 @@ pub(crate) fn nickname(v: &str) -> Option<Cow<'_, str>> {
         return (!uri.is_empty()).then_some(Cow::Borrowed(uri));
     }
     let inner = v.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.is_empty() || inner.len() > 1023 {
+    // RFC 7701 §7.3: an empty quoted string removes the nickname (the
+    // ABNF of §7.1 says 1*1023, the prose of §7.3 wants "" too).
+    if inner.len() > 1023 {
         return None;
     }
     if !inner.contains('\\') && !inner.contains('"') {

@@ -140,7 +140,7 @@ impl<'a> Message<'a> {
         nickname(h.value).map(Some).ok_or(ParseError::header(
             h.offset,
             "Use-Nickname",
-            "not a quoted string of 1 to 1023 bytes",
+            "not a quoted string of at most 1023 bytes",
         ))
     }
 

@@ -1,0 +1,501 @@
+//! A small MSRP chat client for the end-to-end tests: a SIP user agent on
+//! UDP that joins a room with INVITE (an SDP offer made by
+//! `cpimgate_msrp::sdp`), then an MSRP session over TCP written and read
+//! with `cpimgate_msrp::codec` (RFC 4975, RFC 7701). It plays a human
+//! participant: sends room and private messages, reserves nicknames,
+//! and collects what the room sends it (answering each SEND with 200).
+//!
+//! It is deliberately plain: one request at a time, no retransmissions
+//! (loopback UDP does not lose datagrams).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cpimgate_model::address::{Address, NameAddr};
+use cpimgate_model::cpim::{Cpim, CpimBuilder, Limits as CpimLimits};
+use cpimgate_msrp::codec::{
+    self, Chunker, Limits, MsrpUri, OwnedMessage, Reassembler, ReassemblyEvent, ReassemblyLimits,
+    StreamFramer,
+};
+use cpimgate_msrp::sdp::{self, Local};
+use cpimgate_sip::codec::{self as sip, OwnedMessage as SipMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::HarnessError;
+
+/// How long a request waits for its answer.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// What the participant's SDP says it supports (RFC 7701 §8).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinOptions {
+    /// `a=chatroom: private-messages`.
+    pub private_messages: bool,
+    /// `a=chatroom: nickname`.
+    pub nicknames: bool,
+}
+
+impl Default for JoinOptions {
+    fn default() -> Self {
+        JoinOptions {
+            private_messages: true,
+            nicknames: true,
+        }
+    }
+}
+
+/// A message the room sent to this participant.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The CPIM From.
+    pub from: NameAddr,
+    /// The CPIM To.
+    pub to: Vec<NameAddr>,
+    /// The encapsulated body, as text.
+    pub text: String,
+    /// The whole message/cpim body.
+    pub cpim: Bytes,
+}
+
+/// One participant; see the [module docs](self).
+#[derive(Debug)]
+pub struct MsrpUa {
+    aor: String,
+    room: String,
+    sip: UdpSocket,
+    focus: SocketAddr,
+    call_id: String,
+    from_tag: String,
+    to_tag: String,
+    cseq: u32,
+    stream: TcpStream,
+    framer: StreamFramer,
+    reassembler: Reassembler,
+    own_path: String,
+    focus_path: String,
+    received: VecDeque<Received>,
+    /// Responses to this side's requests, by transaction id.
+    responses: VecDeque<(String, u16)>,
+    next: u64,
+}
+
+fn err(what: impl Into<String>) -> HarnessError {
+    HarnessError::Msrp(what.into())
+}
+
+fn token() -> String {
+    format!("{:016x}", rand_u64())
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+/// The SIP request line and the headers every request of the call has.
+fn sip_request(
+    method: &str,
+    uri: &str,
+    local: SocketAddr,
+    ids: (&str, &str, &str, &str, u32),
+) -> Result<SipMessage, HarnessError> {
+    let (aor, room, call_id, from_tag, cseq) = ids;
+    let build = || -> Result<SipMessage, sip::BuildError> {
+        let mut r = SipMessage::request(method, uri)?;
+        r.push_header(
+            "Via",
+            &format!("SIP/2.0/UDP {local};branch=z9hG4bK{};rport", token()),
+        )?;
+        r.push_header("Max-Forwards", "70")?;
+        r.push_header("From", &format!("<{aor}>;tag={from_tag}"))?;
+        r.push_header("To", &format!("<{room}>"))?;
+        r.push_header("Call-ID", call_id)?;
+        r.push_header("CSeq", &format!("{cseq} {method}"))?;
+        Ok(r)
+    };
+    build().map_err(|e| err(format!("writing {method}: {e}")))
+}
+
+/// What an INVITE got: the final status, and the 200 itself.
+async fn final_response(sip: &UdpSocket) -> Result<(u16, Vec<u8>), HarnessError> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = tokio::time::timeout(WAIT, sip.recv(&mut buf))
+            .await
+            .map_err(|_| err("no final response to the INVITE"))?
+            .map_err(|e| HarnessError::io("reading SIP", e))?;
+        let bytes = buf.get(..n).unwrap_or_default().to_vec();
+        let Ok(m) = sip::parse(&bytes) else {
+            continue;
+        };
+        match m.status() {
+            Some(s) if s >= 200 => return Ok((s, bytes)),
+            _ => continue,
+        }
+    }
+}
+
+impl MsrpUa {
+    /// Joins `room` (a SIP URI) at the focus `focus` (its SIP address) as
+    /// `aor`: INVITE with an MSRP offer, ACK, then the MSRP connection to
+    /// the path of the answer, bound by an empty SEND (RFC 4975 §5.4).
+    pub async fn join(
+        focus: SocketAddr,
+        room: &str,
+        aor: &str,
+        options: JoinOptions,
+    ) -> Result<MsrpUa, HarnessError> {
+        match Self::invite(focus, room, aor, options).await? {
+            Ok(ua) => Ok(ua),
+            Err(status) => Err(err(format!("{aor} joining {room}: INVITE got {status}"))),
+        }
+    }
+
+    /// The INVITE of [`MsrpUa::join`]: the participant, or the status of
+    /// a refusal.
+    pub async fn invite(
+        focus: SocketAddr,
+        room: &str,
+        aor: &str,
+        options: JoinOptions,
+    ) -> Result<Result<MsrpUa, u16>, HarnessError> {
+        let sip = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| HarnessError::io("binding the UA's SIP socket", e))?;
+        let local = sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        let own_path = format!("msrp://127.0.0.1:9/{};tcp", token());
+        let mut tokens = Vec::new();
+        if options.nicknames {
+            tokens.push("nickname".to_owned());
+        }
+        if options.private_messages {
+            tokens.push("private-messages".to_owned());
+        }
+        let offer = sdp::offer(&Local {
+            host: "127.0.0.1".into(),
+            port: 9,
+            secure: false,
+            path: own_path.clone(),
+            accept_types: vec!["message/cpim".into(), "text/plain".into()],
+            accept_wrapped_types: vec!["text/plain".into(), "*".into()],
+            max_size: None,
+            chatroom: Some(tokens),
+            session_id: 1,
+        });
+        let (call_id, from_tag) = (format!("{}@127.0.0.1", token()), token());
+        let mut invite = sip_request("INVITE", room, local, (aor, room, &call_id, &from_tag, 1))?;
+        let user = aor
+            .split_once(':')
+            .and_then(|(_, r)| r.split('@').next())
+            .unwrap_or("ua");
+        let headers = [
+            ("Contact", format!("<sip:{user}@{local}>")),
+            ("Content-Type", "application/sdp".to_owned()),
+        ];
+        for (n, v) in headers {
+            invite
+                .push_header(n, &v)
+                .map_err(|e| err(format!("writing INVITE: {e}")))?;
+        }
+        invite.set_body(offer);
+        sip.send_to(&invite.to_bytes(), focus)
+            .await
+            .map_err(|e| HarnessError::io("sending INVITE", e))?;
+        let (status, ok) = final_response(&sip).await?;
+        let ok = sip::parse(&ok).map_err(|e| err(format!("the INVITE's response: {e}")))?;
+        let to_tag = ok
+            .to()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag())
+            .unwrap_or_default()
+            .to_owned();
+        // RFC 3261 §13.2.2.4: every final response is acknowledged (the
+        // non-2xx one by the transaction, hop by hop; same bytes here).
+        let mut ack = sip_request("ACK", room, local, (aor, room, &call_id, &from_tag, 1))?;
+        ack.remove_header("To");
+        ack.push_header("To", &format!("<{room}>;tag={to_tag}"))
+            .map_err(|e| err(format!("writing ACK: {e}")))?;
+        sip.send_to(&ack.to_bytes(), focus)
+            .await
+            .map_err(|e| HarnessError::io("sending ACK", e))?;
+        if status != 200 {
+            return Ok(Err(status));
+        }
+        let answer = sdp::parse(ok.body()).map_err(|e| err(format!("the SDP answer: {e}")))?;
+        let focus_path = answer
+            .msrp
+            .first()
+            .and_then(|m| m.path.last())
+            .cloned()
+            .ok_or_else(|| err("the SDP answer has no MSRP path"))?;
+        let uri = MsrpUri::parse(&focus_path).map_err(|e| err(format!("{focus_path}: {e}")))?;
+        let addr = format!("{}:{}", uri.host(), uri.port().unwrap_or(2855));
+        let stream = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| HarnessError::io(format!("connecting to the MSRP path {addr}"), e))?;
+        let mut ua = MsrpUa {
+            aor: aor.to_owned(),
+            room: room.to_owned(),
+            sip,
+            focus,
+            call_id,
+            from_tag,
+            to_tag,
+            cseq: 1,
+            stream,
+            framer: StreamFramer::new(Limits::default()),
+            reassembler: Reassembler::new(ReassemblyLimits::default()),
+            own_path,
+            focus_path,
+            received: VecDeque::new(),
+            responses: VecDeque::new(),
+            next: 0,
+        };
+        // RFC 4975 §5.4: the active side sends first; an empty SEND binds.
+        let tid = ua.tid();
+        let mut bind = ua.request(&tid, "SEND")?;
+        bind.push_header("Message-ID", &token())
+            .map_err(|e| err(e.to_string()))?;
+        let status = ua.transact(&tid, bind.to_bytes()).await?;
+        if status != 200 {
+            return Err(err(format!("the binding SEND got {status}")));
+        }
+        Ok(Ok(ua))
+    }
+
+    fn tid(&mut self) -> String {
+        self.next += 1;
+        format!("{}{}", token(), self.next)
+    }
+
+    fn request(&self, tid: &str, method: &str) -> Result<OwnedMessage, HarnessError> {
+        let mut m = OwnedMessage::request(tid, method).map_err(|e| err(e.to_string()))?;
+        m.push_header("To-Path", &self.focus_path)
+            .and_then(|m| m.push_header("From-Path", &self.own_path))
+            .map_err(|e| err(e.to_string()))?;
+        Ok(m)
+    }
+
+    /// Writes a request and waits for its response's status.
+    async fn transact(&mut self, tid: &str, bytes: Bytes) -> Result<u16, HarnessError> {
+        self.stream
+            .write_all(&bytes)
+            .await
+            .map_err(|e| HarnessError::io("writing MSRP", e))?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.responses.iter().position(|(t, _)| t == tid) {
+                let (_, status) = self.responses.remove(i).unwrap_or_default();
+                return Ok(status);
+            }
+            self.read_some(deadline).await?;
+        }
+    }
+
+    /// Reads what the connection has, answering SENDs and collecting
+    /// messages and responses; fails at `deadline`.
+    async fn read_some(&mut self, deadline: tokio::time::Instant) -> Result<(), HarnessError> {
+        let mut buf = vec![0u8; 65536];
+        let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+            .await
+            .map_err(|_| err(format!("{}: nothing from the room in time", self.aor)))?
+            .map_err(|e| HarnessError::io("reading MSRP", e))?;
+        if n == 0 {
+            return Err(err(format!("{}: the room closed the connection", self.aor)));
+        }
+        self.framer.handle_data(buf.get(..n).unwrap_or_default());
+        while let Some(frame) = self.framer.poll_event() {
+            let frame = frame.map_err(|e| err(format!("MSRP framing: {e}")))?;
+            self.take(&frame).await?;
+        }
+        Ok(())
+    }
+
+    async fn take(&mut self, frame: &Bytes) -> Result<(), HarnessError> {
+        let m = codec::parse(frame).map_err(|e| err(format!("MSRP from the room: {e}")))?;
+        if let Some(status) = m.status_code() {
+            self.responses
+                .push_back((m.transaction_id().to_owned(), status));
+            return Ok(());
+        }
+        if m.method() != Some("SEND") {
+            return Ok(());
+        }
+        if m.wants_response(200) {
+            let r = OwnedMessage::response_to(&m, 200, Some("OK"), &self.own_path)
+                .map_err(|e| err(e.to_string()))?;
+            self.stream
+                .write_all(&r.to_bytes())
+                .await
+                .map_err(|e| HarnessError::io("answering a SEND", e))?;
+        }
+        let chunk = codec::Chunk::from_message(&m).map_err(|e| err(e.to_string()))?;
+        self.reassembler
+            .handle_chunk(&chunk)
+            .map_err(|e| err(e.to_string()))?;
+        while let Some(e) = self.reassembler.poll_event() {
+            if let ReassemblyEvent::Complete { body, .. } = e {
+                let cpim = Cpim::parse(body.clone(), &CpimLimits::default())
+                    .map_err(|e| err(format!("message/cpim from the room: {e}")))?;
+                let f = cpim.fields().map_err(|e| err(e.to_string()))?;
+                let from = f.from.ok_or_else(|| err("a CPIM without From"))?;
+                self.received.push_back(Received {
+                    from,
+                    to: f.to,
+                    text: String::from_utf8_lossy(&cpim.body()).into_owned(),
+                    cpim: body,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `text` From this participant To `to` (the room URI for a
+    /// room message, a nickname URI or participant for a private one);
+    /// the status of the SEND's response.
+    pub async fn send(&mut self, to: &str, text: &str) -> Result<u16, HarnessError> {
+        let from = self.aor.clone();
+        self.send_as(&from, to, text, usize::MAX).await
+    }
+
+    /// [`MsrpUa::send`] with any CPIM From (a spoof), in chunks of
+    /// `chunk` octets; the status of the last chunk's response.
+    pub async fn send_as(
+        &mut self,
+        from: &str,
+        to: &str,
+        text: &str,
+        chunk: usize,
+    ) -> Result<u16, HarnessError> {
+        let addr = |s: &str| {
+            s.parse::<Address>()
+                .map(NameAddr::new)
+                .map_err(|e| err(format!("{s}: {e}")))
+        };
+        let cpim = CpimBuilder::new()
+            .from(&addr(from)?)
+            .to(&addr(to)?)
+            .content_type("text/plain;charset=utf-8")
+            .body(Bytes::copy_from_slice(text.as_bytes()))
+            .build();
+        let tid = self.tid();
+        let mut m = self.request(&tid, "SEND")?;
+        m.push_header("Message-ID", &token())
+            .and_then(|m| m.push_header("Content-Type", "message/cpim"))
+            .and_then(|m| m.set_body(cpim))
+            .map_err(|e| err(e.to_string()))?;
+        let mut chunker = Chunker::new(&m, chunk.max(1)).map_err(|e| err(e.to_string()))?;
+        let mut status = 0;
+        while !chunker.is_done() {
+            let tid = self.tid();
+            let Some(c) = chunker.next_chunk(&tid).map_err(|e| err(e.to_string()))? else {
+                break;
+            };
+            status = self.transact(&tid, c).await?;
+            if status != 200 {
+                break;
+            }
+        }
+        Ok(status)
+    }
+
+    /// NICKNAME (RFC 7701 §7.1); the response's status.
+    pub async fn nickname(&mut self, nick: &str) -> Result<u16, HarnessError> {
+        let tid = self.tid();
+        let mut m = self.request(&tid, "NICKNAME")?;
+        let quoted = nick.replace('\\', "\\\\").replace('"', "\\\"");
+        m.push_header("Use-Nickname", &format!("\"{quoted}\""))
+            .map_err(|e| err(e.to_string()))?;
+        self.transact(&tid, m.to_bytes()).await
+    }
+
+    /// The next message the room sent.
+    pub async fn next_message(&mut self, timeout: Duration) -> Result<Received, HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.received.pop_front() {
+                return Ok(r);
+            }
+            self.read_some(deadline).await?;
+        }
+    }
+
+    /// The next message whose text is `text`; others before it are
+    /// dropped.
+    pub async fn expect_text(&mut self, text: &str) -> Result<Received, HarnessError> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            while let Some(r) = self.received.pop_front() {
+                if r.text == text {
+                    return Ok(r);
+                }
+            }
+            self.read_some(deadline)
+                .await
+                .map_err(|e| err(format!("{}: waiting for {text:?}: {e}", self.aor)))?;
+        }
+    }
+
+    /// Fails if a message with `text` comes within `wait`.
+    pub async fn expect_no_text(&mut self, text: &str, wait: Duration) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.received.iter().any(|r| r.text == text) {
+                return Err(err(format!(
+                    "{} got {text:?}, which was not for it",
+                    self.aor
+                )));
+            }
+            self.received.clear();
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            // Timing out is the expected end.
+            if self.read_some(deadline).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Leaves: BYE; its response's status.
+    pub async fn leave(mut self) -> Result<u16, HarnessError> {
+        let local = self
+            .sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        self.cseq += 1;
+        let mut bye = sip_request(
+            "BYE",
+            &self.room,
+            local,
+            (
+                &self.aor,
+                &self.room,
+                &self.call_id,
+                &self.from_tag,
+                self.cseq,
+            ),
+        )?;
+        bye.remove_header("To");
+        bye.push_header("To", &format!("<{}>;tag={}", self.room, self.to_tag))
+            .map_err(|e| err(e.to_string()))?;
+        self.sip
+            .send_to(&bye.to_bytes(), self.focus)
+            .await
+            .map_err(|e| HarnessError::io("sending BYE", e))?;
+        Ok(final_response(&self.sip).await?.0)
+    }
+}

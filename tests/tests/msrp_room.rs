@@ -1,0 +1,149 @@
+//! MSRP chat rooms hosted by the gateway (RFC 7701), with real sockets:
+//! the hub runs in this process with the MSRP adapter; the participants
+//! are the test UA of `cpimgate_e2e::msrp_ua` (SIP INVITE over UDP, MSRP
+//! over TCP, on the gateway's own codecs).
+//!
+//! 1. Three participants join; nicknames (one 425, one 424); a room
+//!    message reaches the two others, not its sender; private messages
+//!    reach only their recipient (by nickname URI), an unknown one gets
+//!    404, one to a participant without private messages 428; a spoofed
+//!    CPIM From gets 403; a 20 KB message sent in 2 KB chunks arrives
+//!    whole; one leaves (BYE) and gets no more.
+//! 2. An INVITE to an unknown room gets 404.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cpimgate_e2e::gateway::Gateway;
+use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
+use cpimgate_e2e::prosody::free_port;
+
+const DOMAIN: &str = "chat.localhost";
+const ROOM: &str = "sip:room22@chat.localhost";
+const QUIET: Duration = Duration::from_millis(500);
+
+async fn gateway(sip_port: u16, extra: &str) -> Gateway {
+    cpimgate_e2e::init_logging();
+    let toml = format!(
+        r#"
+        [gateway]
+        name = "gw-msrp"
+        [adapters.chat]
+        kind = "msrp"
+        domain = "{DOMAIN}"
+        sip_udp = ["127.0.0.1:{sip_port}"]
+        msrp = "127.0.0.1:0"
+        chunk_size = 2048
+        [[adapters.chat.rooms]]
+        name = "room22"
+        welcome = "Welcome to room 22."
+        {extra}
+        "#
+    );
+    let gw = Gateway::start(&toml, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("the gateway must start: {e}"));
+    gw.wait_connected("chat", Duration::from_secs(10))
+        .await
+        .expect("the MSRP adapter listens");
+    gw
+}
+
+fn focus(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test]
+async fn three_participants_chat_with_nicknames_and_private_messages() {
+    let port = free_port().unwrap();
+    let gw = gateway(port, "").await;
+    let join = |aor: &'static str, options: JoinOptions| async move {
+        MsrpUa::join(focus(port), ROOM, aor, options)
+            .await
+            .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+    };
+    let mut alice = join("sip:alice@atlanta.example.com", JoinOptions::default()).await;
+    let mut bob = join("sip:bob@biloxi.example.com", JoinOptions::default()).await;
+    let no_private = JoinOptions {
+        private_messages: false,
+        ..JoinOptions::default()
+    };
+    let mut carol = join("sip:carol@chicago.example.com", no_private).await;
+    // The room's welcome (RFC 7701 REQ-10), From the room itself.
+    let w = alice.expect_text("Welcome to room 22.").await.unwrap();
+    assert_eq!(w.from.address.to_string(), ROOM);
+
+    // RFC 7701 §7.1: 200, then 425 for the same nickname in other case,
+    // 424 for a malformed one (over 1023 octets).
+    assert_eq!(alice.nickname("Alice").await.unwrap(), 200);
+    assert_eq!(bob.nickname("ALICE").await.unwrap(), 425);
+    assert_eq!(bob.nickname(&"x".repeat(1024)).await.unwrap(), 424);
+    assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
+
+    // §6.1: a room message goes to everyone else, CPIM unchanged.
+    assert_eq!(alice.send(ROOM, "hello room").await.unwrap(), 200);
+    for p in [&mut bob, &mut carol] {
+        let m = p.expect_text("hello room").await.unwrap();
+        assert_eq!(m.from.address.to_string(), "sip:alice@atlanta.example.com");
+        assert_eq!(m.to[0].address.to_string(), ROOM);
+    }
+    alice.expect_no_text("hello room", QUIET).await.unwrap();
+
+    // §6.2: private by nickname URI; 404 for nobody; 428 for carol.
+    let to_bob = format!("sip:Bob@{DOMAIN}");
+    assert_eq!(alice.send(&to_bob, "psst bob").await.unwrap(), 200);
+    bob.expect_text("psst bob").await.unwrap();
+    carol.expect_no_text("psst bob", QUIET).await.unwrap();
+    let nobody = format!("sip:nobody@{DOMAIN}");
+    assert_eq!(alice.send(&nobody, "anyone?").await.unwrap(), 404);
+    assert_eq!(
+        alice
+            .send("sip:carol@chicago.example.com", "psst carol")
+            .await
+            .unwrap(),
+        428
+    );
+    // §6.3: a From that is not the sender: 403, and nobody gets it.
+    assert_eq!(
+        bob.send_as("sip:alice@atlanta.example.com", ROOM, "spoof", usize::MAX)
+            .await
+            .unwrap(),
+        403
+    );
+    carol.expect_no_text("spoof", QUIET).await.unwrap();
+
+    // A 20 KB message in 2 KB chunks arrives whole.
+    let big = "0123456789".repeat(2048);
+    assert_eq!(
+        carol
+            .send_as("sip:carol@chicago.example.com", ROOM, &big, 2048)
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(alice.expect_text(&big).await.unwrap().text.len(), big.len());
+    bob.expect_text(&big).await.unwrap();
+
+    // Carol leaves; a later message does not reach her connection.
+    assert_eq!(carol.leave().await.unwrap(), 200);
+    assert_eq!(bob.send(ROOM, "after carol").await.unwrap(), 200);
+    alice.expect_text("after carol").await.unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn invites_that_cannot_join() {
+    let port = free_port().unwrap();
+    let gw = gateway(port, "").await;
+    let unknown = MsrpUa::invite(
+        focus(port),
+        &format!("sip:nowhere@{DOMAIN}"),
+        "sip:alice@atlanta.example.com",
+        JoinOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.err(), Some(404));
+    gw.shutdown().await.unwrap();
+}
