@@ -129,7 +129,9 @@ fn read(doc: &str) -> ReadDoc {
 fn the_nickname_document_of_rfc7701_9_6() {
     let theirs = read(&fixture("rfc7701-9.6-nickname.xml"));
     let mut room = Room::new(a("sip:chatroom22@chat.example.com"), Policy::default());
-    let bob = room.join(Participant::new(a("sip:bob@example.com"))).unwrap();
+    let bob = room
+        .join(Participant::new(a("sip:bob@example.com")))
+        .unwrap();
     let alice = room
         .join(Participant::new(a("sip:alice@atlanta.example.com")))
         .unwrap();
@@ -162,8 +164,10 @@ fn the_basic_example_of_rfc4575_7_1() {
     assert_eq!(theirs.entity, "sips:conf233@example.com");
     assert_eq!(theirs.user_count, Some(33));
     let mut room = Room::new(a("sips:conf233@example.com"), Policy::default());
-    room.join(Participant::new(a("sip:bob@example.com"))).unwrap();
-    room.join(Participant::new(a("sip:alice@example.com"))).unwrap();
+    room.join(Participant::new(a("sip:bob@example.com")))
+        .unwrap();
+    room.join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
     let users = users_of(&room, |who| {
         theirs
             .users
@@ -179,7 +183,13 @@ fn the_basic_example_of_rfc4575_7_1() {
     let shape = |d: &ReadDoc| -> Vec<(String, String, Vec<String>)> {
         d.users
             .iter()
-            .map(|(e, u)| (e.clone(), u.state.clone(), u.endpoints.keys().cloned().collect()))
+            .map(|(e, u)| {
+                (
+                    e.clone(),
+                    u.state.clone(),
+                    u.endpoints.keys().cloned().collect(),
+                )
+            })
             .collect()
     };
     assert_eq!(shape(&ours), shape(&theirs));
@@ -206,7 +216,10 @@ fn the_rich_partial_example_of_rfc4575_7_2() {
         }],
         5,
     ));
-    assert_eq!((ours.entity, ours.state, ours.version), (theirs.entity, theirs.state, 5));
+    assert_eq!(
+        (ours.entity, ours.state, ours.version),
+        (theirs.entity, theirs.state, 5)
+    );
     assert_eq!(ours.users[0].0, "sip:bob@example.com");
     assert_eq!(ours.users[0].1.state, "deleted");
 }
@@ -215,7 +228,8 @@ fn the_rich_partial_example_of_rfc4575_7_2() {
 #[test]
 fn bridged_members_are_users_with_their_address() {
     let mut room = Room::new(a("sip:chatroom22@chat.example.com"), Policy::default());
-    room.join(Participant::new(a("sip:bob@example.com"))).unwrap();
+    room.join(Participant::new(a("sip:bob@example.com")))
+        .unwrap();
     assert!(room.remote_join(a("xmpp:alice@example.org"), "alice", true));
     let doc = read(&Conference::new(room.uri()).full(&users_of(&room, |_| Vec::new()), 3));
     let (entity, alice) = &doc.users[1];
@@ -229,7 +243,9 @@ fn bridged_members_are_users_with_their_address() {
 fn partial_documents_for_each_roster_change() {
     let mut room = Room::new(a("sip:chatroom22@chat.example.com"), Policy::default());
     let conf = Conference::new(room.uri());
-    let bob = room.join(Participant::new(a("sip:bob@example.com"))).unwrap();
+    let bob = room
+        .join(Participant::new(a("sip:bob@example.com")))
+        .unwrap();
     let joined = room.poll_change().unwrap();
     let doc = read(&conf.partial(
         &[Update::from_change(
@@ -240,7 +256,12 @@ fn partial_documents_for_each_roster_change() {
     ));
     assert_eq!(doc.state, "partial");
     assert_eq!(doc.users[0].1.state, "full");
-    assert!(doc.users[0].1.endpoints.contains_key("sip:bob@pc33.example.com"));
+    assert!(
+        doc.users[0]
+            .1
+            .endpoints
+            .contains_key("sip:bob@pc33.example.com")
+    );
 
     room.set_nickname(bob, "Bob & \"Co\"").unwrap();
     let nick = room.poll_change().unwrap();
@@ -255,7 +276,10 @@ fn partial_documents_for_each_roster_change() {
     let dropped = room.poll_change().unwrap();
     let doc = read(&conf.partial(&[Update::from_change(&dropped, Vec::new())], 4));
     assert_eq!(doc.users[0].1.nickname.as_deref(), Some(""));
-    assert_eq!(doc.users[0].1.display.as_deref(), Some("sip:bob@example.com"));
+    assert_eq!(
+        doc.users[0].1.display.as_deref(),
+        Some("sip:bob@example.com")
+    );
 
     room.leave(bob);
     let left = room.poll_change().unwrap();
@@ -280,8 +304,14 @@ fn endpoints_come_and_go_in_partial_users() {
         7,
     ));
     assert_eq!(doc.users[0].1.state, "partial");
-    assert_eq!(doc.users[0].1.endpoints["sip:bob@phone.example.com"].state, "full");
-    assert_eq!(doc.users[1].1.endpoints["sip:carol@pc.example.com"].state, "deleted");
+    assert_eq!(
+        doc.users[0].1.endpoints["sip:bob@phone.example.com"].state,
+        "full"
+    );
+    assert_eq!(
+        doc.users[1].1.endpoints["sip:carol@pc.example.com"].state,
+        "deleted"
+    );
 }
 
 #[test]
