@@ -564,7 +564,8 @@ impl Subscription {
 
     /// The final status of a NOTIFY (a transaction timeout, Timer F, as
     /// 408: RFC 3261 §8.1.3.1). A 481 or 408 ends the subscription with
-    /// no further NOTIFY (RFC 6665 §4.2.2).
+    /// no further NOTIFY (RFC 6665 §4.2.2), and its dialog (RFC 3261
+    /// §12.2.1.2).
     pub fn handle_notify_response(&mut self, status: u16) -> NotifyOutcome {
         match status {
             100..=299 => NotifyOutcome::Delivered,
