@@ -1,8 +1,29 @@
-//! MSRP adapter: MSRP sessions (RFC 4975) and chat rooms (RFC 7701).
+//! MSRP adapter: MSRP (RFC 4975) and its chat rooms (RFC 7701).
 //!
-//! Not built yet: this crate exists so that the workspace has its final
-//! shape. Its issue adds the codec, sessions and the chat-room focus.
+//! The sans-IO layers, bottom up:
+//!
+//! * [`codec`] reads and writes MSRP messages, cuts a byte stream into
+//!   them, sends large messages in chunks and puts received chunks back
+//!   together. It takes bytes and gives bytes and events; it owns no
+//!   socket, no timer and no randomness (transaction ids and Message-IDs
+//!   are the caller's). Its module documentation shows the run loop of
+//!   one connection.
+//! * [`sdp`] reads and writes the session descriptions that set MSRP
+//!   sessions up (RFC 4975 §8, RFC 3264, RFC 6135, RFC 7701 §8).
+//! * [`room`] is a chat room as its switch sees it: participants,
+//!   nicknames shared with the bridged worlds, where each message goes
+//!   (RFC 7701 §6, §7).
+//! * [`conference`] writes the conference-info documents of a room
+//!   (RFC 4575, with the nicknames of RFC 7701 §7.4) that the conference
+//!   event package of the SIP stack sends.
+//! * [`config`] is the adapter's configuration.
+//!
+//! Not built yet: sessions over TCP and TLS (binding a connection to a
+//! session by To-Path, RFC 4975 §5.4), the driver that joins the SIP
+//! stack, the rooms and the hub, and relays (RFC 4976).
 
+pub mod codec;
 pub mod conference;
+pub mod config;
 pub mod room;
 pub mod sdp;

@@ -96,13 +96,82 @@ pub fn inspect(kind: InspectAs, input: &[u8], limits: &Limits) -> Result<String,
         InspectAs::Address => inspect_addresses(input)?,
         InspectAs::Sip => inspect_sip(input)?,
         InspectAs::Sdp => inspect_sdp(input)?,
-        InspectAs::Msrp => {
-            return Err(InspectError::Unsupported(format!(
-                "this build cannot parse {kind} yet; it arrives with the msrp adapter"
-            )));
-        }
+        InspectAs::Msrp => inspect_msrp(input)?,
     };
     serde_json::to_string_pretty(&value).map_err(|e| InspectError::Malformed(e.to_string()))
+}
+
+/// An MSRP message (RFC 4975 §7, RFC 7701 §7.1): start line, transaction
+/// id, every header, the typed paths, Byte-Range, Status, Content-Type,
+/// Use-Nickname, the body length and the end-line flag; a request must
+/// also pass the checks of its method. A failure names the byte and the
+/// status a receiver answers.
+fn inspect_msrp(input: &[u8]) -> Result<serde_json::Value, InspectError> {
+    use cpimgate_msrp::codec::{self, Continuation, MsrpUri, ParseError, StartLine};
+
+    let malformed = |e: ParseError| {
+        InspectError::Malformed(format!("{e}; a receiver answers {}", e.response_code()))
+    };
+    let m = codec::parse(input).map_err(malformed)?;
+    m.validate().map_err(malformed)?;
+    let start = match m.start_line() {
+        StartLine::Request { method } => json!({ "type": "request", "method": method }),
+        StartLine::Response { code, comment } => {
+            json!({ "type": "response", "code": code, "comment": comment })
+        }
+    };
+    let path = |p: Option<Vec<MsrpUri<'_>>>| {
+        p.map(|p| {
+            p.iter()
+                .map(|u| {
+                    json!({
+                        "uri": u.as_str(),
+                        "tls": u.is_tls(),
+                        "host": u.host(),
+                        "port": u.port(),
+                        "session_id": u.session_id(),
+                        "transport": u.transport(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let headers: Vec<_> = m
+        .headers()
+        .iter()
+        .map(|h| json!({ "name": h.name(), "value": h.value() }))
+        .collect();
+    let byte_range = m
+        .byte_range()
+        .map_err(malformed)?
+        .map(|r| json!({ "start": r.start, "end": r.end, "total": r.total }));
+    let status = m
+        .status()
+        .map_err(malformed)?
+        .map(|s| json!({ "namespace": s.namespace, "code": s.code, "comment": s.comment }));
+    let content_type = m
+        .content_type()
+        .map_err(malformed)?
+        .map(|c| format!("{}/{}", c.media_type(), c.subtype()));
+    Ok(json!({
+        "kind": "msrp",
+        "transaction_id": m.transaction_id(),
+        "start": start,
+        "headers": headers,
+        "to_path": path(m.to_path().map_err(malformed)?),
+        "from_path": path(m.from_path().map_err(malformed)?),
+        "message_id": m.message_id().map_err(malformed)?,
+        "byte_range": byte_range,
+        "status": status,
+        "content_type": content_type,
+        "use_nickname": m.use_nickname().map_err(malformed)?,
+        "body_length": m.body_len(),
+        "end": match m.continuation() {
+            Continuation::Complete => "$",
+            Continuation::More => "+",
+            Continuation::Aborted => "#",
+        },
+    }))
 }
 
 /// A session description (RFC 8866) with its MSRP media lines typed

@@ -305,14 +305,54 @@ fn inspect_reads_addresses_from_stdin() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Every MSRP fixture of the msrp crate (RFC 4975, RFC 7701, RFC 4976,
+/// the draft) prints; guessing finds MSRP too; each bad one (and the
+/// path-less chunks of RFC 4975 §5.1) is refused with exit 2, the byte
+/// and the status a receiver answers.
 #[test]
-fn inspect_says_which_parsers_are_not_built_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.msrp");
-    std::fs::write(&p, b"MSRP a786hjs2 SEND\r\n-------a786hjs2$\r\n").unwrap();
-    let out = bin().arg("inspect").arg(&p).output().unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("msrp"));
+fn inspect_understands_every_msrp_fixture() {
+    let dir = repo().join("adapters/msrp/tests/fixtures");
+    let (mut good, mut bad) = (0, 0);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("msrp"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let out = inspect("msrp", &path);
+        // RFC 4975 §5.1 Figure 3 shows chunks without their paths: they
+        // parse, but a receiver refuses them.
+        let fragment = path.to_string_lossy().contains("5.1-fig3");
+        if path.to_string_lossy().ends_with(".bad.msrp") || fragment {
+            assert_eq!(out.status.code(), Some(2), "{}", path.display());
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("a receiver answers"),
+                "{}",
+                path.display()
+            );
+            bad += 1;
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kind"], "msrp");
+        assert!(v["transaction_id"].is_string(), "{v}");
+        assert!(
+            v["to_path"][0]["uri"].is_string(),
+            "{}: {v}",
+            path.display()
+        );
+        let guessed = bin().arg("inspect").arg(&path).output().unwrap();
+        assert_eq!(guessed.stdout, out.stdout, "{}", path.display());
+        good += 1;
+    }
+    assert!(good >= 20 && bad >= 10, "{good} good, {bad} bad");
 }
 
 /// Every SDP fixture of the msrp crate (RFC 4975, RFC 7701, the draft)

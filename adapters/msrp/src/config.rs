@@ -1,0 +1,251 @@
+//! `[adapters.NAME]` with `kind = "msrp"`: the chat rooms the gateway
+//! hosts as a conference focus and MSRP switch (RFC 7701).
+//!
+//! ```toml
+//! [adapters.chat]
+//! kind = "msrp"
+//! domain = "chat.example.com"        # rooms are sip:<name>@chat.example.com
+//! sip_udp = ["0.0.0.0:5062"]         # where INVITEs to the rooms arrive
+//! sip_tcp = ["0.0.0.0:5062"]
+//! msrp = "0.0.0.0:2855"              # the MSRP listener (TCP)
+//! host = "chat.example.com"          # written in a=path, c= and Contact
+//! create_rooms = false               # an INVITE to an unknown room gets 404
+//! chunk_size = 2048                  # outgoing SEND chunks, octets
+//! max_message_size = 1048576         # larger gets 413 (RFC 4975 §7.3.1)
+//!
+//! [[adapters.chat.rooms]]
+//! name = "chatroom22"
+//! nicknames = true
+//! private_messages = true
+//! welcome = "Welcome to room 22."
+//! ```
+//!
+//! A room's address, in `[[bridge]]` and everywhere else, is its SIP URI:
+//! `sip:chatroom22@chat.example.com` (DESIGN.md "Addressing").
+
+use std::net::SocketAddr;
+
+use cpimgate_model::address::{Address, SipUri};
+use serde::{Deserialize, Serialize};
+
+use crate::room::Policy;
+
+/// The MSRP adapter's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsrpConfig {
+    /// The domain of the rooms' SIP URIs.
+    pub domain: String,
+    /// SIP UDP listen addresses (INVITE, ACK, BYE, NICKNAME's session).
+    #[serde(default)]
+    pub sip_udp: Vec<SocketAddr>,
+    /// SIP TCP listen addresses.
+    #[serde(default)]
+    pub sip_tcp: Vec<SocketAddr>,
+    /// The MSRP listener (RFC 4975 §6: participants connect to the path
+    /// the focus gives them).
+    pub msrp: SocketAddr,
+    /// The host written in `a=path`, `c=`, `o=` and Contact; the MSRP
+    /// listener's address when absent (`127.0.0.1` for a wildcard one).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The rooms, created when the adapter starts.
+    #[serde(default)]
+    pub rooms: Vec<RoomConfig>,
+    /// Whether an INVITE to an unknown room creates it (with the default
+    /// policy); else it gets 404.
+    #[serde(default)]
+    pub create_rooms: bool,
+    /// The largest chunk the switch sends, in octets of body.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: usize,
+    /// The largest message taken, in octets; a larger one is stopped with
+    /// 413 (RFC 4975 §7.3.1).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+    /// RFC 3261 timer T1, milliseconds.
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+}
+
+/// One room (`[[adapters.NAME.rooms]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomConfig {
+    /// The user part of the room URI.
+    pub name: String,
+    /// Whether nicknames may be reserved (RFC 7701 §7).
+    #[serde(default = "yes")]
+    pub nicknames: bool,
+    /// Whether private messages are relayed (RFC 7701 §6.2).
+    #[serde(default = "yes")]
+    pub private_messages: bool,
+    /// The most sessions at once.
+    #[serde(default = "default_max_participants")]
+    pub max_participants: usize,
+    /// A text sent from the room to each participant who joins (REQ-10).
+    #[serde(default)]
+    pub welcome: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_chunk_size() -> usize {
+    2048
+}
+
+fn default_max_message_size() -> usize {
+    1_048_576
+}
+
+fn default_max_participants() -> usize {
+    10_000
+}
+
+fn default_t1() -> u64 {
+    500
+}
+
+impl RoomConfig {
+    /// The room's policy.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            nicknames: self.nicknames,
+            private_messages: self.private_messages,
+            max_participants: self.max_participants,
+        }
+    }
+}
+
+impl MsrpConfig {
+    /// A configuration for rooms of `domain` with the MSRP listener on
+    /// `msrp` and defaults elsewhere.
+    pub fn new(domain: &str, msrp: SocketAddr) -> MsrpConfig {
+        MsrpConfig {
+            domain: domain.to_owned(),
+            sip_udp: Vec::new(),
+            sip_tcp: Vec::new(),
+            msrp,
+            host: None,
+            rooms: Vec::new(),
+            create_rooms: false,
+            chunk_size: default_chunk_size(),
+            max_message_size: default_max_message_size(),
+            t1_ms: default_t1(),
+        }
+    }
+
+    /// The URI of the room `name`.
+    pub fn room_uri(&self, name: &str) -> Option<Address> {
+        SipUri::new(Some(name), &self.domain).ok().map(Address::Sip)
+    }
+
+    /// The host written in paths and Contacts.
+    pub fn host(&self) -> String {
+        match &self.host {
+            Some(h) => h.clone(),
+            None if self.msrp.ip().is_unspecified() => "127.0.0.1".to_owned(),
+            None => match self.msrp.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            },
+        }
+    }
+
+    /// Checks what serde cannot; the error starts with the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.domain.is_empty() || self.domain.contains(['@', ':', ';', '/', ' ']) {
+            return Err(format!("domain: {:?} is not a host name", self.domain));
+        }
+        if self.sip_udp.is_empty() && self.sip_tcp.is_empty() {
+            return Err(
+                "sip_udp: give at least one SIP listen address (sip_udp or sip_tcp)".into(),
+            );
+        }
+        if self.chunk_size < 64 {
+            return Err("chunk_size: must be at least 64".into());
+        }
+        if self.max_message_size == 0 {
+            return Err("max_message_size: must be at least 1".into());
+        }
+        if self.t1_ms == 0 {
+            return Err("t1_ms: must be at least 1".into());
+        }
+        for (i, r) in self.rooms.iter().enumerate() {
+            if self.room_uri(&r.name).is_none() || r.name.is_empty() {
+                return Err(format!(
+                    "rooms[{i}].name: {:?} is not a SIP user part",
+                    r.name
+                ));
+            }
+            if self.rooms[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&r.name))
+            {
+                return Err(format!("rooms[{i}].name: {:?} is named twice", r.name));
+            }
+            if r.max_participants == 0 {
+                return Err(format!("rooms[{i}].max_participants: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_documented_example_reads_and_validates() {
+        let text = r#"
+            domain = "chat.example.com"
+            sip_udp = ["0.0.0.0:5062"]
+            sip_tcp = ["0.0.0.0:5062"]
+            msrp = "0.0.0.0:2855"
+            host = "chat.example.com"
+            [[rooms]]
+            name = "chatroom22"
+            welcome = "Welcome to room 22."
+        "#;
+        let c: MsrpConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.chunk_size, 2048);
+        assert!(c.rooms[0].nicknames && c.rooms[0].private_messages);
+        assert_eq!(
+            c.room_uri("chatroom22").unwrap().to_string(),
+            "sip:chatroom22@chat.example.com"
+        );
+        assert_eq!(c.host(), "chat.example.com");
+        assert!(toml::from_str::<MsrpConfig>(&format!("{text}\nbogus = 1")).is_err());
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let mut c = MsrpConfig::new("chat.example.com", "127.0.0.1:2855".parse().unwrap());
+        assert!(c.validate().unwrap_err().starts_with("sip_udp:"));
+        c.sip_udp = vec!["127.0.0.1:5062".parse().unwrap()];
+        assert_eq!(c.host(), "127.0.0.1");
+        let room = RoomConfig {
+            name: "r".into(),
+            nicknames: true,
+            private_messages: true,
+            max_participants: 10,
+            welcome: None,
+        };
+        c.rooms = vec![
+            room.clone(),
+            RoomConfig {
+                name: "R".into(),
+                ..room
+            },
+        ];
+        assert!(c.validate().unwrap_err().starts_with("rooms[1].name:"));
+        c.rooms.pop();
+        c.chunk_size = 10;
+        assert!(c.validate().unwrap_err().starts_with("chunk_size:"));
+    }
+}
