@@ -13,15 +13,20 @@
 //! * [`room`] is a chat room as its switch sees it: participants,
 //!   nicknames shared with the bridged worlds, where each message goes
 //!   (RFC 7701 §6, §7).
-//! * [`conference`] writes the conference-info documents of a room
-//!   (RFC 4575, with the nicknames of RFC 7701 §7.4) that the conference
-//!   event package of the SIP stack sends.
 //! * [`config`] is the adapter's configuration.
 //!
-//! Not built yet: sessions over TCP and TLS (binding a connection to a
-//! session by To-Path, RFC 4975 §5.4), the driver that joins the SIP
-//! stack, the rooms and the hub, and relays (RFC 4976).
+//!
+//! [`adapter`] is the tokio driver that joins them, the SIP stack of
+//! `cpimgate-sip` and the hub: [`MsrpAdapter`], configured by
+//! [`MsrpConfig`].
+//!
+//! Not built yet: MSRP over TLS, relays (RFC 4976), the conference event
+//! package, the gateway as a participant of rooms elsewhere.
 
+pub use adapter::MsrpAdapter;
+pub use config::MsrpConfig;
+
+pub mod adapter;
 pub mod codec;
 pub mod conference;
 pub mod config;

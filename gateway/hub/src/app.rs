@@ -36,6 +36,10 @@ pub fn build_adapters(
                 name.clone(),
                 Box::new(cpimgate_sip::SipAdapter::new(s.clone(), mappings.clone())),
             )),
+            AdapterSection::Msrp(m) => out.push((
+                name.clone(),
+                Box::new(cpimgate_msrp::MsrpAdapter::new(m.clone(), mappings.clone())),
+            )),
             other => anyhow::bail!(
                 "adapters.{name}.kind: the {} adapter is not part of this build yet",
                 other.kind()

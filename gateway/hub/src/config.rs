@@ -290,8 +290,8 @@ pub enum AdapterSection {
     Xmpp(cpimgate_xmpp::XmppConfig),
     /// SIP pager mode, MESSAGE (see `cpimgate_sip::config`).
     Sip(cpimgate_sip::SipConfig),
-    /// MSRP sessions and chat rooms (not in this build yet).
-    Msrp(NoSettings),
+    /// MSRP chat rooms hosted by the gateway (see `cpimgate_msrp::config`).
+    Msrp(cpimgate_msrp::MsrpConfig),
     /// IRC, relay mode (see `cpimgate_irc::config`).
     Irc(cpimgate_irc::IrcConfig),
     /// An adapter supplied by the program that embeds the hub (tests);
@@ -450,12 +450,15 @@ impl Config {
                 irc.validate()
                     .map_err(|e| invalid(format!("adapters.{name}"), e))?;
             }
-            if let AdapterSection::Sip(sip) = section {
-                sip.validate().map_err(|e| match e.split_once(": ") {
-                    Some((key, reason)) => invalid(format!("adapters.{name}.{key}"), reason),
-                    None => invalid(format!("adapters.{name}"), e),
-                })?;
-            }
+            let checked = match section {
+                AdapterSection::Sip(sip) => sip.validate(),
+                AdapterSection::Msrp(msrp) => msrp.validate(),
+                _ => Ok(()),
+            };
+            checked.map_err(|e| match e.split_once(": ") {
+                Some((key, reason)) => invalid(format!("adapters.{name}.{key}"), reason),
+                None => invalid(format!("adapters.{name}"), e),
+            })?;
         }
         for (i, b) in self.bridge.iter().enumerate() {
             if b.name.trim().is_empty() {

@@ -550,6 +550,31 @@ impl Room {
         }
     }
 
+    /// Every session that takes `wrapped_type` (a message from a bridged
+    /// world: RFC 7701 §6.1, no sender to leave out).
+    pub fn all_sessions(&self, wrapped_type: &str) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.participant.accepts(wrapped_type))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The sessions a private message from a bridged world goes to: the
+    /// participant named by its nickname URI or its own URI, if it takes
+    /// private messages (RFC 7701 §6.2).
+    pub fn sessions_of(&self, to: &Address) -> Vec<SessionId> {
+        let owner = self
+            .nick_in_uri(to)
+            .and_then(|k| self.local_nick_owner(&k).cloned())
+            .unwrap_or_else(|| to.clone());
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.participant.uri.same_user(&owner) && s.participant.accepts_private)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The URI that stands for a nickname in this room:
     /// `sip:<nickname>@<room domain>`.
     pub fn nick_uri(&self, nick: &str) -> Option<SipUri> {

@@ -142,7 +142,7 @@ struct Outgoing {
 
 mod register;
 mod uac;
-mod wire;
+pub mod wire;
 
 use self::wire::{reply_destination, request_summary, transport_config, usable_transports};
 

@@ -1,7 +1,8 @@
 //! What the driver reads off the wire and where it sends: the transport
 //! settings of a [`SipConfig`], the transports next hops may use, request
 //! summaries for the transaction layer and response destinations
-//! (RFC 3261 §18.2.2).
+//! (RFC 3261 §18.2.2). The request and response helpers serve every
+//! user agent built on this stack (the MSRP adapter's SIP side too).
 
 use crate::codec::{self, HeaderName};
 use crate::config::SipConfig;
@@ -64,7 +65,7 @@ pub(super) fn usable_transports(config: &TransportConfig) -> Vec<TransportKind> 
 /// Where the responses of a request go (RFC 3261 §18.2.2), as a
 /// transport destination; the packet's source when the Via names a host
 /// to resolve.
-pub(super) fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destination {
+pub fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destination {
     match response_destination(via, Some(source)) {
         Ok(d) => match d.target {
             ResponseTarget::Addr(addr) => Destination {
@@ -80,12 +81,11 @@ pub(super) fn reply_destination(via: &codec::Via<'_>, source: &Source) -> Destin
     }
 }
 
-/// What the transaction layer needs of a request (its matching keys).
 /// The header section of `bytes` (up to the blank line, or to the last
 /// complete line when there is none) without its Content-Length, ended
 /// with `Content-Length: 0` and the blank line: what can still be read of
 /// a message whose body or framing was wrong, to answer it.
-pub(super) fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
+pub fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
     let end = match bytes.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => i + 2,
         None => bytes.windows(2).rposition(|w| w == b"\r\n")? + 2,
@@ -120,7 +120,8 @@ pub(super) fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-pub(super) fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> {
+/// What the transaction layer needs of a request (its matching keys).
+pub fn request_summary(m: &codec::Message<'_>) -> Option<RequestSummary> {
     let via = m.top_via().ok()??;
     let sent_by = match via.port() {
         Some(p) => format!("{}:{p}", via.host()),

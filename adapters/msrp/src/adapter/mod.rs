@@ -1,0 +1,510 @@
+//! The MSRP adapter: the gateway as the conference focus and MSRP switch
+//! of its chat rooms (RFC 7701), joined to the hub.
+//!
+//! One task owns everything but the sockets: the SIP transaction layer of
+//! `cpimgate-sip` (INVITE, ACK, BYE on the rooms' SIP URIs), the dialogs,
+//! the rooms of [`crate::room`] and the MSRP sessions. Sockets live in
+//! small tasks: the SIP transport's, and a reader and a writer per MSRP
+//! connection ([`conn`]). Every input comes to the run loop as an event;
+//! after each one the transaction layer's outputs are drained.
+//!
+//! ```text
+//!  participant --INVITE (SDP offer)--> sip.rs: room.join, 200 (SDP answer, isfocus)
+//!  participant ==TCP==> conn.rs --frames--> switch.rs: SEND, NICKNAME
+//!       SEND (message/cpim, To the room)  -> copies to the other sessions
+//!                                          -> hub (bridged rooms); 200 once stored
+//!       SEND (To one participant)         -> that participant's sessions
+//!  hub --Deliver (room message)--> switch.rs -> a SEND to every session
+//!  hub --RoomEvent (join, leave, nick)--> room: members of the bridged worlds
+//! ```
+//!
+//! What the switch does not do yet: forward chunks before the whole
+//! message is in (RFC 7701 §6.1 "SHOULD start the distribution" once the
+//! CPIM headers are in: messages are forwarded when complete), TLS for
+//! MSRP, the conference event package, re-chunking by the receiver's
+//! `max-size`. The requests within a dialog go to where its INVITE came
+//! from (the remote target is not resolved).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cpimgate_mappings::MappingStore;
+use cpimgate_model::address::Address;
+use cpimgate_model::event::{Participant as Member, RoomEvent, RoomEventKind, RoomRef};
+use cpimgate_model::message::{Origin, World};
+use cpimgate_model::port::{
+    Adapter, AdapterContext, AdapterError, AdapterStatus, BoxFuture, DeliveryOutcome, Inbound,
+};
+use cpimgate_model::{Message, MessageId};
+use cpimgate_sip::dialog::{Dialog, Unacked2xx};
+use cpimgate_sip::transaction::{self, TransactionLayer};
+use cpimgate_sip::transport::{
+    Destination, ListenerConfig, Transport, TransportConfig, TransportEvent, TransportKind,
+};
+use tokio::sync::mpsc;
+
+use crate::codec::{Limits, Reassembler, ReassemblyLimits};
+use crate::config::MsrpConfig;
+use crate::room::{Room, RosterChange, SessionId};
+
+mod conn;
+mod sip;
+mod switch;
+
+/// The MSRP adapter; see the [module docs](self).
+#[derive(Debug)]
+pub struct MsrpAdapter {
+    config: MsrpConfig,
+    mappings: MappingStore,
+}
+
+impl MsrpAdapter {
+    /// An adapter with `config`; nicknames are reserved in `mappings`
+    /// (one nickname space per bridge).
+    pub fn new(config: MsrpConfig, mappings: MappingStore) -> MsrpAdapter {
+        MsrpAdapter { config, mappings }
+    }
+}
+
+impl Adapter for MsrpAdapter {
+    fn world(&self) -> World {
+        World::Msrp
+    }
+
+    fn run(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
+        Box::pin(run(self.config, self.mappings, ctx))
+    }
+}
+
+/// What the small tasks tell the driver.
+#[derive(Debug)]
+pub(crate) enum Internal {
+    /// A participant connected to the MSRP listener.
+    Accepted {
+        conn: u64,
+        writer: mpsc::Sender<Bytes>,
+        peer: std::net::SocketAddr,
+    },
+    /// One MSRP message, framed.
+    Frame { conn: u64, frame: Bytes },
+    /// A connection ended.
+    Closed { conn: u64, why: String },
+    /// The hub's verdict on a message a participant sent; `answer` is the
+    /// SEND to answer (its connection and bytes), if one waits.
+    HubAnswer {
+        answer: Option<(u64, Bytes)>,
+        private: bool,
+        outcome: DeliveryOutcome,
+    },
+    /// A nickname reservation in the mapping table ended.
+    Nick {
+        session: String,
+        conn: u64,
+        request: Bytes,
+        nick: String,
+        taken: Option<String>,
+    },
+}
+
+/// One MSRP session: a participant's place in a room.
+#[derive(Debug)]
+struct Session {
+    room: String,
+    id: SessionId,
+    /// This side's URI (the `a=path` of the answer).
+    own_path: String,
+    /// The participant's path, from its offer.
+    remote_path: Vec<String>,
+    conn: Option<u64>,
+    /// Messages for the participant written before its connection came.
+    waiting: Vec<Bytes>,
+    reassembler: Reassembler,
+    call: CallKey,
+    welcomed: bool,
+}
+
+/// A dialog by Call-ID and local tag.
+type CallKey = (String, String);
+
+/// One INVITE dialog with a participant.
+#[derive(Debug)]
+struct Call {
+    dialog: Dialog,
+    session: String,
+    /// Where its requests and responses go: where the INVITE came from.
+    peer: Destination,
+    /// The 2xx until its ACK (RFC 3261 §13.3.1.4).
+    unacked: Option<(Unacked2xx, Bytes)>,
+    /// The SDP answer, for a re-INVITE.
+    answer: Bytes,
+}
+
+struct Driver {
+    config: MsrpConfig,
+    name: String,
+    mappings: MappingStore,
+    host: String,
+    msrp_port: u16,
+    sip: Arc<Transport>,
+    sip_addr: std::net::SocketAddr,
+    sip_transport: TransportKind,
+    layer: TransactionLayer<Destination>,
+    rooms: HashMap<String, Room>,
+    sessions: HashMap<String, Session>,
+    calls: HashMap<CallKey, Call>,
+    conns: HashMap<u64, mpsc::Sender<Bytes>>,
+    internal: mpsc::Sender<Internal>,
+    inbound: mpsc::Sender<Inbound>,
+    t1: Duration,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("name", &self.name).finish()
+    }
+}
+
+/// A random token for tags, session ids and transaction ids (64 bits or
+/// more of randomness, RFC 4975 §7.1, §14.1).
+pub(crate) fn token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+async fn run(
+    config: MsrpConfig,
+    mappings: MappingStore,
+    mut ctx: AdapterContext,
+) -> Result<(), AdapterError> {
+    config.validate().map_err(AdapterError::Config)?;
+    let mut listeners = Vec::new();
+    for (kind, addrs) in [
+        (TransportKind::Udp, &config.sip_udp),
+        (TransportKind::Tcp, &config.sip_tcp),
+    ] {
+        listeners.extend(addrs.iter().map(|a| ListenerConfig::new(kind, *a)));
+    }
+    let (transport, mut sip_events) = Transport::bind(TransportConfig {
+        listeners,
+        ..TransportConfig::default()
+    })
+    .await
+    .map_err(|e| AdapterError::Config(format!("SIP listen: {e}")))?;
+    let first = transport
+        .listeners()
+        .first()
+        .map(|l| (l.transport, l.addr))
+        .ok_or_else(|| AdapterError::Config("no SIP listener".into()))?;
+    let msrp = tokio::net::TcpListener::bind(config.msrp)
+        .await
+        .map_err(|e| AdapterError::Config(format!("MSRP listen on {}: {e}", config.msrp)))?;
+    let msrp_port = msrp
+        .local_addr()
+        .map_err(|e| AdapterError::Config(e.to_string()))?
+        .port();
+    let host = config.host();
+    tracing::info!(
+        adapter = %ctx.name,
+        "chat rooms of {}: SIP on {} {}, MSRP on {host}:{msrp_port}",
+        config.domain, first.0, first.1
+    );
+    let (internal, mut internal_rx) = mpsc::channel(4096);
+    let limits = Limits {
+        max_chunk: config.max_message_size,
+        ..Limits::default()
+    };
+    tokio::spawn(conn::accept_loop(msrp, internal.clone(), limits));
+    let t1 = Duration::from_millis(config.t1_ms);
+    let mut d = Driver {
+        name: ctx.name.clone(),
+        mappings,
+        host,
+        msrp_port,
+        sip: Arc::new(transport),
+        sip_addr: first.1,
+        sip_transport: first.0,
+        layer: TransactionLayer::new(transaction::Config {
+            t1,
+            ..transaction::Config::default()
+        }),
+        rooms: HashMap::new(),
+        sessions: HashMap::new(),
+        calls: HashMap::new(),
+        conns: HashMap::new(),
+        internal,
+        inbound: ctx.inbound.clone(),
+        t1,
+        config,
+    };
+    for r in d.config.rooms.clone() {
+        if let Some(uri) = d.config.room_uri(&r.name) {
+            d.rooms
+                .insert(r.name.to_ascii_lowercase(), Room::new(uri, r.policy()));
+        }
+    }
+    let _ = ctx
+        .inbound
+        .send(Inbound::Status(AdapterStatus::Connected))
+        .await;
+    loop {
+        let deadline = d.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctx.shutdown.changed() => break,
+            event = sip_events.recv() => match event {
+                Some(TransportEvent::Message { bytes, source }) => d.handle_sip(bytes, &source),
+                Some(_) => {}
+                None => break,
+            },
+            out = ctx.outbound.recv() => match out {
+                Some(o) => d.handle_outbound(o),
+                None => break,
+            },
+            Some(i) = internal_rx.recv() => d.handle_internal(i),
+            () = sleep => d.handle_timeout(Instant::now()),
+        }
+        d.drain();
+    }
+    d.shutdown();
+    // Give the BYEs a moment to leave.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = ctx
+        .inbound
+        .send(Inbound::Status(AdapterStatus::Disconnected))
+        .await;
+    Ok(())
+}
+
+impl Driver {
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let calls = self
+            .calls
+            .values()
+            .filter_map(|c| c.unacked.as_ref().map(|(u, _)| u.poll_timeout()))
+            .min();
+        match (self.layer.poll_timeout(), calls) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn handle_internal(&mut self, i: Internal) {
+        match i {
+            Internal::Accepted { conn, writer, peer } => {
+                tracing::debug!(adapter = %self.name, "MSRP connection {conn} from {peer}");
+                self.conns.insert(conn, writer);
+            }
+            Internal::Frame { conn, frame } => self.handle_frame(conn, &frame),
+            Internal::Closed { conn, why } => self.connection_closed(conn, &why),
+            Internal::HubAnswer {
+                answer,
+                private,
+                outcome,
+            } => self.hub_answered(answer, private, &outcome),
+            Internal::Nick {
+                session,
+                conn,
+                request,
+                nick,
+                taken,
+            } => self.nick_reserved(&session, conn, &request, &nick, taken),
+        }
+    }
+
+    /// Queues bytes on a connection; a connection whose queue is full is
+    /// cut off (its reader reports it closed).
+    fn write(&mut self, conn: u64, bytes: Bytes) {
+        let Some(w) = self.conns.get(&conn) else {
+            return;
+        };
+        if w.try_send(bytes).is_err() {
+            tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
+            self.conns.remove(&conn);
+        }
+    }
+
+    /// Sends bytes to a session: on its connection, or kept until the
+    /// participant connects.
+    fn send_to_session(&mut self, session: &str, bytes: Bytes) {
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        match s.conn {
+            Some(c) => self.write(c, bytes),
+            None => {
+                if s.waiting.len() < 256 {
+                    s.waiting.push(bytes);
+                }
+            }
+        }
+    }
+
+    fn connection_closed(&mut self, conn: u64, why: &str) {
+        self.conns.remove(&conn);
+        let gone: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn == Some(conn))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for session in gone {
+            tracing::info!(adapter = %self.name, "MSRP session {session} lost its connection: {why}");
+            self.end_session(&session, true);
+        }
+    }
+
+    /// A participant leaves: out of its room, its call ended (with a BYE
+    /// from here when `bye`).
+    fn end_session(&mut self, session: &str, bye: bool) {
+        let Some(s) = self.sessions.remove(session) else {
+            return;
+        };
+        if let Some(room) = self.rooms.get_mut(&s.room) {
+            room.leave(s.id);
+        }
+        self.flush_roster(&s.room);
+        if let Some(call) = self.calls.remove(&s.call) {
+            if bye {
+                self.send_bye(call);
+            }
+        }
+    }
+
+    /// Tells the hub what changed among the room's own participants.
+    fn flush_roster(&mut self, room_key: &str) {
+        let Some(room) = self.rooms.get_mut(room_key) else {
+            return;
+        };
+        let uri = room.uri().clone();
+        let changes: Vec<RosterChange> = std::iter::from_fn(|| room.poll_change()).collect();
+        for change in changes {
+            let kind = match change {
+                RosterChange::Joined {
+                    who,
+                    nick,
+                    remote: false,
+                } => RoomEventKind::Join {
+                    who: member(who, nick),
+                },
+                RosterChange::Left {
+                    who,
+                    nick,
+                    remote: false,
+                } => RoomEventKind::Leave {
+                    who: member(who, nick),
+                    reason: None,
+                },
+                RosterChange::Nick {
+                    who,
+                    old,
+                    new,
+                    remote: false,
+                } => {
+                    let new_nick = new.unwrap_or_else(|| user_part(&who));
+                    RoomEventKind::NickChange {
+                        who: member(who, old),
+                        new_nick,
+                    }
+                }
+                _ => continue,
+            };
+            let event = RoomEvent {
+                id: MessageId::random(),
+                room: RoomRef {
+                    adapter: self.name.clone(),
+                    address: uri.clone(),
+                },
+                origin: self.origin(None),
+                trail: Vec::new(),
+                kind,
+            };
+            if self
+                .inbound
+                .try_send(Inbound::RoomEvent(Box::new(event)))
+                .is_err()
+            {
+                tracing::warn!(adapter = %self.name, "the hub is busy: a room event of {uri} is dropped");
+            }
+        }
+    }
+
+    fn origin(&self, native_id: Option<String>) -> Origin {
+        Origin {
+            world: World::Msrp,
+            adapter: self.name.clone(),
+            native_id,
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.retransmit_2xx(now);
+    }
+
+    fn shutdown(&mut self) {
+        // A notice before the rooms close (RFC 7701 REQ-10), then BYE.
+        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        for s in &sessions {
+            self.room_notice(s, "The gateway is shutting down; this room closes now.");
+        }
+        for s in sessions {
+            self.end_session(&s, true);
+        }
+        self.drain();
+    }
+}
+
+/// The hub's participant for a room member.
+fn member(who: Address, nick: Option<String>) -> Member {
+    let nick = nick.unwrap_or_else(|| user_part(&who));
+    Member { address: who, nick }
+}
+
+/// The user part of an address (a nickname when there is none).
+fn user_part(a: &Address) -> String {
+    match a {
+        Address::Sip(u) => u.user().unwrap_or("someone").to_owned(),
+        Address::Im(u) => u.user().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A new reassembler for a session.
+fn reassembler(config: &MsrpConfig) -> Reassembler {
+    Reassembler::new(ReassemblyLimits {
+        max_message: config.max_message_size,
+        max_partial: 16,
+    })
+}
+
+/// Whether a message's outcome means the hub took it.
+fn accepted(outcome: &DeliveryOutcome) -> bool {
+    matches!(
+        outcome,
+        DeliveryOutcome::Accepted | DeliveryOutcome::Delivered
+    )
+}
+
+/// A model message's From as shown in a room: the nickname URI in the
+/// room's domain with the nickname as display name.
+fn shown_from(m: &Message, room: &Room) -> cpimgate_model::address::NameAddr {
+    let nick = m
+        .from
+        .display
+        .clone()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| user_part(&m.from.address));
+    match room.nick_uri(&nick) {
+        Some(uri) => cpimgate_model::address::NameAddr {
+            display: Some(nick),
+            address: Address::Sip(uri),
+        },
+        None => m.from.clone(),
+    }
+}

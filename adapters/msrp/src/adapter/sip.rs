@@ -1,0 +1,442 @@
+//! The SIP side of the focus: INVITE joins a room (RFC 7701 §5.2), ACK
+//! confirms, BYE leaves; OPTIONS is answered; the 2xx is sent again until
+//! its ACK (RFC 3261 §13.3.1.4).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cpimgate_model::address::Address;
+use cpimgate_sip::adapter::wire::{reply_destination, request_summary};
+use cpimgate_sip::codec::{self, OwnedMessage};
+use cpimgate_sip::dialog::{Dialog, Retransmit, Unacked2xx, Via};
+use cpimgate_sip::transaction::{
+    self, Event, IncomingRequest, Method, OutgoingRequest, OutgoingResponse, Output,
+    ResponseSummary, TxId,
+};
+use cpimgate_sip::transport::{Destination, Source};
+
+use super::{Call, Driver, Session, reassembler, token};
+use crate::room::{Participant, Room};
+use crate::sdp::{self, Local};
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+
+impl Driver {
+    /// A SIP message from the transport.
+    pub(super) fn handle_sip(&mut self, bytes: Bytes, source: &Source) {
+        let now = Instant::now();
+        let Ok(m) = codec::parse(&bytes) else {
+            return;
+        };
+        if let Some(status) = m.status() {
+            let (Ok(Some(via)), Ok(Some(cseq))) = (m.top_via(), m.cseq()) else {
+                return;
+            };
+            let summary = ResponseSummary {
+                status,
+                branch: via.branch().map(str::to_owned),
+                cseq_method: Method::from(cseq.method),
+                to_tag: m
+                    .to()
+                    .ok()
+                    .flatten()
+                    .and_then(|t| t.tag())
+                    .map(str::to_owned),
+            };
+            self.layer.handle_response(now, summary, bytes.clone());
+            return;
+        }
+        let Ok(Some(via)) = m.top_via() else {
+            return;
+        };
+        let dest = reply_destination(&via, source);
+        if let Err(e) = m.validate_request() {
+            if m.method() != Some("ACK") {
+                let s = e.response_status();
+                if let Ok(r) = OwnedMessage::response_to(&m, s.code, &s.reason, Some(&token())) {
+                    self.transmit(dest, Bytes::from(r.to_bytes()));
+                }
+            }
+            return;
+        }
+        let Some(summary) = request_summary(&m) else {
+            return;
+        };
+        self.layer.handle_request(
+            now,
+            IncomingRequest {
+                summary,
+                bytes: bytes.clone(),
+                source: dest,
+                reliable: source.transport.is_reliable(),
+            },
+        );
+    }
+
+    fn transmit(&self, dest: Destination, bytes: Bytes) {
+        let sip = Arc::clone(&self.sip);
+        tokio::spawn(async move {
+            let _ = sip.send(&dest, bytes).await;
+        });
+    }
+
+    /// Drains the transaction layer's outputs.
+    pub(super) fn drain(&mut self) {
+        while let Some(output) = self.layer.poll_output() {
+            match output {
+                Output::Transmit(t) => self.transmit(t.dest, t.bytes),
+                Output::Event(e) => self.handle_event(e),
+                Output::SendTrying { tx, request } => {
+                    if let Ok(req) = codec::parse(&request) {
+                        if let Ok(r) = OwnedMessage::response_to(&req, 100, "Trying", None) {
+                            let _ = self.layer.respond(
+                                Instant::now(),
+                                tx,
+                                OutgoingResponse {
+                                    status: 100,
+                                    to_tag: None,
+                                    bytes: Bytes::from(r.to_bytes()),
+                                },
+                            );
+                        }
+                    }
+                }
+                // The focus sends no INVITE: no ACK to build.
+                _ => {}
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event<Destination>) {
+        match event {
+            Event::Request {
+                tx, bytes, source, ..
+            } => self.handle_request(tx, &bytes, source),
+            Event::Ack { request, .. } => {
+                if let Some(tag) = request.to_tag {
+                    if let Some(call) = self.calls.get_mut(&(request.call_id, tag)) {
+                        call.unacked = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_request(&mut self, tx: TxId, bytes: &Bytes, source: Destination) {
+        let Ok(req) = codec::parse(bytes) else {
+            return;
+        };
+        let to_tag = req
+            .to()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag())
+            .map(str::to_owned);
+        match (req.method().unwrap_or_default(), to_tag) {
+            ("INVITE", None) => self.invite(tx, &req, source),
+            ("INVITE", Some(tag)) => self.reinvite(tx, &req, &tag),
+            ("BYE", Some(tag)) => self.bye(tx, &req, &tag),
+            ("CANCEL", _) => {
+                // The INVITE was answered at once: nothing is pending to
+                // cancel (RFC 3261 §9.2), the CANCEL gets its 200.
+                self.respond(tx, &req, 200, "OK", &[], None);
+            }
+            ("OPTIONS", _) => self.respond(
+                tx,
+                &req,
+                200,
+                "OK",
+                &[("Allow", ALLOW), ("Accept", "application/sdp")],
+                None,
+            ),
+            (_, Some(_)) => {
+                self.respond(tx, &req, 481, "Call/Transaction Does Not Exist", &[], None)
+            }
+            _ => self.respond(
+                tx,
+                &req,
+                405,
+                "Method Not Allowed",
+                &[("Allow", ALLOW)],
+                None,
+            ),
+        }
+    }
+
+    /// Answers a server transaction; `body` is an SDP.
+    fn respond(
+        &mut self,
+        tx: TxId,
+        req: &codec::Message<'_>,
+        code: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) {
+        let tag = token();
+        let Ok(mut r) = OwnedMessage::response_to(req, code, reason, Some(&tag)) else {
+            return;
+        };
+        for (n, v) in headers {
+            let _ = r.push_header(n, v);
+        }
+        if let Some(b) = body {
+            let _ = r.push_header("Content-Type", "application/sdp");
+            r.set_body(b);
+        }
+        let has_tag = req.to().ok().flatten().and_then(|t| t.tag()).is_some();
+        let _ = self.layer.respond(
+            Instant::now(),
+            tx,
+            OutgoingResponse {
+                status: code,
+                to_tag: (!has_tag && code != 100).then_some(tag),
+                bytes: Bytes::from(r.to_bytes()),
+            },
+        );
+    }
+
+    /// RFC 7701 §5.2: an INVITE with an MSRP offer joins the room its
+    /// Request-URI names.
+    fn invite(&mut self, tx: TxId, req: &codec::Message<'_>, source: Destination) {
+        let refuse = |d: &mut Driver, code: u16, reason: &str| {
+            d.respond(tx, req, code, reason, &[], None);
+        };
+        let room_key = match req.request_uri_address() {
+            Some(Ok(Address::Sip(u))) => match u.user() {
+                Some(user) => user.to_ascii_lowercase(),
+                None => return refuse(self, 404, "Not Found: no room named"),
+            },
+            _ => return refuse(self, 416, "Unsupported URI Scheme"),
+        };
+        if !self.rooms.contains_key(&room_key) {
+            if !self.config.create_rooms {
+                return refuse(self, 404, "Not Found: no such room");
+            }
+            let Some(uri) = self.config.room_uri(&room_key) else {
+                return refuse(self, 404, "Not Found: not a room name");
+            };
+            self.rooms.insert(
+                room_key.clone(),
+                Room::new(uri, crate::room::Policy::default()),
+            );
+        }
+        let is_sdp = req
+            .content_type()
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.is("application", "sdp"));
+        if !is_sdp {
+            return refuse(self, 488, "Not Acceptable Here: an MSRP offer is needed");
+        }
+        let offer = match sdp::parse(req.body()) {
+            Ok(o) => o,
+            Err(e) => return refuse(self, 488, &format!("Not Acceptable Here: {e}")),
+        };
+        let Some(peer) = offer.msrp.first() else {
+            return refuse(self, 488, "Not Acceptable Here: no MSRP media line");
+        };
+        // RFC 7701 §9.1 F2: the room sends message/cpim only.
+        if !peer.accepts("message/cpim") {
+            return refuse(
+                self,
+                488,
+                "Not Acceptable Here: the room sends message/cpim",
+            );
+        }
+        let Some(Ok(from)) = req.from().ok().flatten().map(|f| f.address()) else {
+            return refuse(self, 400, "Bad Request: From");
+        };
+        let Some(room) = self.rooms.get(&room_key) else {
+            return;
+        };
+        let policy = room.policy().clone();
+        let session = token();
+        let own_path = format!("msrp://{}:{}/{session};tcp", self.host, self.msrp_port);
+        let mut local = Local::room(&self.host, self.msrp_port, &own_path);
+        let mut tokens = Vec::new();
+        if policy.nicknames {
+            tokens.push("nickname".to_owned());
+        }
+        if policy.private_messages {
+            tokens.push("private-messages".to_owned());
+        }
+        local.chatroom = Some(tokens);
+        let (answer, agreed) = match sdp::answer(&offer, &local) {
+            Ok(a) => a,
+            Err(e) => return refuse(self, 488, &format!("Not Acceptable Here: {e}")),
+        };
+        if agreed.we_connect {
+            return refuse(
+                self,
+                488,
+                "Not Acceptable Here: the room does not connect out",
+            );
+        }
+        let participant = Participant {
+            uri: from,
+            accepts_private: agreed.peer.accepts_private(),
+            wrapped_types: agreed.peer.accept_wrapped_types.clone(),
+        };
+        let Some(room) = self.rooms.get_mut(&room_key) else {
+            return;
+        };
+        let id = match room.join(participant) {
+            Ok(id) => id,
+            Err(r) => return refuse(self, 486, &format!("Busy Here: {}", r.reason)),
+        };
+        let local_tag = token();
+        let contact = format!(
+            "sip:{room_key}@{}:{};transport={}",
+            self.host,
+            self.sip_addr.port(),
+            self.sip_transport.as_via_str().to_ascii_lowercase()
+        );
+        let dialog = match Dialog::uas(req, &local_tag, &contact, 1) {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(room) = self.rooms.get_mut(&room_key) {
+                    room.leave(id);
+                }
+                return refuse(self, 400, &format!("Bad Request: {e}"));
+            }
+        };
+        let Ok(mut ok) = dialog.response(req, 200, "OK") else {
+            return;
+        };
+        // RFC 7701 §9.1 F2: the focus says so in its Contact (RFC 4579).
+        ok.remove_header("Contact");
+        let _ = ok.push_header("Contact", &format!("<{contact}>;isfocus"));
+        let _ = ok.push_header("Allow", ALLOW);
+        let _ = ok.push_header("Content-Type", "application/sdp");
+        let answer = Bytes::from(answer);
+        ok.set_body(answer.clone());
+        let ok = Bytes::from(ok.to_bytes());
+        let now = Instant::now();
+        let _ = self.layer.respond(
+            now,
+            tx,
+            OutgoingResponse {
+                status: 200,
+                to_tag: Some(local_tag.clone()),
+                bytes: ok.clone(),
+            },
+        );
+        let key = (dialog.call_id().to_owned(), local_tag);
+        self.sessions.insert(
+            session.clone(),
+            Session {
+                room: room_key.clone(),
+                id,
+                own_path,
+                remote_path: agreed.remote_path,
+                conn: None,
+                waiting: Vec::new(),
+                reassembler: reassembler(&self.config),
+                call: key.clone(),
+                welcomed: false,
+            },
+        );
+        self.calls.insert(
+            key,
+            Call {
+                dialog,
+                session,
+                peer: source,
+                unacked: Some((Unacked2xx::new(now, self.t1, self.t1 * 8), ok)),
+                answer,
+            },
+        );
+        self.flush_roster(&room_key);
+    }
+
+    /// A re-INVITE: the same answer again (the session does not move).
+    fn reinvite(&mut self, tx: TxId, req: &codec::Message<'_>, tag: &str) {
+        let key = (
+            req.call_id().ok().flatten().unwrap_or_default().to_owned(),
+            tag.to_owned(),
+        );
+        let Some(call) = self.calls.get_mut(&key) else {
+            return self.respond(tx, req, 481, "Call/Transaction Does Not Exist", &[], None);
+        };
+        if call.dialog.handle_request(req).is_err() {
+            return self.respond(
+                tx,
+                req,
+                500,
+                "Server Internal Error: CSeq out of order",
+                &[],
+                None,
+            );
+        }
+        let answer = call.answer.clone();
+        self.respond(tx, req, 200, "OK", &[("Allow", ALLOW)], Some(answer));
+    }
+
+    /// BYE: the participant leaves.
+    fn bye(&mut self, tx: TxId, req: &codec::Message<'_>, tag: &str) {
+        let key = (
+            req.call_id().ok().flatten().unwrap_or_default().to_owned(),
+            tag.to_owned(),
+        );
+        let Some(call) = self.calls.get_mut(&key) else {
+            return self.respond(tx, req, 481, "Call/Transaction Does Not Exist", &[], None);
+        };
+        let _ = call.dialog.handle_request(req);
+        let session = call.session.clone();
+        self.respond(tx, req, 200, "OK", &[], None);
+        self.end_session(&session, false);
+    }
+
+    /// The BYE that ends a call from this side.
+    pub(super) fn send_bye(&mut self, mut call: Call) {
+        let branch = format!("{}{}", transaction::MAGIC_COOKIE, token());
+        let sent_by = self.sip_addr.to_string();
+        let via = Via {
+            transport: self.sip_transport.as_via_str(),
+            sent_by: &sent_by,
+            branch: &branch,
+        };
+        let Ok(bye) = call.dialog.request("BYE", &via) else {
+            return;
+        };
+        call.dialog.terminate();
+        let _ = self.layer.send_request(
+            Instant::now(),
+            OutgoingRequest {
+                method: Method::Bye,
+                branch,
+                bytes: Bytes::from(bye.to_bytes()),
+                reliable: call.peer.transport.is_reliable(),
+                dest: call.peer,
+            },
+        );
+    }
+
+    /// Sends 2xx again where no ACK came; ends the call after 64*T1.
+    pub(super) fn retransmit_2xx(&mut self, now: Instant) {
+        let mut give_up = Vec::new();
+        let mut again = Vec::new();
+        for (key, call) in &mut self.calls {
+            if let Some((timer, ok)) = &mut call.unacked {
+                match timer.handle_timeout(now) {
+                    Retransmit::Wait => {}
+                    Retransmit::Send => again.push((call.peer.clone(), ok.clone())),
+                    Retransmit::GiveUp => give_up.push(key.clone()),
+                }
+            }
+        }
+        for (dest, ok) in again {
+            self.transmit(dest, ok);
+        }
+        for key in give_up {
+            if let Some(call) = self.calls.get(&key) {
+                let session = call.session.clone();
+                tracing::info!(adapter = %self.name, "no ACK for the 2xx of {}: the session ends", key.0);
+                self.end_session(&session, true);
+            }
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The MSRP switch (RFC 7701 §6, §7): what participants send, where it
+//! goes, and what the hub brings in from the bridged rooms.
+
+use bytes::Bytes;
+use cpimgate_mappings::{MappingError, NickScope, RoomAlias};
+use cpimgate_model::Message;
+use cpimgate_model::address::{Address, NameAddr};
+use cpimgate_model::cpim;
+use cpimgate_model::event::{RoomEvent, RoomEventKind, RoomRef};
+use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, Inbound, Outbound};
+
+use super::{Driver, accepted, shown_from, token};
+use crate::codec::{self, Chunk, OwnedMessage, ReassemblyEvent};
+use crate::room::Route;
+
+impl Driver {
+    /// One framed MSRP message from connection `conn`.
+    pub(super) fn handle_frame(&mut self, conn: u64, frame: &Bytes) {
+        let m = match codec::parse(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(adapter = %self.name, "unreadable MSRP on connection {conn}: {e}");
+                return;
+            }
+        };
+        // Responses to the switch's SENDs: nothing waits for them.
+        if !m.is_request() {
+            return;
+        }
+        let own = match m.to_path() {
+            Ok(Some(p)) => p.first().map(|u| u.as_str().to_owned()),
+            _ => None,
+        };
+        let Some(own) = own else {
+            return;
+        };
+        if let Err(e) = m.validate() {
+            self.answer(conn, &m, e.response_code(), &own);
+            return;
+        }
+        // RFC 4975 §7.3: the session is the last URI of To-Path, ours.
+        let session = m
+            .to_path()
+            .ok()
+            .flatten()
+            .and_then(|p| p.last().and_then(|u| u.session_id()).map(str::to_owned));
+        let Some(session) = session.filter(|s| self.sessions.contains_key(s)) else {
+            self.answer(conn, &m, 481, &own);
+            return;
+        };
+        self.bind(&session, conn);
+        match m.method() {
+            Some("SEND") => self.handle_send(&session, conn, &m, frame, &own),
+            Some("NICKNAME") => self.handle_nickname(&session, conn, &m, frame, &own),
+            Some("REPORT") => {}
+            _ => self.answer(conn, &m, 501, &own),
+        }
+    }
+
+    /// The first request on a connection binds it to its session (RFC
+    /// 4975 §5.4); what waited for it goes out, and the welcome.
+    fn bind(&mut self, session: &str, conn: u64) {
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        if s.conn.is_some() {
+            return;
+        }
+        s.conn = Some(conn);
+        let waiting = std::mem::take(&mut s.waiting);
+        let welcome = !std::mem::replace(&mut s.welcomed, true);
+        for b in waiting {
+            self.write(conn, b);
+        }
+        if welcome {
+            let text = self
+                .sessions
+                .get(session)
+                .and_then(|s| {
+                    self.config
+                        .rooms
+                        .iter()
+                        .find(|r| r.name.eq_ignore_ascii_case(&s.room))
+                })
+                .and_then(|r| r.welcome.clone());
+            if let Some(text) = text {
+                self.room_notice(session, &text);
+            }
+        }
+    }
+
+    /// Answers a request when its Failure-Report asks for it (RFC 4975
+    /// §7.2).
+    fn answer(&mut self, conn: u64, m: &codec::Message<'_>, code: u16, own: &str) {
+        if !m.wants_response(code) {
+            return;
+        }
+        if let Ok(r) = OwnedMessage::response_to(m, code, Some(codec::reason_phrase(code)), own) {
+            self.write(conn, r.to_bytes());
+        }
+    }
+
+    fn answer_bytes(&mut self, conn: u64, request: &Bytes, code: u16) {
+        let Ok(m) = codec::parse(request) else {
+            return;
+        };
+        let own = match m.to_path() {
+            Ok(Some(p)) => p.first().map(|u| u.as_str().to_owned()),
+            _ => None,
+        };
+        if let Some(own) = own {
+            self.answer(conn, &m, code, &own);
+        }
+    }
+
+    fn handle_send(
+        &mut self,
+        session: &str,
+        conn: u64,
+        m: &codec::Message<'_>,
+        frame: &Bytes,
+        own: &str,
+    ) {
+        let chunk = match Chunk::from_message(m) {
+            Ok(c) => c,
+            Err(e) => return self.answer(conn, m, e.response_code(), own),
+        };
+        // An empty SEND binds a connection or keeps it alive (§5.4).
+        if chunk.body.is_empty() && chunk.content_type.is_none() {
+            return self.answer(conn, m, 200, own);
+        }
+        // RFC 7701 §6.3: a SEND without a message/cpim wrapper gets 415.
+        let cpim = chunk
+            .content_type
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("message/cpim"));
+        if !cpim {
+            return self.answer(conn, m, 415, own);
+        }
+        if m.is_whole_message().unwrap_or(false) {
+            let body = Bytes::copy_from_slice(chunk.body);
+            let msg_id = chunk.message_id.to_owned();
+            return self.take_message(session, body, msg_id, Some((conn, frame.clone())));
+        }
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        let code = match s.reassembler.handle_chunk(&chunk) {
+            Ok(()) => 200,
+            Err(e) => e.response_code(),
+        };
+        let events: Vec<ReassemblyEvent> =
+            std::iter::from_fn(|| s.reassembler.poll_event()).collect();
+        self.answer(conn, m, code, own);
+        for e in events {
+            if let ReassemblyEvent::Complete {
+                message_id, body, ..
+            } = e
+            {
+                // Every chunk is answered already; a refusal of the whole
+                // message is only logged.
+                self.take_message(session, body, message_id, None);
+            }
+        }
+    }
+
+    /// A whole message from a participant: checked, routed, answered
+    /// (`answer`: the SEND waiting for its response).
+    fn take_message(
+        &mut self,
+        session: &str,
+        body: Bytes,
+        msg_id: String,
+        answer: Option<(u64, Bytes)>,
+    ) {
+        let refuse = |d: &mut Driver, code: u16, why: &str| {
+            tracing::info!(adapter = %d.name, "MSRP message {msg_id} refused: {code} {why}");
+            if let Some((conn, req)) = &answer {
+                d.answer_bytes(*conn, req, code);
+            }
+        };
+        let origin = self.origin(Some(msg_id.clone()));
+        let mut message = match Message::from_cpim(body, origin, &cpim::Limits::default()) {
+            Ok(m) => m,
+            Err(e) => return refuse(self, 400, &e.to_string()),
+        };
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
+        let (room_key, id) = (s.room.clone(), s.id);
+        let Some(room) = self.rooms.get(&room_key) else {
+            return;
+        };
+        let to: Vec<Address> = message.to.iter().map(|n| n.address.clone()).collect();
+        let route = match room.route(id, &message.from.address, &to, &message.content_type) {
+            Ok(r) => r,
+            Err(r) => return refuse(self, r.code, &r.reason),
+        };
+        // The name the other worlds show: the sender's nickname.
+        if let Some(nick) = room.nickname(id) {
+            message.from.display = Some(nick.to_owned());
+        }
+        let room_ref = RoomRef {
+            adapter: self.name.clone(),
+            address: room.uri().clone(),
+        };
+        let cpim = message.to_cpim();
+        match route {
+            Route::Room { sessions } => {
+                self.fan_out(&room_key, &sessions, &cpim);
+                message.room = Some(room_ref);
+                self.submit(message, answer);
+            }
+            Route::Private { sessions } => {
+                self.fan_out(&room_key, &sessions, &cpim);
+                if let Some((conn, req)) = answer {
+                    self.answer_bytes(conn, &req, 200);
+                }
+            }
+            Route::PrivateRemote { address } => {
+                message.room = Some(room_ref);
+                message.private = true;
+                message.to = vec![NameAddr::new(address)];
+                self.submit(message, answer);
+            }
+        }
+    }
+
+    /// Hands a message to the hub; the SEND is answered once the hub has
+    /// stored it (DESIGN.md: accepted means stored).
+    fn submit(&mut self, message: Message, answer: Option<(u64, Bytes)>) {
+        let private = message.private;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let inbound = Inbound::Message {
+            message: Box::new(message),
+            reply,
+        };
+        if self.inbound.try_send(inbound).is_err() {
+            if let Some((conn, req)) = answer {
+                // The hub is busy: RFC 4975 §10 has no "busy" status; 408
+                // (no response in time) tells the sender it was not taken.
+                self.answer_bytes(conn, &req, 408);
+            }
+            return;
+        }
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let outcome = outcome.await.unwrap_or_else(|_| {
+                DeliveryOutcome::Failed(Failure::new(
+                    FailureKind::Internal,
+                    "the gateway is stopping",
+                ))
+            });
+            let _ = internal
+                .send(super::Internal::HubAnswer {
+                    answer,
+                    private,
+                    outcome,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn hub_answered(
+        &mut self,
+        answer: Option<(u64, Bytes)>,
+        private: bool,
+        outcome: &DeliveryOutcome,
+    ) {
+        let Some((conn, req)) = answer else {
+            return;
+        };
+        let code = match outcome {
+            o if accepted(o) => 200,
+            // A room in no bridge: its own participants had it.
+            DeliveryOutcome::Failed(f) if f.kind == FailureKind::NotFound && !private => 200,
+            DeliveryOutcome::Failed(f) => match f.kind {
+                FailureKind::NotFound => 404,
+                FailureKind::Rejected => 403,
+                FailureKind::TooLarge => 413,
+                _ => 408,
+            },
+            _ => 200,
+        };
+        self.answer_bytes(conn, &req, code);
+    }
+
+    /// Copies a CPIM body to sessions of a room, as SEND chunks of the
+    /// configured size (RFC 4975 §5.1), each with its own transaction.
+    fn fan_out(&mut self, room_key: &str, targets: &[crate::room::SessionId], cpim: &Bytes) {
+        let keys: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.room == room_key && targets.contains(&s.id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.send_cpim(&k, cpim.clone());
+        }
+    }
+
+    /// One message to one session.
+    fn send_cpim(&mut self, session: &str, cpim: Bytes) {
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
+        let Some(to_path) = s.remote_path.first().cloned() else {
+            return;
+        };
+        let from_path = s.own_path.clone();
+        let chunks = {
+            let Ok(mut m) = OwnedMessage::request(&token(), "SEND") else {
+                return;
+            };
+            let built = m
+                .push_header("To-Path", &to_path)
+                .and_then(|m| m.push_header("From-Path", &from_path))
+                .and_then(|m| m.push_header("Message-ID", &token()))
+                .and_then(|m| m.push_header("Success-Report", "no"))
+                .and_then(|m| m.push_header("Content-Type", "message/cpim"))
+                .and_then(|m| m.set_body(cpim));
+            if built.is_err() {
+                return;
+            }
+            let Ok(mut chunker) = codec::Chunker::new(&m, self.config.chunk_size) else {
+                return;
+            };
+            let mut out = Vec::new();
+            while !chunker.is_done() {
+                // A transaction id whose end-line is in the body is
+                // refused: another one is drawn.
+                let chunk = (0..4).find_map(|_| chunker.next_chunk(&token()).ok().flatten());
+                match chunk {
+                    Some(c) => out.push(c),
+                    None => break,
+                }
+            }
+            out
+        };
+        for c in chunks {
+            self.send_to_session(session, c);
+        }
+    }
+
+    /// A message from the room itself to one participant (welcome,
+    /// shutdown notice: RFC 7701 REQ-10).
+    pub(super) fn room_notice(&mut self, session: &str, text: &str) {
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(&s.room) else {
+            return;
+        };
+        let Some(p) = room.participant(s.id) else {
+            return;
+        };
+        let body = cpim::CpimBuilder::new()
+            .from(&NameAddr::new(room.uri().clone()))
+            .to(&NameAddr::new(p.uri.clone()))
+            .content_type("text/plain;charset=utf-8")
+            .body(Bytes::copy_from_slice(text.as_bytes()))
+            .build();
+        self.send_cpim(session, body);
+    }
+
+    /// NICKNAME (RFC 7701 §7.1): checked in the room, then reserved in
+    /// the mapping table (the bridge's other rooms, other instances).
+    fn handle_nickname(
+        &mut self,
+        session: &str,
+        conn: u64,
+        m: &codec::Message<'_>,
+        frame: &Bytes,
+        own: &str,
+    ) {
+        let nick = match m.use_nickname() {
+            Ok(Some(n)) => n.into_owned(),
+            _ => return self.answer(conn, m, 424, own),
+        };
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(&s.room) else {
+            return;
+        };
+        let checked = match room.check_nickname(s.id, &nick) {
+            Ok(n) => n,
+            Err(r) => return self.answer(conn, m, r.code, own),
+        };
+        let Some(owner) = room.participant(s.id).map(|p| p.uri.to_string()) else {
+            return;
+        };
+        let scope = NickScope::Room(RoomAlias::Msrp(room.uri().to_string()));
+        let old = room.nickname(s.id).map(str::to_owned);
+        let mappings = self.mappings.clone();
+        let internal = self.internal.clone();
+        let (session, request) = (session.to_owned(), frame.clone());
+        tokio::spawn(async move {
+            let taken = match &checked {
+                Some(n) => match mappings.reserve_nick(&scope, n, &owner).await {
+                    Ok(_) => None,
+                    Err(MappingError::NickTaken { owner, .. }) => Some(owner),
+                    Err(e) => Some(e.to_string()),
+                },
+                None => None,
+            };
+            if taken.is_none() {
+                if let Some(old) = old.filter(|o| checked.as_deref() != Some(o.as_str())) {
+                    let _ = mappings.release_nick(&scope, &old, &owner).await;
+                }
+            }
+            let nick = checked.unwrap_or_default();
+            let _ = internal
+                .send(super::Internal::Nick {
+                    session,
+                    conn,
+                    request,
+                    nick,
+                    taken,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn nick_reserved(
+        &mut self,
+        session: &str,
+        conn: u64,
+        request: &Bytes,
+        nick: &str,
+        taken: Option<String>,
+    ) {
+        if let Some(by) = taken {
+            tracing::info!(adapter = %self.name, "nickname {nick:?} refused: held by {by}");
+            return self.answer_bytes(conn, request, 425);
+        }
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
+        let (room_key, id) = (s.room.clone(), s.id);
+        let code = match self
+            .rooms
+            .get_mut(&room_key)
+            .map(|r| r.set_nickname(id, nick))
+        {
+            Some(Ok(_)) => 200,
+            Some(Err(r)) => r.code,
+            None => 481,
+        };
+        self.answer_bytes(conn, request, code);
+        self.flush_roster(&room_key);
+    }
+
+    /// What the hub hands over: room messages and private messages for
+    /// the participants, and what happens in the bridged rooms.
+    pub(super) fn handle_outbound(&mut self, out: Outbound) {
+        match out {
+            Outbound::Deliver { message, reply } => {
+                let outcome = self.deliver(&message);
+                let _ = reply.send(outcome);
+            }
+            Outbound::RoomEvent(event) => self.room_event(&event),
+            _ => {}
+        }
+    }
+
+    fn room_key_of(&self, address: &Address) -> Option<String> {
+        self.rooms
+            .iter()
+            .find(|(_, r)| r.uri() == address)
+            .map(|(k, _)| k.clone())
+    }
+
+    fn deliver(&mut self, message: &Message) -> DeliveryOutcome {
+        let Some(room_key) = message
+            .room
+            .as_ref()
+            .and_then(|r| self.room_key_of(&r.address))
+        else {
+            return DeliveryOutcome::Failed(Failure::new(
+                FailureKind::NotFound,
+                "not a room of this gateway",
+            ));
+        };
+        let Some(room) = self.rooms.get(&room_key) else {
+            return DeliveryOutcome::Failed(Failure::new(FailureKind::NotFound, "no such room"));
+        };
+        // A CPIM that came as such is passed on unchanged (RFC 3862 §6);
+        // else the sender shows by its nickname URI in the room's domain.
+        let cpim = if message.cpim.is_some() {
+            message.to_cpim()
+        } else {
+            let mut m = message.clone();
+            m.from = shown_from(message, room);
+            m.to = if message.private {
+                message.to.clone()
+            } else {
+                vec![NameAddr::new(room.uri().clone())]
+            };
+            m.to_cpim()
+        };
+        let targets: Vec<crate::room::SessionId> = if message.private {
+            let Some(to) = message.to.first() else {
+                return DeliveryOutcome::Failed(Failure::new(
+                    FailureKind::NotFound,
+                    "no recipient",
+                ));
+            };
+            let found = room.sessions_of(&to.address);
+            if found.is_empty() {
+                return DeliveryOutcome::Failed(Failure::new(
+                    FailureKind::NotFound,
+                    format!("{} is not in the room", to.address),
+                ));
+            }
+            found
+        } else {
+            room.all_sessions(&message.content_type)
+        };
+        self.fan_out(&room_key, &targets, &cpim);
+        DeliveryOutcome::Delivered
+    }
+
+    fn room_event(&mut self, event: &RoomEvent) {
+        let Some(room_key) = self.room_key_of(&event.room.address) else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&room_key) else {
+            return;
+        };
+        match &event.kind {
+            RoomEventKind::Join { who } => {
+                room.remote_join(who.address.clone(), &who.nick, true);
+            }
+            RoomEventKind::Leave { who, .. } | RoomEventKind::Kick { who, .. } => {
+                room.remote_leave(&who.address);
+            }
+            RoomEventKind::NickChange { who, new_nick } => {
+                room.remote_rename(&who.address, new_nick);
+            }
+            RoomEventKind::Roster { participants } => {
+                for p in participants {
+                    room.remote_join(p.address.clone(), &p.nick, true);
+                }
+            }
+            _ => {}
+        }
+        // Remote changes are for the conference event package; the hub
+        // hears only of local ones.
+        self.flush_roster(&room_key);
+    }
+}
