@@ -28,6 +28,7 @@ pub use config::MsrpConfig;
 
 pub mod adapter;
 pub mod codec;
+pub mod conference;
 pub mod config;
 pub mod room;
 pub mod sdp;

@@ -26,6 +26,7 @@ pub mod digest;
 pub mod message;
 pub mod register;
 pub mod resolve;
+pub mod subscribe;
 pub mod transaction;
 pub mod transport;
 
