@@ -80,6 +80,8 @@ pub struct MsrpUa {
     /// Responses to this side's requests, by transaction id.
     responses: VecDeque<(String, u16)>,
     next: u64,
+    /// The bodies of the NOTIFYs of the room's conference events.
+    notifies: VecDeque<String>,
 }
 
 fn err(what: impl Into<String>) -> HarnessError {
@@ -263,6 +265,7 @@ impl MsrpUa {
             received: VecDeque::new(),
             responses: VecDeque::new(),
             next: 0,
+            notifies: VecDeque::new(),
         };
         // RFC 4975 §5.4: the active side sends first; an empty SEND binds.
         let tid = ua.tid();
@@ -468,6 +471,85 @@ impl MsrpUa {
                 return Ok(());
             }
         }
+    }
+
+    /// SUBSCRIBE to the room's conference events (RFC 4575), in a dialog
+    /// of its own; the final status. The NOTIFYs come from
+    /// [`MsrpUa::next_notify`].
+    pub async fn subscribe(&mut self) -> Result<u16, HarnessError> {
+        let local = self
+            .sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        let (call_id, tag) = (format!("{}@127.0.0.1", token()), token());
+        let mut sub = sip_request(
+            "SUBSCRIBE",
+            &self.room,
+            local,
+            (&self.aor, &self.room, &call_id, &tag, 1),
+        )?;
+        for (n, v) in [
+            ("Contact", format!("<sip:ua@{local}>")),
+            ("Event", "conference".to_owned()),
+            ("Accept", "application/conference-info+xml".to_owned()),
+            ("Expires", "600".to_owned()),
+        ] {
+            sub.push_header(n, &v).map_err(|e| err(e.to_string()))?;
+        }
+        self.sip
+            .send_to(&sub.to_bytes(), self.focus)
+            .await
+            .map_err(|e| HarnessError::io("sending SUBSCRIBE", e))?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.read_sip(deadline, "SUBSCRIBE").await? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// The body of the next NOTIFY (a conference-info document).
+    pub async fn next_notify(&mut self, timeout: Duration) -> Result<String, HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(body) = self.notifies.pop_front() {
+                return Ok(body);
+            }
+            self.read_sip(deadline, "").await?;
+        }
+    }
+
+    /// Reads one SIP datagram: a NOTIFY is answered 200 and its body
+    /// kept; a final response to `method` is returned.
+    async fn read_sip(
+        &mut self,
+        deadline: tokio::time::Instant,
+        method: &str,
+    ) -> Result<Option<u16>, HarnessError> {
+        let mut buf = vec![0u8; 65536];
+        let n = tokio::time::timeout_at(deadline, self.sip.recv(&mut buf))
+            .await
+            .map_err(|_| err(format!("{}: no SIP message in time", self.aor)))?
+            .map_err(|e| HarnessError::io("reading SIP", e))?;
+        let bytes = buf.get(..n).unwrap_or_default().to_vec();
+        let Ok(m) = sip::parse(&bytes) else {
+            return Ok(None);
+        };
+        if let Some(status) = m.status() {
+            let of = m.cseq().ok().flatten().map(|c| c.method.to_owned());
+            return Ok((status >= 200 && of.as_deref() == Some(method)).then_some(status));
+        }
+        if m.method() == Some("NOTIFY") {
+            let ok =
+                SipMessage::response_to(&m, 200, "OK", None).map_err(|e| err(e.to_string()))?;
+            self.sip
+                .send_to(&ok.to_bytes(), self.focus)
+                .await
+                .map_err(|e| HarnessError::io("answering NOTIFY", e))?;
+            self.notifies
+                .push_back(String::from_utf8_lossy(m.body()).into_owned());
+        }
+        Ok(None)
     }
 
     /// Leaves: BYE; its response's status.

@@ -11,8 +11,9 @@
 //! Messages go each way between the three worlds, each arriving once and
 //! never echoed to its sender; the MSRP participant shows in the MUC as an
 //! occupant under its nickname; a nickname held in a bridged world gets
-//! 425 in the MSRP room (one nickname space per bridge); leaving the MSRP
-//! room shows as the occupant leaving.
+//! 425 in the MSRP room (one nickname space per bridge); the room's
+//! conference events (RFC 4575) list the members of every world; leaving
+//! the MSRP room shows as the occupant leaving.
 //!
 //! If a server cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -134,6 +135,15 @@ async fn an_msrp_room_bridged_with_a_muc_and_an_irc_channel() {
     .unwrap_or_else(|e| panic!("carol joins: {e}"));
     let taken = carol.nickname("Zoe").await.unwrap();
     assert_eq!(taken, 425, "a nickname held in the MUC");
+    // The conference events list the bridged worlds' members too.
+    assert_eq!(carol.subscribe().await.unwrap(), 200);
+    let full = carol.next_notify(WAIT).await.unwrap();
+    for nick in ["Bob", "zoe", "alice"] {
+        assert!(
+            full.contains(&format!("nickname=\"{nick}\"")),
+            "{nick}: {full}"
+        );
+    }
 
     // MSRP → XMPP and IRC.
     assert_eq!(bob.send(ROOM, "hello from msrp").await.unwrap(), 200);

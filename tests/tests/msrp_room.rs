@@ -3,7 +3,9 @@
 //! are the test UA of `cpimgate_e2e::msrp_ua` (SIP INVITE over UDP, MSRP
 //! over TCP, on the gateway's own codecs).
 //!
-//! 1. Three participants join; nicknames (one 425, one 424); a room
+//! 1. Three participants join; one subscribes to the conference events
+//!    (RFC 4575) and sees the three, then their nicknames; nicknames (one
+//!    425, one 424); a room
 //!    message reaches the two others, not its sender; private messages
 //!    reach only their recipient (by nickname URI), an unknown one gets
 //!    404, one to a participant without private messages 428; a spoofed
@@ -16,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cpimgate_e2e::gateway::Gateway;
-use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
+use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa, WAIT};
 use cpimgate_e2e::prosody::free_port;
 
 const DOMAIN: &str = "chat.localhost";
@@ -74,12 +76,31 @@ async fn three_participants_chat_with_nicknames_and_private_messages() {
     let w = alice.expect_text("Welcome to room 22.").await.unwrap();
     assert_eq!(w.from.address.to_string(), ROOM);
 
+    // The conference event package (RFC 4575): carol's first NOTIFY lists
+    // the three of them.
+    assert_eq!(carol.subscribe().await.unwrap(), 200);
+    let full = carol.next_notify(WAIT).await.unwrap();
+    assert!(full.contains(r#"state="full""#), "{full}");
+    for who in ["alice@atlanta", "bob@biloxi", "carol@chicago"] {
+        assert!(
+            full.contains(&format!("entity=\"sip:{who}.example.com\"")),
+            "{who}: {full}"
+        );
+    }
+
     // RFC 7701 §7.1: 200, then 425 for the same nickname in other case,
     // 424 for a malformed one (over 1023 octets).
     assert_eq!(alice.nickname("Alice").await.unwrap(), 200);
     assert_eq!(bob.nickname("ALICE").await.unwrap(), 425);
     assert_eq!(bob.nickname(&"x".repeat(1024)).await.unwrap(), 424);
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
+    // Each nickname shows in a partial NOTIFY (RFC 7701 §7.4).
+    let mut partials = String::new();
+    while !partials.contains(r#"nickname="Bob""#) {
+        partials += &carol.next_notify(WAIT).await.unwrap();
+    }
+    assert!(partials.contains(r#"state="partial""#), "{partials}");
+    assert!(partials.contains(r#"nickname="Alice""#), "{partials}");
 
     // §6.1: a room message goes to everyone else, CPIM unchanged.
     assert_eq!(alice.send(ROOM, "hello room").await.unwrap(), 200);

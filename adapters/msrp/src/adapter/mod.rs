@@ -50,6 +50,7 @@ use crate::config::MsrpConfig;
 use crate::room::{Room, RosterChange, SessionId};
 
 mod conn;
+mod events;
 mod sip;
 mod switch;
 
@@ -155,6 +156,10 @@ struct Driver {
     sessions: HashMap<String, Session>,
     calls: HashMap<CallKey, Call>,
     conns: HashMap<u64, mpsc::Sender<Bytes>>,
+    /// Subscriptions to the rooms' conference events, by dialog.
+    watchers: HashMap<CallKey, events::Watcher>,
+    /// NOTIFY client transactions, with their subscription.
+    notify_txs: HashMap<cpimgate_sip::transaction::TxId, CallKey>,
     internal: mpsc::Sender<Internal>,
     inbound: mpsc::Sender<Inbound>,
     t1: Duration,
@@ -232,6 +237,8 @@ async fn run(
         sessions: HashMap::new(),
         calls: HashMap::new(),
         conns: HashMap::new(),
+        watchers: HashMap::new(),
+        notify_txs: HashMap::new(),
         internal,
         inbound: ctx.inbound.clone(),
         t1,
@@ -288,10 +295,10 @@ impl Driver {
             .values()
             .filter_map(|c| c.unacked.as_ref().map(|(u, _)| u.poll_timeout()))
             .min();
-        match (self.layer.poll_timeout(), calls) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.layer.poll_timeout(), calls, self.watchers_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_internal(&mut self, i: Internal) {
@@ -384,6 +391,7 @@ impl Driver {
         let uri = room.uri().clone();
         let changes: Vec<RosterChange> = std::iter::from_fn(|| room.poll_change()).collect();
         for change in changes {
+            self.notify_change(room_key, &change);
             let kind = match change {
                 RosterChange::Joined {
                     who,
@@ -445,9 +453,11 @@ impl Driver {
     fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.retransmit_2xx(now);
+        self.watchers_expire(now);
     }
 
     fn shutdown(&mut self) {
+        self.watchers_end();
         // A notice before the rooms close (RFC 7701 REQ-10), then BYE.
         let sessions: Vec<String> = self.sessions.keys().cloned().collect();
         for s in &sessions {

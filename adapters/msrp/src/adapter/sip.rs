@@ -1,6 +1,7 @@
 //! The SIP side of the focus: INVITE joins a room (RFC 7701 §5.2), ACK
-//! confirms, BYE leaves; OPTIONS is answered; the 2xx is sent again until
-//! its ACK (RFC 3261 §13.3.1.4).
+//! confirms, BYE leaves; SUBSCRIBE is the conference event package
+//! (`events.rs`); OPTIONS is answered; the 2xx is sent again until its
+//! ACK (RFC 3261 §13.3.1.4).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +21,7 @@ use super::{Call, Driver, Session, reassembler, token};
 use crate::room::{Participant, Room};
 use crate::sdp::{self, Local};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE";
 
 impl Driver {
     /// A SIP message from the transport.
@@ -113,6 +114,13 @@ impl Driver {
             Event::Request {
                 tx, bytes, source, ..
             } => self.handle_request(tx, &bytes, source),
+            Event::Response { tx, response, .. } if response.status >= 200 => {
+                self.notify_answered(tx, response.status);
+            }
+            // RFC 3261 §8.1.3.1: a transaction timeout is a 408.
+            Event::Timeout { tx, .. } | Event::TransportError { tx } => {
+                self.notify_answered(tx, 408);
+            }
             Event::Ack { request, .. } => {
                 if let Some(tag) = request.to_tag {
                     if let Some(call) = self.calls.get_mut(&(request.call_id, tag)) {
@@ -138,6 +146,7 @@ impl Driver {
             ("INVITE", None) => self.invite(tx, &req, source),
             ("INVITE", Some(tag)) => self.reinvite(tx, &req, &tag),
             ("BYE", Some(tag)) => self.bye(tx, &req, &tag),
+            ("SUBSCRIBE", tag) => self.subscribe(tx, &req, tag.as_deref(), source),
             ("CANCEL", _) => {
                 // The INVITE was answered at once: nothing is pending to
                 // cancel (RFC 3261 §9.2), the CANCEL gets its 200.

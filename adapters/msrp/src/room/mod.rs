@@ -370,14 +370,21 @@ impl Room {
 
     /// A member of a bridged world came in under `nick` (its name there:
     /// an IRC nick, a MUC nickname). `private_ok` says whether its world
-    /// takes private messages. Returns false when a participant here holds
-    /// that nickname already (the hub decides who yields).
+    /// takes private messages. Returns false when someone else here holds
+    /// that nickname already, a participant or another bridged member
+    /// (the hub decides who yields; nobody is replaced unseen). A member
+    /// already in under another nickname is renamed.
     pub fn remote_join(&mut self, address: Address, nick: &str, private_ok: bool) -> bool {
         let key = nick_key(nick);
         if key.is_empty() || self.local_nick_owner(&key).is_some() {
             return false;
         }
-        self.remotes.retain(|_, r| !r.address.same_user(&address));
+        if let Some(r) = self.remotes.get(&key) {
+            return r.address.same_user(&address);
+        }
+        if self.remotes.values().any(|r| r.address.same_user(&address)) {
+            return self.remote_rename(&address, nick);
+        }
         self.remotes.insert(
             key,
             Remote {

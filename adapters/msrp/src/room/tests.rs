@@ -336,3 +336,26 @@ fn a_full_room_refuses_a_join() {
         403
     );
 }
+
+/// A bridged member never replaces another unseen: a nickname held by
+/// one is refused to the next; the same member joining again under a new
+/// nickname is a rename.
+#[test]
+fn bridged_members_keep_their_nicknames_apart() {
+    let mut r = room();
+    assert!(r.remote_join(a("xmpp:bob@xmpp.example.org"), "bob", true));
+    assert!(!r.remote_join(a("irc://irc.example.org/bob,isnick"), "Bob", true));
+    assert!(r.remote_join(a("xmpp:bob@xmpp.example.org"), "bob", true));
+    changes(&mut r);
+    assert!(r.remote_join(a("xmpp:bob@xmpp.example.org"), "robert", true));
+    assert_eq!(
+        changes(&mut r),
+        [RosterChange::Nick {
+            who: a("xmpp:bob@xmpp.example.org"),
+            old: Some("bob".into()),
+            new: Some("robert".into()),
+            remote: true
+        }]
+    );
+    assert_eq!(r.roster().len(), 1);
+}
