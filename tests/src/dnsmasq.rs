@@ -104,8 +104,23 @@ pub struct Dnsmasq {
 
 impl Dnsmasq {
     /// Starts dnsmasq on 127.0.0.1 with the records of `zone`, and waits
-    /// until it listens.
+    /// until it listens. A port taken between choosing it and binding it
+    /// (another test's server, UDP or TCP) is tried again on another one,
+    /// three times at most.
     pub async fn start(zone: &Zone) -> Result<Dnsmasq, HarnessError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(zone).await {
+                Err(e) if attempt < 3 && e.to_string().contains("in use") => {
+                    tracing::info!("dnsmasq: its port was taken, trying another: {e}");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(zone: &Zone) -> Result<Dnsmasq, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("cpimgate-dnsmasq-")
             .tempdir()

@@ -198,7 +198,7 @@ async fn a_server_that_cannot_start_fails_saying_why() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("prosody did not start"), "{text}");
+    assert!(text.contains("did not start: prosody"), "{text}");
     // Prosody's own complaint about the config is in the error.
     assert!(text.to_lowercase().contains("config"), "{text}");
 }
