@@ -16,7 +16,8 @@
 //!
 //! 4. With `authenticate = true`, sipp answers the gateway's 401 with
 //!    digest credentials and gets 202 (RFC 3261 §22.2).
-//! 5. sipp → gateway → a nick on InspIRCd (relay mode, PRIVMSG).
+//! 5. sipp → gateway → a nick on InspIRCd (relay mode, PRIVMSG), then
+//!    the same through Kamailio.
 //! 6. Kamailio in front of the gateway: sipp → Kamailio → gateway → XMPP
 //!    user, and XMPP user → gateway → Kamailio (the outbound proxy, named
 //!    in a Route) → sipp as a UAS; sipp over UDP, then TCP.
@@ -957,7 +958,36 @@ async fn sipp_messages_reach_an_irc_nick() {
             .unwrap_or_else(|e| panic!("{e}; inspircd log:\n{}", irc.log_tail(20)));
         assert_eq!(line.source.as_deref(), Some("cpimgate"), "{}", line.raw);
     }
+
+    // The same with Kamailio in front of the gateway: sipp → Kamailio →
+    // gateway → the IRC nick.
+    let kamailio = Kamailio::start(SIP_DOMAIN, SocketAddr::from(([127, 0, 0, 1], sip_port)))
+        .await
+        .unwrap_or_else(|e| panic!("Kamailio must start: {e}"));
+    let sipp = Sipp::uac(
+        "message_uac.xml",
+        SippTransport::Udp,
+        &kamailio.addr().to_string(),
+        3,
+        &["-s", &service, "-key", "domain", SIP_DOMAIN],
+    )
+    .unwrap();
+    if let Err(e) = sipp.finish(Duration::from_secs(60)).await {
+        panic!(
+            "sipp through Kamailio to an IRC nick: {e}\nkamailio log:\n{}",
+            kamailio.log_tail(30)
+        );
+    }
+    for n in 1..=3 {
+        let text = format!("Message {n} from sipp.");
+        bob.expect(&format!("PRIVMSG with {text:?} through Kamailio"), |l| {
+            l.command == "PRIVMSG" && l.param(0) == "bob" && l.param(1).contains(&text)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}; kamailio log:\n{}", kamailio.log_tail(20)));
+    }
     gw.shutdown().await.unwrap();
+    drop(kamailio);
 }
 
 /// A load run, not part of the suite: sipp sends `CPIMGATE_SIP_LOAD`
