@@ -11,7 +11,9 @@
 //! Messages go each way between the three worlds, each arriving once and
 //! never echoed to its sender; the MSRP participant shows in the MUC as an
 //! occupant under its nickname; a nickname held in a bridged world gets
-//! 425 in the MSRP room (one nickname space per bridge); the room's
+//! 425 in the MSRP room (one nickname space per bridge); private messages
+//! between the MSRP participant and the MUC occupant reach only each
+//! other; the room's
 //! conference events (RFC 4575) list the members of every world; leaving
 //! the MSRP room shows as the occupant leaving.
 //!
@@ -194,6 +196,36 @@ async fn an_msrp_room_bridged_with_a_muc_and_an_irc_channel() {
         again.is_err(),
         "IRC saw a message twice or its own: {again:?}"
     );
+
+    // Private messages across worlds reach only their recipient: MSRP →
+    // the MUC occupant (by its nickname URI in the room's domain), and the
+    // occupant → the MSRP participant (to its occupant JID).
+    let to_zoe = format!("sip:zoe@{DOMAIN}");
+    assert_eq!(bob.send(&to_zoe, "psst zoe").await.unwrap(), 200);
+    let m = zoe
+        .expect_message(|m| body(m) == Some("psst zoe"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(nick_of(m.from.as_ref()), Some("Bob"));
+    zoe.send_chat(&format!("{muc}/Bob"), "psst bob")
+        .await
+        .unwrap();
+    let r = bob.expect_text("psst bob").await.unwrap();
+    assert_eq!(r.from.display.as_deref(), Some("zoe"));
+    carol
+        .expect_no_text("psst bob", Duration::from_millis(300))
+        .await
+        .unwrap();
+    carol
+        .expect_no_text("psst zoe", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let leaked = tokio::time::timeout(
+        Duration::from_millis(300),
+        alice.expect_privmsg("#test", |t| t.contains("psst")),
+    )
+    .await;
+    assert!(leaked.is_err(), "a private message reached IRC: {leaked:?}");
 
     // bob leaves: the occupant leaves the MUC.
     assert_eq!(bob.leave().await.unwrap(), 200);

@@ -41,6 +41,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use cpimgate_model::address::Address;
+use cpimgate_model::event::{RoomEventKind, RoomRef};
 use cpimgate_model::port::{
     Adapter, AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind,
     History, Inbound, NoHistory, Reply,
@@ -135,6 +137,9 @@ struct Router {
     default_expiry: Duration,
     seen_events: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
+    /// Who is in each room, as its adapter's events told: a private
+    /// message in a bridge goes to the room its recipient is in.
+    members: HashMap<RoomRef, Vec<Address>>,
 }
 
 impl RunningHub {
@@ -285,6 +290,7 @@ impl RunningHub {
             default_expiry: cfg.queue.default_expiry(),
             seen_events: HashSet::new(),
             seen_order: VecDeque::new(),
+            members: HashMap::new(),
         };
         let router = tokio::spawn(router.run(router_rx, shutdown_rx));
 
@@ -478,6 +484,19 @@ impl Router {
                         "the message has no recipient",
                     ));
                 };
+                // A private message in a bridged room goes to the room of
+                // the bridge its recipient is a member of, whatever the
+                // 1:1 routes say.
+                if let Some(dest) = message
+                    .room
+                    .as_ref()
+                    .and_then(|r| self.room_of_member(r, &to.address))
+                {
+                    return Ok(vec![copy(&dest.adapter, &|m: &mut Message| {
+                        m.private = true;
+                        m.room = Some(dest.clone());
+                    })]);
+                }
                 let Some((dest_adapter, address)) = self.routes.route(&to.address) else {
                     return Err(Failure::new(
                         FailureKind::NotFound,
@@ -581,6 +600,7 @@ impl Router {
         {
             self.seen_events.remove(&old);
         }
+        self.track_members(&event);
         event.origin.adapter = adapter.to_owned();
         event.trail.push(Hop {
             gateway: self.gateway.clone(),
@@ -593,6 +613,32 @@ impl Router {
                 input.offer(Work::Event(Box::new(e)), &dest.adapter);
             }
         }
+    }
+
+    /// Keeps [`Router::members`] up to date with a room's own event.
+    fn track_members(&mut self, event: &RoomEvent) {
+        let members = self.members.entry(event.room.clone()).or_default();
+        match &event.kind {
+            RoomEventKind::Join { who } if !members.iter().any(|a| a.same_user(&who.address)) => {
+                members.push(who.address.clone());
+            }
+            RoomEventKind::Leave { who, .. } | RoomEventKind::Kick { who, .. } => {
+                members.retain(|a| !a.same_user(&who.address));
+            }
+            RoomEventKind::Roster { participants } => {
+                *members = participants.iter().map(|p| p.address.clone()).collect();
+            }
+            _ => {}
+        }
+    }
+
+    /// The room of `room`'s bridge that `to` is a member of.
+    fn room_of_member(&self, room: &RoomRef, to: &Address) -> Option<RoomRef> {
+        self.routes.fan_out(room).into_iter().find(|r| {
+            self.members
+                .get(r)
+                .is_some_and(|m| m.iter().any(|a| a.same_user(to)))
+        })
     }
 
     fn on_status(&self, adapter: &str, status: AdapterStatus) {

@@ -344,14 +344,26 @@ impl<D: Directory> Core<D> {
         let mut tx = Vec::new();
         if message.private {
             // A private message to one XMPP occupant (XEP-0045 §7.5).
+            // Named by its occupant JID (`room@gw/nick`), or by its real
+            // JID as the other worlds know an XMPP member of the bridge.
             let target = message
                 .to
                 .first()
                 .and_then(|t| match &t.address {
-                    Address::Xmpp(u) => u.jid().resource().map(str::to_owned),
+                    Address::Xmpp(u) => {
+                        let by_nick = u
+                            .jid()
+                            .resource()
+                            .and_then(|nick| room.occupants.iter().find(|o| o.nick == nick));
+                        let bare = u.jid().bare().to_string();
+                        by_nick.or_else(|| {
+                            room.occupants
+                                .iter()
+                                .find(|o| o.real.to_bare().to_string().eq_ignore_ascii_case(&bare))
+                        })
+                    }
                     _ => None,
                 })
-                .and_then(|nick| room.occupants.iter().find(|o| o.nick == nick))
                 .ok_or_else(|| Failure::new(FailureKind::NotFound, "no such occupant"))?;
             let mut s = stanzas::text_message(
                 MessageType::Chat,
