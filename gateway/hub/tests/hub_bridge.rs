@@ -289,3 +289,51 @@ async fn a_queued_message_survives_a_restart_over_the_same_file() {
     assert_eq!(gw.hub.queue().depth(), 0);
     gw.hub.shutdown(Duration::from_secs(2)).await.unwrap();
 }
+
+/// A private message in a bridged room goes to the room of the bridge its
+/// recipient joined (as that room's adapter announced), even where no 1:1
+/// route leads (none matches `im:` here); it stays private there.
+#[tokio::test]
+async fn a_private_message_goes_to_the_room_its_recipient_is_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut gw = start(&cfg, true).await;
+    let joined = RoomEvent {
+        id: MessageId::random(),
+        room: room("sip", "sip:lobby@chat.example.com"),
+        origin: Origin {
+            world: World::Msrp,
+            adapter: "sip".into(),
+            native_id: None,
+        },
+        trail: Vec::new(),
+        kind: RoomEventKind::Join {
+            who: Participant {
+                address: "im:bob@elsewhere.example".parse().unwrap(),
+                nick: "Bob".into(),
+            },
+        },
+    };
+    gw.sip
+        .cmds
+        .send(Inbound::RoomEvent(Box::new(joined)))
+        .unwrap();
+    // The others see the join; then the private message follows it.
+    let _ = next(&mut gw.xmpp).await;
+    let _ = next(&mut gw.irc).await;
+    let mut m = room_message(
+        "xmpp",
+        "xmpp:lobby@conference.example.org",
+        "xmpp:zoe@example.org",
+        "psst bob",
+    );
+    m.private = true;
+    m.to = vec![NameAddr::new("im:bob@elsewhere.example".parse().unwrap())];
+    assert_eq!(send(&gw.xmpp, m).await, DeliveryOutcome::Accepted);
+    let got = next_delivery(&mut gw.sip).await;
+    assert!(got.private);
+    assert_eq!(got.room, Some(room("sip", "sip:lobby@chat.example.com")));
+    assert_eq!(got.to[0].address.to_string(), "im:bob@elsewhere.example");
+    quiet(&mut gw.irc).await;
+    gw.hub.shutdown(Duration::from_secs(2)).await.unwrap();
+}
