@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use cpimgate_model::address::Address;
-use cpimgate_sip::adapter::wire::{reply_destination, request_summary};
+use cpimgate_sip::adapter::wire::{reply_destination, request_summary, response_summary};
 use cpimgate_sip::codec::{self, OwnedMessage};
 use cpimgate_sip::dialog::{Dialog, Retransmit, Unacked2xx, Via};
 use cpimgate_sip::transaction::{
-    self, Event, IncomingRequest, Method, OutgoingRequest, OutgoingResponse, Output,
-    ResponseSummary, TxId,
+    self, Event, IncomingRequest, Method, OutgoingRequest, OutgoingResponse, Output, TxId,
 };
 use cpimgate_sip::transport::{Destination, Source};
 
@@ -30,22 +29,10 @@ impl Driver {
         let Ok(m) = codec::parse(&bytes) else {
             return;
         };
-        if let Some(status) = m.status() {
-            let (Ok(Some(via)), Ok(Some(cseq))) = (m.top_via(), m.cseq()) else {
-                return;
-            };
-            let summary = ResponseSummary {
-                status,
-                branch: via.branch().map(str::to_owned),
-                cseq_method: Method::from(cseq.method),
-                to_tag: m
-                    .to()
-                    .ok()
-                    .flatten()
-                    .and_then(|t| t.tag())
-                    .map(str::to_owned),
-            };
-            self.layer.handle_response(now, summary, bytes.clone());
+        if m.status().is_some() {
+            if let Some(summary) = response_summary(&m) {
+                self.layer.handle_response(now, summary, bytes.clone());
+            }
             return;
         }
         let Ok(Some(via)) = m.top_via() else {

@@ -90,20 +90,7 @@ impl Participant {
     }
 
     fn accepts(&self, content_type: &str) -> bool {
-        let ct = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        self.wrapped_types.is_empty()
-            || self.wrapped_types.iter().any(|t| {
-                let t = t.trim().to_ascii_lowercase();
-                t == "*"
-                    || t == ct
-                    || t.strip_suffix("/*")
-                        .is_some_and(|major| ct.split('/').next() == Some(major))
-            })
+        self.wrapped_types.is_empty() || crate::sdp::type_listed(&self.wrapped_types, content_type)
     }
 }
 

@@ -219,8 +219,9 @@ impl MsrpMedia {
     }
 }
 
-/// Whether a type list (`a=accept-types`) takes `content_type`.
-fn type_listed(list: &[String], content_type: &str) -> bool {
+/// Whether a type list (`a=accept-types`, `a=accept-wrapped-types`)
+/// takes `content_type`: `*` and `type/*` match (RFC 4975 §8.6).
+pub fn type_listed(list: &[String], content_type: &str) -> bool {
     let ct = content_type
         .split(';')
         .next()

@@ -62,8 +62,7 @@ use crate::message::{
 };
 use crate::resolve::{ResolveError, Resolver, Target};
 use crate::transaction::{
-    self, Event, IncomingRequest, Method, OutgoingResponse, Output, ResponseSummary,
-    TransactionLayer, TxId,
+    self, Event, IncomingRequest, OutgoingResponse, Output, TransactionLayer, TxId,
 };
 use crate::transport::{ConnId, Destination, Source, Transport, TransportEvent, TransportKind};
 
@@ -433,26 +432,11 @@ impl Driver {
                 return;
             }
         };
-        if let Some(status) = m.status() {
+        if m.status().is_some() {
             // RFC 3261 §18.1.2 / §17.1.3: match by the top Via's branch.
-            let Ok(Some(via)) = m.top_via() else {
-                return;
-            };
-            let Ok(Some(cseq)) = m.cseq() else {
-                return;
-            };
-            let summary = ResponseSummary {
-                status,
-                branch: via.branch().map(str::to_owned),
-                cseq_method: Method::from(cseq.method),
-                to_tag: m
-                    .to()
-                    .ok()
-                    .flatten()
-                    .and_then(|t| t.tag())
-                    .map(str::to_owned),
-            };
-            self.layer.handle_response(now, summary, bytes.clone());
+            if let Some(summary) = wire::response_summary(&m) {
+                self.layer.handle_response(now, summary, bytes.clone());
+            }
             return;
         }
         let Ok(Some(via)) = m.top_via() else {

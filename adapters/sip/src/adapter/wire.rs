@@ -6,7 +6,7 @@
 
 use crate::codec::{self, HeaderName};
 use crate::config::SipConfig;
-use crate::transaction::{Method, RequestSummary};
+use crate::transaction::{Method, RequestSummary, ResponseSummary};
 use crate::transport::{
     Destination, ListenerConfig, ResponseTarget, Source, TlsConfig, TransportConfig, TransportKind,
     response_destination,
@@ -118,6 +118,25 @@ pub fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Some(out)
+}
+
+/// What the transaction layer needs of a response: its status and its
+/// matching keys (RFC 3261 §17.1.3: the top Via's branch and the CSeq
+/// method); `None` without a readable top Via or CSeq.
+pub fn response_summary(m: &codec::Message<'_>) -> Option<ResponseSummary> {
+    let via = m.top_via().ok()??;
+    let cseq = m.cseq().ok()??;
+    Some(ResponseSummary {
+        status: m.status()?,
+        branch: via.branch().map(str::to_owned),
+        cseq_method: Method::from(cseq.method),
+        to_tag: m
+            .to()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag())
+            .map(str::to_owned),
+    })
 }
 
 /// What the transaction layer needs of a request (its matching keys).
