@@ -257,9 +257,11 @@ impl Drop for Kamailio {
     }
 }
 
-/// A CA, and certificates for Kamailio and for the gateway signed by it
-/// (127.0.0.1, server and client use), with the `openssl` CLI.
-async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
+/// A CA (`ca.crt`), and certificates for Kamailio and for the gateway
+/// signed by it (`kamailio.crt`/`.key`, `gateway.crt`/`.key`; 127.0.0.1
+/// and localhost, server and client use), with the `openssl` CLI. Other
+/// tests that need a gateway certificate use it too.
+pub async fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
     std::fs::write(
         dir.join("leaf.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n\

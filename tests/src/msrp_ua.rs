@@ -6,7 +6,8 @@
 //! and collects what the room sends it (answering each SEND with 200).
 //!
 //! It is deliberately plain: one request at a time, no retransmissions
-//! (loopback UDP does not lose datagrams).
+//! (loopback UDP does not lose datagrams). MSRP goes over TLS when
+//! [`JoinOptions::tls_ca`] names the CA of the focus's certificate.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,21 +22,28 @@ use cpimgate_msrp::codec::{
 };
 use cpimgate_msrp::sdp::{self, Local};
 use cpimgate_sip::codec::{self as sip, OwnedMessage as SipMessage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use cpimgate_sip::transport::{TlsConfig, client_config};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::HarnessError;
 
 /// How long a request waits for its answer.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// What the participant's SDP says it supports (RFC 7701 §8).
-#[derive(Debug, Clone, Copy)]
+/// What the participant's SDP says it supports (RFC 7701 §8), and how
+/// it connects.
+#[derive(Debug, Clone)]
 pub struct JoinOptions {
     /// `a=chatroom: private-messages`.
     pub private_messages: bool,
     /// `a=chatroom: nickname`.
     pub nicknames: bool,
+    /// MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`), the focus's certificate
+    /// checked against this CA (PEM).
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for JoinOptions {
@@ -43,9 +51,14 @@ impl Default for JoinOptions {
         JoinOptions {
             private_messages: true,
             nicknames: true,
+            tls_ca: None,
         }
     }
 }
+
+/// The MSRP connection, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
 
 /// A message the room sent to this participant.
 #[derive(Debug, Clone)]
@@ -71,7 +84,7 @@ pub struct MsrpUa {
     from_tag: String,
     to_tag: String,
     cseq: u32,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     framer: StreamFramer,
     reassembler: Reassembler,
     own_path: String,
@@ -177,7 +190,9 @@ impl MsrpUa {
         let local = sip
             .local_addr()
             .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
-        let own_path = format!("msrp://127.0.0.1:9/{};tcp", token());
+        let secure = options.tls_ca.is_some();
+        let scheme = if secure { "msrps" } else { "msrp" };
+        let own_path = format!("{scheme}://127.0.0.1:9/{};tcp", token());
         let mut tokens = Vec::new();
         if options.nicknames {
             tokens.push("nickname".to_owned());
@@ -188,7 +203,7 @@ impl MsrpUa {
         let offer = sdp::offer(&Local {
             host: "127.0.0.1".into(),
             port: 9,
-            secure: false,
+            secure,
             path: own_path.clone(),
             accept_types: vec!["message/cpim".into(), "text/plain".into()],
             accept_wrapped_types: vec!["text/plain".into(), "*".into()],
@@ -245,9 +260,29 @@ impl MsrpUa {
             .ok_or_else(|| err("the SDP answer has no MSRP path"))?;
         let uri = MsrpUri::parse(&focus_path).map_err(|e| err(format!("{focus_path}: {e}")))?;
         let addr = format!("{}:{}", uri.host(), uri.port().unwrap_or(2855));
-        let stream = TcpStream::connect(&addr)
+        let tcp = TcpStream::connect(&addr)
             .await
             .map_err(|e| HarnessError::io(format!("connecting to the MSRP path {addr}"), e))?;
+        let stream: Box<dyn Stream> = match &options.tls_ca {
+            None => Box::new(tcp),
+            Some(ca) => {
+                let config = client_config(&TlsConfig {
+                    cert_chain: None,
+                    private_key: None,
+                    ca_file: Some(ca.clone()),
+                    use_system_roots: false,
+                    require_client_cert: false,
+                })
+                .map_err(|e| err(format!("TLS client: {e}")))?;
+                let name = ServerName::try_from(uri.host().to_owned())
+                    .map_err(|e| err(format!("{}: {e}", uri.host())))?;
+                let tls = TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| HarnessError::io(format!("TLS with the MSRP path {addr}"), e))?;
+                Box::new(tls)
+            }
+        };
         let mut ua = MsrpUa {
             aor: aor.to_owned(),
             room: room.to_owned(),

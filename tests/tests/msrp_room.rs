@@ -12,6 +12,9 @@
 //!    CPIM From gets 403; a 20 KB message sent in 2 KB chunks arrives
 //!    whole; one leaves (BYE) and gets no more.
 //! 2. An INVITE to an unknown room gets 404.
+//! 3. MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`): a participant over TLS and
+//!    one over TCP in one room, each hearing the other; a TLS offer to a
+//!    gateway without a TLS listener gets 488.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -25,7 +28,12 @@ const DOMAIN: &str = "chat.localhost";
 const ROOM: &str = "sip:room22@chat.localhost";
 const QUIET: Duration = Duration::from_millis(500);
 
-async fn gateway(sip_port: u16, extra: &str) -> Gateway {
+async fn gateway(sip_port: u16) -> Gateway {
+    gateway_with(sip_port, "").await
+}
+
+/// The gateway with `extra` lines in the MSRP adapter's section.
+async fn gateway_with(sip_port: u16, extra: &str) -> Gateway {
     cpimgate_e2e::init_logging();
     let toml = format!(
         r#"
@@ -37,10 +45,10 @@ async fn gateway(sip_port: u16, extra: &str) -> Gateway {
         sip_udp = ["127.0.0.1:{sip_port}"]
         msrp = "127.0.0.1:0"
         chunk_size = 2048
+        {extra}
         [[adapters.chat.rooms]]
         name = "room22"
         welcome = "Welcome to room 22."
-        {extra}
         "#
     );
     let gw = Gateway::start(&toml, Vec::new())
@@ -59,7 +67,7 @@ fn focus(port: u16) -> SocketAddr {
 #[tokio::test]
 async fn three_participants_chat_with_nicknames_and_private_messages() {
     let port = free_port().unwrap();
-    let gw = gateway(port, "").await;
+    let gw = gateway(port).await;
     let join = |aor: &'static str, options: JoinOptions| async move {
         MsrpUa::join(focus(port), ROOM, aor, options)
             .await
@@ -156,7 +164,7 @@ async fn three_participants_chat_with_nicknames_and_private_messages() {
 #[tokio::test]
 async fn invites_that_cannot_join() {
     let port = free_port().unwrap();
-    let gw = gateway(port, "").await;
+    let gw = gateway(port).await;
     let unknown = MsrpUa::invite(
         focus(port),
         &format!("sip:nowhere@{DOMAIN}"),
@@ -166,5 +174,57 @@ async fn invites_that_cannot_join() {
     .await
     .unwrap();
     assert_eq!(unknown.err(), Some(404));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_participant_over_tls_and_one_over_tcp() {
+    let certs = tempfile::tempdir().unwrap();
+    cpimgate_e2e::kamailio::make_certificates(certs.path())
+        .await
+        .unwrap_or_else(|e| panic!("test certificates: {e}"));
+    let port = free_port().unwrap();
+    let extra = format!(
+        "msrps = \"127.0.0.1:0\"\n        tls_cert = \"{}\"\n        tls_key = \"{}\"",
+        certs.path().join("gateway.crt").display(),
+        certs.path().join("gateway.key").display()
+    );
+    let gw = gateway_with(port, &extra).await;
+    let tls = JoinOptions {
+        tls_ca: Some(certs.path().join("ca.crt")),
+        ..JoinOptions::default()
+    };
+    let mut alice = MsrpUa::join(focus(port), ROOM, "sip:alice@atlanta.example.com", tls)
+        .await
+        .unwrap_or_else(|e| panic!("alice joins over TLS: {e}"));
+    let mut bob = MsrpUa::join(
+        focus(port),
+        ROOM,
+        "sip:bob@biloxi.example.com",
+        JoinOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("bob joins over TCP: {e}"));
+    assert_eq!(alice.send(ROOM, "over tls").await.unwrap(), 200);
+    bob.expect_text("over tls").await.unwrap();
+    assert_eq!(bob.send(ROOM, "over tcp").await.unwrap(), 200);
+    alice.expect_text("over tcp").await.unwrap();
+    gw.shutdown().await.unwrap();
+
+    // Without a TLS listener, a TLS offer is not acceptable.
+    let port = free_port().unwrap();
+    let gw = gateway(port).await;
+    let refused = MsrpUa::invite(
+        focus(port),
+        ROOM,
+        "sip:alice@atlanta.example.com",
+        JoinOptions {
+            tls_ca: Some(certs.path().join("ca.crt")),
+            ..JoinOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.err(), Some(488));
     gw.shutdown().await.unwrap();
 }

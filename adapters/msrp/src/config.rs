@@ -8,6 +8,9 @@
 //! sip_udp = ["0.0.0.0:5062"]         # where INVITEs to the rooms arrive
 //! sip_tcp = ["0.0.0.0:5062"]
 //! msrp = "0.0.0.0:2855"              # the MSRP listener (TCP)
+//! msrps = "0.0.0.0:2856"             # MSRP over TLS (needs tls_cert, tls_key)
+//! tls_cert = "/etc/cpimgate/chat.pem"
+//! tls_key = "/etc/cpimgate/chat.key"
 //! host = "chat.example.com"          # written in a=path, c= and Contact
 //! create_rooms = false               # an INVITE to an unknown room gets 404
 //! chunk_size = 2048                  # outgoing SEND chunks, octets
@@ -24,6 +27,7 @@
 //! `sip:chatroom22@chat.example.com` (DESIGN.md "Addressing").
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use cpimgate_model::address::{Address, SipUri};
 use serde::{Deserialize, Serialize};
@@ -45,6 +49,25 @@ pub struct MsrpConfig {
     /// The MSRP listener (RFC 4975 §6: participants connect to the path
     /// the focus gives them).
     pub msrp: SocketAddr,
+    /// The MSRP over TLS listener (`msrps:` paths, `TCP/TLS/MSRP` media
+    /// lines, RFC 4975 §6, §14.2); an offer over TLS is refused without it.
+    #[serde(default)]
+    pub msrps: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS listener.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file of CA certificates that sign participants' client
+    /// certificates, when `tls_require_client_cert` is on.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Whether participants must show a client certificate (off by
+    /// default: chat clients seldom have one; their SIP identity is
+    /// checked by the proxy in front).
+    #[serde(default)]
+    pub tls_require_client_cert: bool,
     /// The host written in `a=path`, `c=`, `o=` and Contact; the MSRP
     /// listener's address when absent (`127.0.0.1` for a wildcard one).
     #[serde(default)]
@@ -128,6 +151,11 @@ impl MsrpConfig {
             sip_udp: Vec::new(),
             sip_tcp: Vec::new(),
             msrp,
+            msrps: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            tls_require_client_cert: false,
             host: None,
             rooms: Vec::new(),
             create_rooms: false,
@@ -163,6 +191,9 @@ impl MsrpConfig {
             return Err(
                 "sip_udp: give at least one SIP listen address (sip_udp or sip_tcp)".into(),
             );
+        }
+        if self.msrps.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err("msrps: a TLS listener needs tls_cert and tls_key".into());
         }
         if self.chunk_size < 64 {
             return Err("chunk_size: must be at least 64".into());

@@ -20,8 +20,8 @@
 //! `cpimgate-sip` and the hub: [`MsrpAdapter`], configured by
 //! [`MsrpConfig`].
 //!
-//! Not built yet: MSRP over TLS, relays (RFC 4976), the conference event
-//! package, the gateway as a participant of rooms elsewhere.
+//! Not built yet: relays (RFC 4976), the gateway as a participant of
+//! rooms elsewhere.
 
 pub use adapter::MsrpAdapter;
 pub use config::MsrpConfig;

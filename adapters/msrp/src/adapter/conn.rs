@@ -5,13 +5,13 @@
 //! order. Neither parses more than framing: the driver owns the sessions.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
 use super::Internal;
 use crate::codec::{Limits, StreamFramer};
@@ -20,34 +20,59 @@ use crate::codec::{Limits, StreamFramer};
 /// reads slower than that is cut off (RFC 7701 §6.4, congestion).
 pub(super) const WRITE_QUEUE: usize = 1024;
 
-/// Accepts connections until `internal` is gone.
+/// Connection ids, unique across the TCP and the TLS listener.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Accepts connections until `internal` is gone; over TLS when `tls` is
+/// given (the handshake runs in a task of its own, so that a slow one
+/// holds nobody up; one that fails is closed with a log line).
 pub(super) async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
 ) {
-    let next = Arc::new(AtomicU64::new(1));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = next.fetch_add(1, Ordering::Relaxed);
-        if !start(conn, stream, peer, internal.clone(), limits).await {
-            return;
-        }
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let Some(acceptor) = tls.clone() else {
+            if !start(conn, stream, peer, internal.clone(), limits).await {
+                return;
+            }
+            continue;
+        };
+        let internal = internal.clone();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            match handshake {
+                Ok(Ok(tls)) => {
+                    start(conn, tls, peer, internal, limits).await;
+                }
+                Ok(Err(e)) => tracing::info!("MSRP TLS handshake from {peer} failed: {e}"),
+                Err(_) => tracing::info!("MSRP TLS handshake from {peer} took too long"),
+            }
+        });
     }
 }
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Starts the tasks of one connection; false when the driver is gone.
-async fn start(
+async fn start<S>(
     conn: u64,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
-) -> bool {
-    let (mut read, mut write) = stream.into_split();
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     if internal
         .send(Internal::Accepted {

@@ -18,11 +18,14 @@
 //!  hub --RoomEvent (join, leave, nick)--> room: members of the bridged worlds
 //! ```
 //!
+//! MSRP runs over TCP and, with `msrps`, over TLS (an offer of
+//! `TCP/TLS/MSRP` gets the TLS listener's `msrps:` path).
+//!
 //! What the switch does not do yet: forward chunks before the whole
 //! message is in (RFC 7701 §6.1 "SHOULD start the distribution" once the
-//! CPIM headers are in: messages are forwarded when complete), TLS for
-//! MSRP, the conference event package, re-chunking by the receiver's
-//! `max-size`. The requests within a dialog go to where its INVITE came
+//! CPIM headers are in: messages are forwarded when complete), re-chunking
+//! by the receiver's `max-size`, 408 for a SEND of its own left without a
+//! response. The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
 
 use std::collections::HashMap;
@@ -41,7 +44,8 @@ use cpimgate_model::{Message, MessageId};
 use cpimgate_sip::dialog::{Dialog, Unacked2xx};
 use cpimgate_sip::transaction::{self, TransactionLayer};
 use cpimgate_sip::transport::{
-    Destination, ListenerConfig, Transport, TransportConfig, TransportEvent, TransportKind,
+    Destination, ListenerConfig, TlsConfig, Transport, TransportConfig, TransportEvent,
+    TransportKind, server_config,
 };
 use tokio::sync::mpsc;
 
@@ -148,6 +152,8 @@ struct Driver {
     mappings: MappingStore,
     host: String,
     msrp_port: u16,
+    /// The MSRP over TLS listener's port, if there is one.
+    msrps_port: Option<u16>,
     sip: Arc<Transport>,
     sip_addr: std::net::SocketAddr,
     sip_transport: TransportKind,
@@ -219,13 +225,44 @@ async fn run(
         max_chunk: config.max_message_size,
         ..Limits::default()
     };
-    tokio::spawn(conn::accept_loop(msrp, internal.clone(), limits));
+    tokio::spawn(conn::accept_loop(msrp, None, internal.clone(), limits));
+    let msrps_port = match config.msrps {
+        Some(addr) => {
+            let tls = TlsConfig {
+                cert_chain: config.tls_cert.clone(),
+                private_key: config.tls_key.clone(),
+                ca_file: config.tls_ca.clone(),
+                use_system_roots: false,
+                require_client_cert: config.tls_require_client_cert,
+            };
+            let acceptor = server_config(&tls)
+                .map(tokio_rustls::TlsAcceptor::from)
+                .map_err(|e| AdapterError::Config(format!("msrps: {e}")))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| AdapterError::Config(format!("MSRP TLS listen on {addr}: {e}")))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| AdapterError::Config(e.to_string()))?
+                .port();
+            tokio::spawn(conn::accept_loop(
+                listener,
+                Some(acceptor),
+                internal.clone(),
+                limits,
+            ));
+            tracing::info!(adapter = %ctx.name, "MSRP over TLS on {host}:{port}");
+            Some(port)
+        }
+        None => None,
+    };
     let t1 = Duration::from_millis(config.t1_ms);
     let mut d = Driver {
         name: ctx.name.clone(),
         mappings,
         host,
         msrp_port,
+        msrps_port,
         sip: Arc::new(transport),
         sip_addr: first.1,
         sip_transport: first.0,

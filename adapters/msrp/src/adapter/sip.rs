@@ -250,8 +250,14 @@ impl Driver {
         };
         let policy = room.policy().clone();
         let session = token();
-        let own_path = format!("msrp://{}:{}/{session};tcp", self.host, self.msrp_port);
-        let mut local = Local::room(&self.host, self.msrp_port, &own_path);
+        // RFC 4975 §6: an offer over TLS gets the TLS listener's msrps:
+        // path, when there is one (else the answer is refused below).
+        let (scheme, port) = match (peer.secure, self.msrps_port) {
+            (true, Some(p)) => ("msrps", p),
+            _ => ("msrp", self.msrp_port),
+        };
+        let own_path = format!("{scheme}://{}:{port}/{session};tcp", self.host);
+        let mut local = Local::room(&self.host, port, &own_path);
         let mut tokens = Vec::new();
         if policy.nicknames {
             tokens.push("nickname".to_owned());

@@ -120,7 +120,7 @@ pub use self::rules::{
     UNKNOWN_MTU_LIMIT, ViaStamp, parse_host_ip, request_transport, response_destination,
     sent_by_is_ours, via_stamp,
 };
-pub use self::tls::TlsError;
+pub use self::tls::{TlsError, client_config, server_config};
 
 /// A SIP transport protocol this element implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

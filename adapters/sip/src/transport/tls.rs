@@ -104,7 +104,7 @@ fn roots(cfg: &TlsConfig) -> Result<RootCertStore, TlsError> {
 /// The server side: the configured certificate, and a client certificate
 /// asked for and checked against the trust anchors unless
 /// [`TlsConfig::require_client_cert`] is off.
-pub(crate) fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     let (certs, key) = identity(cfg)?.ok_or(TlsError::NoCertificate)?;
     let builder =
         ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
@@ -122,7 +122,7 @@ pub(crate) fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsErr
 
 /// The client side: servers checked against the trust anchors; this
 /// element's certificate shown when a server asks for one.
-pub(crate) fn client_config(cfg: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn client_config(cfg: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(cfg)?);
