@@ -13,7 +13,8 @@
 //! occupant under its nickname; a nickname held in a bridged world gets
 //! 425 in the MSRP room (one nickname space per bridge); private messages
 //! between the MSRP participant and the MUC occupant reach only each
-//! other; the room's
+//! other; a 1 MB message arrives whole on MSRP and cut on XMPP and IRC;
+//! the room's
 //! conference events (RFC 4575) list the members of every world; leaving
 //! the MSRP room shows as the occupant leaving.
 //!
@@ -226,6 +227,37 @@ async fn an_msrp_room_bridged_with_a_muc_and_an_irc_channel() {
     )
     .await;
     assert!(leaked.is_err(), "a private message reached IRC: {leaked:?}");
+
+    // A 1 MB message in 2 KB chunks: whole for the other MSRP participant,
+    // cut for XMPP (to the component's max_body, with a note: a stanza
+    // past the server's limit would close the stream) and for IRC (to
+    // max_lines).
+    let big = "0123456789".repeat(100_000);
+    assert_eq!(
+        bob.send_as("sip:bob@biloxi.example.com", ROOM, &big, 2048)
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(carol.expect_text(&big).await.unwrap().text.len(), big.len());
+    let m = zoe
+        .expect_message(
+            |m| body(m).is_some_and(|b| b.starts_with("0123456789")),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let shown = body(&m).unwrap();
+    assert!(shown.len() <= 64 * 1024, "{} bytes", shown.len());
+    assert!(
+        shown.ends_with("bytes cut]"),
+        "{}",
+        &shown[shown.len() - 40..]
+    );
+    alice
+        .expect_privmsg("#test", |t| t.starts_with("<Bob> 0123456789"))
+        .await
+        .unwrap();
 
     // bob leaves: the occupant leaves the MUC.
     assert_eq!(bob.leave().await.unwrap(), 200);

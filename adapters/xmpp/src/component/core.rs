@@ -457,7 +457,7 @@ impl<D: Directory> Core<D> {
     /// success the stanzas are in the output queue; a 1:1 message then
     /// waits for its receipt when `receipt_wait` is not zero.
     pub fn handle_deliver(&mut self, message: &Message, now: Instant) -> Result<Delivery, Failure> {
-        let text = message_text(message)?;
+        let text = cut_to(message_text(message)?, self.max_body);
         if let Some(room) = &message.room {
             return self
                 .deliver_to_room(room, message, &text)
@@ -703,6 +703,26 @@ pub(crate) fn message_text(m: &Message) -> Result<String, Failure> {
         .ok_or_else(|| Failure::new(FailureKind::UnsupportedType, "the body is not UTF-8"))
 }
 
+/// A body of another world cut to `max` bytes (on a character boundary),
+/// with a note of what was left out: the XMPP server closes a stream
+/// whose stanza is larger than its limit, so a message from a world
+/// without one (a 1 MB MSRP message) is cut rather than sent whole.
+pub(crate) fn cut_to(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let note_room = 48.min(max);
+    let mut end = max - note_room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let note = format!(" […{} bytes cut]", text.len() - end);
+    let mut out = String::with_capacity(end + note.len());
+    out.push_str(&text[..end]);
+    out.push_str(&note);
+    out
+}
+
 /// The RoomRef of a room JID of this adapter.
 pub(crate) fn room_ref(adapter: &str, room: &BareJid) -> Option<RoomRef> {
     let j: ModelJid = room.as_str().parse().ok()?;
@@ -710,4 +730,19 @@ pub(crate) fn room_ref(adapter: &str, room: &BareJid) -> Option<RoomRef> {
         adapter: adapter.to_owned(),
         address: Address::Xmpp(XmppUri::new(j)),
     })
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::cut_to;
+
+    #[test]
+    fn long_bodies_are_cut_on_a_character_boundary_with_a_note() {
+        assert_eq!(cut_to("short".into(), 64), "short");
+        let long = "é".repeat(1000);
+        let cut = cut_to(long, 100);
+        assert!(cut.len() <= 100, "{}", cut.len());
+        assert!(cut.ends_with(" bytes cut]"), "{cut}");
+        assert!(cut.starts_with("éé"));
+    }
 }
