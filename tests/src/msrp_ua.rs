@@ -44,6 +44,9 @@ pub struct JoinOptions {
     /// MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`), the focus's certificate
     /// checked against this CA (PEM).
     pub tls_ca: Option<std::path::PathBuf>,
+    /// Whether it connects to the MSRP path after the INVITE (a
+    /// participant that never does tests the focus's timeout).
+    pub connect: bool,
 }
 
 impl Default for JoinOptions {
@@ -52,6 +55,7 @@ impl Default for JoinOptions {
             private_messages: true,
             nicknames: true,
             tls_ca: None,
+            connect: true,
         }
     }
 }
@@ -84,7 +88,8 @@ pub struct MsrpUa {
     from_tag: String,
     to_tag: String,
     cseq: u32,
-    stream: Box<dyn Stream>,
+    /// The MSRP connection (none when [`JoinOptions::connect`] is off).
+    stream: Option<Box<dyn Stream>>,
     framer: StreamFramer,
     reassembler: Reassembler,
     own_path: String,
@@ -260,6 +265,27 @@ impl MsrpUa {
             .ok_or_else(|| err("the SDP answer has no MSRP path"))?;
         let uri = MsrpUri::parse(&focus_path).map_err(|e| err(format!("{focus_path}: {e}")))?;
         let addr = format!("{}:{}", uri.host(), uri.port().unwrap_or(2855));
+        if !options.connect {
+            return Ok(Ok(MsrpUa {
+                aor: aor.to_owned(),
+                room: room.to_owned(),
+                sip,
+                focus,
+                call_id,
+                from_tag,
+                to_tag,
+                cseq: 1,
+                stream: None,
+                framer: StreamFramer::new(Limits::default()),
+                reassembler: Reassembler::new(ReassemblyLimits::default()),
+                own_path,
+                focus_path,
+                received: VecDeque::new(),
+                responses: VecDeque::new(),
+                next: 0,
+                notifies: VecDeque::new(),
+            }));
+        }
         let tcp = TcpStream::connect(&addr)
             .await
             .map_err(|e| HarnessError::io(format!("connecting to the MSRP path {addr}"), e))?;
@@ -292,7 +318,7 @@ impl MsrpUa {
             from_tag,
             to_tag,
             cseq: 1,
-            stream,
+            stream: Some(stream),
             framer: StreamFramer::new(Limits::default()),
             reassembler: Reassembler::new(ReassemblyLimits::default()),
             own_path,
@@ -314,6 +340,44 @@ impl MsrpUa {
         Ok(Ok(ua))
     }
 
+    fn connection(&mut self) -> Result<&mut Box<dyn Stream>, HarnessError> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| err("this participant did not connect"))
+    }
+
+    /// The focus's MSRP path for this session (where it listens).
+    pub fn focus_path(&self) -> &str {
+        &self.focus_path
+    }
+
+    /// Waits for a BYE from the focus on the call and answers it 200.
+    pub async fn expect_bye(&mut self, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = tokio::time::timeout_at(deadline, self.sip.recv(&mut buf))
+                .await
+                .map_err(|_| err(format!("{}: no BYE from the focus", self.aor)))?
+                .map_err(|e| HarnessError::io("reading SIP", e))?;
+            let bytes = buf.get(..n).unwrap_or_default().to_vec();
+            let Ok(m) = sip::parse(&bytes) else {
+                continue;
+            };
+            if m.method() == Some("BYE")
+                && m.call_id().ok().flatten() == Some(self.call_id.as_str())
+            {
+                let ok =
+                    SipMessage::response_to(&m, 200, "OK", None).map_err(|e| err(e.to_string()))?;
+                self.sip
+                    .send_to(&ok.to_bytes(), self.focus)
+                    .await
+                    .map_err(|e| HarnessError::io("answering BYE", e))?;
+                return Ok(());
+            }
+        }
+    }
+
     fn tid(&mut self) -> String {
         self.next += 1;
         format!("{}{}", token(), self.next)
@@ -329,7 +393,7 @@ impl MsrpUa {
 
     /// Writes a request and waits for its response's status.
     async fn transact(&mut self, tid: &str, bytes: Bytes) -> Result<u16, HarnessError> {
-        self.stream
+        self.connection()?
             .write_all(&bytes)
             .await
             .map_err(|e| HarnessError::io("writing MSRP", e))?;
@@ -347,7 +411,8 @@ impl MsrpUa {
     /// messages and responses; fails at `deadline`.
     async fn read_some(&mut self, deadline: tokio::time::Instant) -> Result<(), HarnessError> {
         let mut buf = vec![0u8; 65536];
-        let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+        let stream = self.connection()?;
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
             .await
             .map_err(|_| err(format!("{}: nothing from the room in time", self.aor)))?
             .map_err(|e| HarnessError::io("reading MSRP", e))?;
@@ -375,7 +440,7 @@ impl MsrpUa {
         if m.wants_response(200) {
             let r = OwnedMessage::response_to(&m, 200, Some("OK"), &self.own_path)
                 .map_err(|e| err(e.to_string()))?;
-            self.stream
+            self.connection()?
                 .write_all(&r.to_bytes())
                 .await
                 .map_err(|e| HarnessError::io("answering a SEND", e))?;

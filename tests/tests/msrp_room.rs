@@ -15,6 +15,8 @@
 //! 3. MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`): a participant over TLS and
 //!    one over TCP in one room, each hearing the other; a TLS offer to a
 //!    gateway without a TLS listener gets 488.
+//! 4. A participant that never connects gets a BYE, and a connection
+//!    that never speaks is closed (`connect_within_ms`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -226,5 +228,43 @@ async fn a_participant_over_tls_and_one_over_tcp() {
     .await
     .unwrap();
     assert_eq!(refused.err(), Some(488));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn silence_after_the_invite_ends_the_session() {
+    let port = free_port().unwrap();
+    let gw = gateway_with(port, "connect_within_ms = 500").await;
+    let mut idle = MsrpUa::join(
+        focus(port),
+        ROOM,
+        "sip:idle@atlanta.example.com",
+        JoinOptions {
+            connect: false,
+            ..JoinOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the INVITE is answered: {e}"));
+    idle.expect_bye(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("the focus ends the unconnected session: {e}"));
+
+    // A connection to the MSRP listener that says nothing is closed.
+    let path = cpimgate_msrp::codec::MsrpUri::parse(idle.focus_path())
+        .unwrap()
+        .port()
+        .unwrap();
+    let mut quiet = tokio::net::TcpStream::connect(("127.0.0.1", path))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut quiet, &mut buf),
+    )
+    .await
+    .expect("the silent connection is closed within 5 s");
+    assert_eq!(read.unwrap_or(0), 0, "closed, nothing sent");
     gw.shutdown().await.unwrap();
 }

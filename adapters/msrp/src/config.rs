@@ -86,6 +86,12 @@ pub struct MsrpConfig {
     /// 413 (RFC 4975 §7.3.1).
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// How long, in milliseconds, a participant may take to connect after
+    /// its INVITE was answered, and a new connection to send its first
+    /// message (RFC 4975 §5.4); then the session ends with a BYE, the
+    /// connection is closed.
+    #[serde(default = "default_connect_within")]
+    pub connect_within_ms: u64,
     /// RFC 3261 timer T1, milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
@@ -127,6 +133,10 @@ fn default_max_participants() -> usize {
     10_000
 }
 
+fn default_connect_within() -> u64 {
+    30_000
+}
+
 fn default_t1() -> u64 {
     500
 }
@@ -161,6 +171,7 @@ impl MsrpConfig {
             create_rooms: false,
             chunk_size: default_chunk_size(),
             max_message_size: default_max_message_size(),
+            connect_within_ms: default_connect_within(),
             t1_ms: default_t1(),
         }
     }
@@ -200,6 +211,9 @@ impl MsrpConfig {
         }
         if self.max_message_size == 0 {
             return Err("max_message_size: must be at least 1".into());
+        }
+        if self.connect_within_ms == 0 {
+            return Err("connect_within_ms: must be at least 1".into());
         }
         if self.t1_ms == 0 {
             return Err("t1_ms: must be at least 1".into());

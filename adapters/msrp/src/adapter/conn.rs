@@ -31,6 +31,7 @@ pub(super) async fn accept_loop(
     tls: Option<TlsAcceptor>,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
+    first_within: std::time::Duration,
 ) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -39,7 +40,7 @@ pub(super) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let Some(acceptor) = tls.clone() else {
-            if !start(conn, stream, peer, internal.clone(), limits).await {
+            if !start(conn, stream, peer, internal.clone(), limits, first_within).await {
                 return;
             }
             continue;
@@ -49,7 +50,7 @@ pub(super) async fn accept_loop(
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
             match handshake {
                 Ok(Ok(tls)) => {
-                    start(conn, tls, peer, internal, limits).await;
+                    start(conn, tls, peer, internal, limits, first_within).await;
                 }
                 Ok(Err(e)) => tracing::info!("MSRP TLS handshake from {peer} failed: {e}"),
                 Err(_) => tracing::info!("MSRP TLS handshake from {peer} took too long"),
@@ -68,6 +69,7 @@ async fn start<S>(
     peer: SocketAddr,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
+    first_within: std::time::Duration,
 ) -> bool
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -96,8 +98,18 @@ where
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(limits);
         let mut buf = vec![0u8; 16 * 1024];
+        // RFC 4975 §5.4: the connecting side sends first; a connection
+        // that says nothing in time binds to no session and is closed.
+        let mut first_by = Some(tokio::time::Instant::now() + first_within);
         let why = 'read: loop {
-            let n = match read.read(&mut buf).await {
+            let read = match first_by {
+                Some(at) => match tokio::time::timeout_at(at, read.read(&mut buf)).await {
+                    Ok(r) => r,
+                    Err(_) => break 'read "no message in time after connecting".to_owned(),
+                },
+                None => read.read(&mut buf).await,
+            };
+            let n = match read {
                 Ok(0) => break 'read "closed by the peer".to_owned(),
                 Ok(n) => n,
                 Err(e) => break 'read e.to_string(),
@@ -106,6 +118,7 @@ where
             while let Some(frame) = framer.poll_event() {
                 match frame {
                     Ok(frame) => {
+                        first_by = None;
                         if internal
                             .send(Internal::Frame { conn, frame })
                             .await

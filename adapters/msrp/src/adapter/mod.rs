@@ -128,6 +128,9 @@ struct Session {
     reassembler: Reassembler,
     call: CallKey,
     welcomed: bool,
+    /// Until when the participant may connect (RFC 4975 §5.4); after it,
+    /// a session with no connection ends with a BYE.
+    connect_by: Instant,
 }
 
 /// A dialog by Call-ID and local tag.
@@ -225,7 +228,14 @@ async fn run(
         max_chunk: config.max_message_size,
         ..Limits::default()
     };
-    tokio::spawn(conn::accept_loop(msrp, None, internal.clone(), limits));
+    let connect_within = Duration::from_millis(config.connect_within_ms);
+    tokio::spawn(conn::accept_loop(
+        msrp,
+        None,
+        internal.clone(),
+        limits,
+        connect_within,
+    ));
     let msrps_port = match config.msrps {
         Some(addr) => {
             let tls = TlsConfig {
@@ -250,6 +260,7 @@ async fn run(
                 Some(acceptor),
                 internal.clone(),
                 limits,
+                connect_within,
             ));
             tracing::info!(adapter = %ctx.name, "MSRP over TLS on {host}:{port}");
             Some(port)
@@ -332,10 +343,21 @@ impl Driver {
             .values()
             .filter_map(|c| c.unacked.as_ref().map(|(u, _)| u.poll_timeout()))
             .min();
-        [self.layer.poll_timeout(), calls, self.watchers_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        let unconnected = self
+            .sessions
+            .values()
+            .filter(|s| s.conn.is_none())
+            .map(|s| s.connect_by)
+            .min();
+        [
+            self.layer.poll_timeout(),
+            calls,
+            self.watchers_timeout(),
+            unconnected,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle_internal(&mut self, i: Internal) {
@@ -491,6 +513,16 @@ impl Driver {
         self.layer.handle_timeout(now);
         self.retransmit_2xx(now);
         self.watchers_expire(now);
+        let late: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn.is_none() && s.connect_by <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for session in late {
+            tracing::info!(adapter = %self.name, "MSRP session {session}: the participant never connected");
+            self.end_session(&session, true);
+        }
     }
 
     fn shutdown(&mut self) {

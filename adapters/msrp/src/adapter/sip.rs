@@ -4,7 +4,7 @@
 //! ACK (RFC 3261 §13.3.1.4).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpimgate_model::address::Address;
@@ -339,6 +339,7 @@ impl Driver {
                 reassembler: reassembler(&self.config),
                 call: key.clone(),
                 welcomed: false,
+                connect_by: now + Duration::from_millis(self.config.connect_within_ms),
             },
         );
         self.calls.insert(
