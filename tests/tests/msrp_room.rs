@@ -10,7 +10,8 @@
 //!    reach only their recipient (by nickname URI), an unknown one gets
 //!    404, one to a participant without private messages 428; a spoofed
 //!    CPIM From gets 403; a 20 KB message sent in 2 KB chunks arrives
-//!    whole; one leaves (BYE) and gets no more.
+//!    whole (forwarded chunk by chunk); a chunked one with a spoofed From
+//!    is refused at its first chunk; one leaves (BYE) and gets no more.
 //! 2. An INVITE to an unknown room gets 404.
 //! 3. MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`): a participant over TLS and
 //!    one over TCP in one room, each hearing the other; a TLS offer to a
@@ -155,6 +156,17 @@ async fn three_participants_chat_with_nicknames_and_private_messages() {
     );
     assert_eq!(alice.expect_text(&big).await.unwrap().text.len(), big.len());
     bob.expect_text(&big).await.unwrap();
+
+    // A chunked message is routed by its first chunk: a spoofed From is
+    // refused there (403) and no chunk reaches anyone.
+    let spoofed = "x".repeat(6000);
+    assert_eq!(
+        bob.send_as("sip:alice@atlanta.example.com", ROOM, &spoofed, 2048)
+            .await
+            .unwrap(),
+        403
+    );
+    alice.expect_no_text(&spoofed, QUIET).await.unwrap();
 
     // Carol leaves; a later message does not reach her connection.
     assert_eq!(carol.leave().await.unwrap(), 200);

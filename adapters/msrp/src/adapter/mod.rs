@@ -21,11 +21,12 @@
 //! MSRP runs over TCP and, with `msrps`, over TLS (an offer of
 //! `TCP/TLS/MSRP` gets the TLS listener's `msrps:` path).
 //!
-//! What the switch does not do yet: forward chunks before the whole
-//! message is in (RFC 7701 §6.1 "SHOULD start the distribution" once the
-//! CPIM headers are in: messages are forwarded when complete), re-chunking
-//! by the receiver's `max-size`, 408 for a SEND of its own left without a
-//! response. The requests within a dialog go to where its INVITE came
+//! A chunked message is copied chunk by chunk once its first chunk holds
+//! the CPIM headers (RFC 7701 §6.1), to the recipients routed then; the
+//! hub gets it whole. What the switch does not do yet: re-chunking by the
+//! receiver's `max-size`, 408 for a SEND of its own left without a
+//! response, the chunk reception timer of §6.1 (a forward ends with its
+//! message, its abort or its session). The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
 
 use std::collections::HashMap;
@@ -131,6 +132,17 @@ struct Session {
     /// Until when the participant may connect (RFC 4975 §5.4); after it,
     /// a session with no connection ends with a BYE.
     connect_by: Instant,
+    /// Chunked messages being forwarded as they come, by Message-ID.
+    forwards: HashMap<String, Forward>,
+}
+
+/// A chunked message forwarded chunk by chunk (RFC 7701 §6.1).
+#[derive(Debug, Clone)]
+pub(crate) struct Forward {
+    /// The sessions it goes to, each with the Message-ID of its copy.
+    targets: Vec<(String, String)>,
+    /// The status every chunk of a refused message gets.
+    refused: Option<u16>,
 }
 
 /// A dialog by Call-ID and local tag.

@@ -3,6 +3,7 @@
 //! (`events.rs`); OPTIONS is answered; the 2xx is sent again until its
 //! ACK (RFC 3261 §13.3.1.4).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -340,6 +341,7 @@ impl Driver {
                 call: key.clone(),
                 welcomed: false,
                 connect_by: now + Duration::from_millis(self.config.connect_within_ms),
+                forwards: HashMap::new(),
             },
         );
         self.calls.insert(

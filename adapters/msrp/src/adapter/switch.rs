@@ -9,7 +9,7 @@ use cpimgate_model::cpim;
 use cpimgate_model::event::{RoomEvent, RoomEventKind, RoomRef};
 use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, Inbound, Outbound};
 
-use super::{Driver, accepted, shown_from, token};
+use super::{Driver, Forward, accepted, shown_from, token};
 use crate::codec::{self, Chunk, OwnedMessage, ReassemblyEvent};
 use crate::room::Route;
 
@@ -140,8 +140,42 @@ impl Driver {
         if m.is_whole_message().unwrap_or(false) {
             let body = Bytes::copy_from_slice(chunk.body);
             let msg_id = chunk.message_id.to_owned();
-            return self.take_message(session, body, msg_id, Some((conn, frame.clone())));
+            return self.take_message(session, body, msg_id, Some((conn, frame.clone())), false);
         }
+        // RFC 7701 §6.1: once the CPIM headers are in (the first chunk),
+        // the copies start; later chunks follow to the same recipients.
+        let msg_id = chunk.message_id.to_owned();
+        let known = self
+            .sessions
+            .get(session)
+            .and_then(|s| s.forwards.get(&msg_id))
+            .map(|f| f.refused);
+        if let Some(Some(code)) = known {
+            return self.answer(conn, m, code, own);
+        }
+        let first = chunk.byte_range.is_none_or(|r| r.start == 1);
+        if known.is_none() && first {
+            if let Some(decision) = self.early_route(session, chunk.body) {
+                let forward = match decision {
+                    Ok(targets) => Forward {
+                        targets: targets.into_iter().map(|t| (t, token())).collect(),
+                        refused: None,
+                    },
+                    Err(code) => Forward {
+                        targets: Vec::new(),
+                        refused: Some(code),
+                    },
+                };
+                let refused = forward.refused;
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.forwards.insert(msg_id.clone(), forward);
+                }
+                if let Some(code) = refused {
+                    return self.answer(conn, m, code, own);
+                }
+            }
+        }
+        self.forward_chunk(session, &msg_id, m, chunk.body);
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -153,14 +187,93 @@ impl Driver {
             std::iter::from_fn(|| s.reassembler.poll_event()).collect();
         self.answer(conn, m, code, own);
         for e in events {
-            if let ReassemblyEvent::Complete {
-                message_id, body, ..
-            } = e
-            {
-                // Every chunk is answered already; a refusal of the whole
-                // message is only logged.
-                self.take_message(session, body, message_id, None);
+            match e {
+                ReassemblyEvent::Complete {
+                    message_id, body, ..
+                } => {
+                    let forwarded = self
+                        .sessions
+                        .get_mut(session)
+                        .and_then(|s| s.forwards.remove(&message_id))
+                        .is_some();
+                    // Every chunk is answered already; a refusal of the
+                    // whole message is only logged.
+                    self.take_message(session, body, message_id, None, forwarded);
+                }
+                ReassemblyEvent::Aborted { message_id, .. } => {
+                    if let Some(s) = self.sessions.get_mut(session) {
+                        s.forwards.remove(&message_id);
+                    }
+                }
             }
+        }
+    }
+
+    /// Where a chunked message goes, from the CPIM headers of its first
+    /// chunk: the sessions to copy it to, or the refusal; `None` when the
+    /// chunk does not hold the whole CPIM header section (the message is
+    /// then routed when complete).
+    fn early_route(&self, session: &str, body: &[u8]) -> Option<Result<Vec<String>, u16>> {
+        let parsed =
+            cpim::Cpim::parse(Bytes::copy_from_slice(body), &cpim::Limits::default()).ok()?;
+        let message = Message::from_parsed_cpim(&parsed, self.origin(None)).ok()?;
+        let s = self.sessions.get(session)?;
+        let room = self.rooms.get(&s.room)?;
+        let to: Vec<Address> = message.to.iter().map(|n| n.address.clone()).collect();
+        let targets = match room.route(s.id, &message.from.address, &to, &message.content_type) {
+            Ok(Route::Room { sessions } | Route::Private { sessions }) => sessions,
+            Ok(Route::PrivateRemote { .. }) => Vec::new(),
+            Err(r) => return Some(Err(r.code)),
+        };
+        Some(Ok(self
+            .sessions
+            .iter()
+            .filter(|(_, o)| o.room == s.room && targets.contains(&o.id))
+            .map(|(k, _)| k.clone())
+            .collect()))
+    }
+
+    /// Copies one received chunk to the recipients of its message, with
+    /// its Byte-Range and end flag, under each copy's own Message-ID.
+    fn forward_chunk(&mut self, session: &str, msg_id: &str, m: &codec::Message<'_>, body: &[u8]) {
+        let Some(targets) = self
+            .sessions
+            .get(session)
+            .and_then(|s| s.forwards.get(msg_id))
+            .map(|f| f.targets.clone())
+        else {
+            return;
+        };
+        let range = m.byte_range().ok().flatten().map(|r| r.to_string());
+        for (target, copy_id) in targets {
+            let Some(t) = self.sessions.get(&target) else {
+                continue;
+            };
+            let (Some(to_path), from_path) = (t.remote_path.first().cloned(), t.own_path.clone())
+            else {
+                continue;
+            };
+            let Ok(mut c) = OwnedMessage::request(&token(), "SEND") else {
+                continue;
+            };
+            let mut built = c
+                .push_header("To-Path", &to_path)
+                .and_then(|c| c.push_header("From-Path", &from_path))
+                .and_then(|c| c.push_header("Message-ID", &copy_id))
+                .and_then(|c| c.push_header("Success-Report", "no"))
+                .is_ok();
+            if let Some(r) = &range {
+                built &= c.push_header("Byte-Range", r).is_ok();
+            }
+            built &= c
+                .push_header("Content-Type", "message/cpim")
+                .and_then(|c| c.set_body(Bytes::copy_from_slice(body)))
+                .is_ok();
+            if !built {
+                continue;
+            }
+            c.set_continuation(m.continuation());
+            self.send_to_session(&target, c.to_bytes());
         }
     }
 
@@ -172,6 +285,7 @@ impl Driver {
         body: Bytes,
         msg_id: String,
         answer: Option<(u64, Bytes)>,
+        forwarded: bool,
     ) {
         let refuse = |d: &mut Driver, code: u16, why: &str| {
             tracing::info!(adapter = %d.name, "MSRP message {msg_id} refused: {code} {why}");
@@ -207,12 +321,16 @@ impl Driver {
         let cpim = message.to_cpim();
         match route {
             Route::Room { sessions } => {
-                self.fan_out(&room_key, &sessions, &cpim);
+                if !forwarded {
+                    self.fan_out(&room_key, &sessions, &cpim);
+                }
                 message.room = Some(room_ref);
                 self.submit(message, answer);
             }
             Route::Private { sessions } => {
-                self.fan_out(&room_key, &sessions, &cpim);
+                if !forwarded {
+                    self.fan_out(&room_key, &sessions, &cpim);
+                }
                 if let Some((conn, req)) = answer {
                     self.answer_bytes(conn, &req, 200);
                 }
