@@ -22,6 +22,7 @@ use cpimgate_msrp::codec::{
 };
 use cpimgate_msrp::sdp::{self, Local};
 use cpimgate_sip::codec::{self as sip, OwnedMessage as SipMessage};
+use cpimgate_sip::digest::{DigestClient, DigestRequest};
 use cpimgate_sip::transport::{TlsConfig, client_config};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -47,6 +48,8 @@ pub struct JoinOptions {
     /// Whether it connects to the MSRP path after the INVITE (a
     /// participant that never does tests the focus's timeout).
     pub connect: bool,
+    /// The user and password to answer the focus's digest challenge with.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Default for JoinOptions {
@@ -56,6 +59,7 @@ impl Default for JoinOptions {
             nicknames: true,
             tls_ca: None,
             connect: true,
+            credentials: None,
         }
     }
 }
@@ -147,7 +151,7 @@ fn sip_request(
 }
 
 /// What an INVITE got: the final status, and the 200 itself.
-async fn final_response(sip: &UdpSocket) -> Result<(u16, Vec<u8>), HarnessError> {
+async fn final_response(sip: &UdpSocket, cseq: u32) -> Result<(u16, Vec<u8>), HarnessError> {
     let mut buf = vec![0u8; 65536];
     loop {
         let n = tokio::time::timeout(WAIT, sip.recv(&mut buf))
@@ -158,8 +162,10 @@ async fn final_response(sip: &UdpSocket) -> Result<(u16, Vec<u8>), HarnessError>
         let Ok(m) = sip::parse(&bytes) else {
             continue;
         };
+        // A retransmission of an earlier request's response is not this one's.
+        let this = m.cseq().ok().flatten().is_some_and(|c| c.seq == cseq);
         match m.status() {
-            Some(s) if s >= 200 => return Ok((s, bytes)),
+            Some(s) if s >= 200 && this => return Ok((s, bytes)),
             _ => continue,
         }
     }
@@ -217,45 +223,87 @@ impl MsrpUa {
             session_id: 1,
         });
         let (call_id, from_tag) = (format!("{}@127.0.0.1", token()), token());
-        let mut invite = sip_request("INVITE", room, local, (aor, room, &call_id, &from_tag, 1))?;
         let user = aor
             .split_once(':')
             .and_then(|(_, r)| r.split('@').next())
             .unwrap_or("ua");
-        let headers = [
-            ("Contact", format!("<sip:{user}@{local}>")),
-            ("Content-Type", "application/sdp".to_owned()),
-        ];
-        for (n, v) in headers {
-            invite
-                .push_header(n, &v)
-                .map_err(|e| err(format!("writing INVITE: {e}")))?;
-        }
-        invite.set_body(offer);
-        sip.send_to(&invite.to_bytes(), focus)
-            .await
-            .map_err(|e| HarnessError::io("sending INVITE", e))?;
-        let (status, ok) = final_response(&sip).await?;
-        let ok = sip::parse(&ok).map_err(|e| err(format!("the INVITE's response: {e}")))?;
-        let to_tag = ok
-            .to()
-            .ok()
-            .flatten()
-            .and_then(|t| t.tag())
-            .unwrap_or_default()
-            .to_owned();
-        // RFC 3261 §13.2.2.4: every final response is acknowledged (the
-        // non-2xx one by the transaction, hop by hop; same bytes here).
-        let mut ack = sip_request("ACK", room, local, (aor, room, &call_id, &from_tag, 1))?;
-        ack.remove_header("To");
-        ack.push_header("To", &format!("<{room}>;tag={to_tag}"))
-            .map_err(|e| err(format!("writing ACK: {e}")))?;
-        sip.send_to(&ack.to_bytes(), focus)
-            .await
-            .map_err(|e| HarnessError::io("sending ACK", e))?;
+        let mut cseq = 1;
+        let mut authorization = None;
+        let (status, ok, to_tag) = loop {
+            let mut invite = sip_request(
+                "INVITE",
+                room,
+                local,
+                (aor, room, &call_id, &from_tag, cseq),
+            )?;
+            let mut headers = vec![
+                ("Contact", format!("<sip:{user}@{local}>")),
+                ("Content-Type", "application/sdp".to_owned()),
+            ];
+            if let Some(a) = authorization.take() {
+                headers.push(("Authorization", a));
+            }
+            for (n, v) in headers {
+                invite
+                    .push_header(n, &v)
+                    .map_err(|e| err(format!("writing INVITE: {e}")))?;
+            }
+            invite.set_body(offer.clone());
+            sip.send_to(&invite.to_bytes(), focus)
+                .await
+                .map_err(|e| HarnessError::io("sending INVITE", e))?;
+            let (status, bytes) = final_response(&sip, cseq).await?;
+            let ok = sip::parse(&bytes)
+                .map_err(|e| err(format!("the INVITE's response: {e}")))?
+                .to_owned_message();
+            let to_tag = ok
+                .get("To")
+                .and_then(|t| sip::NameAddrRef::parse(t).ok().and_then(|a| a.tag()))
+                .unwrap_or_default()
+                .to_owned();
+            // RFC 3261 §17.1.1.3: the ACK of a non-2xx is the INVITE's
+            // transaction's (its Via, its branch); §13.2.2.4: that of a
+            // 2xx is a request of its own.
+            let mut ack = sip_request("ACK", room, local, (aor, room, &call_id, &from_tag, cseq))?;
+            if status != 200 {
+                ack.remove_header("Via");
+                ack.push_header("Via", invite.get("Via").unwrap_or_default())
+                    .map_err(|e| err(format!("writing ACK: {e}")))?;
+            }
+            ack.remove_header("To");
+            ack.push_header("To", &format!("<{room}>;tag={to_tag}"))
+                .map_err(|e| err(format!("writing ACK: {e}")))?;
+            sip.send_to(&ack.to_bytes(), focus)
+                .await
+                .map_err(|e| HarnessError::io("sending ACK", e))?;
+            // RFC 3261 §22.2: a 401 is answered once with the credentials.
+            if status == 401 && cseq == 1 {
+                if let Some((name, password)) = &options.credentials {
+                    let bytes = ok.to_bytes();
+                    let parsed = sip::parse(&bytes).map_err(|e| err(e.to_string()))?;
+                    let challenge =
+                        DigestClient::choose_header_values(parsed.www_authenticate())
+                            .ok_or_else(|| err("a 401 without a challenge we can answer"))?;
+                    let request = DigestRequest {
+                        method: "INVITE",
+                        uri: room,
+                        body: offer.as_slice(),
+                    };
+                    let answer = DigestClient::new(name.clone(), password.clone())
+                        .authorize(&challenge, &request, &mut || token())
+                        .map_err(|e| err(e.to_string()))?;
+                    authorization = Some(answer.to_header_value().map_err(|e| err(e.to_string()))?);
+                    cseq += 1;
+                    continue;
+                }
+            }
+            break (status, ok, to_tag);
+        };
         if status != 200 {
             return Ok(Err(status));
         }
+        let ok_bytes = ok.to_bytes();
+        let ok = sip::parse(&ok_bytes).map_err(|e| err(e.to_string()))?;
         let answer = sdp::parse(ok.body()).map_err(|e| err(format!("the SDP answer: {e}")))?;
         let focus_path = answer
             .msrp
@@ -678,6 +726,6 @@ impl MsrpUa {
             .send_to(&bye.to_bytes(), self.focus)
             .await
             .map_err(|e| HarnessError::io("sending BYE", e))?;
-        Ok(final_response(&self.sip).await?.0)
+        Ok(final_response(&self.sip, self.cseq).await?.0)
     }
 }

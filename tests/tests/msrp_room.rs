@@ -18,6 +18,9 @@
 //!    gateway without a TLS listener gets 488.
 //! 4. A participant that never connects gets a BYE, and a connection
 //!    that never speaks is closed (`connect_within_ms`).
+//! 5. With `authenticate`, an INVITE without credentials gets 401, one
+//!    with them joins, and credentials of another user than the From do
+//!    not count (the From is the identity the room checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -278,5 +281,47 @@ async fn silence_after_the_invite_ends_the_session() {
     .await
     .expect("the silent connection is closed within 5 s");
     assert_eq!(read.unwrap_or(0), 0, "closed, nothing sent");
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn participants_authenticate_with_digest() {
+    let port = free_port().unwrap();
+    let gw = gateway_with(
+        port,
+        r#"authenticate = true
+        accounts = [{ user = "alice", password = "wonderland" }]"#,
+    )
+    .await;
+    let alice = "sip:alice@atlanta.example.com";
+    let without = MsrpUa::invite(focus(port), ROOM, alice, JoinOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(without.err(), Some(401));
+    let creds = |user: &str, pw: &str| JoinOptions {
+        credentials: Some((user.to_owned(), pw.to_owned())),
+        ..JoinOptions::default()
+    };
+    let wrong = MsrpUa::invite(focus(port), ROOM, alice, creds("alice", "rabbit"))
+        .await
+        .unwrap();
+    assert_eq!(wrong.err(), Some(401));
+    let borrowed = MsrpUa::invite(
+        focus(port),
+        ROOM,
+        "sip:bob@biloxi.example.com",
+        creds("alice", "wonderland"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        borrowed.err(),
+        Some(401),
+        "alice's credentials with bob's From"
+    );
+    let mut ua = MsrpUa::join(focus(port), ROOM, alice, creds("alice", "wonderland"))
+        .await
+        .unwrap_or_else(|e| panic!("alice joins with her credentials: {e}"));
+    ua.expect_text("Welcome to room 22.").await.unwrap();
     gw.shutdown().await.unwrap();
 }

@@ -95,6 +95,19 @@ pub struct MsrpConfig {
     /// RFC 3261 timer T1, milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
+    /// Whether INVITEs and SUBSCRIBEs from outside `trusted` must
+    /// authenticate with digest (RFC 3261 §22): their From is then the
+    /// identity the room checks CPIM From against (RFC 7701 §6.1).
+    #[serde(default)]
+    pub authenticate: bool,
+    /// Source addresses never challenged (the proxy in front, which
+    /// authenticated its users).
+    #[serde(default)]
+    pub trusted: Vec<std::net::IpAddr>,
+    /// The accounts participants authenticate as; the From of an
+    /// authenticated INVITE must name the account's user.
+    #[serde(default)]
+    pub accounts: Vec<cpimgate_sip::config::Account>,
 }
 
 /// One room (`[[adapters.NAME.rooms]]`).
@@ -173,6 +186,9 @@ impl MsrpConfig {
             max_message_size: default_max_message_size(),
             connect_within_ms: default_connect_within(),
             t1_ms: default_t1(),
+            authenticate: false,
+            trusted: Vec::new(),
+            accounts: Vec::new(),
         }
     }
 
@@ -211,6 +227,9 @@ impl MsrpConfig {
         }
         if self.max_message_size == 0 {
             return Err("max_message_size: must be at least 1".into());
+        }
+        if self.authenticate && self.accounts.is_empty() {
+            return Err("accounts: authenticate = true needs at least one account".into());
         }
         if self.connect_within_ms == 0 {
             return Err("connect_within_ms: must be at least 1".into());

@@ -45,6 +45,19 @@ impl Driver {
                 tag.to_owned(),
             ),
             None => {
+                // The roster is the room's own: the same digest as INVITE.
+                if let Some(challenges) = self.challenge(req, &peer) {
+                    let tag = token();
+                    if let Ok(mut r) =
+                        codec::OwnedMessage::response_to(req, 401, "Unauthorized", Some(&tag))
+                    {
+                        for c in &challenges {
+                            let _ = r.push_header("WWW-Authenticate", c);
+                        }
+                        self.answer_subscribe(tx, 401, None, r.to_bytes());
+                    }
+                    return;
+                }
                 let room = match req.request_uri_address() {
                     Some(Ok(Address::Sip(u))) => u.user().map(str::to_ascii_lowercase),
                     _ => None,

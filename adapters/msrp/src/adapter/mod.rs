@@ -184,6 +184,8 @@ struct Driver {
     internal: mpsc::Sender<Internal>,
     inbound: mpsc::Sender<Inbound>,
     t1: Duration,
+    /// Challenges INVITEs when `authenticate` is on (RFC 3261 §22).
+    digest: Option<cpimgate_sip::digest::DigestServer>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -302,6 +304,10 @@ async fn run(
         internal,
         inbound: ctx.inbound.clone(),
         t1,
+        digest: config.authenticate.then(|| {
+            let secret: [u8; 32] = rand::random();
+            cpimgate_sip::digest::DigestServer::new(config.domain.clone(), secret.to_vec())
+        }),
         config,
     };
     for r in d.config.rooms.clone() {

@@ -20,6 +20,7 @@ use cpimgate_sip::transport::{Destination, Source};
 use super::{Call, Driver, Session, reassembler, token};
 use crate::room::{Participant, Room};
 use crate::sdp::{self, Local};
+use cpimgate_sip::digest::{DigestRequest, Verdict};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE";
 
@@ -195,12 +196,73 @@ impl Driver {
         );
     }
 
+    /// RFC 3261 §22: the 401 to send when the sender must authenticate
+    /// and has not (outside `trusted`, with `authenticate` on), or when
+    /// its From is not the account it authenticated as.
+    pub(super) fn challenge(
+        &self,
+        req: &codec::Message<'_>,
+        peer: &Destination,
+    ) -> Option<Vec<String>> {
+        let server = self.digest.as_ref()?;
+        let ip = peer.addr.ip().to_canonical();
+        if self.config.trusted.iter().any(|t| t.to_canonical() == ip) {
+            return None;
+        }
+        let now = std::time::SystemTime::now();
+        let request = DigestRequest {
+            method: req.method().unwrap_or_default(),
+            uri: req.request_uri().unwrap_or_default(),
+            body: req.body(),
+        };
+        let accounts = &self.config.accounts;
+        let lookup = |user: &str, _realm: &str| {
+            accounts
+                .iter()
+                .find(|a| a.user == user)
+                .map(|a| a.password.clone())
+        };
+        let from_user = req
+            .from()
+            .ok()
+            .flatten()
+            .and_then(|f| f.address().ok())
+            .and_then(|a| match a {
+                Address::Sip(u) => u.user().map(str::to_owned),
+                _ => None,
+            });
+        let mut stale = false;
+        for value in req.authorization() {
+            match server.verify_header(now, &request, value, &lookup) {
+                Verdict::Authenticated { username } if from_user.as_deref() == Some(&username) => {
+                    return None;
+                }
+                Verdict::Stale => stale = true,
+                _ => {}
+            }
+        }
+        Some(
+            server
+                .challenges(now, stale)
+                .iter()
+                .map(|c| c.to_header_value())
+                .collect(),
+        )
+    }
+
     /// RFC 7701 §5.2: an INVITE with an MSRP offer joins the room its
     /// Request-URI names.
     fn invite(&mut self, tx: TxId, req: &codec::Message<'_>, source: Destination) {
         let refuse = |d: &mut Driver, code: u16, reason: &str| {
             d.respond(tx, req, code, reason, &[], None);
         };
+        if let Some(challenges) = self.challenge(req, &source) {
+            let headers: Vec<(&str, &str)> = challenges
+                .iter()
+                .map(|c| ("WWW-Authenticate", c.as_str()))
+                .collect();
+            return self.respond(tx, req, 401, "Unauthorized", &headers, None);
+        }
         let room_key = match req.request_uri_address() {
             Some(Ok(Address::Sip(u))) => match u.user() {
                 Some(user) => user.to_ascii_lowercase(),
