@@ -180,15 +180,14 @@ struct Run {
     /// µs after the first send.
     posted_in: u64,
     answered_in: u64,
-    /// The machine's load average (1 min) when the run began: other
-    /// work on the same cores.
-    load: f64,
+    /// CPU, % of one core: the gateway, this process, every other
+    /// process of the machine (work that competed for the same cores),
+    /// and the time the hypervisor gave to other machines (steal).
+    cpu: [f64; 4],
     /// Every copy's latency, µs.
     latencies: Vec<u64>,
     /// Each message's last copy's latency, µs.
     last_copy: Vec<u64>,
-    /// CPU, % of one core: the gateway, this process.
-    cpu: [f64; 2],
 }
 
 impl Run {
@@ -217,12 +216,7 @@ impl Room {
     /// all are in or `IDLE` passes without one.
     async fn run(&mut self, run: u32, n: usize, rate: Option<u64>) -> Result<Run, BoxError> {
         let mut ua = self.sender.take().ok_or("the sender is gone")?;
-        let cpu_before = (
-            cpu_ticks(self.pid).unwrap_or(0),
-            cpu_ticks(std::process::id()).unwrap_or(0),
-            Instant::now(),
-        );
-        let load = load_average();
+        let cpu_before = Cpu::now(self.pid);
         let first_send = micros();
         let sending = tokio::spawn(async move {
             let start = Instant::now();
@@ -245,7 +239,6 @@ impl Room {
             messages: n,
             expected: n * self.receivers,
             first_send,
-            load,
             ..Run::default()
         };
         let mut seen = vec![false; self.receivers * n];
@@ -282,21 +275,7 @@ impl Room {
                 *l = (*l).max(latency);
             }
         }
-        let cpu_after = (
-            cpu_ticks(self.pid).unwrap_or(0),
-            cpu_ticks(std::process::id()).unwrap_or(0),
-            Instant::now(),
-        );
-        let secs = cpu_after
-            .2
-            .duration_since(cpu_before.2)
-            .as_secs_f64()
-            .max(1e-9);
-        let pct = |a: u64, b: u64| b.saturating_sub(a) as f64 / self.hz / secs * 100.0;
-        r.cpu = [
-            pct(cpu_before.0, cpu_after.0),
-            pct(cpu_before.1, cpu_after.1),
-        ];
+        r.cpu = cpu_before.until(&Cpu::now(self.pid), self.hz);
         let (ua, statuses, posted, answered) = sending.await??;
         self.sender = Some(ua);
         r.refused = statuses.iter().filter(|s| **s != 200).count();
@@ -307,12 +286,62 @@ impl Room {
     }
 }
 
-/// The 1-minute load average of the machine.
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(f64::NAN)
+/// CPU time so far, in clock ticks: the gateway, this process, the
+/// whole machine (busy, steal).
+struct Cpu {
+    gateway: u64,
+    own: u64,
+    busy: u64,
+    steal: u64,
+    at: Instant,
+}
+
+impl Cpu {
+    fn now(gateway: u32) -> Cpu {
+        let (busy, steal) = machine_ticks().unwrap_or_default();
+        Cpu {
+            gateway: cpu_ticks(gateway).unwrap_or(0),
+            own: cpu_ticks(std::process::id()).unwrap_or(0),
+            busy,
+            steal,
+            at: Instant::now(),
+        }
+    }
+
+    /// % of one core from `self` to `later`: the gateway, this process,
+    /// the other processes, steal.
+    fn until(&self, later: &Cpu, hz: f64) -> [f64; 4] {
+        let secs = later.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let pct = |ticks: u64| ticks as f64 / hz / secs * 100.0;
+        let gateway = later.gateway.saturating_sub(self.gateway);
+        let own = later.own.saturating_sub(self.own);
+        let others = later
+            .busy
+            .saturating_sub(self.busy)
+            .saturating_sub(gateway + own);
+        [
+            pct(gateway),
+            pct(own),
+            pct(others),
+            pct(later.steal.saturating_sub(self.steal)),
+        ]
+    }
+}
+
+/// Busy and steal ticks of all CPUs of the machine (`/proc/stat`).
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user)
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|i| v.get(*i).copied().unwrap_or(0))
+        .sum();
+    Some((busy, v.get(7).copied().unwrap_or(0)))
 }
 
 /// What the whole benchmark measured.
@@ -497,8 +526,9 @@ fn report(settings: &Settings, f: &Figures) -> String {
         "\nMSRP chat room, one sender: N={n} participants ({} receivers); M={} messages \
          saturating x {} rounds, {} paced at {} msg/s, after {} warm-up\n\
          gateway: {}\nthis benchmark: {} build; {cores} cores shared by the gateway and the \
-         {n} participants of this process (their CPU is the last column: the switch had \
-         less than the machine; \"load\" is the machine's 1-min load average as a run began)",
+         {n} participants of this process (the column \"this process\": the switch had \
+         less than the machine; \"others\" is every other process on the machine meanwhile, \
+         \"steal\" the hypervisor's share: both make figures of a shared machine vary)",
         n - 1,
         settings.messages,
         settings.rounds,
@@ -533,7 +563,7 @@ fn report(settings: &Settings, f: &Figures) -> String {
     );
     let _ = writeln!(
         out,
-        "\n| run | load | messages | copies expected | received | missing | dup | reordered | refused | deliveries/s | sent in ms | answered in ms | copy p50 ms | p99 ms | max ms | last copy p50 ms | p99 ms | gateway CPU % | this process CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| run | messages | copies expected | received | missing | dup | reordered | refused | deliveries/s | sent in ms | answered in ms | copy p50 ms | p99 ms | max ms | last copy p50 ms | p99 ms | gateway CPU % | this process CPU % | others CPU % | steal % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut runs: Vec<(String, &Run)> = f
         .saturating
@@ -547,8 +577,7 @@ fn report(settings: &Settings, f: &Figures) -> String {
     for (label, r) in runs {
         let _ = writeln!(
             out,
-            "| {label} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
-            r.load,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
             r.messages,
             r.expected,
             r.received,
@@ -566,6 +595,8 @@ fn report(settings: &Settings, f: &Figures) -> String {
             percentile_ms(&r.last_copy, 0.99),
             r.cpu[0],
             r.cpu[1],
+            r.cpu[2],
+            r.cpu[3],
         );
     }
     let mb = |k: u64| k as f64 / 1024.0;
