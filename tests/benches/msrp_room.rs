@@ -184,6 +184,9 @@ struct Run {
     /// process of the machine (work that competed for the same cores),
     /// and the time the hypervisor gave to other machines (steal).
     cpu: [f64; 4],
+    /// Context switches of all threads per copy received: the gateway,
+    /// this process (how often a task slept and was woken).
+    switches_per_copy: [f64; 2],
     /// Every copy's latency, µs.
     latencies: Vec<u64>,
     /// Each message's last copy's latency, µs.
@@ -275,7 +278,19 @@ impl Room {
                 *l = (*l).max(latency);
             }
         }
-        r.cpu = cpu_before.until(&Cpu::now(self.pid), self.hz);
+        let cpu_after = Cpu::now(self.pid);
+        r.cpu = cpu_before.until(&cpu_after, self.hz);
+        let copies = r.received.max(1) as f64;
+        r.switches_per_copy = [
+            cpu_after
+                .gateway_switches
+                .saturating_sub(cpu_before.gateway_switches) as f64
+                / copies,
+            cpu_after
+                .own_switches
+                .saturating_sub(cpu_before.own_switches) as f64
+                / copies,
+        ];
         let (ua, statuses, posted, answered) = sending.await??;
         self.sender = Some(ua);
         r.refused = statuses.iter().filter(|s| **s != 200).count();
@@ -293,6 +308,8 @@ struct Cpu {
     own: u64,
     busy: u64,
     steal: u64,
+    gateway_switches: u64,
+    own_switches: u64,
     at: Instant,
 }
 
@@ -304,6 +321,8 @@ impl Cpu {
             own: cpu_ticks(std::process::id()).unwrap_or(0),
             busy,
             steal,
+            gateway_switches: context_switches(gateway),
+            own_switches: context_switches(std::process::id()),
             at: Instant::now(),
         }
     }
@@ -326,6 +345,24 @@ impl Cpu {
             pct(later.steal.saturating_sub(self.steal)),
         ]
     }
+}
+
+/// Context switches (voluntary and not) of every thread of `pid`.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Busy and steal ticks of all CPUs of the machine (`/proc/stat`).
@@ -563,7 +600,7 @@ fn report(settings: &Settings, f: &Figures) -> String {
     );
     let _ = writeln!(
         out,
-        "\n| run | messages | copies expected | received | missing | dup | reordered | refused | deliveries/s | sent in ms | answered in ms | copy p50 ms | p99 ms | max ms | last copy p50 ms | p99 ms | gateway CPU % | this process CPU % | others CPU % | steal % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| run | messages | copies expected | received | missing | dup | reordered | refused | deliveries/s | sent in ms | answered in ms | copy p50 ms | p99 ms | max ms | last copy p50 ms | p99 ms | gateway CPU % | this process CPU % | others CPU % | steal % | gateway switches per copy | this process switches per copy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut runs: Vec<(String, &Run)> = f
         .saturating
@@ -577,7 +614,7 @@ fn report(settings: &Settings, f: &Figures) -> String {
     for (label, r) in runs {
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
             r.messages,
             r.expected,
             r.received,
@@ -597,6 +634,8 @@ fn report(settings: &Settings, f: &Figures) -> String {
             r.cpu[1],
             r.cpu[2],
             r.cpu[3],
+            r.switches_per_copy[0],
+            r.switches_per_copy[1],
         );
     }
     let mb = |k: u64| k as f64 / 1024.0;
