@@ -55,10 +55,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cpimgate_e2e::HarnessError;
+use cpimgate_e2e::bench::{clock_ticks_per_second, env_u64, micros, percentile_ms};
 use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
 use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
@@ -91,15 +91,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Settings, BoxError> {
-        fn var(name: &str, default: u64) -> Result<u64, BoxError> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("{name}={v:?}: an integer is needed").into()),
-                Err(_) => Ok(default),
-            }
-        }
+        let var = |name: &str, default: u64| env_u64(name, default).map_err(BoxError::from);
         let paths = match std::env::var("IRC_BENCH_PATHS") {
             Ok(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
             Err(_) => PATHS.iter().map(|p| (*p).to_owned()).collect(),
@@ -118,12 +110,6 @@ impl Settings {
             paths,
         })
     }
-}
-
-fn micros() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// `<tag> <seq> <µs>` anywhere in `text` (relay mode prefixes `<nick> `).
@@ -154,13 +140,7 @@ impl Run {
     }
 
     fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let mut v = self.latencies.clone();
-        v.sort_unstable();
-        let i = ((v.len() - 1) as f64 * p).round() as usize;
-        v[i.min(v.len() - 1)] as f64 / 1000.0
+        percentile_ms(&self.latencies, p)
     }
 }
 
@@ -289,18 +269,6 @@ fn cpu_between(a: &Cpu, b: &Cpu, hz: f64) -> [f64; 4] {
         pct(a.ircd, b.ircd),
         pct(a.clients, b.clients),
     ]
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on; `getconf`
-    // says otherwise if it is not.
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 #[derive(Default)]

@@ -7,7 +7,9 @@
 //!
 //! It is deliberately plain: one request at a time, no retransmissions
 //! (loopback UDP does not lose datagrams). MSRP goes over TLS when
-//! [`JoinOptions::tls_ca`] names the CA of the focus's certificate.
+//! [`JoinOptions::tls_ca`] names the CA of the focus's certificate. For a
+//! benchmark's sender, [`MsrpUa::post`] writes a SEND without waiting for
+//! its response and [`MsrpUa::statuses`] collects the responses later.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -104,7 +106,14 @@ pub struct MsrpUa {
     next: u64,
     /// The bodies of the NOTIFYs of the room's conference events.
     notifies: VecDeque<String>,
+    /// The read buffer, kept between reads.
+    buf: Vec<u8>,
+    /// Responses to the room's SENDs, written once a read is handled.
+    answers: Vec<u8>,
 }
+
+/// Bytes asked of the connection per read.
+const READ_BUF: usize = 16 * 1024;
 
 fn err(what: impl Into<String>) -> HarnessError {
     HarnessError::Msrp(what.into())
@@ -324,6 +333,8 @@ impl MsrpUa {
                 to_tag,
                 cseq: 1,
                 stream: None,
+                buf: vec![0u8; READ_BUF],
+                answers: Vec::new(),
                 framer: StreamFramer::new(Limits::default()),
                 reassembler: Reassembler::new(ReassemblyLimits::default()),
                 own_path,
@@ -375,6 +386,8 @@ impl MsrpUa {
             responses: VecDeque::new(),
             next: 0,
             notifies: VecDeque::new(),
+            buf: vec![0u8; READ_BUF],
+            answers: Vec::new(),
         };
         // RFC 4975 §5.4: the active side sends first; an empty SEND binds.
         let tid = ua.tid();
@@ -458,24 +471,56 @@ impl MsrpUa {
     /// Reads what the connection has, answering SENDs and collecting
     /// messages and responses; fails at `deadline`.
     async fn read_some(&mut self, deadline: tokio::time::Instant) -> Result<(), HarnessError> {
-        let mut buf = vec![0u8; 65536];
-        let stream = self.connection()?;
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(err("this participant did not connect"));
+        };
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut self.buf))
             .await
             .map_err(|_| err(format!("{}: nothing from the room in time", self.aor)))?
             .map_err(|e| HarnessError::io("reading MSRP", e))?;
+        self.handle_read(n).await
+    }
+
+    /// Handles what one read put in the buffer: `n` octets, 0 for the
+    /// end of the stream. The SENDs it held are answered in one write.
+    async fn handle_read(&mut self, n: usize) -> Result<(), HarnessError> {
         if n == 0 {
             return Err(err(format!("{}: the room closed the connection", self.aor)));
         }
-        self.framer.handle_data(buf.get(..n).unwrap_or_default());
+        self.framer
+            .handle_data(self.buf.get(..n).unwrap_or_default());
         while let Some(frame) = self.framer.poll_event() {
             let frame = frame.map_err(|e| err(format!("MSRP framing: {e}")))?;
-            self.take(&frame).await?;
+            self.take(&frame)?;
+        }
+        if !self.answers.is_empty() {
+            let answers = std::mem::take(&mut self.answers);
+            self.connection()?
+                .write_all(&answers)
+                .await
+                .map_err(|e| HarnessError::io("answering SENDs", e))?;
+            self.answers = answers;
+            self.answers.clear();
         }
         Ok(())
     }
 
-    async fn take(&mut self, frame: &Bytes) -> Result<(), HarnessError> {
+    /// Handles what the connection has now, without waiting.
+    async fn read_ready(&mut self) -> Result<(), HarnessError> {
+        use futures::FutureExt as _;
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(err("this participant did not connect"));
+            };
+            match stream.read(&mut self.buf).now_or_never() {
+                Some(Ok(n)) => self.handle_read(n).await?,
+                Some(Err(e)) => return Err(HarnessError::io("reading MSRP", e)),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn take(&mut self, frame: &Bytes) -> Result<(), HarnessError> {
         let m = codec::parse(frame).map_err(|e| err(format!("MSRP from the room: {e}")))?;
         if let Some(status) = m.status_code() {
             self.responses
@@ -488,10 +533,7 @@ impl MsrpUa {
         if m.wants_response(200) {
             let r = OwnedMessage::response_to(&m, 200, Some("OK"), &self.own_path)
                 .map_err(|e| err(e.to_string()))?;
-            self.connection()?
-                .write_all(&r.to_bytes())
-                .await
-                .map_err(|e| HarnessError::io("answering a SEND", e))?;
+            self.answers.extend_from_slice(&r.to_bytes());
         }
         let chunk = codec::Chunk::from_message(&m).map_err(|e| err(e.to_string()))?;
         self.reassembler
@@ -561,6 +603,67 @@ impl MsrpUa {
             }
         }
         Ok(status)
+    }
+
+    /// Writes a whole SEND of `text` From this participant To `to`
+    /// without waiting for its response (what the connection has read
+    /// meanwhile is handled); its transaction id, for
+    /// [`MsrpUa::statuses`].
+    pub async fn post(&mut self, to: &str, text: &str) -> Result<String, HarnessError> {
+        let addr = |s: &str| {
+            s.parse::<Address>()
+                .map(NameAddr::new)
+                .map_err(|e| err(format!("{s}: {e}")))
+        };
+        let cpim = CpimBuilder::new()
+            .from(&addr(&self.aor)?)
+            .to(&addr(to)?)
+            .content_type("text/plain;charset=utf-8")
+            .body(Bytes::copy_from_slice(text.as_bytes()))
+            .build();
+        let tid = self.tid();
+        let mut m = self.request(&tid, "SEND")?;
+        m.push_header("Message-ID", &token())
+            .and_then(|m| m.push_header("Content-Type", "message/cpim"))
+            .and_then(|m| m.set_body(cpim))
+            .map_err(|e| err(e.to_string()))?;
+        self.connection()?
+            .write_all(&m.to_bytes())
+            .await
+            .map_err(|e| HarnessError::io("writing MSRP", e))?;
+        // The room's responses must not pile up unread: its writer cuts
+        // a connection that does not read.
+        self.read_ready().await?;
+        Ok(tid)
+    }
+
+    /// The statuses of the responses to `tids` (requests written with
+    /// [`MsrpUa::post`]), in their order; fails if one has not come by
+    /// `timeout`.
+    pub async fn statuses(
+        &mut self,
+        tids: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<u16>, HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let wanted: std::collections::HashSet<&str> = tids.iter().map(String::as_str).collect();
+        let mut found = std::collections::HashMap::with_capacity(tids.len());
+        loop {
+            self.responses.retain(|(tid, status)| {
+                let mine = wanted.contains(tid.as_str());
+                if mine {
+                    found.insert(tid.clone(), *status);
+                }
+                !mine
+            });
+            if tids.iter().all(|t| found.contains_key(t)) {
+                return Ok(tids
+                    .iter()
+                    .map(|t| found.get(t).copied().unwrap_or_default())
+                    .collect());
+            }
+            self.read_some(deadline).await?;
+        }
     }
 
     /// NICKNAME (RFC 7701 §7.1); the response's status.
