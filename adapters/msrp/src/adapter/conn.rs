@@ -59,6 +59,9 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// The read buffer of a connection, in octets.
+const READ_BUFFER: usize = 2048;
+
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -97,7 +100,10 @@ where
     });
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(limits);
-        let mut buf = vec![0u8; 16 * 1024];
+        // Small: one per participant, and most of a participant's memory
+        // (a room of 1,000 held 16 MB in 16 KiB buffers); a large chunk
+        // takes a few more reads.
+        let mut buf = vec![0u8; READ_BUFFER];
         // RFC 4975 §5.4: the connecting side sends first; a connection
         // that says nothing in time binds to no session and is closed.
         let mut first_by = Some(tokio::time::Instant::now() + first_within);

@@ -261,6 +261,9 @@ impl Driver {
                 .and_then(|c| c.push_header("From-Path", &from_path))
                 .and_then(|c| c.push_header("Message-ID", &copy_id))
                 .and_then(|c| c.push_header("Success-Report", "no"))
+                // RFC 4975 §7.1.2: `partial` asks for a response only on
+                // failure; the switch reads no 200 it would only discard.
+                .and_then(|c| c.push_header("Failure-Report", "partial"))
                 .is_ok();
             if let Some(r) = &range {
                 built &= c.push_header("Byte-Range", r).is_ok();
@@ -435,6 +438,7 @@ impl Driver {
                 .and_then(|m| m.push_header("From-Path", &from_path))
                 .and_then(|m| m.push_header("Message-ID", &token()))
                 .and_then(|m| m.push_header("Success-Report", "no"))
+                .and_then(|m| m.push_header("Failure-Report", "partial"))
                 .and_then(|m| m.push_header("Content-Type", "message/cpim"))
                 .and_then(|m| m.set_body(cpim));
             if built.is_err() {
