@@ -251,6 +251,38 @@ impl FromStr for Address {
     type Err = AddressError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let a = Address::parse_str(s)?;
+        // What is written back must read back: a form that grows when
+        // written (raw characters that are percent-encoded on output)
+        // must stay within the limit too, or a stored address could not
+        // be read again.
+        let written = written_len(&a);
+        if written > MAX_ADDRESS_LEN {
+            return Err(AddressError::TooLong {
+                len: written,
+                max: MAX_ADDRESS_LEN,
+            });
+        }
+        Ok(a)
+    }
+}
+
+/// The length of a value's Display form, without building it.
+pub(crate) fn written_len(v: &impl fmt::Display) -> usize {
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = fmt::write(&mut c, format_args!("{v}"));
+    c.0
+}
+
+impl Address {
+    fn parse_str(s: &str) -> Result<Address, AddressError> {
         pct::check_len(s)?;
         let colon = s
             .bytes()

@@ -234,6 +234,14 @@ impl FromStr for NameAddr {
                 expected: "the end after '>' (header parameters have no place here)",
             });
         }
+        // As for Address: the written form must read back.
+        let written = super::written_len(&n);
+        if written > super::MAX_ADDRESS_LEN {
+            return Err(AddressError::TooLong {
+                len: written,
+                max: super::MAX_ADDRESS_LEN,
+            });
+        }
         Ok(n)
     }
 }
