@@ -17,6 +17,7 @@ use cpimgate_sip::subscribe::{Config, Due, Reason, Subscription};
 use cpimgate_sip::transaction::{self, Method, OutgoingRequest, OutgoingResponse, TxId};
 use cpimgate_sip::transport::Destination;
 
+use super::sip::call_key;
 use super::{Driver, token};
 use crate::conference::{Conference, Endpoint, Update, users_of};
 use crate::room::RosterChange;
@@ -40,10 +41,7 @@ impl Driver {
     ) {
         let now = Instant::now();
         let key = match to_tag {
-            Some(tag) => (
-                req.call_id().ok().flatten().unwrap_or_default().to_owned(),
-                tag.to_owned(),
-            ),
+            Some(tag) => call_key(req, tag),
             None => {
                 // The roster is the room's own: the same digest as INVITE.
                 if let Some(challenges) = self.challenge(req, &peer) {
@@ -78,10 +76,7 @@ impl Driver {
                     self.sip_transport.as_via_str().to_ascii_lowercase()
                 );
                 let tag = token();
-                let key = (
-                    req.call_id().ok().flatten().unwrap_or_default().to_owned(),
-                    tag.clone(),
-                );
+                let key = call_key(req, &tag);
                 self.watchers.insert(
                     key.clone(),
                     Watcher {

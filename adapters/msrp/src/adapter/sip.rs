@@ -421,10 +421,7 @@ impl Driver {
 
     /// A re-INVITE: the same answer again (the session does not move).
     fn reinvite(&mut self, tx: TxId, req: &codec::Message<'_>, tag: &str) {
-        let key = (
-            req.call_id().ok().flatten().unwrap_or_default().to_owned(),
-            tag.to_owned(),
-        );
+        let key = call_key(req, tag);
         let Some(call) = self.calls.get_mut(&key) else {
             return self.respond(tx, req, 481, "Call/Transaction Does Not Exist", &[], None);
         };
@@ -444,10 +441,7 @@ impl Driver {
 
     /// BYE: the participant leaves.
     fn bye(&mut self, tx: TxId, req: &codec::Message<'_>, tag: &str) {
-        let key = (
-            req.call_id().ok().flatten().unwrap_or_default().to_owned(),
-            tag.to_owned(),
-        );
+        let key = call_key(req, tag);
         let Some(call) = self.calls.get_mut(&key) else {
             return self.respond(tx, req, 481, "Call/Transaction Does Not Exist", &[], None);
         };
@@ -506,4 +500,12 @@ impl Driver {
             }
         }
     }
+}
+
+/// The dialog a request names: its Call-ID and our tag (its To tag).
+pub(super) fn call_key(req: &codec::Message<'_>, local_tag: &str) -> super::CallKey {
+    (
+        req.call_id().ok().flatten().unwrap_or_default().to_owned(),
+        local_tag.to_owned(),
+    )
 }

@@ -252,32 +252,10 @@ impl Driver {
             let Some(t) = self.sessions.get(&target) else {
                 continue;
             };
-            let (Some(to_path), from_path) = (t.remote_path.first().cloned(), t.own_path.clone())
-            else {
+            let body = Bytes::copy_from_slice(body);
+            let Some(mut c) = switch_send(t, &copy_id, range.as_deref(), body) else {
                 continue;
             };
-            let Ok(mut c) = OwnedMessage::request(&token(), "SEND") else {
-                continue;
-            };
-            let mut built = c
-                .push_header("To-Path", &to_path)
-                .and_then(|c| c.push_header("From-Path", &from_path))
-                .and_then(|c| c.push_header("Message-ID", &copy_id))
-                .and_then(|c| c.push_header("Success-Report", "no"))
-                // RFC 4975 §7.1.2: `partial` asks for a response only on
-                // failure; the switch reads no 200 it would only discard.
-                .and_then(|c| c.push_header("Failure-Report", "partial"))
-                .is_ok();
-            if let Some(r) = &range {
-                built &= c.push_header("Byte-Range", r).is_ok();
-            }
-            built &= c
-                .push_header("Content-Type", "message/cpim")
-                .and_then(|c| c.set_body(Bytes::copy_from_slice(body)))
-                .is_ok();
-            if !built {
-                continue;
-            }
             c.set_continuation(m.continuation());
             self.send_to_session(&target, c.to_bytes());
         }
@@ -432,25 +410,10 @@ impl Driver {
         let Some(s) = self.sessions.get(session) else {
             return;
         };
-        let Some(to_path) = s.remote_path.first().cloned() else {
-            return;
-        };
-        let from_path = s.own_path.clone();
         let chunks = {
-            let Ok(mut m) = OwnedMessage::request(&token(), "SEND") else {
+            let Some(m) = switch_send(s, &token(), None, cpim) else {
                 return;
             };
-            let built = m
-                .push_header("To-Path", &to_path)
-                .and_then(|m| m.push_header("From-Path", &from_path))
-                .and_then(|m| m.push_header("Message-ID", &token()))
-                .and_then(|m| m.push_header("Success-Report", "no"))
-                .and_then(|m| m.push_header("Failure-Report", "partial"))
-                .and_then(|m| m.push_header("Content-Type", "message/cpim"))
-                .and_then(|m| m.set_body(cpim));
-            if built.is_err() {
-                return;
-            }
             let Ok(mut chunker) = codec::Chunker::new(&m, self.config.chunk_size) else {
                 return;
             };
@@ -678,4 +641,32 @@ impl Driver {
         // hears only of local ones.
         self.flush_roster(&room_key);
     }
+}
+
+/// A SEND of the switch to session `to`: its paths, `message_id`, no
+/// success report and a response only on failure (RFC 4975 §7.1.2:
+/// `partial`; the switch reads no 200 it would only discard), `range` if
+/// given, and the message/cpim `body`; `None` when a value cannot be
+/// written.
+fn switch_send(
+    to: &super::Session,
+    message_id: &str,
+    range: Option<&str>,
+    body: Bytes,
+) -> Option<OwnedMessage> {
+    let to_path = to.remote_path.first()?;
+    let mut m = OwnedMessage::request(&token(), "SEND").ok()?;
+    m.push_header("To-Path", to_path)
+        .and_then(|m| m.push_header("From-Path", &to.own_path))
+        .and_then(|m| m.push_header("Message-ID", message_id))
+        .and_then(|m| m.push_header("Success-Report", "no"))
+        .and_then(|m| m.push_header("Failure-Report", "partial"))
+        .ok()?;
+    if let Some(r) = range {
+        m.push_header("Byte-Range", r).ok()?;
+    }
+    m.push_header("Content-Type", "message/cpim")
+        .and_then(|m| m.set_body(body))
+        .ok()?;
+    Some(m)
 }
