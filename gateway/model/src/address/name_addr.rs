@@ -235,13 +235,7 @@ impl FromStr for NameAddr {
             });
         }
         // As for Address: the written form must read back.
-        let written = super::written_len(&n);
-        if written > super::MAX_ADDRESS_LEN {
-            return Err(AddressError::TooLong {
-                len: written,
-                max: super::MAX_ADDRESS_LEN,
-            });
-        }
+        super::check_written_len(s, &n)?;
         Ok(n)
     }
 }
