@@ -159,6 +159,50 @@ fn split_params(value: &str) -> Vec<&str> {
     out
 }
 
+/// What both sides read of the request that makes a dialog (§12.1.1,
+/// §12.1.2): its Call-ID, From (value and tag), CSeq number, and whether
+/// its Request-URI is a SIPS URI (the dialog's "secure" flag).
+struct RequestParts<'a> {
+    call_id: &'a str,
+    from: &'a str,
+    from_tag: &'a str,
+    seq: u32,
+    secure: bool,
+}
+
+impl<'a> RequestParts<'a> {
+    fn of(request: &'a codec::Message<'_>) -> Result<RequestParts<'a>, DialogError> {
+        let call_id = request
+            .call_id()
+            .ok()
+            .flatten()
+            .ok_or(DialogError::Missing("Call-ID"))?;
+        let from = request
+            .header(HeaderName::From)
+            .ok_or(DialogError::Missing("From"))?
+            .value();
+        let from_tag = request
+            .from()
+            .map_err(|_| DialogError::Malformed("From"))?
+            .and_then(|f| f.tag())
+            .ok_or(DialogError::Missing("From tag"))?;
+        let seq = request
+            .cseq()
+            .ok()
+            .flatten()
+            .ok_or(DialogError::Missing("CSeq"))?
+            .seq;
+        let uri = request.request_uri().unwrap_or_default();
+        Ok(RequestParts {
+            call_id,
+            from,
+            from_tag,
+            seq,
+            secure: uri.len() >= 5 && uri[..5].eq_ignore_ascii_case("sips:"),
+        })
+    }
+}
+
 /// The one Contact URI of a message (§12.1.1: "the URI from the Contact
 /// header field").
 fn contact_uri(m: &codec::Message<'_>) -> Result<String, DialogError> {
@@ -196,43 +240,22 @@ impl Dialog {
         local_target: &str,
         first_seq: u32,
     ) -> Result<Dialog, DialogError> {
-        let call_id = request
-            .call_id()
-            .ok()
-            .flatten()
-            .ok_or(DialogError::Missing("Call-ID"))?;
-        let from = request
-            .header(HeaderName::From)
-            .ok_or(DialogError::Missing("From"))?;
+        let r = RequestParts::of(request)?;
         let to = request
             .header(HeaderName::To)
             .ok_or(DialogError::Missing("To"))?;
-        let remote_tag = request
-            .from()
-            .map_err(|_| DialogError::Malformed("From"))?
-            .and_then(|f| f.tag())
-            .ok_or(DialogError::Missing("From tag"))?;
-        let cseq = request
-            .cseq()
-            .ok()
-            .flatten()
-            .ok_or(DialogError::Missing("CSeq"))?;
-        let uri = request.request_uri().unwrap_or_default();
-        // §12.1.1: secure when the request came over TLS and the
-        // Request-URI is a SIPS URI.
-        let secure = uri.len() >= 5 && uri[..5].eq_ignore_ascii_case("sips:");
         Ok(Dialog {
-            call_id: call_id.to_owned(),
+            call_id: r.call_id.to_owned(),
             local_tag: local_tag.to_owned(),
-            remote_tag: remote_tag.to_owned(),
+            remote_tag: r.from_tag.to_owned(),
             local: without_tag(to.value()),
-            remote: without_tag(from.value()),
+            remote: without_tag(r.from),
             local_seq: first_seq.saturating_sub(1),
-            remote_seq: Some(cseq.seq),
+            remote_seq: Some(r.seq),
             remote_target: contact_uri(request)?,
             local_target: local_target.to_owned(),
             route_set: record_route(request)?,
-            secure,
+            secure: r.secure,
             state: DialogState::Confirmed,
         })
     }
@@ -243,19 +266,7 @@ impl Dialog {
         request: &codec::Message<'_>,
         response: &codec::Message<'_>,
     ) -> Result<Dialog, DialogError> {
-        let call_id = request
-            .call_id()
-            .ok()
-            .flatten()
-            .ok_or(DialogError::Missing("Call-ID"))?;
-        let from = request
-            .header(HeaderName::From)
-            .ok_or(DialogError::Missing("From"))?;
-        let local_tag = request
-            .from()
-            .map_err(|_| DialogError::Malformed("From"))?
-            .and_then(|f| f.tag())
-            .ok_or(DialogError::Missing("From tag"))?;
+        let r = RequestParts::of(request)?;
         let to = response
             .header(HeaderName::To)
             .ok_or(DialogError::Missing("To"))?;
@@ -264,30 +275,24 @@ impl Dialog {
             .map_err(|_| DialogError::Malformed("To"))?
             .and_then(|t| t.tag())
             .ok_or(DialogError::Missing("To tag"))?;
-        let cseq = request
-            .cseq()
-            .ok()
-            .flatten()
-            .ok_or(DialogError::Missing("CSeq"))?;
         let mut route_set = record_route(response)?;
         route_set.reverse();
-        let uri = request.request_uri().unwrap_or_default();
         let state = match response.status() {
             Some(s) if (200..300).contains(&s) => DialogState::Confirmed,
             _ => DialogState::Early,
         };
         Ok(Dialog {
-            call_id: call_id.to_owned(),
-            local_tag: local_tag.to_owned(),
+            call_id: r.call_id.to_owned(),
+            local_tag: r.from_tag.to_owned(),
             remote_tag: remote_tag.to_owned(),
-            local: without_tag(from.value()),
+            local: without_tag(r.from),
             remote: without_tag(to.value()),
-            local_seq: cseq.seq,
+            local_seq: r.seq,
             remote_seq: None,
             remote_target: contact_uri(response)?,
             local_target: contact_uri(request).unwrap_or_default(),
             route_set,
-            secure: uri.len() >= 5 && uri[..5].eq_ignore_ascii_case("sips:"),
+            secure: r.secure,
             state,
         })
     }
