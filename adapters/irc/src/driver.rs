@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::config::{IrcConfig, Mode, SaslConfig};
 use crate::proto::ISupport;
-use crate::proto::session::{Event, Identity, Privmsg, Sasl};
+use crate::proto::session::{Event, Identity, Privmsg, Sasl, Session};
 use crate::puppet::task::{self, PuppetSetup};
 use crate::puppet::{Action, Cmd, ConnId, Puppets, Report, StoreBook};
 use crate::relay::{Poster, Relay};
@@ -267,6 +267,23 @@ fn fail_send(cmd: Cmd, kind: FailureKind, why: &str) {
     }
 }
 
+/// A puppet's private message names the channels its sender shares with
+/// it: of the puppet's channels, those where the gateway's connection
+/// sees the sender (puppets keep no rosters). Without that connection
+/// (offline), all of them are kept.
+fn shared_only(r: Report, main: Option<&Session>) -> Report {
+    match (r, main) {
+        (Report::Private { message, shared }, Some(main)) => {
+            let shared = shared
+                .into_iter()
+                .filter(|c| main.is_member(c, &message.from))
+                .collect();
+            Report::Private { message, shared }
+        }
+        (r, _) => r,
+    }
+}
+
 async fn next_report(p: &mut Option<PuppetHost>) -> Option<(ConnId, Report)> {
     match p {
         Some(h) => h.reports.recv().await,
@@ -321,7 +338,7 @@ impl Driver {
                     None => return Ok(true),
                 },
                 Some(_) = self.hub_answers.next(), if !self.hub_answers.is_empty() => {}
-                Some((id, r)) = next_report(&mut self.puppets) => self.on_report(id, r),
+                Some((id, r)) = next_report(&mut self.puppets) => self.on_report(id, r, None),
                 _ = sleep_until_opt(wake) => self.puppet_tick(),
             }
         }
@@ -343,7 +360,7 @@ impl Driver {
             }
             // Puppets' reports first: a puppet's JOIN must be known as
             // one before the gateway's connection sees it.
-            self.drain_reports();
+            self.drain_reports(Some(&link.conn.session));
             if let Some(why) = self.take_events(&mut link.conn).await? {
                 break Ended::Lost(why);
             }
@@ -376,7 +393,9 @@ impl Driver {
                         tracing::warn!(adapter = %self.ctx.name, "irc: the hub refused a message: {f}");
                     }
                 }
-                Some((id, r)) = next_report(&mut self.puppets) => self.on_report(id, r),
+                Some((id, r)) = next_report(&mut self.puppets) => {
+                    self.on_report(id, r, Some(&link.conn.session));
+                }
                 _ = sleep_until_opt(wake) => self.puppet_tick(),
             }
         };
@@ -605,18 +624,18 @@ impl Driver {
         c.queue_message(lines, reply);
     }
 
-    fn drain_reports(&mut self) {
+    fn drain_reports(&mut self, main: Option<&Session>) {
         let Some(p) = self.puppets.as_mut() else {
             return;
         };
         while let Ok((id, r)) = p.reports.try_recv() {
-            p.report(id, r);
+            p.report(id, shared_only(r, main));
         }
     }
 
-    fn on_report(&mut self, id: ConnId, r: Report) {
+    fn on_report(&mut self, id: ConnId, r: Report, main: Option<&Session>) {
         if let Some(p) = self.puppets.as_mut() {
-            p.report(id, r);
+            p.report(id, shared_only(r, main));
         }
     }
 
@@ -843,5 +862,47 @@ mod tests {
             assert!(d >= BACKOFF_MIN / 2);
             assert!(d <= Duration::from_secs(60));
         }
+    }
+
+    #[test]
+    fn a_private_message_to_a_puppet_names_the_channels_its_sender_is_in() {
+        #![allow(clippy::unwrap_used)]
+        let cfg: IrcConfig =
+            toml::from_str("network = \"n\"\nserver = \"127.0.0.1:6667\"\nnick = \"gw\"").unwrap();
+        let mut main = Session::new(main_identity(&cfg));
+        let nick = main.nick().to_owned();
+        for line in [
+            format!(":irc.localhost 001 {nick} :Welcome"),
+            format!(":irc.localhost 376 {nick} :End"),
+            format!(":{nick}!u@h JOIN #a"),
+            format!(":{nick}!u@h JOIN #b"),
+            ":bob!b@h JOIN #a".to_owned(),
+        ] {
+            main.handle(crate::proto::IrcMessage::parse(line.as_bytes()).unwrap());
+        }
+        let private = || Report::Private {
+            message: Box::new(Privmsg {
+                from: "Bob".into(),
+                target: "Queen".into(),
+                text: "psst".into(),
+                notice: false,
+                echo: false,
+                time: None,
+                msgid: None,
+                label: None,
+                account: None,
+                history: false,
+            }),
+            shared: vec!["#a".into(), "#b".into()],
+        };
+        let Report::Private { shared, .. } = shared_only(private(), Some(&main)) else {
+            panic!("not a private message");
+        };
+        assert_eq!(shared, ["#a"]);
+        // Offline, the puppet's channels stand.
+        let Report::Private { shared, .. } = shared_only(private(), None) else {
+            panic!("not a private message");
+        };
+        assert_eq!(shared, ["#a", "#b"]);
     }
 }

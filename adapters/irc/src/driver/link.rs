@@ -78,6 +78,11 @@ struct Queued {
     reply: Option<Reply>,
 }
 
+/// A line as the reader task hands it on. Boxed: the channel's slots
+/// are allocated 32 at a time whether used or not, and a puppet keeps
+/// them (a slot of an unboxed message is ~150 bytes).
+type ReadLine = Result<Box<IrcMessage>, crate::proto::ParseError>;
+
 /// What woke a [`Link`].
 pub(crate) enum Input {
     /// A line was read (and handed to the session), or a write is due.
@@ -93,7 +98,7 @@ pub(crate) enum Input {
 pub(crate) struct Link {
     pub(crate) conn: Conn,
     writer: WriteHalf<Box<dyn Stream>>,
-    lines: mpsc::Receiver<Result<IrcMessage, crate::proto::ParseError>>,
+    lines: mpsc::Receiver<ReadLine>,
     reader: JoinHandle<()>,
     tick: tokio::time::Interval,
     deadline: Instant,
@@ -139,7 +144,7 @@ impl Link {
                 Some(Ok(m)) => {
                     self.conn.last_read = Instant::now();
                     self.conn.ping_sent = false;
-                    self.conn.session.handle(m);
+                    self.conn.session.handle(*m);
                     Input::Read
                 }
                 Some(Err(e)) => {
@@ -482,11 +487,7 @@ impl Conn {
 
 /// Read lines (up to [`MAX_LINE`] bytes; longer ones are skipped whole)
 /// and hand them on parsed, until the socket ends or the driver goes.
-async fn read_lines<R: AsyncRead + Unpin>(
-    r: R,
-    tx: mpsc::Sender<Result<IrcMessage, crate::proto::ParseError>>,
-    capacity: usize,
-) {
+async fn read_lines<R: AsyncRead + Unpin>(r: R, tx: mpsc::Sender<ReadLine>, capacity: usize) {
     let mut r = BufReader::with_capacity(capacity, r);
     let mut buf = Vec::with_capacity(1024);
     let mut skipping = false;
@@ -521,7 +522,12 @@ async fn read_lines<R: AsyncRead + Unpin>(
                 if buf.last() == Some(&b'\r') {
                     buf.pop();
                 }
-                if !buf.is_empty() && tx.send(IrcMessage::parse(&buf)).await.is_err() {
+                if !buf.is_empty()
+                    && tx
+                        .send(IrcMessage::parse(&buf).map(Box::new))
+                        .await
+                        .is_err()
+                {
                     return;
                 }
             } else if tx

@@ -222,6 +222,9 @@ pub struct Session {
     names: HashMap<String, Vec<(String, String)>>,
     /// Open batches: reference → (type, label).
     batches: HashMap<String, (String, Option<String>)>,
+    /// Whether the members of joined channels are kept (see
+    /// [`Session::without_rosters`]).
+    rosters: bool,
     transmit: VecDeque<IrcMessage>,
     events: VecDeque<Event>,
 }
@@ -241,9 +244,21 @@ impl Session {
             channels: HashMap::new(),
             names: HashMap::new(),
             batches: HashMap::new(),
+            rosters: true,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// A session that keeps no channel members: its NAMES replies and
+    /// the JOINs of others are not recorded, [`Event::Names`] comes with
+    /// no members, and QUIT and NICK events name no channels. For a
+    /// connection that only speaks for one user (a puppet): every other
+    /// member of a channel would otherwise be kept once per puppet.
+    #[must_use]
+    pub fn without_rosters(mut self) -> Session {
+        self.rosters = false;
+        self
     }
 
     /// Queue the registration lines.
@@ -289,6 +304,13 @@ impl Session {
             .get(&self.fold(channel))
             .map(|(_, m)| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether `nick` is among the members of `channel`.
+    pub fn is_member(&self, channel: &str, nick: &str) -> bool {
+        self.channels
+            .get(&self.fold(channel))
+            .is_some_and(|(_, m)| m.contains_key(&self.fold(nick)))
     }
 
     /// The next line to write.
@@ -415,6 +437,9 @@ impl Session {
             }
             // RPL_NAMREPLY: <client> <symbol> <channel> :[prefix]<nick>{ [prefix]<nick>}
             "353" => {
+                if !self.rosters {
+                    return;
+                }
                 if let (Some(c), Some(list)) = (m.param(2), m.param(3)) {
                     let key = self.fold(c);
                     let entries: Vec<(String, String)> = list
@@ -668,9 +693,11 @@ impl Session {
             .tag("account")
             .or_else(|| m.param(1).filter(|a| *a != "*"))
             .map(str::to_owned);
-        let folded = self.fold(who);
-        if let Some((_, members)) = self.channels.get_mut(&key) {
-            members.insert(folded, (who.to_owned(), String::new()));
+        if self.rosters {
+            let folded = self.fold(who);
+            if let Some((_, members)) = self.channels.get_mut(&key) {
+                members.insert(folded, (who.to_owned(), String::new()));
+            }
         }
         self.events.push_back(Event::Join {
             channel: channel.to_owned(),
@@ -932,6 +959,39 @@ mod tests {
         feed(&mut s, ":irc.localhost CAP * LS :server-time");
         feed(&mut s, ":irc.localhost CAP * ACK :server-time");
         assert!(matches!(events(&mut s).as_slice(), [Event::Fatal(_)]));
+    }
+
+    #[test]
+    fn a_session_without_rosters_keeps_its_channels_but_no_members() {
+        let mut kept = registered(None);
+        let mut bare = registered(None).without_rosters();
+        for s in [&mut kept, &mut bare] {
+            s.join("#test");
+            feed(s, ":gw!gw@127.0.0.1 JOIN #test");
+            feed(s, ":irc.localhost 353 gw = #test :@alice +bob gw");
+            feed(s, ":irc.localhost 366 gw #test :End of /NAMES list.");
+            feed(s, ":carol!c@h JOIN #test");
+            let _ = events(s);
+        }
+        for nick in ["Alice", "bob", "carol"] {
+            assert!(kept.is_member("#TEST", nick), "{nick}");
+            assert!(!bare.is_member("#test", nick), "{nick}");
+        }
+        assert!(bare.in_channel("#test"));
+        assert!(bare.members("#test").is_empty());
+        // Its own leaving and nick changes are still seen.
+        feed(&mut bare, ":carol!c@h NICK :caroline");
+        assert_eq!(
+            events(&mut bare),
+            [Event::Nick {
+                old: "carol".into(),
+                new: "caroline".into(),
+                channels: Vec::new()
+            }]
+        );
+        feed(&mut bare, ":gw!gw@h PART #test :bye");
+        assert!(matches!(events(&mut bare).as_slice(), [Event::Part { nick, .. }] if nick == "gw"));
+        assert!(!bare.in_channel("#test"));
     }
 
     #[test]

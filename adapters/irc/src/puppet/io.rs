@@ -73,7 +73,9 @@ pub(crate) enum Report {
     Private {
         /// The message.
         message: Box<Privmsg>,
-        /// The channels the puppet shares with the sender.
+        /// The channels the puppet shares with the sender (the puppet
+        /// reports all of its channels; the driver keeps those the
+        /// sender is in, see `Driver::on_report`).
         shared: Vec<String>,
     },
     /// The connection is closed (lost, refused, or after QUIT).

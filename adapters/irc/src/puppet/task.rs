@@ -42,7 +42,10 @@ pub(crate) struct PuppetSetup {
 pub(crate) async fn run(mut s: PuppetSetup) {
     let why = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&s.cfg, s.tls.as_ref())).await {
         Ok(Ok(stream)) => {
-            let conn = Conn::new(&s.cfg, puppet_identity(&s.cfg, &s.nick, &s.realname));
+            let mut conn = Conn::new(&s.cfg, puppet_identity(&s.cfg, &s.nick, &s.realname));
+            // The members of its channels are the gateway connection's to
+            // know (one roster per channel, not one per puppet).
+            conn.session = conn.session.without_rosters();
             let mut link = Link::open(stream, conn, Buffers::PUPPET);
             let why = serve(&mut s, &mut link).await;
             link.close(&why);
@@ -185,19 +188,12 @@ fn on_event(
             }
             None
         }
-        Event::Message(p) if !p.notice && !p.history && me(&p.target) => {
-            let shared = channels
-                .iter()
-                .filter(|c| {
-                    session
-                        .members(c)
-                        .iter()
-                        .any(|(n, _)| session.isupport().same(n, &p.from))
-                })
-                .cloned()
-                .collect();
-            Some(Report::Private { message: p, shared })
-        }
+        // The channels it is in: the driver keeps those the sender is in
+        // too (by the gateway connection's rosters).
+        Event::Message(p) if !p.notice && !p.history && me(&p.target) => Some(Report::Private {
+            message: p,
+            shared: channels.clone(),
+        }),
         _ => None,
     })
 }
