@@ -124,8 +124,8 @@ async fn a_duplicate_is_never_staged() {
     assert!(matches!(second.committed.await, Err(QueueError::Duplicate)));
     q.close().await.unwrap();
 
-    // After a restart only the table knows the id: decided in the
-    // transaction, before staging.
+    // After a restart the id is read back from the table into memory:
+    // still a duplicate.
     let q = open(&path, &gate).await;
     let staged = q
         .submit(&m.id.clone(), two_copies(&m))
@@ -240,5 +240,97 @@ async fn a_backlog_read_sees_a_staged_entry_once_it_is_committed() {
     let loaded = timeout(WAIT, load).await.unwrap().unwrap();
     staged.committed.await.unwrap();
     assert_eq!(loaded, vec![staged.entries[1].clone()]);
+    q.close().await.unwrap();
+}
+
+/// A connection that holds the database's write lock until dropped (the
+/// mapping table writing to the same file, say).
+async fn write_lock(path: &Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
+
+#[tokio::test]
+async fn with_every_seen_id_in_memory_entries_are_staged_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let gate = CommitGate::opened();
+    let q = open(&path, &gate).await;
+    let first = text(0);
+    q.enqueue(&first.id.clone(), two_copies(&first))
+        .await
+        .unwrap();
+    q.close().await.unwrap();
+    // Reopened: the one id seen is read back, the set is whole.
+    let q = open(&path, &gate).await;
+
+    let lock = write_lock(&path).await;
+    let m = text(1);
+    let pending = q.submit(&m.id.clone(), two_copies(&m)).await.unwrap();
+    let staged = timeout(WAIT, pending.staged())
+        .await
+        .expect("the entries waited for the database's write lock");
+    assert_eq!(staged.entries.len(), 2);
+    let mut committed = staged.committed;
+    assert!(
+        (&mut committed).now_or_never().is_none(),
+        "answered before it was written"
+    );
+    drop(lock);
+    timeout(WAIT, committed).await.unwrap().unwrap();
+
+    // The id seen before the restart is still refused, from memory.
+    let again = q
+        .submit(&first.id.clone(), two_copies(&first))
+        .await
+        .unwrap();
+    let again = timeout(WAIT, again.staged()).await.unwrap();
+    assert!(again.entries.is_empty());
+    assert!(matches!(again.committed.await, Err(QueueError::Duplicate)));
+    q.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn when_seen_ids_outgrow_memory_staging_waits_for_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (q, _) = Queue::open(QueueConfig {
+        seen_in_memory: 1,
+        ..QueueConfig::new(&path)
+    })
+    .await
+    .unwrap();
+    let (a, b) = (text(0), text(1));
+    q.enqueue(&a.id.clone(), two_copies(&a)).await.unwrap();
+    // `a` is pushed out of memory by `b` while still in queue_seen.
+    q.enqueue(&b.id.clone(), two_copies(&b)).await.unwrap();
+
+    let lock = write_lock(&path).await;
+    let m = text(2);
+    let pending = q.submit(&m.id.clone(), two_copies(&m)).await.unwrap();
+    let mut staged = Box::pin(pending.staged());
+    assert!(
+        timeout(Duration::from_millis(300), &mut staged)
+            .await
+            .is_err(),
+        "staged before the table could say whether the id is new"
+    );
+    drop(lock);
+    let staged = timeout(WAIT, staged).await.unwrap();
+    assert_eq!(staged.entries.len(), 2);
+    staged.committed.await.unwrap();
+
+    // Only the table remembers `a`: still a duplicate.
+    let again = q.submit(&a.id.clone(), two_copies(&a)).await.unwrap();
+    let again = again.staged().await;
+    assert!(again.entries.is_empty());
+    assert!(matches!(again.committed.await, Err(QueueError::Duplicate)));
     q.close().await.unwrap();
 }

@@ -53,6 +53,15 @@
 //! Only the commit answers the sender (SIP 202, MSRP 200): *accepted* still
 //! means *on disk*.
 //!
+//! Sooner still, while the writer's in-memory ids are complete (every id
+//! of `queue_seen` is among them: read back whole when the queue opened
+//! and none pushed out by [`QueueConfig::seen_in_memory`] since), an id
+//! they lack is new for certain: the writer then assigns the entry ids
+//! and stages the group *before* any SQL of it runs, so delivery waits
+//! for neither the inserts nor the write lock. Once the accepted ids of
+//! the horizon outgrow the bound, `queue_seen` decides again, inside the
+//! transaction, and staging follows the inserts as above.
+//!
 //! What this changes:
 //!
 //! * A completion or reschedule may now name an entry whose insert is not
@@ -443,6 +452,8 @@ impl Queue {
             .fetch_one(&mut conn)
             .await?;
 
+        let seen = load_seen(&mut conn, cfg.dedup_horizon, cfg.seen_in_memory).await?;
+
         let shared = Arc::new(Shared {
             path: cfg.path.clone(),
             ..Shared::default()
@@ -467,7 +478,7 @@ impl Queue {
             history_max_age: cfg.history_max_age,
             before_commit: cfg.before_commit.clone(),
         };
-        tokio::spawn(Writer::new(conn, rx, shared.clone(), settings, next_id).run());
+        tokio::spawn(Writer::new(conn, rx, shared.clone(), settings, next_id, seen).run());
         Ok((Queue { tx, shared }, pending))
     }
 
@@ -629,6 +640,38 @@ impl Queue {
     async fn send(&self, request: Request) -> Result<(), QueueError> {
         self.tx.send(request).await.map_err(|_| QueueError::Closed)
     }
+}
+
+/// The ids of `queue_seen` within `horizon` (older ones are pruned
+/// first), oldest first, at most `cap` of them, and whether that is all:
+/// the writer's in-memory ids, which then answer every duplicate without
+/// the database.
+async fn load_seen(
+    conn: &mut SqliteConnection,
+    horizon: Duration,
+    cap: usize,
+) -> Result<(Vec<(i64, MessageId)>, bool), sqlx::Error> {
+    let now = Timestamp::now().unix_micros;
+    let cutoff = now.saturating_sub(i64::try_from(horizon.as_micros()).unwrap_or(i64::MAX));
+    sqlx::query("DELETE FROM queue_seen WHERE first_seen < ?")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX).saturating_add(1);
+    let rows = sqlx::query(
+        "SELECT message_id, first_seen FROM queue_seen ORDER BY first_seen DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let whole = rows.len() <= cap;
+    let mut seen = Vec::with_capacity(rows.len().min(cap));
+    for row in rows.into_iter().take(cap) {
+        let id: String = row.try_get("message_id")?;
+        seen.push((row.try_get("first_seen")?, MessageId::from(id.as_str())));
+    }
+    seen.reverse();
+    Ok((seen, whole))
 }
 
 /// Pending entries, oldest first: all of them, or those of one adapter

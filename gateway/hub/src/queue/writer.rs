@@ -190,10 +190,16 @@ pub(super) struct Settings {
 }
 
 /// A bounded set of ids in acceptance order.
+///
+/// It is *complete* while it holds every id of `queue_seen` (it was
+/// loaded whole when the queue opened and none has been pushed out by the
+/// bound since): an id it lacks is then new for certain, without asking
+/// the database, and a group's entries can be staged before any SQL runs.
 struct RecentIds {
     ids: HashSet<MessageId>,
     order: VecDeque<(i64, MessageId)>,
     cap: usize,
+    complete: bool,
 }
 
 impl RecentIds {
@@ -202,7 +208,19 @@ impl RecentIds {
             ids: HashSet::new(),
             order: VecDeque::new(),
             cap,
+            complete: false,
         }
+    }
+
+    /// The set loaded with `loaded` (oldest first), complete when that
+    /// was every id of `queue_seen` and it fits.
+    fn loaded(cap: usize, loaded: Vec<(i64, MessageId)>, whole: bool) -> Self {
+        let mut r = RecentIds::new(cap);
+        r.complete = whole && cap > 0;
+        for (at, id) in loaded {
+            r.insert(id, at);
+        }
+        r
     }
 
     fn contains(&self, id: &MessageId) -> bool {
@@ -215,6 +233,9 @@ impl RecentIds {
         }
         self.order.push_back((at, id));
         if self.order.len() > self.cap {
+            // An id still in `queue_seen` is forgotten here: from now on
+            // the database must be asked.
+            self.complete = false;
             self.pop();
         }
     }
@@ -248,15 +269,18 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// `seen`: the ids of `queue_seen`, oldest first, and whether that is
+    /// all of them.
     pub(super) fn new(
         conn: SqliteConnection,
         rx: mpsc::Receiver<Request>,
         shared: Arc<Shared>,
         settings: Settings,
         next_id: i64,
+        seen: (Vec<(i64, MessageId)>, bool),
     ) -> Self {
         Writer {
-            seen: RecentIds::new(settings.seen_in_memory),
+            seen: RecentIds::loaded(settings.seen_in_memory, seen.0, seen.1),
             conn,
             rx,
             shared,
@@ -494,6 +518,24 @@ impl Writer {
             // Only flushes: everything before them is already committed.
             return Ok(written);
         }
+        // With every accepted id in memory, the group's new messages are
+        // known before any SQL: their entries are staged at once, and the
+        // delivery does not wait for the inserts either.
+        let early = self.seen.complete;
+        let mut rows = Vec::new();
+        let mut history_rows = Vec::new();
+        if early {
+            assign(
+                &mut self.next_id,
+                group,
+                |_| true,
+                &mut written,
+                &mut rows,
+                &mut history_rows,
+            );
+            stage(group, &written, now);
+        }
+
         // IMMEDIATE takes the write lock up front: a deferred transaction
         // that reads first could fail with SQLITE_BUSY on upgrade when the
         // mapping table writes to the same file.
@@ -512,23 +554,23 @@ impl Writer {
             }
         }
 
-        let mut rows = Vec::new();
-        let mut history_rows = Vec::new();
-        for e in &mut group.enqueues {
-            if fresh.contains(e.id.as_str()) {
-                written.outcomes.push(Some(self.next_id));
-                for r in std::mem::take(&mut e.rows) {
-                    rows.push((self.next_id, e.id.0.clone(), r));
-                    self.next_id += 1;
-                }
-                if let Some(h) = e.history.take() {
-                    history_rows.push((e.id.0.clone(), h));
-                }
-            } else {
-                // Seen before: no entries, no history, nothing staged.
-                e.staged = None;
-                written.outcomes.push(None);
-            }
+        if !early {
+            assign(
+                &mut self.next_id,
+                group,
+                |id| fresh.contains(id.as_str()),
+                &mut written,
+                &mut rows,
+                &mut history_rows,
+            );
+        } else if fresh.len() != group.enqueues.len() {
+            // Cannot happen while the in-memory ids are complete; if it
+            // does, the entries are out already and are written anyway.
+            tracing::warn!(
+                new = fresh.len(),
+                enqueues = group.enqueues.len(),
+                "queue: ids taken as new were in queue_seen"
+            );
         }
         written.rows = rows.len() as u64;
         let mut rows = rows.into_iter();
@@ -547,16 +589,12 @@ impl Writer {
             q.execute(&mut *tx).await?;
         }
 
-        // Staged: every new entry is written and every duplicate decided,
-        // so the hub may deliver now, while the rest of the group and the
-        // fsync run. Senders are answered only after the commit.
-        for (e, outcome) in group.enqueues.iter_mut().zip(&written.outcomes) {
-            if let (Some(first_id), Some(staged)) = (outcome, e.staged.take()) {
-                let _ = staged.send(Accepted {
-                    first_id: *first_id,
-                    at: now,
-                });
-            }
+        // Staged (unless it was already): every new entry is written and
+        // every duplicate decided, so the hub may deliver now, while the
+        // rest of the group and the fsync run. Senders are answered only
+        // after the commit.
+        if !early {
+            stage(group, &written, now);
         }
 
         history::insert(&mut tx, &self.sql.insert_history, history_rows).await?;
@@ -631,6 +669,47 @@ impl Writer {
     }
 }
 
+/// Gives each new enqueue of `group` (by `is_new`) its entry ids, counted
+/// on from `next_id`, and rows; an enqueue seen before gets none and is
+/// never staged.
+fn assign(
+    next_id: &mut i64,
+    group: &mut Group,
+    is_new: impl Fn(&MessageId) -> bool,
+    written: &mut Written,
+    rows: &mut Vec<(i64, String, NewRow)>,
+    history_rows: &mut Vec<(String, HistoryRow)>,
+) {
+    for e in &mut group.enqueues {
+        if is_new(&e.id) {
+            written.outcomes.push(Some(*next_id));
+            for r in std::mem::take(&mut e.rows) {
+                rows.push((*next_id, e.id.0.clone(), r));
+                *next_id += 1;
+            }
+            if let Some(h) = e.history.take() {
+                history_rows.push((e.id.0.clone(), h));
+            }
+        } else {
+            e.staged = None;
+            written.outcomes.push(None);
+        }
+    }
+}
+
+/// Hands each new enqueue of `group` its entries: the hub delivers them
+/// from now on.
+fn stage(group: &mut Group, written: &Written, now: Timestamp) {
+    for (e, outcome) in group.enqueues.iter_mut().zip(&written.outcomes) {
+        if let (Some(first_id), Some(staged)) = (outcome, e.staged.take()) {
+            let _ = staged.send(Accepted {
+                first_id: *first_id,
+                at: now,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,9 +722,32 @@ mod tests {
         }
         assert!(!r.contains(&MessageId::from("a")));
         assert!(r.contains(&MessageId::from("b")));
+        assert!(!r.complete, "never loaded whole");
         r.forget_before(3);
         assert!(!r.contains(&MessageId::from("c")));
         assert!(r.contains(&MessageId::from("d")));
+    }
+
+    #[test]
+    fn loaded_ids_are_complete_until_the_bound_pushes_one_out() {
+        let ids = |names: &[&str]| {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as i64, MessageId::from(*n)))
+                .collect::<Vec<_>>()
+        };
+        let mut r = RecentIds::loaded(3, ids(&["a", "b"]), true);
+        assert!(r.complete);
+        r.insert(MessageId::from("c"), 5);
+        r.forget_before(1);
+        assert!(r.complete, "forgetting by age keeps it whole");
+        assert!(!r.contains(&MessageId::from("a")));
+        r.insert(MessageId::from("d"), 6);
+        r.insert(MessageId::from("e"), 7);
+        assert!(!r.complete, "b was pushed out while still in queue_seen");
+        assert!(!RecentIds::loaded(3, ids(&["a"]), false).complete);
+        assert!(!RecentIds::loaded(0, Vec::new(), true).complete);
     }
 
     #[test]
