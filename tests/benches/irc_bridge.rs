@@ -543,6 +543,8 @@ async fn settle_xmpp(user: &mut XmppUser) -> Result<(), BoxError> {
 struct Crowd {
     senders: Vec<mpsc::Sender<String>>,
     tasks: Vec<tokio::task::JoinHandle<Result<(), HarnessError>>>,
+    /// Error stanzas the members were sent, and the first one.
+    errors: std::sync::Arc<std::sync::Mutex<(usize, Option<String>)>>,
 }
 
 impl Crowd {
@@ -573,11 +575,13 @@ impl Crowd {
         let mut crowd = Crowd {
             senders: Vec::new(),
             tasks: Vec::new(),
+            errors: Default::default(),
         };
         for user in joined {
             let mut user = user?;
             let (tx, mut rx) = mpsc::channel::<String>(64);
             let room = room.clone();
+            let errors = crowd.errors.clone();
             crowd.senders.push(tx);
             crowd.tasks.push(tokio::spawn(async move {
                 loop {
@@ -587,7 +591,15 @@ impl Crowd {
                             None => break,
                         },
                         s = user.next_stanza(Duration::from_secs(3600)) => match s {
-                            Ok(_) => user.clear(),
+                            Ok(stanza) => {
+                                let xml = String::from(&minidom::Element::from(stanza));
+                                if xml.contains("type=\"error\"") || xml.contains("type='error'") {
+                                    let mut e = errors.lock().unwrap_or_else(|p| p.into_inner());
+                                    e.0 += 1;
+                                    e.1.get_or_insert(xml);
+                                }
+                                user.clear();
+                            }
                             Err(HarnessError::Timeout { .. }) => {}
                             Err(e) => return Err(e),
                         },
@@ -660,6 +672,17 @@ async fn puppets(
     send.await??;
     let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
     let rss_after = rss_kib(path.pid).unwrap_or(0);
+    {
+        let e = crowd.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if e.0 > 0 {
+            eprintln!(
+                "{}: the crowd was sent {} error stanzas; the first: {}",
+                path.name,
+                e.0,
+                e.1.as_deref().unwrap_or("")
+            );
+        }
+    }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let rss_idle = rss_kib(path.pid).unwrap_or(0);
     crowd.leave().await?;
@@ -792,6 +815,15 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
                         )
                         .await?,
                     );
+                }
+                if f.puppets
+                    .as_ref()
+                    .is_some_and(|p| p.load.received < p.load.sent)
+                {
+                    // What biboumi and the server said about the messages
+                    // that never arrived.
+                    eprintln!("biboumi: log tail\n{}", b.log_tail(40));
+                    eprintln!("biboumi: server log tail\n{}", ircd.log_tail(40));
                 }
                 alice.disconnect().await?;
                 drop(b);

@@ -155,6 +155,13 @@ impl Biboumi {
         self.dir.path().join("biboumi.log")
     }
 
+    /// The last `lines` lines of its log and console output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     fn log(&self) -> String {
         let mut text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         text.push_str(
