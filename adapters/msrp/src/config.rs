@@ -42,6 +42,9 @@
 //! subscribe_expires = 600          # seconds asked for the conference events
 //! rejoin_min_ms = 1000             # backoff after a BYE, a lost connection,
 //! rejoin_max_ms = 60000            # a failed INVITE (exponential, jittered)
+//! hold_ms = 20000                  # how long messages for the room wait, in
+//!                                  # order, while it is (re)joined; then they
+//!                                  # fail as unreachable and the hub retries
 //! ```
 //!
 //! A private message from the room to the gateway is relayed when it
@@ -182,6 +185,16 @@ pub struct RemoteRoomConfig {
     /// The longest wait before joining again, milliseconds.
     #[serde(default = "default_rejoin_max")]
     pub rejoin_max_ms: u64,
+    /// How long messages for the room are held, in order, while it is
+    /// being joined, milliseconds; after that they fail as unreachable
+    /// (the hub keeps and retries them). Keep it below the hub's
+    /// `delivery_timeout_ms`.
+    #[serde(default = "default_hold")]
+    pub hold_ms: u64,
+}
+
+fn default_hold() -> u64 {
+    20_000
 }
 
 fn default_format() -> String {
@@ -219,6 +232,7 @@ impl RemoteRoomConfig {
             subscribe_expires: default_subscribe_expires(),
             rejoin_min_ms: default_rejoin_min(),
             rejoin_max_ms: default_rejoin_max(),
+            hold_ms: default_hold(),
         }
     }
 

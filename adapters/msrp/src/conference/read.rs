@@ -448,7 +448,7 @@ mod tests {
         let bob = User::member(&a("sip:bob@example.com"), Some("Bob"), false, Vec::new());
         let zoe = User::member(&a("xmpp:zoe@example.org"), Some("zoe"), true, Vec::new());
         let mut roster = Roster::new();
-        let c = roster.apply(&read(conf.full(&[bob.clone()], 1).as_bytes()).unwrap());
+        let c = roster.apply(&read(conf.full(std::slice::from_ref(&bob), 1).as_bytes()).unwrap());
         assert_eq!(
             c,
             [Change::Joined {
@@ -477,7 +477,7 @@ mod tests {
         };
         assert!(
             roster
-                .apply(&read(conf.partial(&[stale.clone()], 3).as_bytes()).unwrap())
+                .apply(&read(conf.partial(std::slice::from_ref(&stale), 3).as_bytes()).unwrap())
                 .is_empty()
         );
         let c = roster.apply(&read(conf.partial(&[stale], 4).as_bytes()).unwrap());
