@@ -119,8 +119,8 @@ async fn forwarder(to: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
     (addr, open)
 }
 
-/// Reads bob's room events until the gateway shows in one.
-async fn wait_for_gateway_in_notify(bob: &mut MsrpUa) {
+/// Reads bob's room events until the gateway shows in one under `nick`.
+async fn wait_for_gateway_in_notify(bob: &mut MsrpUa, nick: &str) {
     let deadline = tokio::time::Instant::now() + WAIT * 2;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -128,7 +128,7 @@ async fn wait_for_gateway_in_notify(bob: &mut MsrpUa) {
             .next_notify(left)
             .await
             .unwrap_or_else(|e| panic!("the gateway never showed in the room's events: {e}"));
-        if doc.contains("nickname=\"gateway\"") {
+        if doc.contains(&format!("nickname=\"{nick}\"")) {
             assert!(doc.contains(&format!("sip:gateway@{P_DOMAIN}")), "{doc}");
             return;
         }
@@ -174,7 +174,7 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
             .await
             .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
     }
-    wait_for_gateway_in_notify(&mut bob).await;
+    wait_for_gateway_in_notify(&mut bob, "gateway").await;
     zoe.join_muc(&muc, "zoe").await.unwrap();
 
     // zoe sees bob (a participant of the room elsewhere) as an occupant.
@@ -185,6 +185,17 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
         )
         .await;
     assert!(bob_there.is_ok(), "Bob is not an occupant: {bob_there:?}");
+    // The gateway itself is no occupant: it is the bridge.
+    let itself = zoe
+        .expect_presence(
+            |p| nick_of(p.from.as_ref()) == Some("gateway"),
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(
+        itself.is_err(),
+        "the gateway shows as an occupant: {itself:?}"
+    );
 
     // The room → XMPP, once.
     assert_eq!(
@@ -279,7 +290,20 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
         .await
         .unwrap_or_else(|e| panic!("bob joins again: {e}"));
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
+    assert_eq!(bob.subscribe().await.unwrap(), 200);
+    // carol takes the gateway's nickname meanwhile: it gets 425 and
+    // takes the next one (RFC 7701 §7.1).
+    let mut carol = MsrpUa::join(
+        focus,
+        ROOM,
+        "sip:carol@chicago.example.com",
+        JoinOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("carol joins: {e}"));
+    assert_eq!(carol.nickname("gateway").await.unwrap(), 200);
     gate.store(true, Ordering::SeqCst);
+    wait_for_gateway_in_notify(&mut bob, "gateway2").await;
     let mut got = Vec::new();
     while got.len() < 3 {
         let r = bob
@@ -301,6 +325,7 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
     bob.expect_no_text("<zoe> while away 1", Duration::from_millis(500))
         .await
         .unwrap();
+    carol.expect_text("<zoe> while away 3").await.unwrap();
     // And the room works again both ways.
     assert_eq!(bob.send(ROOM, "back again").await.unwrap(), 200);
     zoe.expect_message(|m| body(m) == Some("back again"), WAIT)
