@@ -9,6 +9,9 @@
 //!   `fed%chat.localhost@gw.localhost` of its XMPP component, where zoe
 //!   is an occupant.
 //!
+//! F trusts the UAs' address and challenges P's (digest): P answers the
+//! 401 of its INVITE and of its SUBSCRIBE with its credentials.
+//!
 //! P's INVITEs and SUBSCRIBEs go through a small UDP forwarder (its
 //! outbound proxy), which the test can close: so that, when F restarts,
 //! bob is in the room again before P rejoins it (else what P held would
@@ -53,6 +56,11 @@ sip_udp = ["127.0.0.1:{sip_port}"]
 msrp = "127.0.0.1:{msrp_port}"
 t1_ms = 100
 rooms = [ {{ name = "room22" }} ]
+# The test UAs are on 127.0.0.1; the other gateway, on 127.0.0.2, must
+# authenticate (digest) as the user of its From.
+authenticate = true
+trusted = ["127.0.0.1"]
+accounts = [ {{ user = "gateway", password = "gw-secret" }} ]
 "#
     )
 }
@@ -71,14 +79,15 @@ retry_max_ms = 500
 [adapters.chat]
 kind = "msrp"
 domain = "{P_DOMAIN}"
-sip_udp = ["127.0.0.1:{sip_port}"]
-msrp = "127.0.0.1:0"
+sip_udp = ["127.0.0.2:{sip_port}"]
+msrp = "127.0.0.2:0"
 t1_ms = 100
 
 [[adapters.chat.remote_rooms]]
 uri = "{ROOM}"
 nickname = "gateway"
 proxy = "{proxy}"
+credentials = {{ user = "gateway", password = "gw-secret" }}
 rejoin_min_ms = 200
 rejoin_max_ms = 1000
 
@@ -108,7 +117,8 @@ async fn forwarder(to: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
     let open = Arc::new(AtomicBool::new(true));
     let gate = Arc::clone(&open);
     tokio::spawn(async move {
-        let out = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // From P's address, so that F challenges what comes through.
+        let out = UdpSocket::bind("127.0.0.2:0").await.unwrap();
         let mut buf = vec![0u8; 65536];
         while let Ok((n, _)) = socket.recv_from(&mut buf).await {
             if gate.load(Ordering::SeqCst) {

@@ -109,7 +109,8 @@ struct Sub {
     /// The last SUBSCRIBE sent (for the dialog of its 2xx).
     request: Bytes,
     refresh_at: Option<Instant>,
-    authorized: bool,
+    /// The answer to the challenge of the first SUBSCRIBE, once.
+    authorization: Option<(&'static str, String)>,
 }
 
 /// A message sent into the room, until every chunk is answered.
@@ -1286,7 +1287,7 @@ impl Driver {
             dialog: None,
             request: Bytes::new(),
             refresh_at: None,
-            authorized: false,
+            authorization: None,
         });
         let base = match sub.dialog.as_mut() {
             Some(d) => d.request("SUBSCRIBE", &via),
@@ -1302,6 +1303,9 @@ impl Driver {
                     m.push_header("To", &format!("<{}>", r.room))?;
                     m.push_header("Call-ID", &sub.call_id)?;
                     m.push_header("CSeq", &format!("{} SUBSCRIBE", sub.cseq))?;
+                    if let Some((name, value)) = &sub.authorization {
+                        m.push_header(name, value)?;
+                    }
                     Ok(m)
                 })
             }
@@ -1352,18 +1356,20 @@ impl Driver {
             sub.refresh_at = Some(Instant::now() + refresh);
             return;
         }
-        if matches!(status, 401 | 407) && !sub.authorized {
-            sub.authorized = true;
-            if let Some(resp) = resp.as_ref() {
-                if self.authorization(i, resp, "SUBSCRIBE", b"").is_some() {
-                    // The subscription is not worth a second credential
-                    // path: the room's focus authenticated the INVITE.
-                    tracing::info!(adapter = %name, "the SUBSCRIBE was challenged; the conference events are not followed");
+        // RFC 3261 §22.2: one challenge is answered (a new SUBSCRIBE,
+        // the next CSeq).
+        if matches!(status, 401 | 407) && sub.authorization.is_none() && sub.dialog.is_none() {
+            let auth = resp
+                .as_ref()
+                .and_then(|resp| self.authorization(i, resp, "SUBSCRIBE", b""));
+            if let Some(auth) = auth {
+                if let Some(sub) = self.remotes[i].sub.as_mut() {
+                    sub.authorization = Some(auth);
                 }
+                return self.send_subscribe(i, None);
             }
-            self.remotes[i].sub = None;
-            return;
         }
+        let r = &mut self.remotes[i];
         tracing::info!(adapter = %name, room = %r.room, "SUBSCRIBE got {status}");
         // 481 to a refresh: the subscription is gone; a new one later.
         r.sub = None;
