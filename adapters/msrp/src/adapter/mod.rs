@@ -196,6 +196,8 @@ struct Driver {
     remotes: Vec<remote::Remote>,
     /// Their client transactions.
     remote_txs: HashMap<cpimgate_sip::transaction::TxId, (usize, remote::TxKind)>,
+    /// The INVITEs of their transactions, until a non-2xx is ACKed.
+    remote_invites: HashMap<cpimgate_sip::transaction::TxId, Bytes>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -321,6 +323,7 @@ async fn run(
         config,
         remotes: Vec::new(),
         remote_txs: HashMap::new(),
+        remote_invites: HashMap::new(),
     };
     d.remote_start();
     for r in d.config.rooms.clone() {

@@ -478,6 +478,7 @@ impl Driver {
             return;
         };
         inv.bytes = Bytes::from(m.to_bytes());
+        let bytes = inv.bytes.clone();
         r.phase = Phase::Inviting;
         tracing::info!(adapter = %self.name, room = %r.room, "joining the room as {}", r.own);
         let sent = self.layer.send_request(
@@ -485,7 +486,7 @@ impl Driver {
             OutgoingRequest {
                 method: Method::Invite,
                 branch,
-                bytes: inv.bytes.clone(),
+                bytes: bytes.clone(),
                 reliable: dest.transport.is_reliable(),
                 dest,
             },
@@ -493,6 +494,7 @@ impl Driver {
         match sent {
             Ok(tx) => {
                 self.remote_txs.insert(tx, (i, TxKind::Invite));
+                self.remote_invites.insert(tx, bytes);
             }
             Err(e) => self.remote_down(i, &format!("the INVITE: {e}"), false),
         }
@@ -511,6 +513,10 @@ impl Driver {
         let Some((i, kind)) = self.remote_txs.remove(&tx) else {
             return;
         };
+        if (200..300).contains(&status) {
+            // The ACK of a 2xx is the core's (no BuildAck comes).
+            self.remote_invites.remove(&tx);
+        }
         match kind {
             TxKind::Invite => self.invite_answered(i, status, bytes),
             TxKind::Subscribe => self.subscribe_answered(i, status, bytes),
@@ -521,6 +527,7 @@ impl Driver {
     /// A remote room's transaction got no answer (RFC 3261 §8.1.3.1: a
     /// 408).
     pub(super) fn remote_tx_failed(&mut self, tx: TxId) {
+        self.remote_invites.remove(&tx);
         if let Some((i, kind)) = self.remote_txs.remove(&tx) {
             match kind {
                 TxKind::Invite => self.remote_down(i, "no answer to the INVITE", false),
@@ -532,35 +539,32 @@ impl Driver {
 
     /// RFC 3261 §17.1.1.3: the ACK of a non-2xx final response to our
     /// INVITE: the INVITE's Request-URI, Call-ID, From and top Via, the
-    /// response's To, CSeq with method ACK.
+    /// response's To, CSeq with method ACK. The INVITE is the one the
+    /// transaction sent (kept by its id: the response is reported to the
+    /// TU first, which may already have sent another INVITE).
     pub(super) fn remote_build_ack(&mut self, tx: TxId, response: &Bytes) -> bool {
-        let Some((i, TxKind::Invite)) = self.remote_txs.get(&tx).copied() else {
+        let Some(invite) = self.remote_invites.remove(&tx) else {
             return false;
         };
-        let Some(inv) = self.remotes.get(i).and_then(|r| r.invite.as_ref()) else {
+        let (Ok(req), Ok(resp)) = (sip::parse(&invite), sip::parse(response)) else {
             return true;
         };
-        let Ok(resp) = sip::parse(response) else {
-            return true;
+        let build = || -> Option<SipMessage> {
+            let seq = req.cseq().ok().flatten()?.seq;
+            let mut m = SipMessage::request("ACK", req.request_uri()?).ok()?;
+            for (name, value) in [
+                ("Via", req.get("Via")?),
+                ("Max-Forwards", "70"),
+                ("From", req.get("From")?),
+                ("To", resp.get("To")?),
+                ("Call-ID", req.get("Call-ID")?),
+            ] {
+                m.push_header(name, value).ok()?;
+            }
+            m.push_header("CSeq", &format!("{seq} ACK")).ok()?;
+            Some(m)
         };
-        let Some(to) = resp.get("To") else {
-            return true;
-        };
-        let room = self.remotes[i].room.to_string();
-        let build = || -> Result<SipMessage, sip::BuildError> {
-            let mut m = SipMessage::request("ACK", &room)?;
-            m.push_header("Via", &inv.via)?;
-            m.push_header("Max-Forwards", "70")?;
-            m.push_header(
-                "From",
-                &format!("<{}>;tag={}", self.remotes[i].own, inv.from_tag),
-            )?;
-            m.push_header("To", to)?;
-            m.push_header("Call-ID", &inv.call_id)?;
-            m.push_header("CSeq", &format!("{} ACK", inv.cseq))?;
-            Ok(m)
-        };
-        if let Ok(ack) = build() {
+        if let Some(ack) = build() {
             let _ = self
                 .layer
                 .ack_built(Instant::now(), tx, Bytes::from(ack.to_bytes()));

@@ -116,6 +116,9 @@ impl Driver {
             Event::AcceptedResponse { tx, .. } => {
                 self.remote_accepted_again(tx);
             }
+            Event::Terminated { tx } => {
+                self.remote_invites.remove(&tx);
+            }
             Event::Timeout { tx, .. } | Event::TransportError { tx } if self.is_remote_tx(tx) => {
                 self.remote_tx_failed(tx);
             }
