@@ -33,8 +33,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cpimgate_model::address::{Address, NameAddr};
+use cpimgate_model::display::sender_name;
+use cpimgate_model::event::{Participant, RoomEventKind};
 
 use crate::codec::{BuildError, OwnedMessage};
+use crate::conference::read::{Change, Known};
 use crate::sdp::{self, Local, Setup};
 
 /// The nicknames tried in turn (RFC 7701 §7.1: a 425 means taken; the
@@ -173,6 +177,41 @@ pub fn cpim_send(
     Ok(m)
 }
 
+/// The hub's room events for roster changes read from the room's
+/// conference documents (RFC 4575 §4.6, nicknames of RFC 7701 §9.6):
+/// joins, leaves and nick changes of the other participants, under their
+/// nickname (else their display text, else their URI's user part); never
+/// of the gateway itself (`is_self`), nor of an entity that is not an
+/// address.
+pub fn room_events(changes: Vec<Change>, is_self: impl Fn(&Address) -> bool) -> Vec<RoomEventKind> {
+    let member = |entity: &str, known: &Known| -> Option<Participant> {
+        let address: Address = entity.parse().ok()?;
+        if is_self(&address) {
+            return None;
+        }
+        let nick = known
+            .name()
+            .map(str::to_owned)
+            .unwrap_or_else(|| sender_name(&NameAddr::new(address.clone())));
+        Some(Participant { address, nick })
+    };
+    changes
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Joined { entity, known } => {
+                member(&entity, &known).map(|who| RoomEventKind::Join { who })
+            }
+            Change::Left { entity, known } => {
+                member(&entity, &known).map(|who| RoomEventKind::Leave { who, reason: None })
+            }
+            Change::Renamed { entity, old, new } => {
+                let new_nick = member(&entity, &new).map(|m| m.nick)?;
+                member(&entity, &old).map(|who| RoomEventKind::NickChange { who, new_nick })
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -247,6 +286,42 @@ mod tests {
         let m = codec::parse(&bytes).unwrap();
         m.validate().unwrap();
         assert!(m.wants_response(200));
+    }
+
+    /// RFC 7701 §9.6's document, then a partial one (RFC 4575 §4.4):
+    /// the events name the participants by nickname, and the gateway's
+    /// own entry gives none.
+    #[test]
+    fn conference_documents_become_room_events_without_the_gateway() {
+        use crate::conference::read::{Roster, read};
+        let fixture = std::fs::read(format!(
+            "{}/tests/fixtures/conference/rfc7701-9.6-nickname.xml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let me: Address = "sip:bob@example.com".parse().unwrap();
+        let is_self = |a: &Address| a.same_user(&me);
+        let mut roster = Roster::new();
+        let events = room_events(roster.apply(&read(&fixture).unwrap()), is_self);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(matches!(&events[0], RoomEventKind::Join { who }
+            if who.nick == "Alice the great" && who.address.to_string() == "sip:alice@atlanta.example.com"));
+        let partial = br#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info"
+          xmlns:xcon="urn:ietf:params:xml:ns:xcon-conference-info"
+          entity="sip:chatroom22@chat.example.com" state="partial" version="2">
+          <users state="partial">
+            <user entity="sip:alice@atlanta.example.com" state="partial" xcon:nickname="Alice"/>
+            <user entity="sip:bob@example.com" state="deleted"/>
+            <user entity="sip:carol@example.com" state="full"/>
+            <user entity="not a uri" state="full"/>
+          </users></conference-info>"#;
+        let events = room_events(roster.apply(&read(partial).unwrap()), is_self);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            matches!(&events[0], RoomEventKind::NickChange { who, new_nick }
+            if who.nick == "Alice the great" && new_nick == "Alice")
+        );
+        assert!(matches!(&events[1], RoomEventKind::Join { who } if who.nick == "carol"));
     }
 
     #[test]

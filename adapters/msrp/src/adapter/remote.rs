@@ -159,7 +159,8 @@ pub(super) struct Remote {
 
 impl Remote {
     /// A room from its configuration (validated: the URIs parse).
-    pub(super) fn new(cfg: RemoteRoomConfig, domain: &str) -> Option<Remote> {
+    pub(super) fn new(cfg: RemoteRoomConfig, config: &crate::config::MsrpConfig) -> Option<Remote> {
+        let domain = config.domain.as_str();
         let room = Address::Sip(cfg.room_uri()?);
         let own = Address::Sip(cfg.own_uri(domain)?);
         Some(Remote {
@@ -185,7 +186,7 @@ impl Remote {
             conn: None,
             bind_tid: None,
             nick_tid: None,
-            reassembler: Reassembler::new(crate::codec::ReassemblyLimits::default()),
+            reassembler: super::reassembler(config),
             held: VecDeque::new(),
             inflight: VecDeque::new(),
             sub: None,
@@ -245,7 +246,7 @@ impl Driver {
     /// Makes the remote rooms of the configuration; each joins at once.
     pub(super) fn remote_start(&mut self) {
         for r in self.config.remote_rooms.clone() {
-            if let Some(remote) = Remote::new(r, &self.config.domain) {
+            if let Some(remote) = Remote::new(r, &self.config) {
                 self.remotes.push(remote);
             }
         }
@@ -1217,43 +1218,16 @@ impl Driver {
     fn remote_roster_changes(&mut self, i: usize, changes: Vec<Change>) {
         let r = &self.remotes[i];
         let room = r.room_ref(&self.name);
-        let member = |entity: &str, known: &Known| -> Option<Member> {
-            let address: Address = entity.parse().ok()?;
-            if r.is_self(&address) {
-                return None;
-            }
-            let nick = known
-                .name()
-                .map(str::to_owned)
-                .unwrap_or_else(|| sender_name(&NameAddr::new(address.clone())));
-            Some(Member { address, nick })
-        };
-        let mut events = Vec::new();
-        for c in changes {
-            let kind = match c {
-                Change::Joined { entity, known } => {
-                    member(&entity, &known).map(|who| RoomEventKind::Join { who })
-                }
-                Change::Left { entity, known } => {
-                    member(&entity, &known).map(|who| RoomEventKind::Leave { who, reason: None })
-                }
-                Change::Renamed { entity, old, new } => {
-                    let new_nick = member(&entity, &new).map(|m| m.nick);
-                    member(&entity, &old)
-                        .zip(new_nick)
-                        .map(|(who, new_nick)| RoomEventKind::NickChange { who, new_nick })
-                }
-            };
-            if let Some(kind) = kind {
-                events.push(RoomEvent {
-                    id: MessageId::random(),
-                    room: room.clone(),
-                    origin: self.origin(None),
-                    trail: Vec::new(),
-                    kind,
-                });
-            }
-        }
+        let events: Vec<RoomEvent> = participant::room_events(changes, |a| r.is_self(a))
+            .into_iter()
+            .map(|kind| RoomEvent {
+                id: MessageId::random(),
+                room: room.clone(),
+                origin: self.origin(None),
+                trail: Vec::new(),
+                kind,
+            })
+            .collect();
         for event in events {
             if self
                 .inbound
@@ -1414,7 +1388,7 @@ impl Driver {
         r.bind_tid = None;
         r.nick_tid = None;
         r.nick = None;
-        r.reassembler = Reassembler::new(crate::codec::ReassemblyLimits::default());
+        r.reassembler = super::reassembler(&self.config);
         // Sent but not answered: first in line for the next join.
         while let Some(f) = r.inflight.pop_back() {
             r.held.push_front((f.message, f.reply));
