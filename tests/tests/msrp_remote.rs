@@ -18,7 +18,8 @@
 //! be relayed to an empty room).
 //!
 //! Shown: bob's message reaches zoe once; zoe's reaches bob once as
-//! `<zoe> text` from the gateway's nickname; bob sees the gateway in the
+//! `<zoe> text` from the gateway's nickname (a long one in chunks); bob
+//! sees the gateway in the
 //! room's conference events, zoe sees bob as an occupant; a private
 //! message each way; F stopped and started again on the same ports: P
 //! joins again and what zoe said meanwhile reaches bob once, in order.
@@ -82,6 +83,7 @@ domain = "{P_DOMAIN}"
 sip_udp = ["127.0.0.2:{sip_port}"]
 msrp = "127.0.0.2:0"
 t1_ms = 100
+chunk_size = 256
 
 [[adapters.chat.remote_rooms]]
 uri = "{ROOM}"
@@ -239,6 +241,10 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
     bob.expect_no_text("<zoe> hi from xmpp & <co>", Duration::from_millis(500))
         .await
         .unwrap();
+    // A long one goes in 256-octet chunks (`chunk_size`), whole for bob.
+    let long = "0123456789".repeat(150);
+    zoe.send_groupchat(&muc, &long).await.unwrap();
+    bob.expect_text(&format!("<zoe> {long}")).await.unwrap();
     // Nothing came back to the room from itself.
     bob.expect_no_text("hello from the sip room", Duration::from_millis(300))
         .await
