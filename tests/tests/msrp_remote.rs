@@ -19,10 +19,11 @@
 //!
 //! Shown: bob's message reaches zoe once; zoe's reaches bob once as
 //! `<zoe> text` from the gateway's nickname (a long one in chunks); bob
-//! sees the gateway in the
-//! room's conference events, zoe sees bob as an occupant; a private
-//! message each way; F stopped and started again on the same ports: P
-//! joins again and what zoe said meanwhile reaches bob once, in order.
+//! sees the gateway in the room's conference events, zoe sees bob as an
+//! occupant (and not the gateway); a private message each way; F stopped
+//! and started again on the same ports: P joins again (taking `gateway2`,
+//! its nickname being held meanwhile) and what zoe said meanwhile reaches
+//! bob once, in order.
 //!
 //! If a server cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
