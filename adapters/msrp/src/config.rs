@@ -25,6 +25,31 @@
 //!
 //! A room's address, in `[[bridge]]` and everywhere else, is its SIP URI:
 //! `sip:chatroom22@chat.example.com` (DESIGN.md "Addressing").
+//!
+//! The gateway can also join rooms hosted by another SIP chat server, as
+//! one participant that relays for the bridged rooms (RFC 7701 §5.2):
+//!
+//! ```toml
+//! [[adapters.chat.remote_rooms]]
+//! uri = "sip:chatroom22@chat.example.org"  # the room; its address in [[bridge]]
+//! nickname = "gateway"             # tried, then gateway2, gateway3... on 425
+//! from = "sip:gateway@chat.example.com"   # our SIP URI; sip:<nickname>@<domain> by default
+//! proxy = "192.0.2.10:5060"        # outbound proxy; else the URI's host:port
+//! credentials = { user = "gw", password = "secret" }  # for a 401/407, answered once
+//! mode = "relay"                   # the only mode: one participant for everyone
+//! format = "<{nick}> {text}"       # how a bridged message is written in the room
+//! nickname_tries = 5               # how many nicknames before giving up
+//! subscribe_expires = 600          # seconds asked for the conference events
+//! rejoin_min_ms = 1000             # backoff after a BYE, a lost connection,
+//! rejoin_max_ms = 60000            # a failed INVITE (exponential, jittered)
+//! hold_ms = 20000                  # how long messages for the room wait, in
+//!                                  # order, while it is (re)joined; then they
+//!                                  # fail as unreachable and the hub retries
+//! ```
+//!
+//! A private message from the room to the gateway is relayed when it
+//! starts with the nickname of a member of the bridged rooms
+//! (`zoe: hello`); otherwise the sender is told how to address one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,6 +133,148 @@ pub struct MsrpConfig {
     /// authenticated INVITE must name the account's user.
     #[serde(default)]
     pub accounts: Vec<cpimgate_sip::config::Account>,
+    /// Rooms elsewhere that the gateway joins as a participant.
+    #[serde(default)]
+    pub remote_rooms: Vec<RemoteRoomConfig>,
+}
+
+/// How the gateway takes part in a room elsewhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteMode {
+    /// One participant, the gateway, writes every bridged message as
+    /// `format` (`<nick> text`).
+    #[default]
+    Relay,
+}
+
+/// One room elsewhere (`[[adapters.NAME.remote_rooms]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRoomConfig {
+    /// The room's SIP URI; its address in `[[bridge]]`.
+    pub uri: String,
+    /// The nickname asked for (RFC 7701 §7.1); on 425 a number is added.
+    pub nickname: String,
+    /// The gateway's SIP URI in the room (INVITE From, CPIM From);
+    /// `sip:<nickname>@<domain>` when absent.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The outbound proxy, `host:port`; the URI's host and port (5060)
+    /// when absent.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// What a digest challenge (401, 407) is answered with, once.
+    #[serde(default)]
+    pub credentials: Option<cpimgate_sip::config::Credentials>,
+    /// How the gateway takes part.
+    #[serde(default)]
+    pub mode: RemoteMode,
+    /// The text of a bridged message in the room: `{nick}` and `{text}`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// How many nicknames are tried (`nickname`, `nickname2`, ...).
+    #[serde(default = "default_nickname_tries")]
+    pub nickname_tries: u32,
+    /// The subscription's duration asked for, seconds (RFC 6665 §4.1.2.1).
+    #[serde(default = "default_subscribe_expires")]
+    pub subscribe_expires: u32,
+    /// The first wait before joining again, milliseconds.
+    #[serde(default = "default_rejoin_min")]
+    pub rejoin_min_ms: u64,
+    /// The longest wait before joining again, milliseconds.
+    #[serde(default = "default_rejoin_max")]
+    pub rejoin_max_ms: u64,
+    /// How long messages for the room are held, in order, while it is
+    /// being joined, milliseconds; after that they fail as unreachable
+    /// (the hub keeps and retries them). Keep it below the hub's
+    /// `delivery_timeout_ms`.
+    #[serde(default = "default_hold")]
+    pub hold_ms: u64,
+}
+
+fn default_hold() -> u64 {
+    20_000
+}
+
+fn default_format() -> String {
+    "<{nick}> {text}".to_owned()
+}
+
+fn default_nickname_tries() -> u32 {
+    5
+}
+
+fn default_subscribe_expires() -> u32 {
+    600
+}
+
+fn default_rejoin_min() -> u64 {
+    1000
+}
+
+fn default_rejoin_max() -> u64 {
+    60_000
+}
+
+impl RemoteRoomConfig {
+    /// A remote room at `uri` joined as `nickname`, defaults elsewhere.
+    pub fn new(uri: &str, nickname: &str) -> RemoteRoomConfig {
+        RemoteRoomConfig {
+            uri: uri.to_owned(),
+            nickname: nickname.to_owned(),
+            from: None,
+            proxy: None,
+            credentials: None,
+            mode: RemoteMode::Relay,
+            format: default_format(),
+            nickname_tries: default_nickname_tries(),
+            subscribe_expires: default_subscribe_expires(),
+            rejoin_min_ms: default_rejoin_min(),
+            rejoin_max_ms: default_rejoin_max(),
+            hold_ms: default_hold(),
+        }
+    }
+
+    /// The room's URI.
+    pub fn room_uri(&self) -> Option<SipUri> {
+        match self.uri.parse::<Address>() {
+            Ok(Address::Sip(u)) if u.user().is_some() => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The gateway's URI in the room.
+    pub fn own_uri(&self, domain: &str) -> Option<SipUri> {
+        match &self.from {
+            Some(f) => match f.parse::<Address>() {
+                Ok(Address::Sip(u)) => Some(u),
+                _ => None,
+            },
+            None => SipUri::new(Some(&self.nickname), domain).ok(),
+        }
+    }
+
+    /// Where the INVITE and SUBSCRIBE go: the proxy, else the URI's host
+    /// and port.
+    pub fn next_hop(&self) -> Option<(String, u16)> {
+        match &self.proxy {
+            Some(p) => {
+                let (host, port) = p.rsplit_once(':')?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_owned(), port.parse().ok()?))
+            }
+            None => {
+                let u = self.room_uri()?;
+                let host = u.host().to_string();
+                let host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
+                Some((host, u.port().unwrap_or(5060)))
+            }
+        }
+    }
 }
 
 /// One room (`[[adapters.NAME.rooms]]`).
@@ -189,6 +356,7 @@ impl MsrpConfig {
             authenticate: false,
             trusted: Vec::new(),
             accounts: Vec::new(),
+            remote_rooms: Vec::new(),
         }
     }
 
@@ -254,6 +422,47 @@ impl MsrpConfig {
                 return Err(format!("rooms[{i}].max_participants: must be at least 1"));
             }
         }
+        for (i, r) in self.remote_rooms.iter().enumerate() {
+            let key = |k: &str| format!("remote_rooms[{i}].{k}");
+            if r.room_uri().is_none() {
+                return Err(format!(
+                    "{}: {:?} is not a SIP URI with a user part",
+                    key("uri"),
+                    r.uri
+                ));
+            }
+            if self.remote_rooms[..i]
+                .iter()
+                .any(|o| o.room_uri() == r.room_uri())
+            {
+                return Err(format!("{}: {:?} is named twice", key("uri"), r.uri));
+            }
+            if r.nickname.is_empty() || r.nickname.chars().any(char::is_control) {
+                return Err(format!(
+                    "{}: {:?} is not a nickname",
+                    key("nickname"),
+                    r.nickname
+                ));
+            }
+            if r.own_uri(&self.domain).is_none() {
+                return Err(format!("{}: not a SIP URI", key("from")));
+            }
+            if r.next_hop().is_none() {
+                return Err(format!("{}: give host:port", key("proxy")));
+            }
+            if r.nickname_tries == 0 {
+                return Err(format!("{}: must be at least 1", key("nickname_tries")));
+            }
+            if r.subscribe_expires < 60 {
+                return Err(format!("{}: must be at least 60", key("subscribe_expires")));
+            }
+            if r.rejoin_min_ms == 0 || r.rejoin_max_ms < r.rejoin_min_ms {
+                return Err(format!(
+                    "{}: must be at least 1 and at most rejoin_max_ms",
+                    key("rejoin_min_ms")
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -311,5 +520,53 @@ mod tests {
         c.rooms.pop();
         c.chunk_size = 10;
         assert!(c.validate().unwrap_err().starts_with("chunk_size:"));
+        c.chunk_size = 2048;
+        c.remote_rooms = vec![RemoteRoomConfig::new("sip:chat.example.org", "gw")];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("remote_rooms[0].uri:")
+        );
+        c.remote_rooms = vec![RemoteRoomConfig::new("sip:r@chat.example.org", "")];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("remote_rooms[0].nickname:")
+        );
+        let mut r = RemoteRoomConfig::new("sip:r@chat.example.org", "gw");
+        r.proxy = Some("nowhere".into());
+        c.remote_rooms = vec![r];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("remote_rooms[0].proxy:")
+        );
+    }
+
+    #[test]
+    fn the_documented_remote_room_reads() {
+        let text = r#"
+            domain = "chat.example.com"
+            sip_udp = ["0.0.0.0:5062"]
+            msrp = "0.0.0.0:2855"
+            [[remote_rooms]]
+            uri = "sip:chatroom22@chat.example.org"
+            nickname = "gateway"
+            proxy = "192.0.2.10:5060"
+            credentials = { user = "gw", password = "secret" }
+            mode = "relay"
+        "#;
+        let c: MsrpConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        let r = &c.remote_rooms[0];
+        assert_eq!(r.format, "<{nick}> {text}");
+        assert_eq!(r.next_hop(), Some(("192.0.2.10".into(), 5060)));
+        assert_eq!(
+            r.own_uri(&c.domain).unwrap().to_string(),
+            "sip:gateway@chat.example.com"
+        );
+        let no_proxy = RemoteRoomConfig::new("sip:r@chat.example.org:5070", "gw");
+        assert_eq!(no_proxy.next_hop(), Some(("chat.example.org".into(), 5070)));
+        assert!(toml::from_str::<MsrpConfig>(&format!("{text}\nbogus = 1")).is_err());
     }
 }

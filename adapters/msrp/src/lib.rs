@@ -13,6 +13,8 @@
 //! * [`room`] is a chat room as its switch sees it: participants,
 //!   nicknames shared with the bridged worlds, where each message goes
 //!   (RFC 7701 §6, §7).
+//! * [`participant`] is the gateway as a participant of a room hosted
+//!   elsewhere: its offer, its requests, its nicknames, its backoff.
 //! * [`config`] is the adapter's configuration.
 //!
 //!
@@ -20,8 +22,8 @@
 //! `cpimgate-sip` and the hub: [`MsrpAdapter`], configured by
 //! [`MsrpConfig`].
 //!
-//! Not built yet: relays (RFC 4976), the gateway as a participant of
-//! rooms elsewhere.
+//! Not built yet: relays (RFC 4976), puppets in rooms elsewhere (one
+//! participant per bridged user).
 
 pub use adapter::MsrpAdapter;
 pub use config::MsrpConfig;
@@ -30,5 +32,6 @@ pub mod adapter;
 pub mod codec;
 pub mod conference;
 pub mod config;
+pub mod participant;
 pub mod room;
 pub mod sdp;

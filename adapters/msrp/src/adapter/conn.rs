@@ -20,12 +20,19 @@ use crate::codec::{Limits, StreamFramer};
 /// reads slower than that is cut off (RFC 7701 §6.4, congestion).
 pub(super) const WRITE_QUEUE: usize = 1024;
 
-/// Connection ids, unique across the TCP and the TLS listener.
+/// Connection ids, unique across the TCP and the TLS listener and the
+/// connections to rooms elsewhere.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts connections until `internal` is gone; over TLS when `tls` is
-/// given (the handshake runs in a task of its own, so that a slow one
-/// holds nobody up; one that fails is closed with a log line).
+/// A new connection id.
+pub(super) fn next_id() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Accepts connections until the driver is gone (`internal` closed);
+/// over TLS when `tls` is given (the handshake runs in a task of its
+/// own, so that a slow one holds nobody up; one that fails is closed
+/// with a log line).
 pub(super) async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -34,13 +41,28 @@ pub(super) async fn accept_loop(
     first_within: std::time::Duration,
 ) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        // The listener goes with the driver (a gateway restarted in the
+        // same process binds the port again).
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = internal.closed() => return,
+        };
+        let Ok((stream, peer)) = accepted else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let conn = next_id();
         let Some(acceptor) = tls.clone() else {
-            if !start(conn, stream, peer, internal.clone(), limits, first_within).await {
+            if !start(
+                conn,
+                stream,
+                peer,
+                internal.clone(),
+                limits,
+                Some(first_within),
+            )
+            .await
+            {
                 return;
             }
             continue;
@@ -50,7 +72,7 @@ pub(super) async fn accept_loop(
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
             match handshake {
                 Ok(Ok(tls)) => {
-                    start(conn, tls, peer, internal, limits, first_within).await;
+                    start(conn, tls, peer, internal, limits, Some(first_within)).await;
                 }
                 Ok(Err(e)) => tracing::info!("MSRP TLS handshake from {peer} failed: {e}"),
                 Err(_) => tracing::info!("MSRP TLS handshake from {peer} took too long"),
@@ -66,13 +88,15 @@ const READ_BUFFER: usize = 2048;
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts the tasks of one connection; false when the driver is gone.
-async fn start<S>(
+/// `first_within`: how soon the peer must send (RFC 4975 §5.4: the
+/// connecting side sends first); `None` on a connection we opened.
+pub(super) async fn start<S>(
     conn: u64,
     stream: S,
     peer: SocketAddr,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
-    first_within: std::time::Duration,
+    first_within: Option<std::time::Duration>,
 ) -> bool
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -106,7 +130,7 @@ where
         let mut buf = vec![0u8; READ_BUFFER];
         // RFC 4975 §5.4: the connecting side sends first; a connection
         // that says nothing in time binds to no session and is closed.
-        let mut first_by = Some(tokio::time::Instant::now() + first_within);
+        let mut first_by = first_within.map(|d| tokio::time::Instant::now() + d);
         let why = 'read: loop {
             let read = match first_by {
                 Some(at) => match tokio::time::timeout_at(at, read.read(&mut buf)).await {

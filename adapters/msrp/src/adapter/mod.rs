@@ -56,6 +56,7 @@ use crate::room::{Room, RosterChange, SessionId};
 
 mod conn;
 mod events;
+mod remote;
 mod sip;
 mod switch;
 
@@ -111,6 +112,11 @@ pub(crate) enum Internal {
         request: Bytes,
         nick: String,
         taken: Option<String>,
+    },
+    /// The next hop of a remote room was looked up.
+    RemoteHop {
+        room: usize,
+        addr: Option<std::net::SocketAddr>,
     },
 }
 
@@ -186,6 +192,12 @@ struct Driver {
     t1: Duration,
     /// Challenges INVITEs when `authenticate` is on (RFC 3261 §22).
     digest: Option<cpimgate_sip::digest::DigestServer>,
+    /// The rooms elsewhere the gateway takes part in.
+    remotes: Vec<remote::Remote>,
+    /// Their client transactions.
+    remote_txs: HashMap<cpimgate_sip::transaction::TxId, (usize, remote::TxKind)>,
+    /// The INVITEs of their transactions, until a non-2xx is ACKed.
+    remote_invites: HashMap<cpimgate_sip::transaction::TxId, Bytes>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -309,7 +321,11 @@ async fn run(
             cpimgate_sip::digest::DigestServer::new(config.domain.clone(), secret.to_vec())
         }),
         config,
+        remotes: Vec::new(),
+        remote_txs: HashMap::new(),
+        remote_invites: HashMap::new(),
     };
+    d.remote_start();
     for r in d.config.rooms.clone() {
         if let Some(uri) = d.config.room_uri(&r.name) {
             d.rooms
@@ -372,6 +388,7 @@ impl Driver {
             calls,
             self.watchers_timeout(),
             unconnected,
+            self.remote_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -383,7 +400,11 @@ impl Driver {
             Internal::Accepted { conn, writer, peer } => {
                 tracing::debug!(adapter = %self.name, "MSRP connection {conn} from {peer}");
                 self.conns.insert(conn, writer);
+                if let Some(i) = self.remote_of_conn(conn) {
+                    self.remote_connected(i, conn);
+                }
             }
+            Internal::RemoteHop { room, addr } => self.remote_hop(room, addr),
             Internal::Frame { conn, frame } => self.handle_frame(conn, &frame),
             Internal::Closed { conn, why } => self.connection_closed(conn, &why),
             Internal::HubAnswer {
@@ -430,6 +451,9 @@ impl Driver {
     }
 
     fn connection_closed(&mut self, conn: u64, why: &str) {
+        if let Some(i) = self.remote_of_conn(conn) {
+            self.remote_down(i, &format!("the MSRP connection: {why}"), true);
+        }
         self.conns.remove(&conn);
         let gone: Vec<String> = self
             .sessions
@@ -531,6 +555,7 @@ impl Driver {
         self.layer.handle_timeout(now);
         self.retransmit_2xx(now);
         self.watchers_expire(now);
+        self.remote_handle_timeout(now);
         let late: Vec<String> = self
             .sessions
             .iter()
@@ -544,6 +569,7 @@ impl Driver {
     }
 
     fn shutdown(&mut self) {
+        self.remote_shutdown();
         self.watchers_end();
         // A notice before the rooms close (RFC 7701 REQ-10), then BYE.
         let sessions: Vec<String> = self.sessions.keys().cloned().collect();

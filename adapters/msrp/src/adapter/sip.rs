@@ -64,7 +64,7 @@ impl Driver {
         );
     }
 
-    fn transmit(&self, dest: Destination, bytes: Bytes) {
+    pub(super) fn transmit(&self, dest: Destination, bytes: Bytes) {
         let sip = Arc::clone(&self.sip);
         tokio::spawn(async move {
             let _ = sip.send(&dest, bytes).await;
@@ -92,7 +92,12 @@ impl Driver {
                         }
                     }
                 }
-                // The focus sends no INVITE: no ACK to build.
+                // Only a remote room's INVITE needs an ACK built.
+                Output::BuildAck {
+                    tx, response_bytes, ..
+                } => {
+                    self.remote_build_ack(tx, &response_bytes);
+                }
                 _ => {}
             }
         }
@@ -103,6 +108,20 @@ impl Driver {
             Event::Request {
                 tx, bytes, source, ..
             } => self.handle_request(tx, &bytes, source),
+            Event::Response {
+                tx,
+                response,
+                bytes,
+            } if self.is_remote_tx(tx) => self.remote_response(tx, response.status, &bytes),
+            Event::AcceptedResponse { tx, .. } => {
+                self.remote_accepted_again(tx);
+            }
+            Event::Terminated { tx } => {
+                self.remote_invites.remove(&tx);
+            }
+            Event::Timeout { tx, .. } | Event::TransportError { tx } if self.is_remote_tx(tx) => {
+                self.remote_tx_failed(tx);
+            }
             Event::Response { tx, response, .. } if response.status >= 200 => {
                 self.notify_answered(tx, response.status);
             }
@@ -125,6 +144,9 @@ impl Driver {
         let Ok(req) = codec::parse(bytes) else {
             return;
         };
+        if self.remote_request(tx, &req) {
+            return;
+        }
         let to_tag = req
             .to()
             .ok()
@@ -164,7 +186,7 @@ impl Driver {
     }
 
     /// Answers a server transaction; `body` is an SDP.
-    fn respond(
+    pub(super) fn respond(
         &mut self,
         tx: TxId,
         req: &codec::Message<'_>,

@@ -16,6 +16,9 @@ use crate::room::Route;
 impl Driver {
     /// One framed MSRP message from connection `conn`.
     pub(super) fn handle_frame(&mut self, conn: u64, frame: &Bytes) {
+        if let Some(i) = self.remote_of_conn(conn) {
+            return self.remote_frame(i, conn, frame);
+        }
         let m = match codec::parse(frame) {
             Ok(m) => m,
             Err(e) => {
@@ -100,7 +103,7 @@ impl Driver {
         }
     }
 
-    fn answer_bytes(&mut self, conn: u64, request: &Bytes, code: u16) {
+    pub(super) fn answer_bytes(&mut self, conn: u64, request: &Bytes, code: u16) {
         let Ok(m) = codec::parse(request) else {
             return;
         };
@@ -330,7 +333,7 @@ impl Driver {
 
     /// Hands a message to the hub; the SEND is answered once the hub has
     /// stored it (DESIGN.md: accepted means stored).
-    fn submit(&mut self, message: Message, answer: Option<(u64, Bytes)>) {
+    pub(super) fn submit(&mut self, message: Message, answer: Option<(u64, Bytes)>) {
         let private = message.private;
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let inbound = Inbound::Message {
@@ -548,10 +551,14 @@ impl Driver {
     pub(super) fn handle_outbound(&mut self, out: Outbound) {
         match out {
             Outbound::Deliver { message, reply } => {
-                let outcome = self.deliver(&message);
-                let _ = reply.send(outcome);
+                if let Err((message, reply)) = self.remote_deliver(message, reply) {
+                    let outcome = self.deliver(&message);
+                    let _ = reply.send(outcome);
+                }
             }
-            Outbound::RoomEvent(event) => self.room_event(&event),
+            Outbound::RoomEvent(event) if !self.remote_room_event(&event) => {
+                self.room_event(&event);
+            }
             _ => {}
         }
     }

@@ -22,6 +22,9 @@
 //! nickname given up (RFC 7701 §7.3) is written as an empty one, the same
 //! convention as the MSRP `Use-Nickname` header's.
 //!
+//! The other side, reading these documents as a subscriber (the gateway
+//! as a participant of a room elsewhere), is [`read`].
+//!
 //! ```
 //! use cpimgate_model::address::Address;
 //! use cpimgate_msrp::conference::{Conference, Endpoint, Update, users_of};
@@ -48,6 +51,7 @@
 //! assert!(partial.contains(r#"<user entity="xmpp:alice@example.org" state="deleted"/>"#));
 //! ```
 
+pub mod read;
 mod xml;
 
 use cpimgate_model::address::Address;

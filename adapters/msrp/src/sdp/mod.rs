@@ -474,10 +474,16 @@ pub fn answer(offer: &Sdp, local: &Local) -> Result<(Vec<u8>, Agreed), SdpError>
 /// An offer of `local` (the gateway joining a chat room elsewhere):
 /// `a=setup:actpass`, so that the answerer chooses (RFC 6135 §4.1).
 pub fn offer(local: &Local) -> Vec<u8> {
+    offer_as(local, Setup::ActPass)
+}
+
+/// An offer of `local` with the connection role `setup` (RFC 6135 §4.1:
+/// `active` when this side opens the connection whatever the answer).
+pub fn offer_as(local: &Local, setup: Setup) -> Vec<u8> {
     let mut m = local.media();
     m.attributes.push(Attribute {
         attribute: "setup".into(),
-        value: Some("actpass".into()),
+        value: Some(setup.as_str().into()),
     });
     write(&local.session(vec![m]))
 }
