@@ -881,18 +881,7 @@ mod tests {
             main.handle(crate::proto::IrcMessage::parse(line.as_bytes()).unwrap());
         }
         let private = || Report::Private {
-            message: Box::new(Privmsg {
-                from: "Bob".into(),
-                target: "Queen".into(),
-                text: "psst".into(),
-                notice: false,
-                echo: false,
-                time: None,
-                msgid: None,
-                label: None,
-                account: None,
-                history: false,
-            }),
+            message: Box::new(Privmsg::plain("Bob", "Queen", "psst")),
             shared: vec!["#a".into(), "#b".into()],
         };
         let Report::Private { shared, .. } = shared_only(private(), Some(&main)) else {

@@ -466,16 +466,9 @@ mod tests {
 
     fn privmsg(from: &str, target: &str, text: &str) -> Privmsg {
         Privmsg {
-            from: from.into(),
-            target: target.into(),
-            text: text.into(),
-            notice: false,
-            echo: false,
             time: Some("2026-11-22T05:09:25.659Z".into()),
             msgid: Some("m1".into()),
-            label: None,
-            account: None,
-            history: false,
+            ..Privmsg::plain(from, target, text)
         }
     }
 

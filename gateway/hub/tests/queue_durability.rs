@@ -2,6 +2,8 @@
 //! rescheduling, de-duplication, schema coexistence, open errors.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -298,13 +300,7 @@ async fn a_failed_group_answers_every_caller_and_records_nothing() {
 
     // Another connection to the file (the mapping table) holds the write
     // lock longer than the busy timeout.
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut lock = common::write_lock(&path).await;
     let (a, b) = (text(1), text(2));
     let (ra, rb) = tokio::join!(
         q.enqueue(&a.id, vec![("xmpp0".into(), a.clone())]),
@@ -314,7 +310,7 @@ async fn a_failed_group_answers_every_caller_and_records_nothing() {
     assert!(matches!(rb, Err(QueueError::Store(_))), "{rb:?}");
     assert!(q.stats().failed_commits >= 1);
     assert_eq!(q.depth(), 0);
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
 
     // Nothing of the failed group was kept: not even its ids as seen (the
     // retry is no duplicate). Its entry ids may have been handed out

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{CommitGate, WAIT};
+use common::{CommitGate, WAIT, write_lock};
 use cpimgate::queue::{Queue, QueueConfig, QueueError};
 use cpimgate_model::time::Timestamp;
 use cpimgate_model::{Message, Origin, World};
@@ -241,20 +241,6 @@ async fn a_backlog_read_sees_a_staged_entry_once_it_is_committed() {
     staged.committed.await.unwrap();
     assert_eq!(loaded, vec![staged.entries[1].clone()]);
     q.close().await.unwrap();
-}
-
-/// A connection that holds the database's write lock until dropped (the
-/// mapping table writing to the same file, say).
-async fn write_lock(path: &Path) -> sqlx::SqliteConnection {
-    use sqlx::Connection as _;
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
-    other
 }
 
 #[tokio::test]

@@ -185,6 +185,25 @@ pub struct Privmsg {
     pub history: bool,
 }
 
+#[cfg(test)]
+impl Privmsg {
+    /// A PRIVMSG as a server sends it, without tags.
+    pub(crate) fn plain(from: &str, target: &str, text: &str) -> Privmsg {
+        Privmsg {
+            from: from.into(),
+            target: target.into(),
+            text: text.into(),
+            notice: false,
+            echo: false,
+            time: None,
+            msgid: None,
+            label: None,
+            account: None,
+            history: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Waiting for the CAP LS answer.

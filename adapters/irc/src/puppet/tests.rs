@@ -411,18 +411,7 @@ fn nick_changes_and_private_messages() {
     p.handle_report(t0, 1, Report::NickChanged("Queen_".into()));
     assert_eq!(shorts(&mut p), ["store sip:alice@example.com Queen_"]);
 
-    let privmsg = Privmsg {
-        from: "bob".into(),
-        target: "Queen_".into(),
-        text: "psst".into(),
-        notice: false,
-        echo: false,
-        time: None,
-        msgid: None,
-        label: None,
-        account: None,
-        history: false,
-    };
+    let privmsg = Privmsg::plain("bob", "Queen_", "psst");
     p.handle_report(
         t0,
         1,

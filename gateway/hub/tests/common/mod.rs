@@ -348,3 +348,18 @@ pub async fn quiet(h: &mut Handle) {
         panic!("unexpected: {s:?}");
     }
 }
+
+/// A second connection to the database file that holds its write lock
+/// (`BEGIN IMMEDIATE`) until dropped: the mapping table writing to the
+/// same file, say.
+pub async fn write_lock(path: &Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
