@@ -56,6 +56,7 @@ use crate::room::{Room, RosterChange, SessionId};
 
 mod conn;
 mod events;
+mod keepalive;
 mod remote;
 mod sip;
 mod switch;
@@ -91,11 +92,14 @@ pub(crate) enum Internal {
     /// A participant connected to the MSRP listener.
     Accepted {
         conn: u64,
-        writer: mpsc::Sender<Bytes>,
+        writer: conn::Writer,
         peer: std::net::SocketAddr,
     },
     /// One MSRP message, framed.
     Frame { conn: u64, frame: Bytes },
+    /// The head of a chunk larger than `max_message_size`, whose body
+    /// is being skipped (answered 413, RFC 4975 §10.5).
+    Oversized { conn: u64, head: Bytes },
     /// A connection ended.
     Closed { conn: u64, why: String },
     /// The hub's verdict on a message a participant sent; `answer` is the
@@ -140,6 +144,11 @@ struct Session {
     connect_by: Instant,
     /// Chunked messages being forwarded as they come, by Message-ID.
     forwards: HashMap<String, Forward>,
+    /// When the participant last sent anything on the session.
+    heard: Instant,
+    /// The keep-alive waiting for its response: its transaction id and
+    /// when it was sent.
+    keepalive: Option<(String, Instant)>,
 }
 
 /// A chunked message forwarded chunk by chunk (RFC 7701 §6.1).
@@ -180,9 +189,11 @@ struct Driver {
     sip_transport: TransportKind,
     layer: TransactionLayer<Destination>,
     rooms: HashMap<String, Room>,
-    sessions: HashMap<String, Session>,
-    calls: HashMap<CallKey, Call>,
-    conns: HashMap<u64, mpsc::Sender<Bytes>>,
+    /// Boxed, like `calls`: a table of 1,000 has room for 2,048, which
+    /// inline would be most of the sessions' memory.
+    sessions: HashMap<String, Box<Session>>,
+    calls: HashMap<CallKey, Box<Call>>,
+    conns: HashMap<u64, conn::Writer>,
     /// Subscriptions to the rooms' conference events, by dialog.
     watchers: HashMap<CallKey, events::Watcher>,
     /// NOTIFY client transactions, with their subscription.
@@ -198,6 +209,9 @@ struct Driver {
     remote_txs: HashMap<cpimgate_sip::transaction::TxId, (usize, remote::TxKind)>,
     /// The INVITEs of their transactions, until a non-2xx is ACKed.
     remote_invites: HashMap<cpimgate_sip::transaction::TxId, Bytes>,
+    /// When the sessions are next looked at for keep-alives and their
+    /// responses (`keepalive_ms`).
+    keepalive_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -324,7 +338,9 @@ async fn run(
         remotes: Vec::new(),
         remote_txs: HashMap::new(),
         remote_invites: HashMap::new(),
+        keepalive_at: None,
     };
+    d.keepalive_at = d.keepalive_tick().map(|t| Instant::now() + t);
     d.remote_start();
     for r in d.config.rooms.clone() {
         if let Some(uri) = d.config.room_uri(&r.name) {
@@ -389,6 +405,7 @@ impl Driver {
             self.watchers_timeout(),
             unconnected,
             self.remote_timeout(),
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -406,6 +423,7 @@ impl Driver {
             }
             Internal::RemoteHop { room, addr } => self.remote_hop(room, addr),
             Internal::Frame { conn, frame } => self.handle_frame(conn, &frame),
+            Internal::Oversized { conn, head } => self.handle_oversized(conn, &head),
             Internal::Closed { conn, why } => self.connection_closed(conn, &why),
             Internal::HubAnswer {
                 answer,
@@ -428,9 +446,18 @@ impl Driver {
         let Some(w) = self.conns.get(&conn) else {
             return;
         };
-        if w.try_send(bytes).is_err() {
-            tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
-            self.conns.remove(&conn);
+        match w.send(bytes) {
+            Ok(()) => {}
+            Err(conn::WriteError::Full) => {
+                tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
+                if let Some(w) = self.conns.remove(&conn) {
+                    w.cut_off();
+                }
+            }
+            // Its task ends and tells so: its sessions end then.
+            Err(conn::WriteError::Closed) => {
+                self.conns.remove(&conn);
+            }
         }
     }
 
@@ -479,7 +506,7 @@ impl Driver {
         self.flush_roster(&s.room);
         if let Some(call) = self.calls.remove(&s.call) {
             if bye {
-                self.send_bye(call);
+                self.send_bye(*call);
             }
         }
     }
@@ -556,6 +583,7 @@ impl Driver {
         self.retransmit_2xx(now);
         self.watchers_expire(now);
         self.remote_handle_timeout(now);
+        self.keepalive_timeout(now);
         let late: Vec<String> = self
             .sessions
             .iter()

@@ -414,7 +414,7 @@ impl Driver {
         let key = (dialog.call_id().to_owned(), local_tag);
         self.sessions.insert(
             session.clone(),
-            Session {
+            Box::new(Session {
                 room: room_key.clone(),
                 id,
                 own_path,
@@ -426,17 +426,19 @@ impl Driver {
                 welcomed: false,
                 connect_by: now + Duration::from_millis(self.config.connect_within_ms),
                 forwards: HashMap::new(),
-            },
+                heard: now,
+                keepalive: None,
+            }),
         );
         self.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 dialog,
                 session,
                 peer: source,
                 unacked: Some((Unacked2xx::new(now, self.t1, self.t1 * 8), ok)),
                 answer,
-            },
+            }),
         );
         self.flush_roster(&room_key);
     }
