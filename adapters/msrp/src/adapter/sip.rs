@@ -398,9 +398,12 @@ impl Driver {
         let _ = ok.push_header("Contact", &format!("<{contact}>;isfocus"));
         let _ = ok.push_header("Allow", ALLOW);
         let _ = ok.push_header("Content-Type", "application/sdp");
-        let answer = Bytes::from(answer);
+        // Both are kept (the answer for a re-INVITE, the 2xx until its
+        // ACK and in the INVITE's transaction for 64*T1): without the
+        // spare room the writers left in them.
+        let answer = Bytes::from(shrunk(answer));
         ok.set_body(answer.clone());
-        let ok = Bytes::from(ok.to_bytes());
+        let ok = Bytes::from(shrunk(ok.to_bytes()));
         let now = Instant::now();
         let _ = self.layer.respond(
             now,
@@ -524,6 +527,12 @@ impl Driver {
             }
         }
     }
+}
+
+/// `v` in an allocation of its length.
+fn shrunk(mut v: Vec<u8>) -> Vec<u8> {
+    v.shrink_to_fit();
+    v
 }
 
 /// The dialog a request names: its Call-ID and our tag (its To tag).

@@ -131,17 +131,17 @@ impl StreamFramer {
     /// ```
     /// use cpimgate_msrp::codec::{parse, Frame, Limits, StreamFramer};
     /// let mut f = StreamFramer::new(Limits { max_chunk: 8, ..Limits::default() });
-    /// f.handle_data(b"MSRP t1 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
-    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: m1\r\n\
+    /// f.handle_data(b"MSRP tr01 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: msg01\r\n\
     /// Byte-Range: 1-*/*\r\nContent-Type: text/plain\r\n\r\n");
     /// // Past the limit, with room for an end-line that may still come:
     /// f.handle_data(&[b'x'; 60]);
     /// let Some(Ok(Frame::Oversized(head))) = f.poll_frame() else { panic!() };
-    /// assert_eq!(parse(&head).unwrap().transaction_id(), "t1");
-    /// f.handle_data(b"more\r\n-------t1+\r\nMSRP t2 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
-    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: m2\r\n-------t2$\r\n");
+    /// assert_eq!(parse(&head).unwrap().transaction_id(), "tr01");
+    /// f.handle_data(b"more\r\n-------tr01+\r\nMSRP tr02 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: msg02\r\n-------tr02$\r\n");
     /// let Some(Ok(Frame::Message(m))) = f.poll_frame() else { panic!() };
-    /// assert_eq!(parse(&m).unwrap().transaction_id(), "t2");
+    /// assert_eq!(parse(&m).unwrap().transaction_id(), "tr02");
     /// assert!(f.buffered().is_empty());
     /// ```
     pub fn poll_frame(&mut self) -> Option<Result<Frame, ParseError>> {
