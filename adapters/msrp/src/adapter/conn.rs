@@ -44,9 +44,10 @@ pub(super) const WRITE_QUEUE: usize = 1024;
 /// of the poll only, never kept (see the module docs).
 const READ_SIZE: usize = 8192;
 
-/// How many slots an idle connection's queues keep (the fewest a
-/// `VecDeque` of `Bytes` allocates).
-const IDLE_SLOTS: usize = 4;
+/// How many slots an idle connection's queues keep: none (what a
+/// message costs to allocate is less than what 1,000 idle queues of 4
+/// slots hold).
+const IDLE_SLOTS: usize = 0;
 
 /// The most queued messages one vectored write takes.
 const WRITE_BATCH: usize = 64;

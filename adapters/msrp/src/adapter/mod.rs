@@ -136,19 +136,55 @@ struct Session {
     conn: Option<u64>,
     /// Messages for the participant written before its connection came.
     waiting: Vec<Bytes>,
-    reassembler: Reassembler,
+    /// Chunked messages coming in: made at the first chunk, dropped when
+    /// none is left (most sessions send whole messages only).
+    chunks: Option<Box<Chunks>>,
     call: CallKey,
     welcomed: bool,
     /// Until when the participant may connect (RFC 4975 §5.4); after it,
     /// a session with no connection ends with a BYE.
     connect_by: Instant,
-    /// Chunked messages being forwarded as they come, by Message-ID.
-    forwards: HashMap<String, Forward>,
     /// When the participant last sent anything on the session.
     heard: Instant,
     /// The keep-alive waiting for its response: its transaction id and
     /// when it was sent.
     keepalive: Option<(String, Instant)>,
+}
+
+/// What a session holds while chunked messages come in.
+#[derive(Debug)]
+struct Chunks {
+    reassembler: Reassembler,
+    /// Chunked messages being forwarded as they come, by Message-ID.
+    forwards: HashMap<String, Forward>,
+}
+
+impl Session {
+    /// The chunked messages' state, made if there is none.
+    fn chunks(&mut self, config: &MsrpConfig) -> &mut Chunks {
+        self.chunks.get_or_insert_with(|| {
+            Box::new(Chunks {
+                reassembler: reassembler(config),
+                forwards: HashMap::new(),
+            })
+        })
+    }
+
+    /// The forward of a chunked message.
+    fn forward(&self, message_id: &str) -> Option<&Forward> {
+        self.chunks.as_ref()?.forwards.get(message_id)
+    }
+
+    /// Drops the chunked messages' state when nothing is in it.
+    fn tidy(&mut self) {
+        if self
+            .chunks
+            .as_ref()
+            .is_some_and(|c| c.forwards.is_empty() && c.reassembler.partial_count() == 0)
+        {
+            self.chunks = None;
+        }
+    }
 }
 
 /// A chunked message forwarded chunk by chunk (RFC 7701 §6.1).
@@ -172,8 +208,6 @@ struct Call {
     peer: Destination,
     /// The 2xx until its ACK (RFC 3261 §13.3.1.4).
     unacked: Option<(Unacked2xx, Bytes)>,
-    /// The SDP answer, for a re-INVITE.
-    answer: Bytes,
 }
 
 struct Driver {

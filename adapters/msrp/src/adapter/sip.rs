@@ -3,7 +3,6 @@
 //! (`events.rs`); OPTIONS is answered; the 2xx is sent again until its
 //! ACK (RFC 3261 §13.3.1.4).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use cpimgate_sip::transaction::{
 };
 use cpimgate_sip::transport::{Destination, Source};
 
-use super::{Call, Driver, Session, reassembler, token};
+use super::{Call, Driver, Session, token};
 use crate::room::{Participant, Room};
 use crate::sdp::{self, Local};
 use cpimgate_sip::digest::{DigestRequest, Verdict};
@@ -342,15 +341,7 @@ impl Driver {
             _ => ("msrp", self.msrp_port),
         };
         let own_path = format!("{scheme}://{}:{port}/{session};tcp", self.host);
-        let mut local = Local::room(&self.host, port, &own_path);
-        let mut tokens = Vec::new();
-        if policy.nicknames {
-            tokens.push("nickname".to_owned());
-        }
-        if policy.private_messages {
-            tokens.push("private-messages".to_owned());
-        }
-        local.chatroom = Some(tokens);
+        let local = room_local(&self.host, port, &own_path, &policy);
         let (answer, agreed) = match sdp::answer(&offer, &local) {
             Ok(a) => a,
             Err(e) => return refuse(self, 488, &format!("Not Acceptable Here: {e}")),
@@ -398,11 +389,9 @@ impl Driver {
         let _ = ok.push_header("Contact", &format!("<{contact}>;isfocus"));
         let _ = ok.push_header("Allow", ALLOW);
         let _ = ok.push_header("Content-Type", "application/sdp");
-        // Both are kept (the answer for a re-INVITE, the 2xx until its
-        // ACK and in the INVITE's transaction for 64*T1): without the
-        // spare room the writers left in them.
-        let answer = Bytes::from(shrunk(answer));
-        ok.set_body(answer.clone());
+        ok.set_body(Bytes::from(answer));
+        // Kept until its ACK (and by the INVITE's transaction for
+        // 64*T1): without the spare room the writer left in it.
         let ok = Bytes::from(shrunk(ok.to_bytes()));
         let now = Instant::now();
         let _ = self.layer.respond(
@@ -424,11 +413,10 @@ impl Driver {
                 remote_path: agreed.remote_path,
                 conn: None,
                 waiting: Vec::new(),
-                reassembler: reassembler(&self.config),
+                chunks: None,
                 call: key.clone(),
                 welcomed: false,
                 connect_by: now + Duration::from_millis(self.config.connect_within_ms),
-                forwards: HashMap::new(),
                 heard: now,
                 keepalive: None,
             }),
@@ -440,7 +428,6 @@ impl Driver {
                 session,
                 peer: source,
                 unacked: Some((Unacked2xx::new(now, self.t1, self.t1 * 8), ok)),
-                answer,
             }),
         );
         self.flush_roster(&room_key);
@@ -462,8 +449,42 @@ impl Driver {
                 None,
             );
         }
-        let answer = call.answer.clone();
-        self.respond(tx, req, 200, "OK", &[("Allow", ALLOW)], Some(answer));
+        // RFC 3264 §8: the new offer gets an answer; the session does
+        // not move (the same path, the same listener).
+        let session = call.session.clone();
+        let answer = self.sessions.get(&session).and_then(|s| {
+            let room = self.rooms.get(&s.room)?;
+            let port = s
+                .own_path
+                .rsplit_once(':')
+                .and_then(|(_, r)| r.split('/').next())
+                .and_then(|p| p.parse().ok())?;
+            let local = room_local(&self.host, port, &s.own_path, room.policy());
+            // RFC 3261 §14.2: a re-INVITE without an offer gets one.
+            if req.body().is_empty() {
+                return Some(sdp::offer_as(&local, sdp::Setup::Passive));
+            }
+            let offer = sdp::parse(req.body()).ok()?;
+            sdp::answer(&offer, &local).ok().map(|(a, _)| a)
+        });
+        match answer {
+            Some(a) => self.respond(
+                tx,
+                req,
+                200,
+                "OK",
+                &[("Allow", ALLOW)],
+                Some(Bytes::from(a)),
+            ),
+            None => self.respond(
+                tx,
+                req,
+                488,
+                "Not Acceptable Here: the session stays as it is",
+                &[],
+                None,
+            ),
+        }
     }
 
     /// BYE: the participant leaves.
@@ -527,6 +548,20 @@ impl Driver {
             }
         }
     }
+}
+
+/// What the room says of itself in an SDP answer at `own_path`.
+fn room_local(host: &str, port: u16, own_path: &str, policy: &crate::room::Policy) -> Local {
+    let mut local = Local::room(host, port, own_path);
+    let mut tokens = Vec::new();
+    if policy.nicknames {
+        tokens.push("nickname".to_owned());
+    }
+    if policy.private_messages {
+        tokens.push("private-messages".to_owned());
+    }
+    local.chatroom = Some(tokens);
+    local
 }
 
 /// `v` in an allocation of its length.

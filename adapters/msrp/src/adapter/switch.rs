@@ -146,8 +146,13 @@ impl Driver {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
-        s.reassembler.forget(msg_id);
-        let Some(forward) = s.forwards.remove(msg_id) else {
+        let Some(chunks) = s.chunks.as_mut() else {
+            return;
+        };
+        chunks.reassembler.forget(msg_id);
+        let forward = chunks.forwards.remove(msg_id);
+        s.tidy();
+        let Some(forward) = forward else {
             return;
         };
         for (target, copy_id) in forward.targets {
@@ -253,7 +258,7 @@ impl Driver {
         let known = self
             .sessions
             .get(session)
-            .and_then(|s| s.forwards.get(&msg_id))
+            .and_then(|s| s.forward(&msg_id))
             .map(|f| f.refused);
         if let Some(Some(code)) = known {
             return self.answer(conn, m, code, own);
@@ -273,7 +278,9 @@ impl Driver {
                 };
                 let refused = forward.refused;
                 if let Some(s) = self.sessions.get_mut(session) {
-                    s.forwards.insert(msg_id.clone(), forward);
+                    s.chunks(&self.config)
+                        .forwards
+                        .insert(msg_id.clone(), forward);
                 }
                 if let Some(code) = refused {
                     return self.answer(conn, m, code, own);
@@ -283,12 +290,13 @@ impl Driver {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
-        let code = match s.reassembler.handle_chunk(&chunk) {
+        let chunks = s.chunks(&self.config);
+        let code = match chunks.reassembler.handle_chunk(&chunk) {
             Ok(()) => 200,
             Err(e) => e.response_code(),
         };
         let events: Vec<ReassemblyEvent> =
-            std::iter::from_fn(|| s.reassembler.poll_event()).collect();
+            std::iter::from_fn(|| chunks.reassembler.poll_event()).collect();
         if code == 200 {
             self.forward_chunk(session, &msg_id, m, chunk.body);
         } else {
@@ -305,18 +313,26 @@ impl Driver {
                     let forwarded = self
                         .sessions
                         .get_mut(session)
-                        .and_then(|s| s.forwards.remove(&message_id))
+                        .and_then(|s| s.chunks.as_mut())
+                        .and_then(|c| c.forwards.remove(&message_id))
                         .is_some();
                     // Every chunk is answered already; a refusal of the
                     // whole message is only logged.
                     self.take_message(session, body, message_id, None, forwarded);
                 }
                 ReassemblyEvent::Aborted { message_id, .. } => {
-                    if let Some(s) = self.sessions.get_mut(session) {
-                        s.forwards.remove(&message_id);
+                    if let Some(c) = self
+                        .sessions
+                        .get_mut(session)
+                        .and_then(|s| s.chunks.as_mut())
+                    {
+                        c.forwards.remove(&message_id);
                     }
                 }
             }
+        }
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.tidy();
         }
     }
 
@@ -353,7 +369,7 @@ impl Driver {
         let Some(targets) = self
             .sessions
             .get(session)
-            .and_then(|s| s.forwards.get(msg_id))
+            .and_then(|s| s.forward(msg_id))
             .map(|f| f.targets.clone())
         else {
             return;
