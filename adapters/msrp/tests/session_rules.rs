@@ -12,6 +12,9 @@
 //!   coming (§10.5), and the connection goes on;
 //! * a message whose chunks pass `max_message_size` gets 413 at the
 //!   chunk that passes it, and its copies are aborted (`#`, §7.1);
+//! * a late copy of an INVITE, after its ACK, does not join again
+//!   (RFC 3261 §17.2.3: the transaction that would have absorbed it
+//!   ends at the ACK);
 //! * with `keepalive_ms`, a silent connection gets an empty SEND that
 //!   asks for a response (§7.1.1); a participant that answers stays, one
 //!   that does not is treated as failed (408) and gets a BYE.
@@ -134,6 +137,8 @@ struct Ua {
     framer: StreamFramer,
     own_path: String,
     focus_path: String,
+    /// The INVITE as sent, and where to.
+    invite: (Vec<u8>, SocketAddr),
 }
 
 impl Ua {
@@ -199,6 +204,7 @@ impl Ua {
             framer: StreamFramer::new(Limits::default()),
             own_path,
             focus_path,
+            invite: (bytes, focus),
         };
         let tid = token();
         ua.write(&ua.request(&tid, "SEND", &format!("Message-ID: {}\r\n", token()), None))
@@ -464,4 +470,20 @@ async fn keepalives_are_sent_and_a_participant_that_does_not_answer_them_is_drop
         !answers.bye(Duration::from_millis(300)).await,
         "the answering participant got a BYE"
     );
+}
+
+#[tokio::test]
+async fn a_copy_of_the_invite_after_its_ack_joins_nobody() {
+    let (focus, _stop) = gateway("").await;
+    let ua = Ua::join(focus).await;
+    let (invite, to) = &ua.invite;
+    ua.sip.send_to(invite, *to).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let answered =
+        tokio::time::timeout(Duration::from_millis(700), ua.sip.recv_from(&mut buf)).await;
+    if let Ok(r) = answered {
+        let (n, _) = r.unwrap();
+        let m = cpimgate_sip::codec::parse(&buf[..n]).unwrap();
+        panic!("the copy got {:?}", m.status());
+    }
 }

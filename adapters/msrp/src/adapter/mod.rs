@@ -208,6 +208,8 @@ struct Call {
     peer: Destination,
     /// The 2xx until its ACK (RFC 3261 §13.3.1.4).
     unacked: Option<(Unacked2xx, Bytes)>,
+    /// The INVITE's server transaction, until the ACK ends it.
+    invite_tx: Option<cpimgate_sip::transaction::TxId>,
 }
 
 struct Driver {

@@ -132,6 +132,16 @@ impl Driver {
                 if let Some(tag) = request.to_tag {
                     if let Some(call) = self.calls.get_mut(&(request.call_id, tag)) {
                         call.unacked = None;
+                        // RFC 6026 §7.1 keeps the INVITE's transaction in
+                        // Accepted for 64*T1, to absorb retransmissions of
+                        // the INVITE and pass on ACKs. The ACK is here,
+                        // and a late copy of the INVITE is absorbed by
+                        // `invite_again`: the transaction (its request,
+                        // its 2xx, its slot: some 2.5 KB per participant
+                        // for 32 s) goes now.
+                        if let Some(tx) = call.invite_tx.take() {
+                            let _ = self.layer.terminate(tx);
+                        }
                     }
                 }
             }
@@ -153,6 +163,9 @@ impl Driver {
             .and_then(|t| t.tag())
             .map(str::to_owned);
         match (req.method().unwrap_or_default(), to_tag) {
+            ("INVITE", None) if self.invite_again(&req) => {
+                let _ = self.layer.terminate(tx);
+            }
             ("INVITE", None) => self.invite(tx, &req, source),
             ("INVITE", Some(tag)) => self.reinvite(tx, &req, &tag),
             ("BYE", Some(tag)) => self.bye(tx, &req, &tag),
@@ -428,9 +441,26 @@ impl Driver {
                 session,
                 peer: source,
                 unacked: Some((Unacked2xx::new(now, self.t1, self.t1 * 8), ok)),
+                invite_tx: Some(tx),
             }),
         );
         self.flush_roster(&room_key);
+    }
+
+    /// Whether an INVITE without To tag is a late copy of one that made a
+    /// call that is there (its Call-ID and From tag): its transaction
+    /// ended at the ACK, so it is absorbed here instead (RFC 3261
+    /// §17.2.3, RFC 6026 §7.1).
+    fn invite_again(&self, req: &codec::Message<'_>) -> bool {
+        let Ok(Some(call_id)) = req.call_id() else {
+            return false;
+        };
+        let Some(from_tag) = req.from().ok().flatten().and_then(|f| f.tag()) else {
+            return false;
+        };
+        self.calls
+            .values()
+            .any(|c| c.dialog.call_id() == call_id && c.dialog.remote_tag() == from_tag)
     }
 
     /// A re-INVITE: the same answer again (the session does not move).
