@@ -4,8 +4,8 @@
 //! One task owns everything but the sockets: the SIP transaction layer of
 //! `cpimgate-sip` (INVITE, ACK, BYE on the rooms' SIP URIs), the dialogs,
 //! the rooms of [`crate::room`] and the MSRP sessions. Sockets live in
-//! small tasks: the SIP transport's, and a reader and a writer per MSRP
-//! connection ([`conn`]). Every input comes to the run loop as an event;
+//! small tasks: the SIP transport's, and one per MSRP connection that
+//! reads and writes ([`conn`]). Every input comes to the run loop as an event;
 //! after each one the transaction layer's outputs are drained.
 //!
 //! ```text
@@ -23,10 +23,12 @@
 //!
 //! A chunked message is copied chunk by chunk once its first chunk holds
 //! the CPIM headers (RFC 7701 §6.1), to the recipients routed then; the
-//! hub gets it whole. What the switch does not do yet: re-chunking by the
-//! receiver's `max-size`, 408 for a SEND of its own left without a
-//! response, the chunk reception timer of §6.1 (a forward ends with its
-//! message, its abort or its session). The requests within a dialog go to where its INVITE came
+//! hub gets it whole. The copies ask for failure responses only
+//! (`Failure-Report: partial`, RFC 4975 §7.1.1: no timer); the
+//! keep-alives of `keepalive_ms` ask for a response and time out as 408
+//! (`keepalive.rs`). What the switch does not do yet: re-chunking by the
+//! receiver's `max-size`, the chunk reception timer of §6.1 (a forward
+//! ends with its message, its abort, a 413 or its session). The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
 
 use std::collections::HashMap;
