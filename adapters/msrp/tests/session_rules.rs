@@ -17,7 +17,10 @@
 //!   ends at the ACK);
 //! * with `keepalive_ms`, a silent connection gets an empty SEND that
 //!   asks for a response (§7.1.1); a participant that answers stays, one
-//!   that does not is treated as failed (408) and gets a BYE.
+//!   that does not is treated as failed (408) and gets a BYE;
+//! * in a room elsewhere (`remote_rooms`), a focus that leaves the
+//!   gateway's first SEND and NICKNAME without a response for
+//!   `response_within_ms` (§7.1.1) gets a BYE and a new INVITE.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
@@ -485,5 +488,79 @@ async fn a_copy_of_the_invite_after_its_ack_joins_nobody() {
         let (n, _) = r.unwrap();
         let m = cpimgate_sip::codec::parse(&buf[..n]).unwrap();
         panic!("the copy got {:?}", m.status());
+    }
+}
+
+/// A focus written here: answers the gateway's INVITE, takes its MSRP
+/// connection, and answers nothing on it.
+#[tokio::test]
+async fn a_room_elsewhere_that_does_not_answer_is_left_and_joined_again() {
+    let focus_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let focus_addr = focus_sip.local_addr().unwrap();
+    let msrp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let msrp_port = msrp.local_addr().unwrap().port();
+    let (_gw, _stop) = gateway(&format!(
+        "response_within_ms = 300\n\
+         [[remote_rooms]]\n\
+         uri = \"sip:elsewhere@127.0.0.1:{port}\"\n\
+         nickname = \"gw\"\n\
+         proxy = \"127.0.0.1:{port}\"\n\
+         rejoin_min_ms = 50\n\
+         rejoin_max_ms = 100\n",
+        port = focus_addr.port()
+    ))
+    .await;
+    // The INVITE (OPTIONS probes of `gateway` do not come here).
+    let (invite, from) = loop {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) = tokio::time::timeout(WAIT, focus_sip.recv_from(&mut buf))
+            .await
+            .expect("no INVITE")
+            .unwrap();
+        buf.truncate(n);
+        if cpimgate_sip::codec::parse(&buf).unwrap().method() == Some("INVITE") {
+            break (buf, from);
+        }
+    };
+    let req = cpimgate_sip::codec::parse(&invite).unwrap();
+    let offer = sdp::parse(req.body()).unwrap();
+    let path = format!("msrp://127.0.0.1:{msrp_port}/{};tcp", token());
+    let (answer, _) = sdp::answer(&offer, &Local::room("127.0.0.1", msrp_port, &path)).unwrap();
+    let mut ok =
+        cpimgate_sip::codec::OwnedMessage::response_to(&req, 200, "OK", Some(&token())).unwrap();
+    ok.push_header("Contact", &format!("<sip:elsewhere@{focus_addr}>;isfocus"))
+        .unwrap();
+    ok.push_header("Content-Type", "application/sdp").unwrap();
+    ok.set_body(answer);
+    focus_sip.send_to(&ok.to_bytes(), from).await.unwrap();
+    // The gateway connects and sends first; nothing is answered.
+    let (mut conn, _) = tokio::time::timeout(WAIT, msrp.accept())
+        .await
+        .expect("no MSRP connection")
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(WAIT, conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"MSRP "), "the first SEND");
+    // RFC 4975 §7.1.1: no response in time is a failure (408): the
+    // gateway leaves (BYE) and joins again (a new INVITE).
+    let mut seen = Vec::new();
+    while !(seen.contains(&"BYE".to_owned()) && seen.contains(&"INVITE".to_owned())) {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) = tokio::time::timeout(WAIT, focus_sip.recv_from(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("after the silence the focus saw only {seen:?}"))
+            .unwrap();
+        let m = cpimgate_sip::codec::parse(&buf[..n]).unwrap();
+        if let Some(method) = m.method() {
+            if method == "BYE" {
+                let ok =
+                    cpimgate_sip::codec::OwnedMessage::response_to(&m, 200, "OK", None).unwrap();
+                focus_sip.send_to(&ok.to_bytes(), from).await.unwrap();
+            }
+            seen.push(method.to_owned());
+        }
     }
 }
