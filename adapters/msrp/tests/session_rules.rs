@@ -12,6 +12,8 @@
 //!   coming (§10.5), and the connection goes on;
 //! * a message whose chunks pass `max_message_size` gets 413 at the
 //!   chunk that passes it, and its copies are aborted (`#`, §7.1);
+//! * a participant that answers a forwarded chunk 413 gets no more
+//!   chunks of that message (§10.5);
 //! * a late copy of an INVITE, after its ACK, does not join again
 //!   (RFC 3261 §17.2.3: the transaction that would have absorbed it
 //!   ends at the ACK);
@@ -563,4 +565,72 @@ async fn a_room_elsewhere_that_does_not_answer_is_left_and_joined_again() {
             seen.push(method.to_owned());
         }
     }
+}
+
+#[tokio::test]
+async fn a_participant_that_refuses_a_chunk_gets_no_more_of_its_message() {
+    let (focus, _stop) = gateway("").await;
+    let mut alice = Ua::join(focus).await;
+    let mut bob = Ua::join(focus).await;
+    let send = |ua: &Ua, tid: &str, id: &str, range: &str, body: &[u8], flag: u8| {
+        let mut m = ua.request(
+            tid,
+            "SEND",
+            &format!("Message-ID: {id}\r\nByte-Range: {range}\r\nContent-Type: message/cpim\r\n"),
+            Some(body),
+        );
+        let end = m.len() - 3;
+        m[end] = flag;
+        m
+    };
+    let first = cpim(&alice.user, "first half, ");
+    let n = first.len();
+    let c1 = send(&alice, "part1", "halves", &format!("1-{n}/*"), &first, b'+');
+    alice.write(&c1).await;
+    assert_eq!(alice.response("part1").await, 200);
+    // Bob refuses the copy (RFC 4975 §10.5: stop sending it).
+    let copy = bob.next().await;
+    let copy = parse(&copy).unwrap();
+    assert_eq!(copy.continuation(), Continuation::More);
+    let refusal = cpimgate_msrp::codec::OwnedMessage::response_to(
+        &copy,
+        413,
+        Some("Too large"),
+        &bob.own_path,
+    )
+    .unwrap();
+    bob.write(&refusal.to_bytes()).await;
+    // The switch reads the 413 before alice's next chunk: a round trip
+    // of bob's on the same connection after it.
+    let tid = token();
+    let req = bob.request(&tid, "SEND", &format!("Message-ID: {}\r\n", token()), None);
+    bob.write(&req).await;
+    assert_eq!(bob.response(&tid).await, 200);
+    let c2 = send(
+        &alice,
+        "part2",
+        "halves",
+        &format!("{}-{}/*", n + 1, n + 11),
+        b"second half",
+        b'$',
+    );
+    alice.write(&c2).await;
+    assert_eq!(alice.response("part2").await, 200);
+    // Then a whole message: the next thing bob gets.
+    let whole = send(
+        &alice,
+        "whole1",
+        "another",
+        "1-*/*",
+        &cpim(&alice.user, "next"),
+        b'$',
+    );
+    alice.write(&whole).await;
+    let next = bob.next().await;
+    let next = parse(&next).unwrap();
+    assert!(
+        next.body().unwrap_or_default().ends_with(b"next"),
+        "bob got {:?}",
+        String::from_utf8_lossy(next.body().unwrap_or_default())
+    );
 }

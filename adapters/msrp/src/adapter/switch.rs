@@ -109,12 +109,28 @@ impl Driver {
         }
         match status {
             200 => {}
+            // RFC 4975 §10.5: no more chunks of that message to it.
+            413 => self.refused_copy(&session, tid),
             481 => {
                 tracing::info!(adapter = %self.name, "MSRP session {session}: the participant does not know it (481)");
                 self.end_session(&session, true);
             }
             _ => {
                 tracing::info!(adapter = %self.name, "MSRP session {session}: a SEND of the room got {status}");
+            }
+        }
+    }
+
+    /// A copy being forwarded chunk by chunk that `session` refused (its
+    /// chunk's transaction `tid`): it gets no more of it.
+    fn refused_copy(&mut self, session: &str, tid: &str) {
+        for s in self.sessions.values_mut() {
+            let Some(chunks) = s.chunks.as_mut() else {
+                continue;
+            };
+            for f in chunks.forwards.values_mut() {
+                f.targets
+                    .retain(|(t, copy)| !(t == session && tid.starts_with(copy.as_str())));
             }
         }
     }
@@ -159,7 +175,7 @@ impl Driver {
             let Some(t) = self.sessions.get(&target) else {
                 continue;
             };
-            let Some(mut c) = switch_send(t, &copy_id, None, Bytes::new()) else {
+            let Some(mut c) = switch_send(t, &token(), &copy_id, None, Bytes::new()) else {
                 continue;
             };
             c.set_continuation(codec::Continuation::Aborted);
@@ -374,13 +390,18 @@ impl Driver {
         else {
             return;
         };
-        let range = m.byte_range().ok().flatten().map(|r| r.to_string());
+        let range = m.byte_range().ok().flatten();
+        let start = range.map_or(1, |r| r.start);
+        let range = range.map(|r| r.to_string());
+        let body = Bytes::copy_from_slice(body);
         for (target, copy_id) in targets {
             let Some(t) = self.sessions.get(&target) else {
                 continue;
             };
-            let body = Bytes::copy_from_slice(body);
-            let Some(mut c) = switch_send(t, &copy_id, range.as_deref(), body) else {
+            // The copy's id and the chunk's start: a response names the
+            // copy it refuses (see `refused_copy`).
+            let tid = format!("{copy_id}{start:x}");
+            let Some(mut c) = switch_send(t, &tid, &copy_id, range.as_deref(), body.clone()) else {
                 continue;
             };
             c.set_continuation(m.continuation());
@@ -538,7 +559,7 @@ impl Driver {
             return;
         };
         let chunks = {
-            let Some(m) = switch_send(s, &token(), None, cpim) else {
+            let Some(m) = switch_send(s, &token(), &token(), None, cpim) else {
                 return;
             };
             let Ok(mut chunker) = codec::Chunker::new(&m, self.config.chunk_size) else {
@@ -774,19 +795,20 @@ impl Driver {
     }
 }
 
-/// A SEND of the switch to session `to`: its paths, `message_id`, no
+/// A SEND of the switch to session `to`, transaction `tid`: its paths, `message_id`, no
 /// success report and a response only on failure (RFC 4975 §7.1.2:
 /// `partial`; the switch reads no 200 it would only discard), `range` if
 /// given, and the message/cpim `body`; `None` when a value cannot be
 /// written.
 fn switch_send(
     to: &super::Session,
+    tid: &str,
     message_id: &str,
     range: Option<&str>,
     body: Bytes,
 ) -> Option<OwnedMessage> {
     let to_path = to.remote_path.first()?;
-    let mut m = OwnedMessage::request(&token(), "SEND").ok()?;
+    let mut m = OwnedMessage::request(tid, "SEND").ok()?;
     m.push_header("To-Path", to_path)
         .and_then(|m| m.push_header("From-Path", &to.own_path))
         .and_then(|m| m.push_header("Message-ID", message_id))
