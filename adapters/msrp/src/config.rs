@@ -14,7 +14,9 @@
 //! host = "chat.example.com"          # written in a=path, c= and Contact
 //! create_rooms = false               # an INVITE to an unknown room gets 404
 //! chunk_size = 2048                  # outgoing SEND chunks, octets
-//! max_message_size = 1048576         # larger gets 413 (RFC 4975 §7.3.1)
+//! max_message_size = 1048576         # larger gets 413 (RFC 4975 §10.5), mid-chunk too
+//! keepalive_ms = 0                   # an empty SEND after this much silence; 0: none
+//! response_within_ms = 30000         # a SEND asking for a response fails (408) after it
 //!
 //! [[adapters.chat.rooms]]
 //! name = "chatroom22"
@@ -120,6 +122,21 @@ pub struct MsrpConfig {
     /// RFC 3261 timer T1, milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
+    /// How long, in milliseconds, a participant's connection may stay
+    /// silent before the room sends it an empty SEND that asks for a
+    /// response (RFC 4975 §5.4, §7.1.1); 0 (the default) sends none.
+    /// One left without a response for `response_within_ms` ends the
+    /// session with a BYE, like a lost connection: it finds connections
+    /// that died without a word (a NAT that forgot them).
+    #[serde(default)]
+    pub keepalive_ms: u64,
+    /// How long, in milliseconds, a SEND of the gateway that asks for a
+    /// response waits for it (RFC 4975 §7.1.1: 30 seconds); then it
+    /// counts as failed (408): a keep-alive ends its session, a message
+    /// sent into a room elsewhere makes the gateway join it again and
+    /// send the message again.
+    #[serde(default = "default_response_within")]
+    pub response_within_ms: u64,
     /// Whether INVITEs and SUBSCRIBEs from outside `trusted` must
     /// authenticate with digest (RFC 3261 §22): their From is then the
     /// identity the room checks CPIM From against (RFC 7701 §6.1).
@@ -321,6 +338,10 @@ fn default_t1() -> u64 {
     500
 }
 
+fn default_response_within() -> u64 {
+    30_000
+}
+
 impl RoomConfig {
     /// The room's policy.
     pub fn policy(&self) -> Policy {
@@ -353,6 +374,8 @@ impl MsrpConfig {
             max_message_size: default_max_message_size(),
             connect_within_ms: default_connect_within(),
             t1_ms: default_t1(),
+            keepalive_ms: 0,
+            response_within_ms: default_response_within(),
             authenticate: false,
             trusted: Vec::new(),
             accounts: Vec::new(),
@@ -404,6 +427,9 @@ impl MsrpConfig {
         }
         if self.t1_ms == 0 {
             return Err("t1_ms: must be at least 1".into());
+        }
+        if self.response_within_ms == 0 {
+            return Err("response_within_ms: must be at least 1".into());
         }
         for (i, r) in self.rooms.iter().enumerate() {
             if self.room_uri(&r.name).is_none() || r.name.is_empty() {

@@ -1,5 +1,6 @@
 //! Property tests of the MSRP codec: printing and parsing are inverse,
-//! the stream framer does not depend on how the stream is cut into reads,
+//! the stream framer does not depend on how the stream is cut into reads
+//! (nor does its skipping of oversized chunks),
 //! chunking and reassembly give the message back whatever the chunk size
 //! and the order of arrival, and no input makes the parser panic.
 
@@ -7,7 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use cpimgate_msrp::codec::{
-    Chunk, Chunker, Continuation, Limits, OwnedMessage, Reassembler, ReassemblyEvent,
+    Chunk, Chunker, Continuation, Frame, Limits, OwnedMessage, Reassembler, ReassemblyEvent,
     ReassemblyLimits, StreamFramer, parse,
 };
 use proptest::prelude::*;
@@ -145,6 +146,53 @@ proptest! {
     }
 
     #[test]
+    fn skipping_oversized_chunks_does_not_depend_on_reads(
+        msgs in prop::collection::vec(owned_message(), 1..5),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+    ) {
+        // RFC 4975 §10.5: a chunk past the limit is cut off and its
+        // head yielded; the stream goes on with the next message.
+        const MAX: usize = 64;
+        let printed: Vec<Vec<u8>> = msgs.iter().map(|m| m.to_bytes().to_vec()).collect();
+        let stream = printed.concat();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        cuts.sort_unstable();
+        // Each frame (whether oversized, its bytes), and what is left.
+        type Framed = (Vec<(bool, Vec<u8>)>, usize);
+        let run = |cuts: &[usize]| -> Result<Framed, TestCaseError> {
+            let mut f = StreamFramer::new(Limits { max_chunk: MAX, ..Limits::default() });
+            let mut got = Vec::new();
+            let mut last = 0;
+            for &c in cuts.iter().chain([&stream.len()]) {
+                f.handle_data(&stream[last..c]);
+                last = c;
+                while let Some(ev) = f.poll_frame() {
+                    match ev.map_err(|e| TestCaseError::fail(e.to_string()))? {
+                        Frame::Message(m) => got.push((false, m.to_vec())),
+                        Frame::Oversized(h) => got.push((true, h.to_vec())),
+                    }
+                }
+            }
+            Ok((got, f.buffered().len()))
+        };
+        let (whole, left) = run(&[])?;
+        prop_assert_eq!(left, 0);
+        prop_assert_eq!(whole.len(), msgs.len());
+        for ((m, p), (over, bytes)) in msgs.iter().zip(&printed).zip(&whole) {
+            let body = m.body().map_or(0, |b| b.len());
+            prop_assert_eq!(*over, body > MAX);
+            if *over {
+                let head = parse(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(head.transaction_id(), m.transaction_id());
+                prop_assert_eq!(head.body_len(), 0);
+            } else {
+                prop_assert_eq!(bytes, p);
+            }
+        }
+        prop_assert_eq!(run(&cuts)?, (whole, 0));
+    }
+
+    #[test]
     fn chunk_then_reassemble_in_any_order(
         body in prop::collection::vec(any::<u8>(), 0..6000),
         size in 1usize..3000,
@@ -240,10 +288,14 @@ proptest! {
     #[test]
     fn no_input_panics(data in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = parse(&data).map(|m| (m.validate(), m.to_path(), m.byte_range(), m.status()));
-        let mut f = StreamFramer::new(Limits { max_head: 256, max_headers: 8, max_chunk: 256 });
+        let limits = Limits { max_head: 256, max_headers: 8, max_chunk: 256 };
+        let mut f = StreamFramer::new(limits);
+        let mut skipping = StreamFramer::new(Limits { max_chunk: 8, ..limits });
         for b in data.chunks(3) {
             f.handle_data(b);
             while f.poll_event().is_some() {}
+            skipping.handle_data(b);
+            while skipping.poll_frame().is_some() {}
         }
     }
 

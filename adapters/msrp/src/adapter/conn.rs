@@ -1,24 +1,56 @@
 //! MSRP connections (RFC 4975 §6): the listener participants connect to,
-//! and one reader and one writer task per connection. The reader cuts
-//! the stream into messages with the codec's [`StreamFramer`] and hands
-//! each to the driver; the writer writes what the driver queues, in
-//! order. Neither parses more than framing: the driver owns the sessions.
+//! and one task per connection that reads and writes. It cuts the
+//! incoming stream into messages with the codec's [`StreamFramer`] and
+//! hands each to the driver, and writes what the driver queues, in
+//! order. It parses no more than framing: the driver owns the sessions.
+//!
+//! A room holds many idle connections, so what one costs while nothing
+//! moves is kept small (a room of 1,000 is the benchmark,
+//! `tests/benches/msrp_room.rs`):
+//!
+//! * one task, not a reader and a writer: it polls the socket for reads
+//!   and writes in one future;
+//! * reads go through a buffer on the stack of the poll, so an idle
+//!   connection holds none; the framer keeps only a message not yet
+//!   whole, and frees its buffer once everything is yielded;
+//! * the write queue is a `VecDeque` behind a mutex ([`Writer`]), empty
+//!   (no allocation) when idle, rather than a channel whose first block
+//!   of 32 slots is allocated up front; the task takes the whole queue
+//!   at once and writes it with vectored writes.
 
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use super::Internal;
-use crate::codec::{Limits, StreamFramer};
+use crate::codec::{Frame, Limits, StreamFramer};
 
-/// How many messages may wait for one connection's writer; a peer that
-/// reads slower than that is cut off (RFC 7701 §6.4, congestion).
+/// How many messages may wait for one connection; a peer that reads
+/// slower than that is cut off (RFC 7701 §6.4, congestion).
 pub(super) const WRITE_QUEUE: usize = 1024;
+
+/// The most a read takes at once, in octets. The buffer is on the stack
+/// of the poll only, never kept (see the module docs).
+const READ_SIZE: usize = 8192;
+
+/// How many slots an idle connection's queues keep: none (what a
+/// message costs to allocate is less than what 1,000 idle queues of 4
+/// slots hold).
+const IDLE_SLOTS: usize = 0;
+
+/// The most queued messages one vectored write takes.
+const WRITE_BATCH: usize = 64;
 
 /// Connection ids, unique across the TCP and the TLS listener and the
 /// connections to rooms elsewhere.
@@ -27,6 +59,101 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// A new connection id.
 pub(super) fn next_id() -> u64 {
     NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The driver's end of a connection: where it queues what to write.
+/// Dropping it closes the connection once what is queued is written;
+/// [`Writer::cut_off`] closes it at once.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+}
+
+/// Why [`Writer::send`] did not queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteError {
+    /// [`WRITE_QUEUE`] messages wait already: the peer does not read.
+    Full,
+    /// The connection has ended.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Bytes>,
+    /// The connection's task, when it waits for something to write.
+    waker: Option<Waker>,
+    /// The task has ended: nothing more is written.
+    ended: bool,
+    /// The driver is done with the connection.
+    close: Option<Close>,
+}
+
+/// How a connection the driver is done with ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// Once what is queued is written (the driver's last words, e.g. the
+    /// notice of a shutdown).
+    Drain,
+    /// At once, whatever is queued (a peer that does not read).
+    Now,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding it leaves a queue that is still whole.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Writer {
+    /// Queues `bytes` to be written after what is queued already.
+    pub(super) fn send(&self, bytes: Bytes) -> Result<(), WriteError> {
+        let waker = {
+            let mut q = self.shared.lock();
+            if q.ended {
+                return Err(WriteError::Closed);
+            }
+            if q.items.len() >= WRITE_QUEUE {
+                return Err(WriteError::Full);
+            }
+            q.items.push_back(bytes);
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Closes the connection without writing what waits.
+    pub(super) fn cut_off(self) {
+        self.close(Close::Now);
+    }
+
+    fn close(&self, how: Close) {
+        let waker = {
+            let mut q = self.shared.lock();
+            q.close.get_or_insert(how);
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close(Close::Drain);
+    }
 }
 
 /// Accepts connections until the driver is gone (`internal` closed);
@@ -81,13 +208,10 @@ pub(super) async fn accept_loop(
     }
 }
 
-/// The read buffer of a connection, in octets.
-const READ_BUFFER: usize = 2048;
-
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Starts the tasks of one connection; false when the driver is gone.
+/// Starts the task of one connection; false when the driver is gone.
 /// `first_within`: how soon the peer must send (RFC 4975 §5.4: the
 /// connecting side sends first); `None` on a connection we opened.
 pub(super) async fn start<S>(
@@ -99,71 +223,282 @@ pub(super) async fn start<S>(
     first_within: Option<std::time::Duration>,
 ) -> bool
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut read, mut write) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let shared = Arc::new(Shared::default());
+    let writer = Writer {
+        shared: Arc::clone(&shared),
+    };
     if internal
-        .send(Internal::Accepted {
-            conn,
-            writer: tx,
-            peer,
-        })
+        .send(Internal::Accepted { conn, writer, peer })
         .await
         .is_err()
     {
         return false;
     }
+    let mut task = Conn {
+        conn,
+        stream,
+        shared,
+        internal,
+        io: Io {
+            framer: StreamFramer::new(limits),
+            out: VecDeque::new(),
+            offset: 0,
+            // RFC 4975 §5.4: the connecting side sends first; a
+            // connection that says nothing in time binds to no session
+            // and is closed. Boxed: only until the first message.
+            first_by: first_within.map(|d| Box::pin(tokio::time::sleep(d))),
+        },
+        handing: None,
+        closing: false,
+    };
     tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if write.write_all(&bytes).await.is_err() {
-                break;
-            }
+        let why = poll_fn(|cx| task.poll(cx)).await;
+        task.shared.lock().ended = true;
+        if let Some(why) = why {
+            // Boxed, like the other waits on the driver (see `Conn`).
+            let _ = Box::pin(task.internal.send(Internal::Closed { conn, why })).await;
         }
-        let _ = write.shutdown().await;
-    });
-    tokio::spawn(async move {
-        let mut framer = StreamFramer::new(limits);
-        // Small: one per participant, and most of a participant's memory
-        // (a room of 1,000 held 16 MB in 16 KiB buffers); a large chunk
-        // takes a few more reads.
-        let mut buf = vec![0u8; READ_BUFFER];
-        // RFC 4975 §5.4: the connecting side sends first; a connection
-        // that says nothing in time binds to no session and is closed.
-        let mut first_by = first_within.map(|d| tokio::time::Instant::now() + d);
-        let why = 'read: loop {
-            let read = match first_by {
-                Some(at) => match tokio::time::timeout_at(at, read.read(&mut buf)).await {
-                    Ok(r) => r,
-                    Err(_) => break 'read "no message in time after connecting".to_owned(),
-                },
-                None => read.read(&mut buf).await,
-            };
-            let n = match read {
-                Ok(0) => break 'read "closed by the peer".to_owned(),
-                Ok(n) => n,
-                Err(e) => break 'read e.to_string(),
-            };
-            framer.handle_data(buf.get(..n).unwrap_or_default());
-            while let Some(frame) = framer.poll_event() {
-                match frame {
-                    Ok(frame) => {
-                        first_by = None;
-                        if internal
-                            .send(Internal::Frame { conn, frame })
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    // RFC 4975 §6: a stream that lost its framing cannot
-                    // be read on; the connection ends.
-                    Err(e) => break 'read format!("framing lost: {e}"),
-                }
-            }
-        };
-        let _ = internal.send(Internal::Closed { conn, why }).await;
     });
     true
+}
+
+/// A frame being handed to a busy driver.
+type Handing = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// One connection's task, written as a state machine rather than an
+/// `async fn`: its size is what every idle connection costs, and an
+/// `async fn` keeps room for the largest future it awaits (a channel
+/// send is 376 bytes) in every state. About 300 bytes over TCP, where a
+/// reader and a writer task took 1,150.
+struct Conn<S> {
+    conn: u64,
+    stream: S,
+    shared: Arc<Shared>,
+    internal: mpsc::Sender<Internal>,
+    io: Io,
+    /// A frame waiting for room in the driver's channel: nothing more is
+    /// read meanwhile (the driver is behind), writes go on.
+    handing: Option<Handing>,
+    /// The driver dropped its end and all is written: shutting down.
+    closing: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Ready when the connection ends, with the reason to tell the
+    /// driver (`None` when the driver is gone: nobody to tell).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        loop {
+            if self.closing {
+                return Pin::new(&mut self.stream)
+                    .poll_shutdown(cx)
+                    .map(|_| Some("closed by the gateway".to_owned()));
+            }
+            if let Some(handing) = self.handing.as_mut() {
+                match handing.as_mut().poll(cx) {
+                    Poll::Ready(true) => self.handing = None,
+                    Poll::Ready(false) => return Poll::Ready(None),
+                    Poll::Pending => {
+                        return match self.io.poll_write(
+                            cx,
+                            Pin::new(&mut self.stream),
+                            &self.shared,
+                        ) {
+                            Poll::Ready(Step::Dropped) => {
+                                self.closing = true;
+                                continue;
+                            }
+                            Poll::Ready(Step::End(why)) => Poll::Ready(Some(why)),
+                            Poll::Ready(Step::Frames) | Poll::Pending => Poll::Pending,
+                        };
+                    }
+                }
+            }
+            while let Some(frame) = self.io.framer.poll_frame() {
+                self.io.first_by = None;
+                let frame = match frame {
+                    Ok(Frame::Message(frame)) => Internal::Frame {
+                        conn: self.conn,
+                        frame,
+                    },
+                    Ok(Frame::Oversized(head)) => Internal::Oversized {
+                        conn: self.conn,
+                        head,
+                    },
+                    // RFC 4975 §6: a stream that lost its framing cannot
+                    // be read on; the connection ends.
+                    Err(e) => return Poll::Ready(Some(format!("framing lost: {e}"))),
+                };
+                match self.internal.try_send(frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(f)) => {
+                        let tx = self.internal.clone();
+                        self.handing = Some(Box::pin(async move { tx.send(f).await.is_ok() }));
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Poll::Ready(None),
+                }
+            }
+            if self.handing.is_some() {
+                continue;
+            }
+            match self.io.poll(cx, Pin::new(&mut self.stream), &self.shared) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Step::Frames) => {}
+                Poll::Ready(Step::End(why)) => return Poll::Ready(Some(why)),
+                Poll::Ready(Step::Dropped) => self.closing = true,
+            }
+        }
+    }
+}
+
+/// What one poll of a connection's socket found.
+enum Step {
+    /// Bytes for the framer.
+    Frames,
+    /// The connection ends, for this reason.
+    End(String),
+    /// The driver dropped its end and everything queued is written.
+    Dropped,
+}
+
+/// A connection's state between polls.
+struct Io {
+    framer: StreamFramer,
+    /// What is being written: taken from the queue at once.
+    out: VecDeque<Bytes>,
+    /// How much of the front of `out` is written.
+    offset: usize,
+    first_by: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Io {
+    /// Writes what it can, then reads what there is; ready with frames,
+    /// the end, or when the driver's end is dropped and all is written.
+    fn poll<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut stream: Pin<&mut S>,
+        shared: &Shared,
+    ) -> Poll<Step>
+    where
+        S: AsyncRead + AsyncWrite,
+    {
+        match self.poll_write(cx, stream.as_mut(), shared) {
+            Poll::Ready(step) => return Poll::Ready(step),
+            Poll::Pending => {}
+        }
+        if let Some(at) = self.first_by.as_mut() {
+            if Future::poll(at.as_mut(), cx).is_ready() {
+                return Poll::Ready(Step::End("no message in time after connecting".to_owned()));
+            }
+        }
+        // On the stack of this poll only: an idle connection keeps no
+        // read buffer.
+        let mut buf = [0u8; READ_SIZE];
+        let mut rb = ReadBuf::new(&mut buf);
+        match stream.as_mut().poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Step::End(e.to_string())),
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                Poll::Ready(Step::End("closed by the peer".to_owned()))
+            }
+            Poll::Ready(Ok(())) => {
+                self.framer.handle_data(rb.filled());
+                Poll::Ready(Step::Frames)
+            }
+        }
+    }
+
+    /// Writes until the queue is empty or the socket full; ready when
+    /// writing failed, or when the driver dropped its end and all is
+    /// written.
+    fn poll_write<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut stream: Pin<&mut S>,
+        shared: &Shared,
+    ) -> Poll<Step>
+    where
+        S: AsyncWrite,
+    {
+        loop {
+            {
+                let mut q = shared.lock();
+                if q.close == Some(Close::Now) {
+                    return Poll::Ready(Step::End("cut off by the gateway".to_owned()));
+                }
+                // Registered at every poll, so that a cut-off wakes a
+                // task that waits on a full socket.
+                if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    q.waker = Some(cx.waker().clone());
+                }
+                if self.out.is_empty() {
+                    if q.items.is_empty() {
+                        if q.close.is_some() {
+                            return Poll::Ready(Step::Dropped);
+                        }
+                        // An idle connection keeps little: what a few
+                        // messages at a time need.
+                        if q.items.capacity() > IDLE_SLOTS {
+                            q.items = VecDeque::new();
+                        }
+                        drop(q);
+                        if self.out.capacity() > IDLE_SLOTS {
+                            self.out = VecDeque::new();
+                        }
+                        return Poll::Pending;
+                    }
+                    std::mem::swap(&mut q.items, &mut self.out);
+                    self.offset = 0;
+                }
+            }
+            let written = if stream.is_write_vectored() && self.out.len() > 1 {
+                let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+                let mut n = 0;
+                for (i, b) in self.out.iter().take(WRITE_BATCH).enumerate() {
+                    let from = if i == 0 { self.offset } else { 0 };
+                    if let (Some(slot), Some(rest)) = (slices.get_mut(i), b.get(from..)) {
+                        *slot = IoSlice::new(rest);
+                        n = i + 1;
+                    }
+                }
+                stream
+                    .as_mut()
+                    .poll_write_vectored(cx, slices.get(..n).unwrap_or_default())
+            } else {
+                let front = self
+                    .out
+                    .front()
+                    .and_then(|b| b.get(self.offset..))
+                    .unwrap_or_default();
+                stream.as_mut().poll_write(cx, front)
+            };
+            let mut n = match written {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Step::End(e.to_string())),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Step::End("the connection takes no more".to_owned()));
+                }
+                Poll::Ready(Ok(n)) => n,
+            };
+            // Drops what is written whole; the rest of a message stays
+            // at the front with its offset.
+            while n > 0 {
+                let Some(front) = self.out.front() else {
+                    break;
+                };
+                let left = front.len() - self.offset;
+                if n >= left {
+                    n -= left;
+                    self.offset = 0;
+                    self.out.pop_front();
+                } else {
+                    self.offset += n;
+                    n = 0;
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,8 @@
 //! One task owns everything but the sockets: the SIP transaction layer of
 //! `cpimgate-sip` (INVITE, ACK, BYE on the rooms' SIP URIs), the dialogs,
 //! the rooms of [`crate::room`] and the MSRP sessions. Sockets live in
-//! small tasks: the SIP transport's, and a reader and a writer per MSRP
-//! connection ([`conn`]). Every input comes to the run loop as an event;
+//! small tasks: the SIP transport's, and one per MSRP connection that
+//! reads and writes ([`conn`]). Every input comes to the run loop as an event;
 //! after each one the transaction layer's outputs are drained.
 //!
 //! ```text
@@ -23,10 +23,12 @@
 //!
 //! A chunked message is copied chunk by chunk once its first chunk holds
 //! the CPIM headers (RFC 7701 §6.1), to the recipients routed then; the
-//! hub gets it whole. What the switch does not do yet: re-chunking by the
-//! receiver's `max-size`, 408 for a SEND of its own left without a
-//! response, the chunk reception timer of §6.1 (a forward ends with its
-//! message, its abort or its session). The requests within a dialog go to where its INVITE came
+//! hub gets it whole. The copies ask for failure responses only
+//! (`Failure-Report: partial`, RFC 4975 §7.1.1: no timer); the
+//! keep-alives of `keepalive_ms` ask for a response and time out as 408
+//! (`keepalive.rs`). What the switch does not do yet: re-chunking by the
+//! receiver's `max-size`, the chunk reception timer of §6.1 (a forward
+//! ends with its message, its abort, a 413 or its session). The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
 
 use std::collections::HashMap;
@@ -56,6 +58,7 @@ use crate::room::{Room, RosterChange, SessionId};
 
 mod conn;
 mod events;
+mod keepalive;
 mod remote;
 mod sip;
 mod switch;
@@ -91,11 +94,14 @@ pub(crate) enum Internal {
     /// A participant connected to the MSRP listener.
     Accepted {
         conn: u64,
-        writer: mpsc::Sender<Bytes>,
+        writer: conn::Writer,
         peer: std::net::SocketAddr,
     },
     /// One MSRP message, framed.
     Frame { conn: u64, frame: Bytes },
+    /// The head of a chunk larger than `max_message_size`, whose body
+    /// is being skipped (answered 413, RFC 4975 §10.5).
+    Oversized { conn: u64, head: Bytes },
     /// A connection ended.
     Closed { conn: u64, why: String },
     /// The hub's verdict on a message a participant sent; `answer` is the
@@ -132,14 +138,55 @@ struct Session {
     conn: Option<u64>,
     /// Messages for the participant written before its connection came.
     waiting: Vec<Bytes>,
-    reassembler: Reassembler,
+    /// Chunked messages coming in: made at the first chunk, dropped when
+    /// none is left (most sessions send whole messages only).
+    chunks: Option<Box<Chunks>>,
     call: CallKey,
     welcomed: bool,
     /// Until when the participant may connect (RFC 4975 §5.4); after it,
     /// a session with no connection ends with a BYE.
     connect_by: Instant,
+    /// When the participant last sent anything on the session.
+    heard: Instant,
+    /// The keep-alive waiting for its response: its transaction id and
+    /// when it was sent.
+    keepalive: Option<(String, Instant)>,
+}
+
+/// What a session holds while chunked messages come in.
+#[derive(Debug)]
+struct Chunks {
+    reassembler: Reassembler,
     /// Chunked messages being forwarded as they come, by Message-ID.
     forwards: HashMap<String, Forward>,
+}
+
+impl Session {
+    /// The chunked messages' state, made if there is none.
+    fn chunks(&mut self, config: &MsrpConfig) -> &mut Chunks {
+        self.chunks.get_or_insert_with(|| {
+            Box::new(Chunks {
+                reassembler: reassembler(config),
+                forwards: HashMap::new(),
+            })
+        })
+    }
+
+    /// The forward of a chunked message.
+    fn forward(&self, message_id: &str) -> Option<&Forward> {
+        self.chunks.as_ref()?.forwards.get(message_id)
+    }
+
+    /// Drops the chunked messages' state when nothing is in it.
+    fn tidy(&mut self) {
+        if self
+            .chunks
+            .as_ref()
+            .is_some_and(|c| c.forwards.is_empty() && c.reassembler.partial_count() == 0)
+        {
+            self.chunks = None;
+        }
+    }
 }
 
 /// A chunked message forwarded chunk by chunk (RFC 7701 §6.1).
@@ -163,8 +210,8 @@ struct Call {
     peer: Destination,
     /// The 2xx until its ACK (RFC 3261 §13.3.1.4).
     unacked: Option<(Unacked2xx, Bytes)>,
-    /// The SDP answer, for a re-INVITE.
-    answer: Bytes,
+    /// The INVITE's server transaction, until the ACK ends it.
+    invite_tx: Option<cpimgate_sip::transaction::TxId>,
 }
 
 struct Driver {
@@ -180,9 +227,11 @@ struct Driver {
     sip_transport: TransportKind,
     layer: TransactionLayer<Destination>,
     rooms: HashMap<String, Room>,
-    sessions: HashMap<String, Session>,
-    calls: HashMap<CallKey, Call>,
-    conns: HashMap<u64, mpsc::Sender<Bytes>>,
+    /// Boxed, like `calls`: a table of 1,000 has room for 2,048, which
+    /// inline would be most of the sessions' memory.
+    sessions: HashMap<String, Box<Session>>,
+    calls: HashMap<CallKey, Box<Call>>,
+    conns: HashMap<u64, conn::Writer>,
     /// Subscriptions to the rooms' conference events, by dialog.
     watchers: HashMap<CallKey, events::Watcher>,
     /// NOTIFY client transactions, with their subscription.
@@ -198,6 +247,9 @@ struct Driver {
     remote_txs: HashMap<cpimgate_sip::transaction::TxId, (usize, remote::TxKind)>,
     /// The INVITEs of their transactions, until a non-2xx is ACKed.
     remote_invites: HashMap<cpimgate_sip::transaction::TxId, Bytes>,
+    /// When the sessions are next looked at for keep-alives and their
+    /// responses (`keepalive_ms`).
+    keepalive_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -324,7 +376,9 @@ async fn run(
         remotes: Vec::new(),
         remote_txs: HashMap::new(),
         remote_invites: HashMap::new(),
+        keepalive_at: None,
     };
+    d.keepalive_at = d.keepalive_tick().map(|t| Instant::now() + t);
     d.remote_start();
     for r in d.config.rooms.clone() {
         if let Some(uri) = d.config.room_uri(&r.name) {
@@ -389,6 +443,7 @@ impl Driver {
             self.watchers_timeout(),
             unconnected,
             self.remote_timeout(),
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -406,6 +461,7 @@ impl Driver {
             }
             Internal::RemoteHop { room, addr } => self.remote_hop(room, addr),
             Internal::Frame { conn, frame } => self.handle_frame(conn, &frame),
+            Internal::Oversized { conn, head } => self.handle_oversized(conn, &head),
             Internal::Closed { conn, why } => self.connection_closed(conn, &why),
             Internal::HubAnswer {
                 answer,
@@ -428,9 +484,18 @@ impl Driver {
         let Some(w) = self.conns.get(&conn) else {
             return;
         };
-        if w.try_send(bytes).is_err() {
-            tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
-            self.conns.remove(&conn);
+        match w.send(bytes) {
+            Ok(()) => {}
+            Err(conn::WriteError::Full) => {
+                tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
+                if let Some(w) = self.conns.remove(&conn) {
+                    w.cut_off();
+                }
+            }
+            // Its task ends and tells so: its sessions end then.
+            Err(conn::WriteError::Closed) => {
+                self.conns.remove(&conn);
+            }
         }
     }
 
@@ -479,7 +544,7 @@ impl Driver {
         self.flush_roster(&s.room);
         if let Some(call) = self.calls.remove(&s.call) {
             if bye {
-                self.send_bye(call);
+                self.send_bye(*call);
             }
         }
     }
@@ -556,6 +621,7 @@ impl Driver {
         self.retransmit_2xx(now);
         self.watchers_expire(now);
         self.remote_handle_timeout(now);
+        self.keepalive_timeout(now);
         let late: Vec<String> = self
             .sessions
             .iter()

@@ -119,6 +119,9 @@ struct InFlight {
     message: Box<Message>,
     reply: Reply,
     tids: HashSet<String>,
+    /// When its chunks were written: RFC 4975 §7.1.1, the responses are
+    /// due within `response_within_ms`.
+    sent: Instant,
 }
 
 /// One room elsewhere.
@@ -145,6 +148,8 @@ pub(super) struct Remote {
     conn: Option<u64>,
     bind_tid: Option<String>,
     nick_tid: Option<String>,
+    /// When the first SEND or the NICKNAME being answered was written.
+    asked_at: Option<Instant>,
     reassembler: Reassembler,
     held: VecDeque<(Box<Message>, Reply)>,
     inflight: VecDeque<InFlight>,
@@ -186,6 +191,7 @@ impl Remote {
             conn: None,
             bind_tid: None,
             nick_tid: None,
+            asked_at: None,
             reassembler: super::reassembler(config),
             held: VecDeque::new(),
             inflight: VecDeque::new(),
@@ -194,6 +200,16 @@ impl Remote {
             roster: Roster::new(),
             members: HashMap::new(),
         })
+    }
+
+    /// When the oldest request waiting for its response is due (the
+    /// first SEND, NICKNAME, a message's chunks).
+    fn response_due(&self, within: Duration) -> Option<Instant> {
+        let oldest = match (self.asked_at, self.inflight.front().map(|f| f.sent)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        oldest.map(|t| t + within)
     }
 
     /// Until when hub messages wait for the room; `None` while joined.
@@ -269,6 +285,7 @@ impl Driver {
                     r.sub.as_ref().and_then(|s| s.refresh_at),
                     r.resubscribe_at,
                     r.hold_until().filter(|_| !r.held.is_empty()),
+                    r.response_due(self.response_within()),
                 ]
             })
             .flatten()
@@ -276,7 +293,21 @@ impl Driver {
     }
 
     pub(super) fn remote_handle_timeout(&mut self, now: Instant) {
+        let within = self.response_within();
         for i in 0..self.remotes.len() {
+            // RFC 4975 §7.1.1: no response in time, the request probably
+            // failed (§10.4: a 408); the session is taken as failed: the
+            // room is joined again and what was in flight sent again.
+            if self.remotes[i]
+                .response_due(within)
+                .is_some_and(|t| t <= now)
+            {
+                self.remote_down(
+                    i,
+                    &format!("a request got no response within {within:?} (408)"),
+                    true,
+                );
+            }
             let r = &mut self.remotes[i];
             if r.hold_until().is_some_and(|t| t <= now) && !r.held.is_empty() {
                 tracing::warn!(adapter = %self.name, room = %r.room, "{} messages waited too long for the room: failed for the hub to retry", r.held.len());
@@ -738,6 +769,7 @@ impl Driver {
             return;
         };
         r.nick_tid = Some(tid);
+        r.asked_at = Some(Instant::now());
         self.write(conn, req);
     }
 
@@ -765,6 +797,22 @@ impl Driver {
         }
     }
 
+    /// A chunk from the room larger than `max_message_size`: 413 (RFC
+    /// 4975 §10.5), and what arrived of its message is dropped.
+    pub(super) fn remote_oversized(&mut self, i: usize, conn: u64, head: &Bytes) {
+        let Ok(m) = codec::parse(head) else {
+            return;
+        };
+        if !m.is_request() {
+            return;
+        }
+        if let Ok(Some(id)) = m.message_id() {
+            self.remotes[i].reassembler.forget(id);
+        }
+        let own = self.remotes[i].own_path.clone();
+        self.remote_answer(conn, &m, 413, &own);
+    }
+
     fn remote_answer(&mut self, conn: u64, m: &codec::Message<'_>, code: u16, own: &str) {
         if !m.wants_response(code) {
             return;
@@ -785,6 +833,7 @@ impl Driver {
         }
         if r.nick_tid.as_deref() == Some(tid) {
             r.nick_tid = None;
+            r.asked_at = None;
             match status {
                 200 => r.nick = Some(r.nicks.current()),
                 // RFC 7701 §7.1: 425, the nickname is taken.
@@ -1103,6 +1152,7 @@ impl Driver {
             message,
             reply,
             tids,
+            sent: Instant::now(),
         });
     }
 
@@ -1387,6 +1437,7 @@ impl Driver {
         r.resubscribe_at = None;
         r.bind_tid = None;
         r.nick_tid = None;
+        r.asked_at = None;
         r.nick = None;
         r.reassembler = super::reassembler(&self.config);
         // Sent but not answered: first in line for the next join.

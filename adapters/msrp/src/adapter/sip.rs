@@ -3,7 +3,6 @@
 //! (`events.rs`); OPTIONS is answered; the 2xx is sent again until its
 //! ACK (RFC 3261 §13.3.1.4).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use cpimgate_sip::transaction::{
 };
 use cpimgate_sip::transport::{Destination, Source};
 
-use super::{Call, Driver, Session, reassembler, token};
+use super::{Call, Driver, Session, token};
 use crate::room::{Participant, Room};
 use crate::sdp::{self, Local};
 use cpimgate_sip::digest::{DigestRequest, Verdict};
@@ -133,6 +132,16 @@ impl Driver {
                 if let Some(tag) = request.to_tag {
                     if let Some(call) = self.calls.get_mut(&(request.call_id, tag)) {
                         call.unacked = None;
+                        // RFC 6026 §7.1 keeps the INVITE's transaction in
+                        // Accepted for 64*T1, to absorb retransmissions of
+                        // the INVITE and pass on ACKs. The ACK is here,
+                        // and a late copy of the INVITE is absorbed by
+                        // `invite_again`: the transaction (its request,
+                        // its 2xx, its slot: some 2.5 KB per participant
+                        // for 32 s) goes now.
+                        if let Some(tx) = call.invite_tx.take() {
+                            let _ = self.layer.terminate(tx);
+                        }
                     }
                 }
             }
@@ -154,6 +163,9 @@ impl Driver {
             .and_then(|t| t.tag())
             .map(str::to_owned);
         match (req.method().unwrap_or_default(), to_tag) {
+            ("INVITE", None) if self.invite_again(&req) => {
+                let _ = self.layer.terminate(tx);
+            }
             ("INVITE", None) => self.invite(tx, &req, source),
             ("INVITE", Some(tag)) => self.reinvite(tx, &req, &tag),
             ("BYE", Some(tag)) => self.bye(tx, &req, &tag),
@@ -342,15 +354,7 @@ impl Driver {
             _ => ("msrp", self.msrp_port),
         };
         let own_path = format!("{scheme}://{}:{port}/{session};tcp", self.host);
-        let mut local = Local::room(&self.host, port, &own_path);
-        let mut tokens = Vec::new();
-        if policy.nicknames {
-            tokens.push("nickname".to_owned());
-        }
-        if policy.private_messages {
-            tokens.push("private-messages".to_owned());
-        }
-        local.chatroom = Some(tokens);
+        let local = room_local(&self.host, port, &own_path, &policy);
         let (answer, agreed) = match sdp::answer(&offer, &local) {
             Ok(a) => a,
             Err(e) => return refuse(self, 488, &format!("Not Acceptable Here: {e}")),
@@ -398,9 +402,10 @@ impl Driver {
         let _ = ok.push_header("Contact", &format!("<{contact}>;isfocus"));
         let _ = ok.push_header("Allow", ALLOW);
         let _ = ok.push_header("Content-Type", "application/sdp");
-        let answer = Bytes::from(answer);
-        ok.set_body(answer.clone());
-        let ok = Bytes::from(ok.to_bytes());
+        ok.set_body(Bytes::from(answer));
+        // Kept until its ACK (and by the INVITE's transaction for
+        // 64*T1): without the spare room the writer left in it.
+        let ok = Bytes::from(shrunk(ok.to_bytes()));
         let now = Instant::now();
         let _ = self.layer.respond(
             now,
@@ -414,31 +419,48 @@ impl Driver {
         let key = (dialog.call_id().to_owned(), local_tag);
         self.sessions.insert(
             session.clone(),
-            Session {
+            Box::new(Session {
                 room: room_key.clone(),
                 id,
                 own_path,
                 remote_path: agreed.remote_path,
                 conn: None,
                 waiting: Vec::new(),
-                reassembler: reassembler(&self.config),
+                chunks: None,
                 call: key.clone(),
                 welcomed: false,
                 connect_by: now + Duration::from_millis(self.config.connect_within_ms),
-                forwards: HashMap::new(),
-            },
+                heard: now,
+                keepalive: None,
+            }),
         );
         self.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 dialog,
                 session,
                 peer: source,
                 unacked: Some((Unacked2xx::new(now, self.t1, self.t1 * 8), ok)),
-                answer,
-            },
+                invite_tx: Some(tx),
+            }),
         );
         self.flush_roster(&room_key);
+    }
+
+    /// Whether an INVITE without To tag is a late copy of one that made a
+    /// call that is there (its Call-ID and From tag): its transaction
+    /// ended at the ACK, so it is absorbed here instead (RFC 3261
+    /// §17.2.3, RFC 6026 §7.1).
+    fn invite_again(&self, req: &codec::Message<'_>) -> bool {
+        let Ok(Some(call_id)) = req.call_id() else {
+            return false;
+        };
+        let Some(from_tag) = req.from().ok().flatten().and_then(|f| f.tag()) else {
+            return false;
+        };
+        self.calls
+            .values()
+            .any(|c| c.dialog.call_id() == call_id && c.dialog.remote_tag() == from_tag)
     }
 
     /// A re-INVITE: the same answer again (the session does not move).
@@ -457,8 +479,42 @@ impl Driver {
                 None,
             );
         }
-        let answer = call.answer.clone();
-        self.respond(tx, req, 200, "OK", &[("Allow", ALLOW)], Some(answer));
+        // RFC 3264 §8: the new offer gets an answer; the session does
+        // not move (the same path, the same listener).
+        let session = call.session.clone();
+        let answer = self.sessions.get(&session).and_then(|s| {
+            let room = self.rooms.get(&s.room)?;
+            let port = s
+                .own_path
+                .rsplit_once(':')
+                .and_then(|(_, r)| r.split('/').next())
+                .and_then(|p| p.parse().ok())?;
+            let local = room_local(&self.host, port, &s.own_path, room.policy());
+            // RFC 3261 §14.2: a re-INVITE without an offer gets one.
+            if req.body().is_empty() {
+                return Some(sdp::offer_as(&local, sdp::Setup::Passive));
+            }
+            let offer = sdp::parse(req.body()).ok()?;
+            sdp::answer(&offer, &local).ok().map(|(a, _)| a)
+        });
+        match answer {
+            Some(a) => self.respond(
+                tx,
+                req,
+                200,
+                "OK",
+                &[("Allow", ALLOW)],
+                Some(Bytes::from(a)),
+            ),
+            None => self.respond(
+                tx,
+                req,
+                488,
+                "Not Acceptable Here: the session stays as it is",
+                &[],
+                None,
+            ),
+        }
     }
 
     /// BYE: the participant leaves.
@@ -522,6 +578,26 @@ impl Driver {
             }
         }
     }
+}
+
+/// What the room says of itself in an SDP answer at `own_path`.
+fn room_local(host: &str, port: u16, own_path: &str, policy: &crate::room::Policy) -> Local {
+    let mut local = Local::room(host, port, own_path);
+    let mut tokens = Vec::new();
+    if policy.nicknames {
+        tokens.push("nickname".to_owned());
+    }
+    if policy.private_messages {
+        tokens.push("private-messages".to_owned());
+    }
+    local.chatroom = Some(tokens);
+    local
+}
+
+/// `v` in an allocation of its length.
+fn shrunk(mut v: Vec<u8>) -> Vec<u8> {
+    v.shrink_to_fit();
+    v
 }
 
 /// The dialog a request names: its Call-ID and our tag (its To tag).

@@ -26,20 +26,36 @@ impl Driver {
                 return;
             }
         };
-        // Responses to the switch's SENDs: nothing waits for them.
         if !m.is_request() {
-            return;
+            return self.handle_response(conn, &m);
         }
+        let Some((session, own)) = self.request_session(conn, &m) else {
+            return;
+        };
+        match m.method() {
+            Some("SEND") => self.handle_send(&session, conn, &m, frame, &own),
+            Some("NICKNAME") => self.handle_nickname(&session, conn, &m, frame, &own),
+            // RFC 4975 §7.1.2: a REPORT gets no response.
+            Some("REPORT") => {}
+            // RFC 4975 §12: an unknown method gets 501.
+            _ => self.answer(conn, &m, 501, &own),
+        }
+    }
+
+    /// The session a request on `conn` belongs to, and our URI in it;
+    /// `None` when the request was answered here (or cannot be): 400 and
+    /// the like for a malformed one, 481 for an unknown session (RFC 4975
+    /// §7.3), 506 for a session bound to another connection (§5.4). The
+    /// first request binds the connection.
+    fn request_session(&mut self, conn: u64, m: &codec::Message<'_>) -> Option<(String, String)> {
         let own = match m.to_path() {
             Ok(Some(p)) => p.first().map(|u| u.as_str().to_owned()),
             _ => None,
         };
-        let Some(own) = own else {
-            return;
-        };
+        let own = own?;
         if let Err(e) = m.validate() {
-            self.answer(conn, &m, e.response_code(), &own);
-            return;
+            self.answer(conn, m, e.response_code(), &own);
+            return None;
         }
         // RFC 4975 §7.3: the session is the last URI of To-Path, ours.
         let session = m
@@ -47,16 +63,123 @@ impl Driver {
             .ok()
             .flatten()
             .and_then(|p| p.last().and_then(|u| u.session_id()).map(str::to_owned));
-        let Some(session) = session.filter(|s| self.sessions.contains_key(s)) else {
-            self.answer(conn, &m, 481, &own);
+        let Some((session, bound)) =
+            session.and_then(|s| self.sessions.get(&s).map(|x| (s, x.conn)))
+        else {
+            self.answer(conn, m, 481, &own);
+            return None;
+        };
+        // RFC 4975 §5.4: one connection per session; another one that
+        // names it is refused (it may be an eavesdropper's).
+        if bound.is_some_and(|c| c != conn) {
+            self.answer(conn, m, 506, &own);
+            return None;
+        }
+        self.bind(&session, conn);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.heard = std::time::Instant::now();
+        }
+        Some((session, own))
+    }
+
+    /// A response to a SEND of the switch. The copies of messages ask for
+    /// failures only (`Failure-Report: partial`): a 481 ends the session
+    /// (RFC 4975 §10.8), other failures are logged. A keep-alive asks for
+    /// a response (§7.1.1): it came.
+    fn handle_response(&mut self, conn: u64, m: &codec::Message<'_>) {
+        let status = m.status_code().unwrap_or(0);
+        let session = m
+            .to_path()
+            .ok()
+            .flatten()
+            .and_then(|p| p.last().and_then(|u| u.session_id()).map(str::to_owned))
+            .filter(|s| self.sessions.get(s).is_some_and(|x| x.conn == Some(conn)));
+        let Some(session) = session else {
             return;
         };
-        self.bind(&session, conn);
-        match m.method() {
-            Some("SEND") => self.handle_send(&session, conn, &m, frame, &own),
-            Some("NICKNAME") => self.handle_nickname(&session, conn, &m, frame, &own),
-            Some("REPORT") => {}
-            _ => self.answer(conn, &m, 501, &own),
+        let tid = m.transaction_id();
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.heard = std::time::Instant::now();
+            if s.keepalive.as_ref().is_some_and(|(t, _)| t.as_str() == tid) {
+                s.keepalive = None;
+                if status == 200 {
+                    return;
+                }
+            }
+        }
+        match status {
+            200 => {}
+            // RFC 4975 §10.5: no more chunks of that message to it.
+            413 => self.refused_copy(&session, tid),
+            481 => {
+                tracing::info!(adapter = %self.name, "MSRP session {session}: the participant does not know it (481)");
+                self.end_session(&session, true);
+            }
+            _ => {
+                tracing::info!(adapter = %self.name, "MSRP session {session}: a SEND of the room got {status}");
+            }
+        }
+    }
+
+    /// A copy being forwarded chunk by chunk that `session` refused (its
+    /// chunk's transaction `tid`): it gets no more of it.
+    fn refused_copy(&mut self, session: &str, tid: &str) {
+        for s in self.sessions.values_mut() {
+            let Some(chunks) = s.chunks.as_mut() else {
+                continue;
+            };
+            for f in chunks.forwards.values_mut() {
+                f.targets
+                    .retain(|(t, copy)| !(t == session && tid.starts_with(copy.as_str())));
+            }
+        }
+    }
+
+    /// A chunk whose body passed `max_message_size` on its own, cut off
+    /// by the framer (its body is being skipped): 413 (RFC 4975 §10.5),
+    /// which tells the sender to interrupt it and send no more of the
+    /// message; what the copies got of it is aborted.
+    pub(super) fn handle_oversized(&mut self, conn: u64, head: &Bytes) {
+        if let Some(i) = self.remote_of_conn(conn) {
+            return self.remote_oversized(i, conn, head);
+        }
+        let Ok(m) = codec::parse(head) else {
+            return;
+        };
+        let Some((session, own)) = self.request_session(conn, &m) else {
+            return;
+        };
+        if let Ok(Some(id)) = m.message_id() {
+            self.stop_message(&session, id, 413);
+        }
+        self.answer(conn, &m, 413, &own);
+    }
+
+    /// Drops a message being received: what arrived of it, and its copies
+    /// (each ended by an empty chunk with `#`, RFC 4975 §7.1: aborted).
+    fn stop_message(&mut self, session: &str, msg_id: &str, code: u16) {
+        tracing::info!(adapter = %self.name, "MSRP message {msg_id} stopped: {code}");
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        let Some(chunks) = s.chunks.as_mut() else {
+            return;
+        };
+        chunks.reassembler.forget(msg_id);
+        let forward = chunks.forwards.remove(msg_id);
+        s.tidy();
+        let Some(forward) = forward else {
+            return;
+        };
+        for (target, copy_id) in forward.targets {
+            let Some(t) = self.sessions.get(&target) else {
+                continue;
+            };
+            let Some(mut c) = switch_send(t, &token(), &copy_id, None, Bytes::new()) else {
+                continue;
+            };
+            c.set_continuation(codec::Continuation::Aborted);
+            self.send_to_session(&target, c.to_bytes());
         }
     }
 
@@ -151,7 +274,7 @@ impl Driver {
         let known = self
             .sessions
             .get(session)
-            .and_then(|s| s.forwards.get(&msg_id))
+            .and_then(|s| s.forward(&msg_id))
             .map(|f| f.refused);
         if let Some(Some(code)) = known {
             return self.answer(conn, m, code, own);
@@ -171,23 +294,32 @@ impl Driver {
                 };
                 let refused = forward.refused;
                 if let Some(s) = self.sessions.get_mut(session) {
-                    s.forwards.insert(msg_id.clone(), forward);
+                    s.chunks(&self.config)
+                        .forwards
+                        .insert(msg_id.clone(), forward);
                 }
                 if let Some(code) = refused {
                     return self.answer(conn, m, code, own);
                 }
             }
         }
-        self.forward_chunk(session, &msg_id, m, chunk.body);
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
-        let code = match s.reassembler.handle_chunk(&chunk) {
+        let chunks = s.chunks(&self.config);
+        let code = match chunks.reassembler.handle_chunk(&chunk) {
             Ok(()) => 200,
             Err(e) => e.response_code(),
         };
         let events: Vec<ReassemblyEvent> =
-            std::iter::from_fn(|| s.reassembler.poll_event()).collect();
+            std::iter::from_fn(|| chunks.reassembler.poll_event()).collect();
+        if code == 200 {
+            self.forward_chunk(session, &msg_id, m, chunk.body);
+        } else {
+            // RFC 4975 §10.5: a 413 stops the message mid-transfer; the
+            // copies end with it.
+            self.stop_message(session, &msg_id, code);
+        }
         self.answer(conn, m, code, own);
         for e in events {
             match e {
@@ -197,18 +329,26 @@ impl Driver {
                     let forwarded = self
                         .sessions
                         .get_mut(session)
-                        .and_then(|s| s.forwards.remove(&message_id))
+                        .and_then(|s| s.chunks.as_mut())
+                        .and_then(|c| c.forwards.remove(&message_id))
                         .is_some();
                     // Every chunk is answered already; a refusal of the
                     // whole message is only logged.
                     self.take_message(session, body, message_id, None, forwarded);
                 }
                 ReassemblyEvent::Aborted { message_id, .. } => {
-                    if let Some(s) = self.sessions.get_mut(session) {
-                        s.forwards.remove(&message_id);
+                    if let Some(c) = self
+                        .sessions
+                        .get_mut(session)
+                        .and_then(|s| s.chunks.as_mut())
+                    {
+                        c.forwards.remove(&message_id);
                     }
                 }
             }
+        }
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.tidy();
         }
     }
 
@@ -245,18 +385,23 @@ impl Driver {
         let Some(targets) = self
             .sessions
             .get(session)
-            .and_then(|s| s.forwards.get(msg_id))
+            .and_then(|s| s.forward(msg_id))
             .map(|f| f.targets.clone())
         else {
             return;
         };
-        let range = m.byte_range().ok().flatten().map(|r| r.to_string());
+        let range = m.byte_range().ok().flatten();
+        let start = range.map_or(1, |r| r.start);
+        let range = range.map(|r| r.to_string());
+        let body = Bytes::copy_from_slice(body);
         for (target, copy_id) in targets {
             let Some(t) = self.sessions.get(&target) else {
                 continue;
             };
-            let body = Bytes::copy_from_slice(body);
-            let Some(mut c) = switch_send(t, &copy_id, range.as_deref(), body) else {
+            // The copy's id and the chunk's start: a response names the
+            // copy it refuses (see `refused_copy`).
+            let tid = format!("{copy_id}{start:x}");
+            let Some(mut c) = switch_send(t, &tid, &copy_id, range.as_deref(), body.clone()) else {
                 continue;
             };
             c.set_continuation(m.continuation());
@@ -414,7 +559,7 @@ impl Driver {
             return;
         };
         let chunks = {
-            let Some(m) = switch_send(s, &token(), None, cpim) else {
+            let Some(m) = switch_send(s, &token(), &token(), None, cpim) else {
                 return;
             };
             let Ok(mut chunker) = codec::Chunker::new(&m, self.config.chunk_size) else {
@@ -650,19 +795,20 @@ impl Driver {
     }
 }
 
-/// A SEND of the switch to session `to`: its paths, `message_id`, no
+/// A SEND of the switch to session `to`, transaction `tid`: its paths, `message_id`, no
 /// success report and a response only on failure (RFC 4975 §7.1.2:
 /// `partial`; the switch reads no 200 it would only discard), `range` if
 /// given, and the message/cpim `body`; `None` when a value cannot be
 /// written.
 fn switch_send(
     to: &super::Session,
+    tid: &str,
     message_id: &str,
     range: Option<&str>,
     body: Bytes,
 ) -> Option<OwnedMessage> {
     let to_path = to.remote_path.first()?;
-    let mut m = OwnedMessage::request(&token(), "SEND").ok()?;
+    let mut m = OwnedMessage::request(tid, "SEND").ok()?;
     m.push_header("To-Path", to_path)
         .and_then(|m| m.push_header("From-Path", &to.own_path))
         .and_then(|m| m.push_header("Message-ID", message_id))

@@ -1,7 +1,7 @@
 //! Cutting a TCP or TLS byte stream into MSRP messages by their end-lines
 //! (RFC 4975 §7.1, §7.3.1).
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::error::{ErrorKind, ParseError};
 use super::message::{
@@ -23,6 +23,24 @@ enum State {
         body: usize,
         from: usize,
     },
+    /// The rest of an oversized chunk is thrown away up to its end-line
+    /// (of the transaction in `StreamFramer::skipping`).
+    Skip,
+}
+
+/// What [`StreamFramer::poll_frame`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// One whole message.
+    Message(Bytes),
+    /// A chunk whose body passed [`Limits::max_chunk`]: its start line and
+    /// headers with an empty body, closed by the end-line
+    /// `-------<transact-id>+`, so that [`parse`](super::parse) reads it.
+    /// The rest of its body is skipped up to its real end-line, and the
+    /// stream goes on: the receiver answers it 413 (RFC 4975 §10.5), which
+    /// tells the sender to interrupt the chunk and send no more of the
+    /// message.
+    Oversized(Bytes),
 }
 
 /// Cuts an MSRP byte stream into messages (RFC 4975 §7.1).
@@ -59,6 +77,8 @@ pub struct StreamFramer {
     limits: Limits,
     state: State,
     failed: bool,
+    /// The transaction id of the oversized chunk being skipped.
+    skipping: String,
 }
 
 impl StreamFramer {
@@ -69,6 +89,7 @@ impl StreamFramer {
             limits,
             state: State::Start { scanned: 0 },
             failed: false,
+            skipping: String::new(),
         }
     }
 
@@ -90,12 +111,48 @@ impl StreamFramer {
     }
 
     /// The next whole message, `None` when more bytes are needed (or
-    /// after an error).
+    /// after an error). A chunk larger than [`Limits::max_chunk`] is an
+    /// error that ends the stream; [`StreamFramer::poll_frame`] skips it
+    /// instead.
     pub fn poll_event(&mut self) -> Option<Result<Bytes, ParseError>> {
+        match self.poll(false)? {
+            Ok(Frame::Message(m)) => Some(Ok(m)),
+            // Not made without `skip`.
+            Ok(Frame::Oversized(_)) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Like [`StreamFramer::poll_event`], but a chunk larger than
+    /// [`Limits::max_chunk`] does not end the stream: its head is yielded
+    /// as [`Frame::Oversized`] as soon as the limit is passed, and the
+    /// rest of its body is dropped as it comes, until its end-line.
+    ///
+    /// ```
+    /// use cpimgate_msrp::codec::{parse, Frame, Limits, StreamFramer};
+    /// let mut f = StreamFramer::new(Limits { max_chunk: 8, ..Limits::default() });
+    /// f.handle_data(b"MSRP tr01 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: msg01\r\n\
+    /// Byte-Range: 1-*/*\r\nContent-Type: text/plain\r\n\r\n");
+    /// // Past the limit, with room for an end-line that may still come:
+    /// f.handle_data(&[b'x'; 60]);
+    /// let Some(Ok(Frame::Oversized(head))) = f.poll_frame() else { panic!() };
+    /// assert_eq!(parse(&head).unwrap().transaction_id(), "tr01");
+    /// f.handle_data(b"more\r\n-------tr01+\r\nMSRP tr02 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+    /// From-Path: msrp://b.example.com/s;tcp\r\nMessage-ID: msg02\r\n-------tr02$\r\n");
+    /// let Some(Ok(Frame::Message(m))) = f.poll_frame() else { panic!() };
+    /// assert_eq!(parse(&m).unwrap().transaction_id(), "tr02");
+    /// assert!(f.buffered().is_empty());
+    /// ```
+    pub fn poll_frame(&mut self) -> Option<Result<Frame, ParseError>> {
+        self.poll(true)
+    }
+
+    fn poll(&mut self, skip: bool) -> Option<Result<Frame, ParseError>> {
         if self.failed {
             return None;
         }
-        match self.next_message() {
+        match self.next_message(skip) {
             Ok(Some(m)) => Some(Ok(m)),
             Ok(None) => None,
             Err(e) => {
@@ -105,7 +162,18 @@ impl StreamFramer {
         }
     }
 
-    fn next_message(&mut self) -> Result<Option<Bytes>, ParseError> {
+    /// The front of the buffer, `len` octets, as a frame; an emptied
+    /// buffer lets go of its allocation (the frames own it), so that an
+    /// idle connection holds none.
+    fn split(&mut self, len: usize) -> Bytes {
+        let frame = self.buf.split_to(len).freeze();
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        frame
+    }
+
+    fn next_message(&mut self, skip: bool) -> Result<Option<Frame>, ParseError> {
         loop {
             let len = match self.state {
                 State::Start { scanned } => {
@@ -127,13 +195,58 @@ impl StreamFramer {
                     tid_len,
                     body,
                     from,
-                } => match self.body(tid_len, body, from)? {
-                    Some(len) => len,
-                    None => return Ok(None),
+                } => match self.body(tid_len, body, from) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => return Ok(None),
+                    Err(e) if skip && matches!(e.kind, ErrorKind::ChunkTooLarge { .. }) => {
+                        return Ok(Some(self.oversized(tid_len, body)));
+                    }
+                    Err(e) => return Err(e),
                 },
+                State::Skip => {
+                    if !self.skip() {
+                        return Ok(None);
+                    }
+                    continue;
+                }
             };
             self.state = State::Start { scanned: 0 };
-            return Ok(Some(self.buf.split_to(len).freeze()));
+            return Ok(Some(Frame::Message(self.split(len))));
+        }
+    }
+
+    /// The head of the chunk at the front, whose body starts at `body`,
+    /// as a message with an empty body; the body is skipped from here on.
+    fn oversized(&mut self, tid_len: usize, body: usize) -> Frame {
+        self.skipping = self.tid(tid_len).to_owned();
+        let mut head = BytesMut::with_capacity(body + 2 + MAX_END_LINE);
+        head.put_slice(self.buf.get(..body).unwrap_or_default());
+        head.put_slice(b"\r\n-------");
+        head.put_slice(self.skipping.as_bytes());
+        head.put_slice(b"+\r\n");
+        self.buf.advance(body);
+        self.state = State::Skip;
+        Frame::Oversized(head.freeze())
+    }
+
+    /// Drops the skipped body up to its end-line; true when the end-line
+    /// is passed and the next message starts.
+    fn skip(&mut self) -> bool {
+        match scan_end_line(&self.buf, 0, &self.skipping) {
+            EndLineScan::Found(i) => {
+                self.buf.advance(i + 9 + self.skipping.len() + 3);
+                if self.buf.is_empty() {
+                    self.buf = BytesMut::new();
+                }
+                self.skipping.clear();
+                self.state = State::Start { scanned: 0 };
+                true
+            }
+            EndLineScan::Pending(i) | EndLineScan::NotYet(i) => {
+                self.buf.advance(i);
+                self.state = State::Skip;
+                false
+            }
         }
     }
 

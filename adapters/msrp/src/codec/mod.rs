@@ -78,7 +78,7 @@ mod uri;
 
 pub use chunking::{Chunker, INTERRUPTIBLE_ABOVE};
 pub use error::{ErrorKind, ParseError};
-pub use framing::StreamFramer;
+pub use framing::{Frame, StreamFramer};
 pub use headers::{
     ByteRange, ContentType, FailureReport, Header, HeaderName, Status, SuccessReport, is_ident,
 };
