@@ -52,7 +52,7 @@ use cpimgate_sip::transport::{
 };
 use tokio::sync::mpsc;
 
-use crate::codec::{Limits, Reassembler, ReassemblyLimits};
+use crate::codec::{self, Chunk, Limits, Reassembler, ReassemblyLimits};
 use crate::config::MsrpConfig;
 use crate::room::{Room, RosterChange, SessionId};
 
@@ -695,5 +695,44 @@ fn shown_from(m: &Message, room: &Room) -> cpimgate_model::address::NameAddr {
             address: Address::Sip(uri),
         },
         None => m.from.clone(),
+    }
+}
+
+/// What a SEND that came in is, before a room or a room elsewhere takes
+/// it.
+enum Incoming<'a> {
+    /// No body and no type: it binds a connection or keeps it alive
+    /// (RFC 4975 §5.4); answered 200.
+    Empty,
+    /// To be answered with this status: a chunk that cannot be read, or
+    /// a body that is not `message/cpim` (415, RFC 7701 §6.3).
+    Refused(u16),
+    /// A whole `message/cpim` message.
+    Whole(Chunk<'a>),
+    /// One chunk of a `message/cpim` message.
+    Part(Chunk<'a>),
+}
+
+impl<'a> Incoming<'a> {
+    fn of(m: &codec::Message<'a>) -> Incoming<'a> {
+        let chunk = match Chunk::from_message(m) {
+            Ok(c) => c,
+            Err(e) => return Incoming::Refused(e.response_code()),
+        };
+        if chunk.body.is_empty() && chunk.content_type.is_none() {
+            return Incoming::Empty;
+        }
+        let cpim = chunk
+            .content_type
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("message/cpim"));
+        if !cpim {
+            return Incoming::Refused(415);
+        }
+        if m.is_whole_message().unwrap_or(false) {
+            Incoming::Whole(chunk)
+        } else {
+            Incoming::Part(chunk)
+        }
     }
 }

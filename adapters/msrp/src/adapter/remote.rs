@@ -45,8 +45,8 @@ use cpimgate_sip::digest::{DigestClient, DigestRequest, RandomCnonce};
 use cpimgate_sip::transaction::{self, Method, OutgoingRequest, TxId};
 use cpimgate_sip::transport::Destination;
 
-use super::{Driver, Internal, token};
-use crate::codec::{self, Chunk, Chunker, MsrpUri, OwnedMessage, Reassembler, ReassemblyEvent};
+use super::{Driver, Incoming, Internal, token};
+use crate::codec::{self, Chunker, MsrpUri, OwnedMessage, Reassembler, ReassemblyEvent};
 use crate::conference::read::{Change, Known, Roster, read};
 use crate::config::RemoteRoomConfig;
 use crate::participant::{self, Nicknames};
@@ -902,25 +902,16 @@ impl Driver {
         frame: &Bytes,
         own: &str,
     ) {
-        let chunk = match Chunk::from_message(m) {
-            Ok(c) => c,
-            Err(e) => return self.remote_answer(conn, m, e.response_code(), own),
+        let chunk = match Incoming::of(m) {
+            Incoming::Empty => return self.remote_answer(conn, m, 200, own),
+            Incoming::Refused(code) => return self.remote_answer(conn, m, code, own),
+            Incoming::Whole(chunk) => {
+                let body = Bytes::copy_from_slice(chunk.body);
+                let id = chunk.message_id.to_owned();
+                return self.remote_message(i, body, id, Some((conn, frame.clone())));
+            }
+            Incoming::Part(chunk) => chunk,
         };
-        if chunk.body.is_empty() && chunk.content_type.is_none() {
-            return self.remote_answer(conn, m, 200, own);
-        }
-        let cpim = chunk
-            .content_type
-            .and_then(|c| c.split(';').next())
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case("message/cpim"));
-        if !cpim {
-            return self.remote_answer(conn, m, 415, own);
-        }
-        if m.is_whole_message().unwrap_or(false) {
-            let body = Bytes::copy_from_slice(chunk.body);
-            let id = chunk.message_id.to_owned();
-            return self.remote_message(i, body, id, Some((conn, frame.clone())));
-        }
         let r = &mut self.remotes[i];
         let code = match r.reassembler.handle_chunk(&chunk) {
             Ok(()) => 200,

@@ -9,8 +9,8 @@ use cpimgate_model::cpim;
 use cpimgate_model::event::{RoomEvent, RoomEventKind, RoomRef};
 use cpimgate_model::port::{DeliveryOutcome, Failure, FailureKind, Inbound, Outbound};
 
-use super::{Driver, Forward, accepted, shown_from, token};
-use crate::codec::{self, Chunk, OwnedMessage, ReassemblyEvent};
+use super::{Driver, Forward, Incoming, accepted, shown_from, token};
+use crate::codec::{self, OwnedMessage, ReassemblyEvent};
 use crate::room::Route;
 
 impl Driver {
@@ -247,27 +247,24 @@ impl Driver {
         frame: &Bytes,
         own: &str,
     ) {
-        let chunk = match Chunk::from_message(m) {
-            Ok(c) => c,
-            Err(e) => return self.answer(conn, m, e.response_code(), own),
+        // An empty SEND binds a connection or keeps it alive (§5.4); one
+        // without a message/cpim wrapper gets 415 (RFC 7701 §6.3).
+        let chunk = match Incoming::of(m) {
+            Incoming::Empty => return self.answer(conn, m, 200, own),
+            Incoming::Refused(code) => return self.answer(conn, m, code, own),
+            Incoming::Whole(chunk) => {
+                let body = Bytes::copy_from_slice(chunk.body);
+                let msg_id = chunk.message_id.to_owned();
+                return self.take_message(
+                    session,
+                    body,
+                    msg_id,
+                    Some((conn, frame.clone())),
+                    false,
+                );
+            }
+            Incoming::Part(chunk) => chunk,
         };
-        // An empty SEND binds a connection or keeps it alive (§5.4).
-        if chunk.body.is_empty() && chunk.content_type.is_none() {
-            return self.answer(conn, m, 200, own);
-        }
-        // RFC 7701 §6.3: a SEND without a message/cpim wrapper gets 415.
-        let cpim = chunk
-            .content_type
-            .and_then(|c| c.split(';').next())
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case("message/cpim"));
-        if !cpim {
-            return self.answer(conn, m, 415, own);
-        }
-        if m.is_whole_message().unwrap_or(false) {
-            let body = Bytes::copy_from_slice(chunk.body);
-            let msg_id = chunk.message_id.to_owned();
-            return self.take_message(session, body, msg_id, Some((conn, frame.clone())), false);
-        }
         // RFC 7701 §6.1: once the CPIM headers are in (the first chunk),
         // the copies start; later chunks follow to the same recipients.
         let msg_id = chunk.message_id.to_owned();
