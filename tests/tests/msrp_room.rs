@@ -21,6 +21,11 @@
 //! 5. With `authenticate`, an INVITE without credentials gets 401, one
 //!    with them joins, and credentials of another user than the From do
 //!    not count (the From is the identity the room checks).
+//! 6. An anonymous room (`anonymous = true`): a participant without a
+//!    nickname may not send (403) and is in no NOTIFY; once it has one,
+//!    its messages (whole or chunked, From its real URI) reach the others
+//!    From its nickname URI and the NOTIFYs name it by that URI only; a
+//!    spoofed From still gets 403.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -323,5 +328,76 @@ async fn participants_authenticate_with_digest() {
         .await
         .unwrap_or_else(|e| panic!("alice joins with her credentials: {e}"));
     ua.expect_text("Welcome to room 22.").await.unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_anonymous_room_shows_nickname_uris_only() {
+    let port = free_port().unwrap();
+    let anon_room = "[[adapters.chat.rooms]]\nname = \"masks\"\nanonymous = true";
+    let gw = gateway_with(port, anon_room).await;
+    let room = format!("sip:masks@{DOMAIN}");
+    let join = |aor: &'static str| {
+        let room = room.clone();
+        async move {
+            MsrpUa::join(focus(port), &room, aor, JoinOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+        }
+    };
+    let mut alice = join("sip:alice@atlanta.example.com").await;
+    let mut bob = join("sip:bob@biloxi.example.com").await;
+    assert_eq!(bob.subscribe().await.unwrap(), 200);
+    let full = bob.next_notify(WAIT).await.unwrap();
+    assert!(full.contains(r#"state="full""#), "{full}");
+    assert!(
+        !full.contains("atlanta") && !full.contains("biloxi"),
+        "{full}"
+    );
+
+    // No nickname yet: 403, and bob gets nothing.
+    assert_eq!(alice.send(&room, "who am I").await.unwrap(), 403);
+    bob.expect_no_text("who am I", QUIET).await.unwrap();
+
+    assert_eq!(alice.nickname("Rabbit").await.unwrap(), 200);
+    let rabbit = format!("sip:Rabbit@{DOMAIN}");
+    let partial = bob.next_notify(WAIT).await.unwrap();
+    assert!(
+        partial.contains(&format!("entity=\"{rabbit}\"")),
+        "{partial}"
+    );
+    assert!(!partial.contains("atlanta"), "{partial}");
+
+    // From the real URI, whole and in chunks: bob sees the nickname URI.
+    assert_eq!(alice.send(&room, "hello masks").await.unwrap(), 200);
+    let m = bob.expect_text("hello masks").await.unwrap();
+    assert_eq!(m.from.address.to_string(), rabbit);
+    let big = "y".repeat(6000);
+    assert_eq!(
+        alice
+            .send_as("sip:alice@atlanta.example.com", &room, &big, 2048)
+            .await
+            .unwrap(),
+        200
+    );
+    let m = bob.expect_text(&big).await.unwrap();
+    assert_eq!(m.from.address.to_string(), rabbit);
+    // The nickname URI as From works too; someone else's is still 403.
+    assert_eq!(
+        alice
+            .send_as(&rabbit, &room, "as Rabbit", usize::MAX)
+            .await
+            .unwrap(),
+        200
+    );
+    bob.expect_text("as Rabbit").await.unwrap();
+    assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
+    assert_eq!(
+        bob.send_as(&rabbit, &room, "spoof", usize::MAX)
+            .await
+            .unwrap(),
+        403
+    );
+    alice.expect_no_text("spoof", QUIET).await.unwrap();
     gw.shutdown().await.unwrap();
 }

@@ -23,6 +23,8 @@
 //! nicknames = true
 //! private_messages = true
 //! welcome = "Welcome to room 22."
+//! anonymous = false                  # true: shown by nickname URI only; a
+//!                                    # nickname is needed before sending
 //! ```
 //!
 //! A room's address, in `[[bridge]]` and everywhere else, is its SIP URI:
@@ -312,6 +314,13 @@ pub struct RoomConfig {
     /// A text sent from the room to each participant who joins (REQ-10).
     #[serde(default)]
     pub welcome: Option<String>,
+    /// Whether participants are shown to the others, in the room, in the
+    /// conference events and in the bridged worlds, by their nickname URI
+    /// only, never their SIP URI (RFC 7701 §2 "Anonymous URI", §6.1). A
+    /// participant must reserve a nickname before it sends (403 until
+    /// then). Needs `nicknames = true`.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 fn yes() -> bool {
@@ -349,6 +358,7 @@ impl RoomConfig {
             nicknames: self.nicknames,
             private_messages: self.private_messages,
             max_participants: self.max_participants,
+            anonymous: self.anonymous,
         }
     }
 }
@@ -436,6 +446,12 @@ impl MsrpConfig {
                 return Err(format!(
                     "rooms[{i}].name: {:?} is not a SIP user part",
                     r.name
+                ));
+            }
+            // The nickname URI is an anonymous participant's only identity.
+            if r.anonymous && !r.nicknames {
+                return Err(format!(
+                    "rooms[{i}].anonymous: an anonymous room needs nicknames = true"
                 ));
             }
             if self.rooms[..i]
@@ -534,7 +550,14 @@ mod tests {
             private_messages: true,
             max_participants: 10,
             welcome: None,
+            anonymous: false,
         };
+        c.rooms = vec![RoomConfig {
+            anonymous: true,
+            nicknames: false,
+            ..room.clone()
+        }];
+        assert!(c.validate().unwrap_err().starts_with("rooms[0].anonymous:"));
         c.rooms = vec![
             room.clone(),
             RoomConfig {

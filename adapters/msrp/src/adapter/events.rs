@@ -159,6 +159,13 @@ impl Driver {
         let Some(room) = self.rooms.get(room_key) else {
             return Vec::new();
         };
+        // A session's path names the participant's host: an anonymous
+        // room shields them (RFC 4575 §5.6.6: the focus "may choose to
+        // shield the information about the participant's multiple
+        // endpoints"): users without endpoints.
+        if room.policy().anonymous {
+            return Vec::new();
+        }
         self.sessions
             .values()
             .filter(|s| s.room == room_key)

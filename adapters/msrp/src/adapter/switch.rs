@@ -368,6 +368,11 @@ impl Driver {
                 Ok(Route::PrivateRemote { .. }) => std::collections::HashSet::new(),
                 Err(r) => return Some(Err(r.code)),
             };
+        // An anonymous room rewrites the CPIM header section: the copies
+        // cannot be the sender's chunks; they go once it is whole.
+        if room.shown_sender(s.id).is_some() {
+            return None;
+        }
         Some(Ok(self
             .sessions
             .iter()
@@ -439,8 +444,15 @@ impl Driver {
             Ok(r) => r,
             Err(r) => return refuse(self, r.code, &r.reason),
         };
-        // The name the other worlds show: the sender's nickname.
-        if let Some(nick) = room.nickname(id) {
+        if let Some(shown) = room.shown_sender(id) {
+            // An anonymous room (RFC 7701 §6.1): the copies and the hub
+            // get the nickname URI, and the CPIM is written anew so that
+            // no header the sender wrote (its From, a Cc) goes on.
+            message.from = shown;
+            message.cc.clear();
+            message.cpim = None;
+        } else if let Some(nick) = room.nickname(id) {
+            // The name the other worlds show: the sender's nickname.
             message.from.display = Some(nick.to_owned());
         }
         let room_ref = RoomRef {

@@ -15,6 +15,25 @@
 //! the conference event package (RFC 4575) and the hub. No sockets, no
 //! clock.
 //!
+//! # Anonymous rooms
+//!
+//! With [`Policy::anonymous`] a participant's SIP URI is never shown to
+//! the others (RFC 7701 §2 "Anonymous URI", §6.1): its nickname URI
+//! `sip:<nickname>@<room domain>` stands for it everywhere. RFC 7701
+//! leaves the allocation of anonymous URIs open and §7 has users reserve
+//! a nickname before they use it, so a participant **must reserve a
+//! nickname (NICKNAME) before it sends**; until then its SENDs get 403
+//! and it is in no roster (it is announced, [`RosterChange::Joined`] with
+//! its nickname URI, when it takes one). A new nickname shows as the old
+//! nickname URI leaving and the new one joining: the URI is the only
+//! identity the others have. The CPIM From of a SEND may still be the
+//! real URI or the nickname URI (anything else: 403);
+//! [`Room::shown_sender`] gives the From the copies carry. Private
+//! messages reach a participant by its nickname URI only (its real URI
+//! gets 404, as would a stranger's: nobody learns who is in the room).
+//!
+//! # Example
+//!
 //! ```
 //! use cpimgate_model::address::Address;
 //! use cpimgate_msrp::room::{Participant, Policy, Room, Route};
@@ -42,7 +61,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use cpimgate_mappings::nick_key;
-use cpimgate_model::address::{Address, SipUri};
+use cpimgate_model::address::{Address, NameAddr, SipUri};
 
 /// A room's rules (RFC 7701 §4.1, §8: what its `a=chatroom` offers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +72,10 @@ pub struct Policy {
     pub private_messages: bool,
     /// The most sessions at once; a join beyond gets refused.
     pub max_participants: usize,
+    /// Whether participants are known to the others only by their
+    /// nickname URI, their anonymous URI (RFC 7701 §2, §6.1). See
+    /// "Anonymous rooms" in the [module docs](self).
+    pub anonymous: bool,
 }
 
 impl Default for Policy {
@@ -61,6 +84,7 @@ impl Default for Policy {
             nicknames: true,
             private_messages: true,
             max_participants: 10_000,
+            anonymous: false,
         }
     }
 }
@@ -242,7 +266,8 @@ impl Room {
         let id = self.next_id;
         self.next_id += 1;
         let first = !self.has_user(&participant.uri);
-        if first {
+        // Anonymous: unlisted until it has a nickname (see module docs).
+        if first && !self.policy.anonymous {
             self.changes.push_back(RosterChange::Joined {
                 who: participant.uri.clone(),
                 nick: None,
@@ -262,6 +287,14 @@ impl Room {
     /// A session ended (BYE, a lost connection); its nickname is released
     /// unless another session of the same URI uses it (§7.1).
     pub fn leave(&mut self, id: SessionId) -> Option<Participant> {
+        if self.policy.anonymous {
+            let uri = self.sessions.get(&id)?.participant.uri.clone();
+            let before = self.user_nick(&uri);
+            let s = self.sessions.remove(&id)?;
+            let after = self.user_nick(&uri);
+            self.anonymous_change(before, after);
+            return Some(s.participant);
+        }
         let s = self.sessions.remove(&id)?;
         if !self.has_user(&s.participant.uri) {
             self.changes.push_back(RosterChange::Left {
@@ -277,6 +310,59 @@ impl Room {
         self.sessions
             .values()
             .any(|s| s.participant.uri.same_user(uri))
+    }
+
+    /// The nickname a user goes by: that of its first session that has
+    /// one (as [`Room::roster`] lists it).
+    fn user_nick(&self, uri: &Address) -> Option<String> {
+        self.sessions
+            .values()
+            .filter(|s| s.participant.uri.same_user(uri))
+            .find_map(|s| s.nick.clone())
+    }
+
+    /// In an anonymous room a user's identity is its nickname URI: a new
+    /// one is the old one leaving and the new one joining.
+    fn anonymous_change(&mut self, before: Option<String>, after: Option<String>) {
+        if before == after {
+            return;
+        }
+        if let Some(old) = before {
+            if let Some(u) = self.nick_uri(&old) {
+                self.changes.push_back(RosterChange::Left {
+                    who: Address::Sip(u),
+                    nick: Some(old),
+                    remote: false,
+                });
+            }
+        }
+        if let Some(new) = after {
+            if let Some(u) = self.nick_uri(&new) {
+                self.changes.push_back(RosterChange::Joined {
+                    who: Address::Sip(u),
+                    nick: Some(new),
+                    remote: false,
+                });
+            }
+        }
+    }
+
+    /// The From that copies of session `id`'s messages carry, to the
+    /// other participants and to the bridged worlds, when it is not what
+    /// the sender wrote: in an anonymous room its nickname with its
+    /// nickname URI (RFC 7701 §6.1: the anonymous URI in the CPIM From).
+    /// `None`: the message goes as written.
+    pub fn shown_sender(&self, id: SessionId) -> Option<NameAddr> {
+        if !self.policy.anonymous {
+            return None;
+        }
+        let s = self.sessions.get(&id)?;
+        let nick = self.user_nick(&s.participant.uri)?;
+        let uri = self.nick_uri(&nick)?;
+        Some(NameAddr {
+            display: Some(nick),
+            address: Address::Sip(uri),
+        })
     }
 
     /// The participant of a session.
@@ -340,11 +426,19 @@ impl Room {
     /// (§7.2). Returns the nickname in effect.
     pub fn set_nickname(&mut self, id: SessionId, nick: &str) -> Result<Option<String>, Refusal> {
         let new = self.check_nickname(id, nick)?;
+        let before = self
+            .sessions
+            .get(&id)
+            .and_then(|s| self.user_nick(&s.participant.uri));
         let Some(s) = self.sessions.get_mut(&id) else {
             return Err(Refusal::new(481, "no such session"));
         };
         let old = std::mem::replace(&mut s.nick, new.clone());
-        if old != new {
+        if self.policy.anonymous {
+            let uri = s.participant.uri.clone();
+            let after = self.user_nick(&uri);
+            self.anonymous_change(before, after);
+        } else if old != new {
             self.changes.push_back(RosterChange::Nick {
                 who: s.participant.uri.clone(),
                 old,
@@ -466,6 +560,12 @@ impl Room {
                 format!("CPIM From {from} is not the sender"),
             ));
         }
+        if self.policy.anonymous && self.user_nick(&s.participant.uri).is_none() {
+            return Err(Refusal::new(
+                403,
+                "this room is anonymous: reserve a nickname (NICKNAME) first",
+            ));
+        }
         let [to] = to else {
             return Err(Refusal::new(403, "a message needs exactly one CPIM To"));
         };
@@ -488,8 +588,10 @@ impl Room {
             .nick_in_uri(to)
             .and_then(|k| self.local_nick_owner(&k).cloned())
             .or_else(|| {
+                // Anonymous: a real URI names nobody (module docs).
                 self.sessions
                     .values()
+                    .filter(|_| !self.policy.anonymous)
                     .find(|o| o.participant.uri.same_user(to))
                     .map(|o| o.participant.uri.clone())
             });
@@ -558,10 +660,15 @@ impl Room {
     /// participant named by its nickname URI or its own URI, if it takes
     /// private messages (RFC 7701 §6.2).
     pub fn sessions_of(&self, to: &Address) -> Vec<SessionId> {
-        let owner = self
+        let by_nick = self
             .nick_in_uri(to)
-            .and_then(|k| self.local_nick_owner(&k).cloned())
-            .unwrap_or_else(|| to.clone());
+            .and_then(|k| self.local_nick_owner(&k).cloned());
+        let owner = match by_nick {
+            Some(o) => o,
+            // Anonymous: a real URI names nobody (module docs).
+            None if self.policy.anonymous => return Vec::new(),
+            None => to.clone(),
+        };
         self.sessions
             .iter()
             .filter(|(_, s)| s.participant.uri.same_user(&owner) && s.participant.accepts_private)
@@ -581,6 +688,18 @@ impl Room {
     pub fn roster(&self) -> Vec<(Address, Option<String>, bool)> {
         let mut out: Vec<(Address, Option<String>, bool)> = Vec::new();
         for s in self.sessions.values() {
+            if self.policy.anonymous {
+                // Listed by nickname URI only, once it has a nickname.
+                let shown = self
+                    .user_nick(&s.participant.uri)
+                    .and_then(|n| Some((Address::Sip(self.nick_uri(&n)?), n)));
+                if let Some((who, nick)) = shown {
+                    if !out.iter().any(|(a, _, _)| a == &who) {
+                        out.push((who, Some(nick), false));
+                    }
+                }
+                continue;
+            }
             match out
                 .iter_mut()
                 .find(|(a, _, _)| a.same_user(&s.participant.uri))

@@ -359,3 +359,157 @@ fn bridged_members_keep_their_nicknames_apart() {
     );
     assert_eq!(r.roster().len(), 1);
 }
+
+fn anonymous_room() -> Room {
+    Room::new(
+        a(ROOM),
+        Policy {
+            anonymous: true,
+            ..Policy::default()
+        },
+    )
+}
+
+fn shown(who: &str, nick: &str) -> RosterChange {
+    RosterChange::Joined {
+        who: a(who),
+        nick: Some(nick.into()),
+        remote: false,
+    }
+}
+
+#[test]
+fn anonymous_room_lists_a_participant_by_nickname_uri_once_it_has_one() {
+    let mut r = anonymous_room();
+    let alice = r
+        .join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
+    // No nickname yet: in no roster, announced to nobody.
+    assert!(changes(&mut r).is_empty());
+    assert!(r.roster().is_empty());
+    r.set_nickname(alice, "Rabbit").unwrap();
+    assert_eq!(
+        changes(&mut r),
+        [shown("sip:Rabbit@chat.example.com", "Rabbit")]
+    );
+    assert_eq!(
+        r.roster(),
+        [(
+            a("sip:Rabbit@chat.example.com"),
+            Some("Rabbit".into()),
+            false
+        )]
+    );
+    // A second device under the same URI: still one user.
+    let alice2 = r
+        .join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
+    assert!(changes(&mut r).is_empty());
+    assert_eq!(r.roster().len(), 1);
+    // A new nickname: the old nickname URI leaves, the new one joins.
+    r.set_nickname(alice, "Hare").unwrap();
+    assert_eq!(
+        changes(&mut r),
+        [
+            RosterChange::Left {
+                who: a("sip:Rabbit@chat.example.com"),
+                nick: Some("Rabbit".into()),
+                remote: false
+            },
+            shown("sip:Hare@chat.example.com", "Hare"),
+        ]
+    );
+    r.leave(alice2).unwrap();
+    assert!(changes(&mut r).is_empty());
+    r.leave(alice).unwrap();
+    assert_eq!(
+        changes(&mut r),
+        [RosterChange::Left {
+            who: a("sip:Hare@chat.example.com"),
+            nick: Some("Hare".into()),
+            remote: false
+        }]
+    );
+    // No change ever named the real URI.
+    assert!(r.roster().is_empty());
+}
+
+#[test]
+fn anonymous_room_needs_a_nickname_before_sending_and_shows_its_uri() {
+    let mut r = anonymous_room();
+    let alice = r
+        .join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
+    let bob = r.join(Participant::new(a("sip:bob@example.com"))).unwrap();
+    let to_room = [a(ROOM)];
+    // Without a nickname: 403, and nothing to show it by.
+    let refused = r
+        .route(alice, &a("sip:alice@example.com"), &to_room, "text/plain")
+        .unwrap_err();
+    assert_eq!(refused.code, 403);
+    assert_eq!(r.shown_sender(alice), None);
+    r.set_nickname(alice, "Rabbit").unwrap();
+    // The real URI or the nickname URI as From: routed, shown by nickname URI.
+    for from in ["sip:alice@example.com", "sip:Rabbit@chat.example.com"] {
+        assert_eq!(
+            r.route(alice, &a(from), &to_room, "text/plain").unwrap(),
+            Route::Room {
+                sessions: vec![bob]
+            },
+            "From {from}"
+        );
+    }
+    assert_eq!(
+        r.shown_sender(alice),
+        Some(NameAddr {
+            display: Some("Rabbit".into()),
+            address: a("sip:Rabbit@chat.example.com"),
+        })
+    );
+    // Someone else's URI or nickname URI as From: still 403.
+    r.set_nickname(bob, "Bob").unwrap();
+    for from in ["sip:bob@example.com", "sip:Bob@chat.example.com"] {
+        let e = r
+            .route(alice, &a(from), &to_room, "text/plain")
+            .unwrap_err();
+        assert_eq!(e.code, 403, "From {from}");
+    }
+    // A room that is not anonymous sends as written.
+    let mut open = room();
+    let carol = open
+        .join(Participant::new(a("sip:carol@example.com")))
+        .unwrap();
+    open.set_nickname(carol, "Carol").unwrap();
+    assert_eq!(open.shown_sender(carol), None);
+}
+
+#[test]
+fn anonymous_room_reaches_a_participant_by_nickname_uri_only() {
+    let mut r = anonymous_room();
+    let alice = r
+        .join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
+    let bob = r.join(Participant::new(a("sip:bob@example.com"))).unwrap();
+    r.set_nickname(alice, "Rabbit").unwrap();
+    r.set_nickname(bob, "Bob").unwrap();
+    let from = a("sip:bob@example.com");
+    assert_eq!(
+        r.route(
+            bob,
+            &from,
+            &[a("sip:Rabbit@chat.example.com")],
+            "text/plain"
+        )
+        .unwrap(),
+        Route::Private {
+            sessions: vec![alice]
+        }
+    );
+    // The real URI names nobody: 404, as a stranger's would.
+    let e = r
+        .route(bob, &from, &[a("sip:alice@example.com")], "text/plain")
+        .unwrap_err();
+    assert_eq!(e.code, 404);
+    assert_eq!(r.sessions_of(&a("sip:Rabbit@chat.example.com")), [alice]);
+    assert!(r.sessions_of(&a("sip:alice@example.com")).is_empty());
+}
