@@ -4,24 +4,30 @@
 //!
 //! The gateway runs as a process of its own (the debug `cpimgate` binary,
 //! built by the test if it is stale: [`GatewayProcess::build_debug`]) with a
-//! private Prosody and a private InspIRCd, and three adapters:
+//! private Prosody and a private InspIRCd, and four adapters:
 //!
 //! * `sip`: SIP pager mode on UDP;
 //! * `xc`: the XMPP component; SIP addresses appear as its JIDs, and the
 //!   IRC channel as its MUC room `#test%irc.localhost@gw.localhost`;
 //!   `a.localhost` (the XMPP users) is routed through it;
-//! * `irc`: relay mode in `#test`, bridged with that MUC room.
+//! * `irc`: relay mode in `#test`, bridged with that MUC room;
+//! * `chat`: the gateway's MSRP room `sip:room22@chat.localhost`, in the
+//!   same bridge.
 //!
 //! Senders push concurrently, 1,000 messages in all, each with a sequence
 //! number in its text:
 //!
-//! * four SIP pagers ([`SipPager`]) send 150 MESSAGEs each to the XMPP user
+//! * four SIP pagers ([`SipPager`]) send 120 MESSAGEs each to the XMPP user
 //!   `user`, one at a time, retransmitting as RFC 3261 says (so a MESSAGE
 //!   whose 202 died with the process reaches the restarted gateway again,
 //!   and must not be delivered twice: the SIP adapter's message id is the
 //!   From tag, Call-ID and CSeq, and the queue remembers ids on disk);
-//! * the XMPP user `zoe` posts 400 messages in the component's MUC room, in
-//!   bursts of 40, for the IRC channel.
+//! * the XMPP user `zoe` posts 320 messages in the component's MUC room, in
+//!   bursts of 40, for the IRC channel (and the MSRP room);
+//! * the MSRP participant `bob` sends 200 messages in the MSRP room, one
+//!   SEND at a time, for the IRC channel (and the MUC room); when his
+//!   session breaks with the crash he joins again once the gateway is
+//!   back.
 //!
 //! Once 330 are acknowledged, the gateway gets SIGKILL 2 ms after zoe's
 //! next burst is written (so it dies while busy with it); the test reads
@@ -33,6 +39,9 @@
 //! * **SIP**: a final `202 Accepted` to the MESSAGE (the hub answers the
 //!   adapter only once the message is committed to disk). A timeout or an
 //!   error status is no acknowledgement.
+//! * **MSRP**: the `200` to the SEND (RFC 4975 §7.1.1; the room answers
+//!   it once the hub has the message on disk). A broken session or
+//!   another status is no acknowledgement.
 //! * **XMPP MUC (component mode)**: the room's reflection of the message
 //!   to its sender (XEP-0045 §7.4: the room took it). The gateway is the
 //!   room, so its reflection is the only word the sender gets; an error
@@ -44,8 +53,9 @@
 //!
 //! # What is checked
 //!
-//! After the senders are done, and once the receivers (`user` over XMPP,
-//! `alice` in the IRC channel) have everything acknowledged and 2 s have
+//! After the senders are done, and once the receivers (`user` over XMPP
+//! for the pagers, `alice` in the IRC channel for zoe and bob) have
+//! everything acknowledged and 2 s have
 //! passed without more:
 //!
 //! * every acknowledged message arrived;
@@ -59,9 +69,10 @@
 //!   delivered again when its sender retransmits. On XMPP both copies
 //!   must carry the same stanza id, so the client drops the repeat
 //!   (XEP-0359); on IRC, which has no such id, a repeat must be of an
-//!   entry the crash left in the store (zoe never sends twice). Any
-//!   other repeat fails the test;
-//! * per SIP pager and for zoe, the messages arrived in the order sent;
+//!   entry the crash left in the store (zoe and bob never send twice).
+//!   Any other repeat fails the test;
+//! * per SIP pager, for zoe and for bob, the messages arrived in the order
+//!   sent;
 //! * the fault shows: the restarted gateway logs `queue opened` with as
 //!   many entries `pending` as the crash left, and `/readyz` answers 200.
 //!
@@ -82,6 +93,7 @@ use cpimgate::queue::{Queue, QueueConfig};
 use cpimgate_e2e::gateway_process::GatewayProcess;
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
+use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sip_pager::SipPager;
 use cpimgate_e2e::xmpp_user::{XmppUser, body, nick_of};
@@ -92,9 +104,13 @@ use tokio_xmpp::parsers::message::{Message, MessageType};
 const SIP_DOMAIN: &str = "sip.gw.localhost";
 /// SIP pagers, and MESSAGEs each.
 const PAGERS: usize = 4;
-const PER_PAGER: usize = 150;
+const PER_PAGER: usize = 120;
 /// MUC messages from zoe, in bursts.
-const MUC_MESSAGES: usize = 400;
+const MUC_MESSAGES: usize = 320;
+/// Room messages from the MSRP participant.
+const MSRP_MESSAGES: usize = 200;
+/// The gateway's MSRP room, bridged with the MUC room and the channel.
+const MSRP_ROOM: &str = "sip:room22@chat.localhost";
 const BURST: usize = 40;
 /// Acknowledgements (all worlds) before the kill.
 const KILL_AFTER: usize = 330;
@@ -103,7 +119,7 @@ const DOWN: Duration = Duration::from_millis(700);
 /// How long the gateway may take to be ready.
 const READY: Duration = Duration::from_secs(30);
 
-fn config(sip_port: u16, irc: SocketAddr, xmpp: &Prosody) -> String {
+fn config(sip_port: u16, msrp_sip_port: u16, irc: SocketAddr, xmpp: &Prosody) -> String {
     format!(
         r##"
 [gateway]
@@ -139,6 +155,13 @@ channels = ["#test"]
 flood_rate = 1000.0
 flood_burst = 100
 
+[adapters.chat]
+kind = "msrp"
+domain = "chat.localhost"
+sip_udp = ["127.0.0.1:{msrp_sip_port}"]
+msrp = "127.0.0.1:0"
+rooms = [ {{ name = "room22" }} ]
+
 [[route]]
 domain = "{HOST_A}"
 adapter = "xc"
@@ -148,6 +171,7 @@ name = "test"
 rooms = [
   {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23test" }},
   {{ adapter = "xc", address = "xmpp:%23test%25{SERVER_NAME}@{COMPONENT_DOMAIN}" }},
+  {{ adapter = "chat", address = "{MSRP_ROOM}" }},
 ]
 "##,
         component_port = xmpp.component_port(),
@@ -244,6 +268,59 @@ async fn receive(
             None => {}
         }
     }
+}
+
+/// bob, an MSRP participant of the room, sends [`MSRP_MESSAGES`], one at
+/// a time, each acknowledged by the 200 to its SEND. When the session
+/// breaks (the crash), he waits for the gateway to be started again (10 s
+/// at most) and joins again. The statuses other than 200, and how many
+/// SENDs broke.
+async fn msrp_sender(
+    focus: SocketAddr,
+    ledger: Shared,
+    acks: Arc<AtomicUsize>,
+    mut restarts: Restarts,
+) -> (BTreeMap<u16, usize>, usize) {
+    let aor = "sip:bob@biloxi.example.com";
+    let mut bob = Some(
+        MsrpUa::join(focus, MSRP_ROOM, aor, JoinOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("bob joins the MSRP room: {e}")),
+    );
+    let mut joined_in = 0;
+    let mut refused = BTreeMap::new();
+    let mut broke = 0;
+    for i in 0..MSRP_MESSAGES {
+        if bob.is_none() {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                restarts.wait_for(|r| *r > joined_in),
+            )
+            .await;
+            joined_in = *restarts.borrow();
+            bob = MsrpUa::join(focus, MSRP_ROOM, aor, JoinOptions::default())
+                .await
+                .ok();
+        }
+        let text = format!("msrp-{i:04}");
+        ledger.lock().unwrap().sent.insert(text.clone());
+        let Some(ua) = bob.as_mut() else {
+            broke += 1;
+            continue;
+        };
+        match ua.send(MSRP_ROOM, &text).await {
+            Ok(200) => {
+                ledger.lock().unwrap().acked.insert(text);
+                acks.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(status) => *refused.entry(status).or_default() += 1,
+            Err(_) => {
+                broke += 1;
+                bob = None;
+            }
+        }
+    }
+    (refused, broke)
 }
 
 /// `text` without ANSI colour escapes (the gateway's human log format).
@@ -362,7 +439,8 @@ async fn acknowledged_messages_survive_kill_9() {
         xmpp.register(u, HOST_A, pw).await.unwrap();
     }
     let sip_port = free_port().unwrap();
-    let mut gw = GatewayProcess::start(&config(sip_port, irc.addr(), &xmpp), READY)
+    let msrp_sip_port = free_port().unwrap();
+    let mut gw = GatewayProcess::start(&config(sip_port, msrp_sip_port, irc.addr(), &xmpp), READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
@@ -388,6 +466,12 @@ async fn acknowledged_messages_survive_kill_9() {
     let pagers: Vec<_> = (0..PAGERS)
         .map(|k| tokio::spawn(pager(k, gateway, ledger.clone(), acks.clone())))
         .collect();
+    let msrp = tokio::spawn(msrp_sender(
+        SocketAddr::from(([127, 0, 0, 1], msrp_sip_port)),
+        ledger.clone(),
+        acks.clone(),
+        restarts.clone(),
+    ));
     let crash = Crash {
         pid: gw.pid().expect("the gateway runs"),
         fired: Arc::new(AtomicBool::new(false)),
@@ -439,6 +523,7 @@ async fn acknowledged_messages_survive_kill_9() {
         }
     }
     let (muc_errors, muc_silent) = muc.await.unwrap();
+    let (msrp_refused, msrp_broke) = msrp.await.unwrap();
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
 
     // What arrived: all the XMPP user got, then all the IRC user got.
@@ -448,13 +533,14 @@ async fn acknowledged_messages_survive_kill_9() {
         Some((body(&m).unwrap_or_default().to_owned(), id))
     })
     .await;
-    let irc = receive(&ledger.acked, "muc-", async || {
+    let irc = receive(&ledger.acked, "m", async || {
         let l = tokio::time::timeout(Duration::from_millis(300), alice.next_line())
             .await
             .ok()?
             .ok()?;
+        // Relay mode: `<nick> text`.
         let text = if l.command == "PRIVMSG" && l.param(0) == "#test" {
-            l.param(1).strip_prefix("<zoe> ").unwrap_or_default()
+            l.param(1).split_once("> ").map_or("", |(_, t)| t)
         } else {
             ""
         };
@@ -521,7 +607,8 @@ async fn acknowledged_messages_survive_kill_9() {
         "sent {}, acknowledged {} ({} before the kill), arrived {} distinct ({} of them \
          never acknowledged); {} entries in the store after the crash, {} of them \
          delivered again after the restart; SIP statuses {statuses:?} (0 = no answer); \
-         MUC errors {muc_errors}, unanswered {muc_silent}; `queue opened` pending = \
+         MUC errors {muc_errors}, unanswered {muc_silent}; MSRP statuses other than 200 \
+         {msrp_refused:?}, broken SENDs {msrp_broke}; `queue opened` pending = \
          {pending_logged:?}",
         ledger.sent.len(),
         ledger.acked.len(),
