@@ -17,7 +17,12 @@
 //!   `user` (1:1); acknowledged by the `202` that Kamailio relays;
 //! * the XMPP user `zoe` → the component room → the IRC channel, where
 //!   `alice` reads; acknowledged by the room's reflection (sent once the
-//!   hub has the message on disk), and sent only while Prosody is up.
+//!   hub has the message on disk), and sent only while Prosody is up;
+//! * `alice` → the channel → the component room, where zoe reads; IRC
+//!   has no acknowledgement, but the gateway is in the channel whenever
+//!   alice speaks (she is offline while InspIRCd restarts), so all must
+//!   arrive: live, or as the room's history when zoe joins again after
+//!   Prosody's restart.
 //!
 //! What each fault gets, and what is checked:
 //!
@@ -33,8 +38,9 @@
 //!   messages for `user`), then `Connected`, and they reach `user` after
 //!   she logs in again.
 //!
-//! At the end every acknowledged message arrived, none twice, and the
-//! pager's and zoe's arrived in the order sent. About 25 s.
+//! At the end every acknowledged message (and every one of alice's)
+//! arrived, none twice live, and each sender's arrived in the order sent.
+//! About 25 s.
 //!
 //! If Prosody, InspIRCd or Kamailio cannot start, the test fails and says
 //! why.
@@ -59,6 +65,8 @@ use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body, nick_of};
 use cpimgate_model::port::AdapterStatus;
 use tokio::time::Instant;
 use tokio_xmpp::parsers::message::MessageType;
+use tokio_xmpp::parsers::muc::Muc;
+use tokio_xmpp::parsers::muc::muc::History;
 
 const SIP_DOMAIN: &str = "sip.gw.localhost";
 /// The load's pace.
@@ -95,6 +103,7 @@ domain = "{COMPONENT_DOMAIN}"
 secret = "{COMPONENT_SECRET}"
 server = "{component}"
 receipt_wait = 0
+history_on_join = 100
 
 [adapters.irc]
 kind = "irc"
@@ -138,6 +147,10 @@ struct Seen {
     /// zoe's messages the room reflected to her.
     zoe_acked: BTreeSet<String>,
     zoe_sent: Vec<String>,
+    /// alice's messages as zoe got them live, and as history on a join.
+    zoe_live: Vec<String>,
+    zoe_history: Vec<String>,
+    alice_sent: Vec<String>,
 }
 
 struct World {
@@ -147,7 +160,10 @@ struct World {
     room: String,
     /// Whether zoe is online (Prosody up) and in the room.
     zoe_on: bool,
+    /// Whether alice is online (InspIRCd up) and in the channel.
+    alice_on: bool,
     next_muc: usize,
+    next_irc: usize,
     seen: Seen,
 }
 
@@ -168,12 +184,24 @@ impl World {
         if self.zoe_on {
             while let Ok(m) = self.zoe.next_message(wait).await {
                 let delayed = m.payloads.iter().any(|p| p.is("delay", "urn:xmpp:delay"));
-                if m.type_ == MessageType::Groupchat
-                    && !delayed
-                    && nick_of(m.from.as_ref()) == Some("zoe")
-                    && let Some(b) = body(&m)
-                {
-                    self.seen.zoe_acked.insert(b.to_owned());
+                let Some(b) = body(&m).map(str::to_owned) else {
+                    continue;
+                };
+                if m.type_ != MessageType::Groupchat {
+                    continue;
+                }
+                match nick_of(m.from.as_ref()) {
+                    Some("zoe") if !delayed => {
+                        self.seen.zoe_acked.insert(b);
+                    }
+                    Some("alice") if b.starts_with("irc-") => {
+                        if delayed {
+                            self.seen.zoe_history.push(b);
+                        } else {
+                            self.seen.zoe_live.push(b);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -197,6 +225,12 @@ impl World {
                 self.next_muc += 1;
                 self.zoe.send_groupchat(&self.room, &text).await.unwrap();
                 self.seen.zoe_sent.push(text);
+            }
+            if self.alice_on {
+                let text = format!("irc-{:04}", self.next_irc);
+                self.next_irc += 1;
+                self.alice.say("#test", &text).await.unwrap();
+                self.seen.alice_sent.push(text);
             }
             self.drain(Duration::from_millis(1)).await;
             tokio::time::sleep_until(next).await;
@@ -310,7 +344,9 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         alice,
         room: room.clone(),
         zoe_on: true,
+        alice_on: true,
         next_muc: 0,
+        next_irc: 0,
         seen: Seen::default(),
     };
 
@@ -356,6 +392,7 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
     w.drain(Duration::from_millis(300)).await;
     irc_gate.set_open(false);
     irc.kill().await;
+    w.alice_on = false;
     gw.wait_status("irc", AdapterStatus::Disconnected, WAIT)
         .await
         .unwrap_or_else(|e| panic!("the IRC adapter did not notice: {e}"));
@@ -368,6 +405,11 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
     gw.wait_status("irc", AdapterStatus::Connected, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("the IRC adapter did not reconnect: {e}"));
+    w.alice
+        .wait_for_member("#test", "bridge", true)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway did not rejoin #test: {e}"));
+    w.alice_on = true;
     assert!(
         w.seen.zoe_acked.len() > zoe_acked_at_irc_kill + TICKS / 2,
         "zoe's messages were acknowledged while IRC was down"
@@ -399,8 +441,16 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         .await
         .unwrap_or_else(|e| panic!("the component did not reconnect: {e}"));
     w.zoe.reconnect().await.unwrap();
-    w.zoe.join_muc(&room, "zoe").await.unwrap();
-    w.zoe.clear();
+    // As a client does after a disconnection: with the recent history,
+    // which brings what IRC said while she was away.
+    w.zoe
+        .join_muc_with(
+            &room,
+            "zoe",
+            Muc::new().with_history(History::new().with_maxstanzas(100)),
+        )
+        .await
+        .unwrap();
     w.zoe_on = true;
     w.load(TICKS).await;
 
@@ -414,8 +464,11 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         w.drain(Duration::from_millis(200)).await;
         let user_has: BTreeSet<&String> = w.seen.user.iter().collect();
         let alice_has: BTreeSet<&String> = w.seen.alice.iter().collect();
+        let zoe_has: BTreeSet<&String> =
+            w.seen.zoe_live.iter().chain(&w.seen.zoe_history).collect();
         let all = pager_log.acked.iter().all(|t| user_has.contains(t))
-            && w.seen.zoe_acked.iter().all(|t| alice_has.contains(t));
+            && w.seen.zoe_acked.iter().all(|t| alice_has.contains(t))
+            && w.seen.alice_sent.iter().all(|t| zoe_has.contains(t));
         if all || Instant::now() >= deadline {
             break;
         }
@@ -437,9 +490,21 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         .collect();
     let (sip_repeats, sip_disorder) = repeats_and_disorder(&w.seen.user);
     let (muc_repeats, muc_disorder) = repeats_and_disorder(&w.seen.alice);
+    // alice → zoe: what IRC said while zoe was away comes as history when
+    // she joins again; live, every message once and in order; both
+    // together, every message alice sent (IRC has no acknowledgement, but
+    // the gateway was in the channel whenever alice spoke).
+    let zoe_has: BTreeSet<&String> = w.seen.zoe_live.iter().chain(&w.seen.zoe_history).collect();
+    let irc_lost: Vec<&String> = w
+        .seen
+        .alice_sent
+        .iter()
+        .filter(|t| !zoe_has.contains(t))
+        .collect();
+    let (irc_repeats, irc_disorder) = repeats_and_disorder(&w.seen.zoe_live);
     let summary = format!(
         "SIP: sent {}, acknowledged {}, unanswered {}, arrived {}; MUC: sent {}, \
-         acknowledged {}, arrived {}",
+         acknowledged {}, arrived {}; IRC: sent {}, arrived live {} and as history {}",
         pager_log.sent.len(),
         pager_log.acked.len(),
         pager_log.unanswered.len(),
@@ -447,6 +512,9 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         w.seen.zoe_sent.len(),
         w.seen.zoe_acked.len(),
         alice_has.len(),
+        w.seen.alice_sent.len(),
+        w.seen.zoe_live.len(),
+        w.seen.zoe_history.len(),
     );
     eprintln!("{summary}");
     let prosody_on_first_lost = sip_lost.first().map_or_else(String::new, |t| {
@@ -466,12 +534,18 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
          Prosody's log on the first lost:\n{prosody_on_first_lost}"
     );
     assert!(
-        sip_repeats.is_empty() && muc_repeats.is_empty(),
-        "arrived more than once: SIP {sip_repeats:?}, MUC {muc_repeats:?}\n{summary}"
+        irc_lost.is_empty(),
+        "said on IRC and never in the room: {irc_lost:?}\n{summary}"
     );
     assert!(
-        sip_disorder.is_empty() && muc_disorder.is_empty(),
-        "out of order: SIP {sip_disorder:?}, MUC {muc_disorder:?}\n{summary}"
+        sip_repeats.is_empty() && muc_repeats.is_empty() && irc_repeats.is_empty(),
+        "arrived more than once: SIP {sip_repeats:?}, MUC {muc_repeats:?}, IRC (live) \
+         {irc_repeats:?}\n{summary}"
+    );
+    assert!(
+        sip_disorder.is_empty() && muc_disorder.is_empty() && irc_disorder.is_empty(),
+        "out of order: SIP {sip_disorder:?}, MUC {muc_disorder:?}, IRC (live) \
+         {irc_disorder:?}\n{summary}"
     );
     gw.shutdown().await.unwrap();
 }
