@@ -40,7 +40,12 @@
 //!
 //! At the end every acknowledged message (and every one of alice's)
 //! arrived, none twice live, and each sender's arrived in the order sent.
-//! About 25 s.
+//! One exception to "none twice": a chat to `user` that the component had
+//! written when Prosody closed the stream, before Prosody confirmed it, is
+//! sent again after the reconnect (at least once, rather than lost); the
+//! repeat must carry the first copy's stanza id, so that a client drops
+//! it. Without that confirmation this test lost such a chat about one
+//! run in six. About 25 s.
 //!
 //! If Prosody, InspIRCd or Kamailio cannot start, the test fails and says
 //! why.
@@ -140,8 +145,10 @@ struct PagerLog {
 /// What the test's users received, and zoe's acknowledgements.
 #[derive(Default)]
 struct Seen {
-    /// Texts `user` got over XMPP, in arrival order.
+    /// Texts `user` got over XMPP, in arrival order, and the stanza ids
+    /// of each text's copies.
     user: Vec<String>,
+    user_ids: BTreeMap<String, Vec<String>>,
     /// Texts `alice` got in the channel, in arrival order.
     alice: Vec<String>,
     /// zoe's messages the room reflected to her.
@@ -179,6 +186,8 @@ impl World {
         {
             if let Some(b) = body(&m).filter(|b| b.starts_with("sip-")) {
                 self.seen.user.push(b.to_owned());
+                let id = m.id.as_ref().map(|i| i.0.clone()).unwrap_or_default();
+                self.seen.user_ids.entry(b.to_owned()).or_default().push(id);
             }
         }
         if self.zoe_on {
@@ -489,6 +498,17 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
         .filter(|t| !alice_has.contains(t))
         .collect();
     let (sip_repeats, sip_disorder) = repeats_and_disorder(&w.seen.user);
+    // An XMPP copy sent again because the stream broke before the server
+    // confirmed it is at-least-once delivery: allowed once, with the first
+    // copy's stanza id, so that the client drops it (XEP-0359).
+    let (sip_resent, sip_repeats): (Vec<String>, Vec<String>) =
+        sip_repeats.into_iter().partition(|r| {
+            let text = r.split(' ').next().unwrap_or_default();
+            w.seen
+                .user_ids
+                .get(text)
+                .is_some_and(|ids| ids.len() == 2 && !ids[0].is_empty() && ids[0] == ids[1])
+        });
     let (muc_repeats, muc_disorder) = repeats_and_disorder(&w.seen.alice);
     // alice → zoe: what IRC said while zoe was away comes as history when
     // she joins again; live, every message once and in order; both
@@ -504,7 +524,8 @@ async fn peers_restart_one_at_a_time_under_load_and_nothing_acknowledged_is_lost
     let (irc_repeats, irc_disorder) = repeats_and_disorder(&w.seen.zoe_live);
     let summary = format!(
         "SIP: sent {}, acknowledged {}, unanswered {}, arrived {}; MUC: sent {}, \
-         acknowledged {}, arrived {}; IRC: sent {}, arrived live {} and as history {}",
+         acknowledged {}, arrived {}; IRC: sent {}, arrived live {} and as history {}; sent again to `user` with the same \
+         id: {sip_resent:?}",
         pager_log.sent.len(),
         pager_log.acked.len(),
         pager_log.unanswered.len(),
