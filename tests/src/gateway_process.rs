@@ -1,14 +1,22 @@
-//! The `cpimgate` binary as a process of its own, for benchmarks that
-//! compare its CPU time and memory with another gateway's process.
+//! The `cpimgate` binary as a process of its own: for benchmarks that
+//! compare its CPU time and memory with another gateway's process, and for
+//! fault tests that kill it (`SIGKILL`) and start it again on the same
+//! store.
 //!
 //! The binary is `$CPIMGATE_BIN`, or `cpimgate` in the profile directory
-//! of the running benchmark (`target/release/cpimgate` for `cargo bench`):
-//! build it first with `cargo build --release -p cpimgate`, as
-//! `tests/bench/run` does. A missing binary is an error that says so.
+//! of the running test or benchmark (`target/release/cpimgate` for
+//! `cargo bench`, `target/debug/cpimgate` for `cargo test`): build it first
+//! with `cargo build --release -p cpimgate`, as `tests/bench/run` does.
+//! [`GatewayProcess::build_debug`] builds the debug one for a test, so that
+//! `cargo test -p cpimgate-e2e` alone never runs a stale binary. A missing
+//! binary is an error that says so.
 //!
 //! `{dir}` in the TOML is the process's temporary directory; the admin
 //! listener is put on a free port and [`GatewayProcess::start`] returns
 //! once `/readyz` answers 200 (every adapter connected).
+//! [`GatewayProcess::kill`] and [`GatewayProcess::start_again`] crash and
+//! restart it with the same directory, config and admin port; its log
+//! (`gateway.log`) keeps both runs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +36,7 @@ pub struct GatewayProcess {
     dir: tempfile::TempDir,
     child: Option<Child>,
     admin: SocketAddr,
+    binary: PathBuf,
 }
 
 impl GatewayProcess {
@@ -53,10 +62,53 @@ impl GatewayProcess {
             Err(HarnessError::NotInstalled {
                 program: "cpimgate".into(),
                 reason: format!(
-                    "{} does not exist: run `cargo build --release -p cpimgate` first, \
-                     or set CPIMGATE_BIN",
+                    "{} does not exist: run `cargo build -p cpimgate` (`--release` for \
+                     benchmarks) first, or set CPIMGATE_BIN",
                     candidate.display()
                 ),
+            })
+        }
+    }
+
+    /// Build the debug `cpimgate` binary (`cargo build -p cpimgate`) into
+    /// the target directory of the running test, so that
+    /// [`GatewayProcess::binary`] finds it up to date; nothing is built when
+    /// `$CPIMGATE_BIN` is set. Cargo's output is in the error when it fails.
+    pub async fn build_debug() -> Result<(), HarnessError> {
+        if std::env::var_os("CPIMGATE_BIN").is_some() {
+            return Ok(());
+        }
+        let exe = std::env::current_exe()
+            .map_err(|e| HarnessError::io("finding the running executable", e))?;
+        // target/debug/deps/<test> → target
+        let Some(target) = exe.parent().and_then(Path::parent).and_then(Path::parent) else {
+            return Err(HarnessError::NotInstalled {
+                program: "cpimgate".into(),
+                reason: format!("no target directory above {}", exe.display()),
+            });
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let out = Command::new(&cargo)
+            .args(["build", "--quiet", "-p", "cpimgate", "--bin", "cpimgate"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| HarnessError::NotInstalled {
+                program: "cargo".into(),
+                reason: e.to_string(),
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::Command {
+                command: "cargo build -p cpimgate --bin cpimgate".into(),
+                status: out.status.to_string(),
+                output: String::from_utf8_lossy(&out.stderr).into_owned(),
             })
         }
     }
@@ -76,42 +128,70 @@ impl GatewayProcess {
         )
         .map_err(|e| HarnessError::io("writing gateway.toml", e))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let out = std::fs::File::create(dir.path().join("gateway.log"))
-            .map_err(|e| HarnessError::io("creating gateway.log", e))?;
-        let err = out
+        let mut process = GatewayProcess {
+            dir,
+            child: None,
+            admin,
+            binary,
+        };
+        process.spawn(ready_within).await?;
+        Ok(process)
+    }
+
+    /// Start the process again after [`GatewayProcess::kill`], with the same
+    /// config, directory (so the same store) and admin port, until
+    /// `/readyz` answers 200, `ready_within` at most.
+    pub async fn start_again(&mut self, ready_within: Duration) -> Result<(), HarnessError> {
+        self.kill().await;
+        self.spawn(ready_within).await
+    }
+
+    /// Kill the process with SIGKILL (a crash: no goodbye to any peer, no
+    /// flush) and wait until it is gone. Nothing happens if it is not
+    /// running.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // tokio's kill is SIGKILL on Unix.
+            let _ = child.kill().await;
+        }
+    }
+
+    async fn spawn(&mut self, ready_within: Duration) -> Result<(), HarnessError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("gateway.log"))
+            .map_err(|e| HarnessError::io("opening gateway.log", e))?;
+        let err = log
             .try_clone()
-            .map_err(|e| HarnessError::io("creating gateway.log", e))?;
-        let child = Command::new(&binary)
+            .map_err(|e| HarnessError::io("opening gateway.log", e))?;
+        let child = Command::new(&self.binary)
             .arg("run")
             .arg("--config")
-            .arg(&config)
-            .env("CPIMGATE__ADMIN__LISTEN", admin.to_string())
-            .current_dir(dir.path())
+            .arg(self.dir.path().join("gateway.toml"))
+            .env("CPIMGATE__ADMIN__LISTEN", self.admin.to_string())
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(out)
+            .stdout(log)
             .stderr(err)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| HarnessError::NotInstalled {
-                program: binary.display().to_string(),
+                program: self.binary.display().to_string(),
                 reason: e.to_string(),
             })?;
-        let mut process = GatewayProcess {
-            dir,
-            child: Some(child),
-            admin,
-        };
+        self.child = Some(child);
         let started = Instant::now();
         loop {
-            if process.ready().await {
-                return Ok(process);
+            if self.ready().await {
+                return Ok(());
             }
-            if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
-                process.child = None;
-                return Err(process.start_error(&format!("the process exited with {status}")));
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Err(self.start_error(&format!("the process exited with {status}")));
             }
             if started.elapsed() > ready_within {
-                return Err(process.start_error(&format!("/readyz not 200 after {ready_within:?}")));
+                return Err(self.start_error(&format!("/readyz not 200 after {ready_within:?}")));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -149,10 +229,21 @@ impl GatewayProcess {
         self.dir.path()
     }
 
+    /// Its whole log (both runs after a restart).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
     /// The lines of its log that are warnings or errors.
     pub fn warnings(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("gateway.log"))
-            .unwrap_or_default()
+        self.log()
             .lines()
             .filter(|l| l.contains("WARN") || l.contains("ERROR"))
             .map(str::to_owned)
@@ -160,12 +251,10 @@ impl GatewayProcess {
     }
 
     fn start_error(&self, reason: &str) -> HarnessError {
-        let log = std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
         HarnessError::ServerStart {
             reason: format!("cpimgate: {reason}"),
             log: self.dir.path().join("gateway.log"),
-            log_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            log_tail: self.log_tail(40),
         }
     }
 

@@ -16,6 +16,8 @@
 //!
 //! Started in the foreground (`-DD -E`, log on stderr, kept in a file);
 //! stopped with SIGTERM to its main process, which stops its children.
+//! [`Kamailio::stop`] and [`Kamailio::start_again`] restart it on the same
+//! ports, for fault tests.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -108,18 +110,63 @@ impl Kamailio {
         );
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).map_err(|e| HarnessError::io("writing kamailio.cfg", e))?;
-        let log = std::fs::File::create(dir.path().join("kamailio.log"))
-            .map_err(|e| HarnessError::io("creating kamailio.log", e))?;
+        let mut k = Kamailio {
+            child: None,
+            dir,
+            port,
+            tls_port,
+        };
+        k.spawn()?;
+        k.wait_listening().await?;
+        Ok(k)
+    }
+
+    /// Stop it (SIGTERM to the main process, which stops its children)
+    /// and wait until it is gone. Nothing happens if it is not running.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = child.kill().await;
+    }
+
+    /// Start it again after [`Kamailio::stop`], with the same config and
+    /// ports; its log keeps both runs.
+    pub async fn start_again(&mut self) -> Result<(), HarnessError> {
+        self.stop().await;
+        self.spawn()?;
+        self.wait_listening().await
+    }
+
+    fn spawn(&mut self) -> Result<(), HarnessError> {
+        let dir = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("kamailio.log"))
+            .map_err(|e| HarnessError::io("opening kamailio.log", e))?;
         let log2 = log
             .try_clone()
             .map_err(|e| HarnessError::io("opening kamailio.log", e))?;
         let child = Command::new("kamailio")
             .args(["-DD", "-E", "-f"])
-            .arg(&cfg_path)
+            .arg(dir.join("kamailio.cfg"))
             .arg("-P")
-            .arg(dir.path().join("kamailio.pid"))
+            .arg(dir.join("kamailio.pid"))
             .arg("-Y")
-            .arg(dir.path())
+            .arg(dir)
             .args(["-m", "64", "-M", "8"])
             .stdin(Stdio::null())
             .stdout(log)
@@ -130,14 +177,8 @@ impl Kamailio {
                 program: "kamailio".into(),
                 reason: e.to_string(),
             })?;
-        let mut k = Kamailio {
-            child: Some(child),
-            dir,
-            port,
-            tls_port,
-        };
-        k.wait_listening().await?;
-        Ok(k)
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Its address, UDP and TCP.

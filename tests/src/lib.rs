@@ -11,12 +11,14 @@
 //! * [`irc_user`]: a plain IRC client playing a human user on it.
 //! * [`kamailio`]: a private Kamailio as a SIP proxy in front of the gateway.
 //! * [`sipp`]: sipp as a SIP UAC or UAS, with the scenarios of `tests/sipp/`.
+//! * [`sip_pager`]: a SIP MESSAGE client that knows which MESSAGE got 202.
 //! * [`msrp_ua`]: an MSRP chat participant (SIP INVITE over UDP, MSRP over
 //!   TCP) written on the gateway's own codecs.
 //! * [`gateway`]: the cpimgate hub in-process, from a TOML config, with
 //!   test-supplied adapters for `kind = "embedded"` sections.
 //! * [`gateway_process`]: the `cpimgate` binary as a process of its own,
-//!   for benchmarks that compare its CPU and memory with another gateway.
+//!   for benchmarks that compare its CPU and memory with another gateway,
+//!   and for fault tests that kill it and start it again.
 //! * [`biboumi`]: biboumi, the reference XMPP↔IRC gateway, beside a test
 //!   Prosody, for the IRC benchmark.
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
@@ -40,6 +42,7 @@ pub mod irc_user;
 pub mod kamailio;
 pub mod msrp_ua;
 pub mod prosody;
+pub mod sip_pager;
 pub mod sipp;
 pub mod xmpp_user;
 

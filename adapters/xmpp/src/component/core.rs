@@ -166,6 +166,10 @@ pub(crate) struct Pending {
     pub receipt: bool,
     /// A room message (no receipts, no reports awaited).
     pub room: bool,
+    /// A room message's reflection to its sender (XEP-0045 §7.4), sent
+    /// once the hub has the message on disk: to the sender it says that
+    /// the room took the message, so it must not come before that.
+    pub reflection: Option<XMessage>,
 }
 
 /// The component's state.
@@ -380,6 +384,7 @@ impl<D: Directory> Core<D> {
                 stanza_id: id,
                 receipt,
                 room: false,
+                reflection: None,
             },
         );
         self.out.push_back(Output::ToHub(Box::new(msg)));
@@ -399,9 +404,13 @@ impl<D: Directory> Core<D> {
                 }
             }
             DeliveryOutcome::Accepted => {
-                // Room messages are done; 1:1 ones wait for the report.
-                if self.pending.get(id).is_some_and(|p| p.room) {
-                    self.forget(id);
+                // Room messages are done once their sender has the
+                // reflection; 1:1 ones wait for the report.
+                if self.pending.get(id).is_some_and(|p| p.room)
+                    && let Some(p) = self.forget(id)
+                    && let Some(r) = p.reflection
+                {
+                    self.transmit(r);
                 }
             }
         }
@@ -413,6 +422,14 @@ impl<D: Directory> Core<D> {
         let Some(p) = self.pending.get(&message.id).cloned() else {
             return;
         };
+        if p.room && !matches!(outcome, DeliveryOutcome::Failed(_)) {
+            // A room message is done with the hub's answer, which sends
+            // the reflection. Delivery starts before the commit, so a
+            // bridged room's delivery can be reported first: it must not
+            // take the reflection away, nor send it before the message is
+            // on disk.
+            return;
+        }
         match outcome {
             // XEP-0184 §5.1: a receipt says the recipient has it; a next hop
             // that merely accepted it is no such proof.

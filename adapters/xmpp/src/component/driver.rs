@@ -15,6 +15,15 @@
 //! for its XEP-0184 receipt keeps its reply channel here, by token, until
 //! the core gives its [`Output::Answer`]. The core's receipt deadlines
 //! are the one timer besides the reconnect.
+//!
+//! A delivery without a receipt to wait for is *accepted* only once the
+//! server has shown that it processed it ([`Barrier`]): bytes written to
+//! the socket are not yet the server's. When the stream breaks right
+//! after a write (a restarting Prosody closes it), the server may or may
+//! not have taken them; such deliveries fail transiently and the hub
+//! sends them again: at least once, with the same stanza id, rather than
+//! lost (`tests/tests/fault_restart.rs` lost one about one run in six
+//! while they were accepted on write).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +45,9 @@ use tokio::time::Instant;
 use tokio_xmpp::Component;
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::xmlstream::Timeouts;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::ping::Ping;
 
 use super::core::{Core, Delivery, Output};
 use crate::config::ComponentConfig;
@@ -97,6 +109,111 @@ struct Waiting {
     fetches: FuturesUnordered<Fetch>,
     /// Reply channels of deliveries waiting for a receipt, by token.
     replies: HashMap<u64, Reply>,
+}
+
+/// How long a [`Barrier`] may go unanswered before the deliveries before
+/// it are taken as accepted anyway (a server that drops the IQ).
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The id prefix of a barrier IQ.
+const BARRIER_PREFIX: &str = "cpimgate-barrier-";
+
+/// Proof that the server processed what was written before: an IQ from
+/// the component to its own domain, which the server routes back to us
+/// after everything sent before it on the stream (RFC 6120 §10.1: stanzas
+/// of one stream are processed in order). Its return, or an error or
+/// result with its id, accepts the deliveries written before it; a lost
+/// connection fails them transiently, to be sent again after the
+/// reconnect (at least once: the server may have routed some).
+#[derive(Default)]
+struct Barrier {
+    /// Deliveries written since the barrier in flight was sent.
+    written: Vec<Reply>,
+    /// The barrier in flight: its id, the deliveries before it, its
+    /// deadline.
+    in_flight: Option<(String, Vec<Reply>, Instant)>,
+    sent: u64,
+}
+
+impl Barrier {
+    /// Whether `iq` is the barrier in flight coming back (or its answer).
+    fn is_ours(&self, iq: &Iq) -> bool {
+        let id = match iq {
+            Iq::Get { id, .. }
+            | Iq::Set { id, .. }
+            | Iq::Result { id, .. }
+            | Iq::Error { id, .. } => id,
+        };
+        self.in_flight
+            .as_ref()
+            .is_some_and(|(ours, _, _)| ours == id)
+    }
+
+    /// Accept the deliveries before the barrier in flight.
+    fn pass(&mut self) {
+        if let Some((_, replies, _)) = self.in_flight.take() {
+            for r in replies {
+                let _ = r.send(DeliveryOutcome::Accepted);
+            }
+        }
+    }
+
+    /// Fail everything waiting: the connection is gone.
+    fn fail(&mut self) {
+        let replies = self
+            .in_flight
+            .take()
+            .map(|(_, r, _)| r)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(std::mem::take(&mut self.written))
+            .collect::<Vec<_>>();
+        if !replies.is_empty() {
+            tracing::warn!(
+                unconfirmed = replies.len(),
+                "deliveries written but not yet confirmed by the server: sent again after the reconnect"
+            );
+        }
+        for r in replies {
+            let _ = r.send(DeliveryOutcome::Failed(Failure::new(
+                FailureKind::Unreachable,
+                "the XMPP connection broke before the server confirmed the message",
+            )));
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.in_flight.as_ref().map(|(_, _, d)| *d)
+    }
+
+    /// Send a barrier for what was written, unless one is in flight.
+    /// `false` when sending failed (the connection is lost).
+    async fn send(&mut self, conn: &mut Option<Conn>, domain: &str) -> bool {
+        if self.in_flight.is_some() || self.written.is_empty() {
+            return true;
+        }
+        let Some(c) = conn.as_mut() else {
+            return false;
+        };
+        self.sent += 1;
+        let id = format!("{BARRIER_PREFIX}{}", self.sent);
+        let Ok(me) = Jid::new(domain) else {
+            // The domain was checked at start; accept rather than hang.
+            for r in self.written.drain(..) {
+                let _ = r.send(DeliveryOutcome::Accepted);
+            }
+            return true;
+        };
+        let iq = Iq::from_get(id.clone(), Ping)
+            .with_to(me.clone())
+            .with_from(me);
+        let ok = c.send(tokio_xmpp::Stanza::Iq(iq)).await.is_ok();
+        self.in_flight = Some((
+            id,
+            std::mem::take(&mut self.written),
+            Instant::now() + BARRIER_TIMEOUT,
+        ));
+        ok
+    }
 }
 
 /// First wait after a failure.
@@ -191,6 +308,7 @@ pub async fn run(
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Backoff::default();
     let mut w = Waiting::default();
+    let mut barrier = Barrier::default();
 
     loop {
         let mut lost = false;
@@ -228,9 +346,18 @@ pub async fn run(
                 pending_connect = Some(connect(&config.domain, &config.secret, &host, port));
             }
             s = next_stanza(&mut conn) => match s {
+                Some(tokio_xmpp::Stanza::Iq(iq)) if barrier.is_ours(&iq) => {
+                    barrier.pass();
+                    lost = !barrier.send(&mut conn, &config.domain).await;
+                }
                 Some(stanza) => core.handle_stanza(stanza, Timestamp::now()),
                 None => lost = true,
             },
+            _ = sleep_until(barrier.deadline()) => {
+                tracing::warn!(adapter = %ctx.name, "the server did not return a barrier in {BARRIER_TIMEOUT:?}; taking what was sent before it as accepted");
+                barrier.pass();
+                lost = !barrier.send(&mut conn, &config.domain).await;
+            }
             out = ctx.outbound.recv() => match out {
                 Some(Outbound::Deliver { message, reply }) => {
                     let broke = || DeliveryOutcome::Failed(Failure::new(FailureKind::Unreachable, "the XMPP connection broke"));
@@ -240,8 +367,15 @@ pub async fn run(
                         match core.handle_deliver(&message, Instant::now().into_std()) {
                             Ok(Delivery::Sent) => {
                                 lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
-                                // The server has it; only a receipt would say more.
-                                let _ = reply.send(if lost { broke() } else { DeliveryOutcome::Accepted });
+                                if lost {
+                                    let _ = reply.send(broke());
+                                } else {
+                                    // Accepted once the server shows it
+                                    // processed it; only a receipt would
+                                    // say more.
+                                    barrier.written.push(reply);
+                                    lost = !barrier.send(&mut conn, &config.domain).await;
+                                }
                             }
                             Ok(Delivery::AwaitingReceipt(token)) => {
                                 w.replies.insert(token, reply);
@@ -277,6 +411,7 @@ pub async fn run(
         if lost {
             tracing::warn!(adapter = %ctx.name, "component connection lost");
             conn = None;
+            barrier.fail();
             core.handle_disconnect();
             flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
             status(&ctx, AdapterStatus::Disconnected).await?;
@@ -400,6 +535,46 @@ mod tests {
         }
         b.reset();
         assert!(b.next() <= BACKOFF_BASE * 2);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_barrier_accepts_what_was_written_before_it_and_a_lost_stream_fails_the_rest() {
+        let mut b = Barrier::default();
+        let (before, mut before_rx) = oneshot::channel();
+        let (after, mut after_rx) = oneshot::channel();
+        let me: Jid = "gw.example.org".parse().unwrap();
+        let barrier = |id: &str| {
+            Iq::from_get(id.to_owned(), Ping)
+                .with_to(me.clone())
+                .with_from(me.clone())
+        };
+        // As `send` leaves it: one delivery behind the barrier in flight,
+        // another written after it.
+        b.in_flight = Some((
+            format!("{BARRIER_PREFIX}1"),
+            vec![before],
+            Instant::now() + BARRIER_TIMEOUT,
+        ));
+        b.written.push(after);
+        assert!(b.deadline().is_some());
+        assert!(
+            !b.is_ours(&barrier("other")),
+            "another IQ is not the barrier"
+        );
+        // The barrier routed back to us (or the server's answer to it).
+        assert!(b.is_ours(&barrier(&format!("{BARRIER_PREFIX}1"))));
+        b.pass();
+        assert_eq!(before_rx.try_recv(), Ok(DeliveryOutcome::Accepted));
+        assert!(after_rx.try_recv().is_err(), "not yet: after the barrier");
+        assert!(b.deadline().is_none());
+        // The stream breaks before the next barrier: a transient failure,
+        // so the hub sends it again.
+        b.fail();
+        match after_rx.try_recv() {
+            Ok(DeliveryOutcome::Failed(f)) => assert!(f.is_transient(), "{f}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! * An occupant's groupchat message is reflected to every occupant, the
 //!   sender included, with the room's XEP-0359 `<stanza-id/>` (its model
 //!   id) and the sender's `<origin-id/>` kept (XEP-0359 §3), and handed to
-//!   the hub. An acceptable origin-id makes the model id
+//!   the hub. The sender's own reflection waits for the hub's answer: it
+//!   is the sender's only sign that the room took the message, so it is
+//!   sent once the message is on disk (a crash before that must not leave
+//!   a reflected message lost), and replaced by an error if the hub
+//!   refuses it. An acceptable origin-id makes the model id
 //!   (`xmpp:<sender>#<origin-id>`), so a message the client sends again
 //!   (after a stream resumption, say) is the same message to the hub, which
 //!   relays it once; the room reflects the repeat to its sender only.
@@ -149,8 +153,11 @@ impl<D: Directory> Core<D> {
                 }
                 let msg_id = model_id(&from, &m);
                 let repeat = room.recent.seen(msg_id.as_str());
-                // §7.4: reflected to every occupant, the sender included;
-                // XEP-0359 §3: the room's stanza-id, the origin-id kept.
+                // §7.4: reflected to every occupant, the sender included
+                // (to the sender once the hub has it on disk: see the
+                // module doc); XEP-0359 §3: the room's stanza-id, the
+                // origin-id kept.
+                let mut reflection = None;
                 for o in &mut room.occupants {
                     if repeat && o.real != from {
                         continue;
@@ -169,7 +176,11 @@ impl<D: Directory> Core<D> {
                             .filter(|p| p.is("origin-id", ns::SID))
                             .cloned(),
                     );
-                    tx.extend(o.pass(s, None));
+                    if o.real == from {
+                        reflection = o.pass(s, None);
+                    } else {
+                        tx.extend(o.pass(s, None));
+                    }
                 }
                 for s in tx {
                     self.transmit(s);
@@ -197,6 +208,7 @@ impl<D: Directory> Core<D> {
                         stanza_id: id,
                         receipt: false,
                         room: true,
+                        reflection,
                     },
                 );
                 self.out.push_back(Output::ToHub(Box::new(msg)));
@@ -305,6 +317,7 @@ impl<D: Directory> Core<D> {
                 stanza_id: id,
                 receipt,
                 room: false,
+                reflection: None,
             },
         );
         self.out.push_back(Output::ToHub(Box::new(msg)));

@@ -382,15 +382,64 @@ fn groupchat_is_reflected_and_handed_to_the_hub() {
         ),
     );
     let o = drain(&mut c);
-    assert_eq!(o.sent.len(), 2, "reflected to both, the sender included");
-    for s in &o.sent {
-        assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/thirdwitch")));
-        assert_eq!(s.attr("id"), Some("hysf1v37"));
-    }
+    // Reflected to the other occupant at once; to the sender only once the
+    // hub has it on disk: the sender's reflection says the room took it.
+    assert_eq!(o.sent.len(), 1, "reflected to the other occupant");
+    assert_eq!(o.sent[0].attr("to"), Some("crone1@shakespeare.lit/desktop"));
     let m = &o.hub[0];
     assert_eq!(m.room.as_ref(), Some(&room_ref()));
     assert_eq!(m.from.display.as_deref(), Some("thirdwitch"));
     assert_eq!(m.to[0].address, room_ref().address);
+    c.handle_hub_answer(&m.id, DeliveryOutcome::Accepted);
+    let own = drain(&mut c);
+    assert_eq!(
+        own.sent.len(),
+        1,
+        "reflected to the sender after acceptance"
+    );
+    assert_eq!(own.sent[0].attr("to"), Some("hag66@shakespeare.lit/pda"));
+    for s in o.sent.iter().chain(&own.sent) {
+        assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/thirdwitch")));
+        assert_eq!(s.attr("id"), Some("hysf1v37"));
+        assert_eq!(s.attr("type"), Some("groupchat"));
+    }
+
+    // Delivery starts before the commit: a bridged room's delivery may be
+    // reported before the hub's answer; the reflection still waits for it.
+    feed(
+        &mut c,
+        &format!(
+            "<message xmlns='{NS}' from='hag66@shakespeare.lit/pda' id='early1' to='{ROOM}' type='groupchat'><body>reported early</body></message>"
+        ),
+    );
+    let o = drain(&mut c);
+    assert_eq!(o.sent.len(), 1, "reflected to the other occupant only");
+    let early = o.hub[0].clone();
+    c.handle_report(&early, &DeliveryOutcome::Delivered);
+    assert!(drain(&mut c).sent.is_empty(), "not reflected on the report");
+    c.handle_hub_answer(&early.id, DeliveryOutcome::Accepted);
+    let own = drain(&mut c);
+    assert_eq!(own.sent.len(), 1, "reflected on the hub's answer");
+    assert_eq!(own.sent[0].attr("to"), Some("hag66@shakespeare.lit/pda"));
+    assert_eq!(own.sent[0].attr("type"), Some("groupchat"));
+
+    // Refused by the hub (the store failed): an error, never a reflection.
+    feed(
+        &mut c,
+        &format!(
+            "<message xmlns='{NS}' from='hag66@shakespeare.lit/pda' id='lost1' to='{ROOM}' type='groupchat'><body>not stored</body></message>"
+        ),
+    );
+    let o = drain(&mut c);
+    assert_eq!(o.sent.len(), 1, "reflected to the other occupant only");
+    c.handle_hub_answer(
+        &o.hub[0].id,
+        DeliveryOutcome::Failed(Failure::new(FailureKind::Internal, "disk full")),
+    );
+    let own = drain(&mut c);
+    assert_eq!(own.sent.len(), 1);
+    assert_eq!(own.sent[0].attr("to"), Some("hag66@shakespeare.lit/pda"));
+    assert_eq!(own.sent[0].attr("type"), Some("error"));
 
     // §7.4: a non-occupant is refused.
     feed(
