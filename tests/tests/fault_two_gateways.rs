@@ -305,6 +305,9 @@ async fn two_gateways_federating_one_room_pass_messages_once_without_a_loop() {
         "yan got zoe's message {} times: {at_yan:?}",
         at_yan.len()
     );
+    // One zoe in yan's room: the room's copy of her message (From her
+    // nickname URI) and its roster (her own URI) name one member.
+    assert_eq!(at_yan[0].0, "zoe", "zoe shown to yan as {:?}", at_yan[0].0);
     let at_bob = msrp_copies(&mut bob, &[z], settle).await;
     assert_eq!(
         at_bob.len(),

@@ -38,7 +38,7 @@ use cpimgate_model::display::sender_name;
 use cpimgate_model::event::{Participant, RoomEventKind};
 
 use crate::codec::{BuildError, OwnedMessage};
-use crate::conference::read::{Change, Known};
+use crate::conference::read::{Change, Known, Roster};
 use crate::sdp::{self, Local, Setup};
 
 /// The nicknames tried in turn (RFC 7701 §7.1: a 425 means taken; the
@@ -212,6 +212,32 @@ pub fn room_events(changes: Vec<Change>, is_self: impl Fn(&Address) -> bool) -> 
         .collect()
 }
 
+/// The member of the room's roster that a nickname URI stands for. A
+/// focus may send a member's messages From its nickname URI
+/// (`sip:<nick>@<the room's domain>`, RFC 7701 §6.1) while its conference
+/// documents name that member by its own URI (the entity of RFC 4575
+/// §5.6): one member, known here by its entity, so that the bridged
+/// worlds see one member and not two. `None` when `from` is itself an
+/// entity of the roster or names no member's nickname.
+pub fn entity_of(roster: &Roster, from: &Address, room: &Address) -> Option<String> {
+    let (Address::Sip(f), Address::Sip(r)) = (from, room) else {
+        return None;
+    };
+    if roster.get(&from.to_string()).is_some() || !f.host().eq_ignore_case(r.host()) {
+        return None;
+    }
+    let nick = cpimgate_mappings::nick_key(f.user()?);
+    roster
+        .users()
+        .iter()
+        .find(|(_, k)| {
+            k.nickname
+                .as_deref()
+                .is_some_and(|n| cpimgate_mappings::nick_key(n) == nick)
+        })
+        .map(|(entity, _)| entity.clone())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -322,6 +348,33 @@ mod tests {
             if who.nick == "Alice the great" && new_nick == "Alice")
         );
         assert!(matches!(&events[1], RoomEventKind::Join { who } if who.nick == "carol"));
+    }
+
+    /// A focus that lists a member of its bridged worlds by its own URI
+    /// and sends its messages From its nickname URI (as this crate's
+    /// focus does): the nickname URI names the listed member.
+    #[test]
+    fn a_nickname_uri_names_the_listed_member() {
+        use crate::conference::read::{Roster, read};
+        let doc = br#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info"
+          xmlns:xcon="urn:ietf:params:xml:ns:xcon-conference-info"
+          entity="sip:room22@chat.example.com" state="full" version="1">
+          <users>
+            <user entity="xmpp:zoe@a.example.org" xcon:nickname="Zoe"/>
+            <user entity="sip:bob@example.com"/>
+          </users></conference-info>"#;
+        let mut roster = Roster::new();
+        let _ = roster.apply(&read(doc).unwrap());
+        let room: Address = "sip:room22@chat.example.com".parse().unwrap();
+        let of = |from: &str| entity_of(&roster, &from.parse().unwrap(), &room);
+        assert_eq!(
+            of("sip:zoe@CHAT.example.com").as_deref(),
+            Some("xmpp:zoe@a.example.org")
+        );
+        // Listed as itself, another domain's user, nobody's nickname.
+        assert_eq!(of("sip:bob@example.com"), None);
+        assert_eq!(of("sip:zoe@elsewhere.example.com"), None);
+        assert_eq!(of("sip:carol@chat.example.com"), None);
     }
 
     #[test]

@@ -965,6 +965,13 @@ impl Driver {
             tracing::debug!(adapter = %self.name, room = %r.room, "a notice of the room: {}", body_text(&message));
             return ok(self, &answer);
         }
+        // One member, not two, when the room sends its messages From its
+        // nickname URI and lists it by its own URI.
+        if let Some(entity) = participant::entity_of(&r.roster, &message.from.address, &r.room)
+            && let Ok(address) = entity.parse::<Address>()
+        {
+            message.from.address = address;
+        }
         let name = r
             .roster
             .get(&message.from.address.to_string())
