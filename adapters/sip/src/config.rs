@@ -213,6 +213,18 @@ pub struct Account {
     pub password: String,
 }
 
+impl Account {
+    /// The digest server's password lookup over `accounts` (one realm).
+    pub fn lookup(accounts: &[Account]) -> impl Fn(&str, &str) -> Option<String> + '_ {
+        |user, _realm| {
+            accounts
+                .iter()
+                .find(|a| a.user == user)
+                .map(|a| a.password.clone())
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

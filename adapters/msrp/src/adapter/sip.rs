@@ -19,7 +19,8 @@ use cpimgate_sip::transport::{Destination, Source};
 use super::{Call, Driver, Session, token};
 use crate::room::{Participant, Room};
 use crate::sdp::{self, Local};
-use cpimgate_sip::digest::{DigestRequest, Verdict};
+use cpimgate_sip::config::Account;
+use cpimgate_sip::digest::DigestRequest;
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE";
 
@@ -249,13 +250,6 @@ impl Driver {
             uri: req.request_uri().unwrap_or_default(),
             body: req.body(),
         };
-        let accounts = &self.config.accounts;
-        let lookup = |user: &str, _realm: &str| {
-            accounts
-                .iter()
-                .find(|a| a.user == user)
-                .map(|a| a.password.clone())
-        };
         let from_user = req
             .from()
             .ok()
@@ -265,23 +259,17 @@ impl Driver {
                 Address::Sip(u) => u.user().map(str::to_owned),
                 _ => None,
             });
-        let mut stale = false;
-        for value in req.authorization() {
-            match server.verify_header(now, &request, value, &lookup) {
-                Verdict::Authenticated { username } if from_user.as_deref() == Some(&username) => {
-                    return None;
-                }
-                Verdict::Stale => stale = true,
-                _ => {}
-            }
-        }
-        Some(
-            server
-                .challenges(now, stale)
-                .iter()
-                .map(|c| c.to_header_value())
-                .collect(),
-        )
+        let challenges = server
+            .authenticate(
+                now,
+                &request,
+                req.authorization(),
+                &Account::lookup(&self.config.accounts),
+                |user| from_user.as_deref() == Some(user),
+                |_| {},
+            )
+            .err()?;
+        Some(challenges.iter().map(|c| c.to_header_value()).collect())
     }
 
     /// RFC 7701 §5.2: an INVITE with an MSRP offer joins the room its

@@ -54,8 +54,9 @@ use cpimgate_model::{Message, MessageId};
 use tokio::sync::mpsc;
 
 use crate::codec;
+use crate::config::Account;
 use crate::config::SipConfig;
-use crate::digest::{DigestClient, DigestRequest, DigestServer, Verdict};
+use crate::digest::{DigestClient, DigestRequest, DigestServer};
 use crate::message::{
     Answer, DestinationQueues, MergeGuard, UasContext, UasDecision, answer_for_outcome,
     handle_request,
@@ -625,26 +626,19 @@ impl Driver {
             uri: req.request_uri().unwrap_or_default(),
             body: req.body(),
         };
-        let accounts = &self.config.accounts;
-        let lookup = |user: &str, _realm: &str| {
-            accounts
-                .iter()
-                .find(|a| a.user == user)
-                .map(|a| a.password.clone())
-        };
-        let mut stale = false;
-        for value in req.authorization() {
-            match server.verify_header(now, &request, value, &lookup) {
-                Verdict::Authenticated { .. } => return None,
-                Verdict::Stale => stale = true,
-                other => {
-                    tracing::debug!(adapter = %self.name, "digest refused from {peer}: {other:?}");
-                }
-            }
-        }
+        let challenges = server
+            .authenticate(
+                now,
+                &request,
+                req.authorization(),
+                &Account::lookup(&self.config.accounts),
+                |_| true,
+                |other| tracing::debug!(adapter = %self.name, "digest refused from {peer}: {other:?}"),
+            )
+            .err()?;
         // RFC 8760 §2.4: one challenge per algorithm, the preferred first.
         let mut answer = Answer::new(401, "Unauthorized");
-        for c in server.challenges(now, stale) {
+        for c in challenges {
             answer = answer.with("WWW-Authenticate", c.to_header_value());
         }
         Some(answer)

@@ -151,6 +151,31 @@ impl DigestServer {
         self.challenge_for(now, algorithm, stale)
     }
 
+    /// RFC 3261 §22.4: the user of the first of `authorizations` (a
+    /// request's Authorization header values) that authenticates a user
+    /// `accept` takes; else the challenges to send, stale (RFC 7616
+    /// §3.3) when a right digest only had an expired nonce. `refused`
+    /// hears every other verdict.
+    pub fn authenticate<'a>(
+        &self,
+        now: SystemTime,
+        request: &DigestRequest<'_>,
+        authorizations: impl IntoIterator<Item = &'a str>,
+        passwords: &dyn PasswordLookup,
+        accept: impl Fn(&str) -> bool,
+        mut refused: impl FnMut(&Verdict),
+    ) -> Result<String, Vec<Challenge>> {
+        let mut stale = false;
+        for value in authorizations {
+            match self.verify_header(now, request, value, passwords) {
+                Verdict::Authenticated { username } if accept(&username) => return Ok(username),
+                Verdict::Stale => stale = true,
+                other => refused(&other),
+            }
+        }
+        Err(self.challenges(now, stale))
+    }
+
     /// One challenge per offered algorithm, preferred first: one
     /// `WWW-Authenticate` (or `Proxy-Authenticate`) header field each.
     pub fn challenges(&self, now: SystemTime, stale: bool) -> Vec<Challenge> {
