@@ -208,12 +208,20 @@ pub struct AdminSection {
     /// Address of the admin HTTP listener (`/healthz`, `/readyz`,
     /// `/metrics`). Empty: no listener.
     pub listen: String,
+    /// Most admin connections open at once; more are reset at once.
+    pub max_connections: usize,
+    /// How long one admin connection may stay open, milliseconds, busy or
+    /// not: a client that sends its request a byte at a time, or does
+    /// not read the answer, is cut off then (a scraper opens a new one).
+    pub connection_timeout_ms: u64,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
             listen: "127.0.0.1:9464".to_owned(),
+            max_connections: 64,
+            connection_timeout_ms: 30_000,
         }
     }
 }
@@ -413,6 +421,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.gateway.name.trim().is_empty() {
             return Err(invalid("gateway.name", "must not be empty"));
+        }
+        if self.admin.max_connections == 0 {
+            return Err(invalid(
+                "admin.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.admin.connection_timeout_ms == 0 {
+            return Err(invalid(
+                "admin.connection_timeout_ms",
+                "must be at least 1",
+            ));
         }
         if !self.admin.listen.is_empty() && self.admin.listen.parse::<SocketAddr>().is_err() {
             return Err(invalid(

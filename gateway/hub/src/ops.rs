@@ -3,9 +3,19 @@
 //! `/healthz` answers 200 while the process runs; `/readyz` answers 200
 //! when every configured adapter is connected and 503 otherwise, with the
 //! state of each adapter as JSON; `/metrics` is in Prometheus text format.
+//!
+//! The listener takes `admin.max_connections` at once (more are reset),
+//! and each connection lives `admin.connection_timeout_ms` at most: a
+//! client that sends a byte a second or does not read is cut off then,
+//! with a log line. Accept errors (out of file descriptors) are logged
+//! and accepting resumes after a pause.
 
+use std::io;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,8 +23,11 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
+use cpimgate_sip::transport::{ACCEPT_BACKOFF, Admission, Ticket, refuse};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use crate::config::LogFormat;
 use crate::hub::Readiness;
@@ -97,14 +110,152 @@ async fn render_metrics(State(s): State<AdminState>) -> impl IntoResponse {
     )
 }
 
+/// How many admin connections may be open at once, and how long each.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminLimits {
+    /// `admin.max_connections`.
+    pub max_connections: usize,
+    /// `admin.connection_timeout_ms`.
+    pub connection_timeout: Duration,
+}
+
+/// The admin listener: capped, and each connection with a deadline.
+#[derive(Debug)]
+struct AdminListener {
+    inner: TcpListener,
+    admission: Arc<Admission>,
+    lifetime: Duration,
+}
+
+impl axum::serve::Listener for AdminListener {
+    type Io = Bounded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Bounded, SocketAddr) {
+        loop {
+            let (stream, peer) = match self.inner.accept().await {
+                Ok(a) => a,
+                Err(e) => {
+                    if let Some(more) = self.admission.should_log() {
+                        tracing::warn!(
+                            error = %e, more, backoff = ?ACCEPT_BACKOFF,
+                            "admin accept failed; accepting again after a pause"
+                        );
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            match self.admission.admit(peer.ip()) {
+                Ok(ticket) => {
+                    let bounded = Bounded {
+                        io: stream,
+                        peer,
+                        lifetime: self.lifetime,
+                        deadline: Box::pin(tokio::time::sleep(self.lifetime)),
+                        _ticket: ticket,
+                    };
+                    return (bounded, peer);
+                }
+                Err(why) => {
+                    refuse(stream);
+                    if let Some(more) = self.admission.should_log() {
+                        tracing::warn!(%peer, more, "refusing admin connection: {why}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An admin connection that fails its reads and writes once its lifetime
+/// is over, so that the server drops it.
+#[derive(Debug)]
+struct Bounded {
+    io: TcpStream,
+    peer: SocketAddr,
+    lifetime: Duration,
+    deadline: Pin<Box<Sleep>>,
+    _ticket: Ticket,
+}
+
+impl Bounded {
+    /// An error once the deadline has passed (logged once: the server
+    /// does not poll a failed connection again).
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if self.deadline.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        // Far ahead: the error and the log line come once.
+        let later = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        self.deadline.as_mut().reset(later);
+        tracing::warn!(
+            peer = %self.peer, lifetime = ?self.lifetime,
+            "cutting admin connection: open longer than admin.connection_timeout_ms"
+        );
+        let _ = self.io.set_zero_linger();
+        Some(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "admin connection open too long",
+        ))
+    }
+}
+
+impl AsyncRead for Bounded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.expired(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.expired(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.expired(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Bind the admin listener; serve until `shutdown` turns true.
 pub async fn serve_admin(
     addr: SocketAddr,
+    limits: AdminLimits,
     readiness: Readiness,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
+    let inner = TcpListener::bind(addr).await?;
+    let local = inner.local_addr()?;
+    let listener = AdminListener {
+        inner,
+        admission: Admission::new(limits.max_connections.max(1), 0),
+        lifetime: limits.connection_timeout,
+    };
     let app = admin_router(readiness, metrics_handle());
     let task = tokio::spawn(async move {
         let stop = async move {
