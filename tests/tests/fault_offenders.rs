@@ -36,14 +36,16 @@
 //!   message not complete in time", "cutting MSRP connection: a message
 //!   not complete within").
 //! * **10,000 connections at once** to the SIP TCP port, then to the MSRP
-//!   port (`a_connection_flood_is_capped`): 50 are taken (the cap per
-//!   address) and closed after `idle_timeout_ms` (SIP) or
-//!   `connect_within_ms` (MSRP, no first message); the others are reset
-//!   at once ("refusing connection: per-address connection limit
-//!   reached"). The gateway's open file descriptors stay below its caps.
+//!   port (`a_connection_flood_is_capped`), each writing the first bytes
+//!   of a message: 50 at a time are taken (the cap per address) and cut
+//!   off `message_timeout_ms` later; the others are reset at once
+//!   ("refusing connection: per-address connection limit reached",
+//!   logged once a second with the count of the others). The gateway's
+//!   open file descriptors stay below its caps.
 //! * **out of file descriptors** (`running_out_of_file_descriptors`): the
-//!   gateway's `RLIMIT_NOFILE` is lowered under it (`prlimit`) and 100
-//!   connections come to each of the SIP and MSRP ports: accept fails
+//!   gateway's `RLIMIT_NOFILE` is lowered under it (`prlimit`) to 30
+//!   above what it has open, and 30 connections come to each of the SIP
+//!   and MSRP ports: accept fails
 //!   with EMFILE, the gateway logs "accept failed; accepting again after
 //!   a pause", goes on serving UDP, and takes connections again once the
 //!   held ones time out.
@@ -97,6 +99,9 @@ const CONNECT_WITHIN: Duration = Duration::from_millis(5000);
 const CUT_WITHIN: Duration = Duration::from_secs(30);
 /// Connections of the flood.
 const FLOOD: usize = 10_000;
+/// Connections to each of the SIP and MSRP ports once the gateway has
+/// room for 30 more descriptors.
+const FD_FLOOD: usize = 30;
 
 fn config(sip_port: u16, msrp_sip_port: u16, msrp_port: u16, xmpp: &Prosody) -> String {
     format!(
@@ -178,8 +183,11 @@ async fn setup() -> Setup {
         .await
         .unwrap_or_else(|e| panic!("Prosody must start: {e}"));
     xmpp.register("user", HOST_A, "user-pw").await.unwrap();
-    let (sip_port, msrp_sip_port, msrp_port) =
-        (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let (sip_port, msrp_sip_port, msrp_port) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
     let gw = GatewayProcess::start(&config(sip_port, msrp_sip_port, msrp_port, &xmpp), READY)
         .await
         .unwrap_or_else(|e| panic!("the gateway must start: {e}"));
@@ -336,6 +344,8 @@ enum End {
     Reset,
     /// Still open at the deadline.
     Open,
+    /// Not connected by the deadline.
+    NoConnect,
 }
 
 /// Reads (and drops) what `stream` gets until the gateway ends it, or
@@ -426,10 +436,11 @@ fn strip_ansi(text: &str) -> String {
 }
 
 /// alice and carol in the MSRP room, carol reading in a task of her own:
-/// she collects every text until told to stop, then gives them back.
+/// she collects every text until told to stop.
 struct Room {
     alice: MsrpUa,
-    carol: JoinHandle<Vec<String>>,
+    carol: JoinHandle<()>,
+    carol_got: Arc<std::sync::Mutex<Vec<String>>>,
     stop_carol: Arc<AtomicBool>,
 }
 
@@ -452,21 +463,21 @@ impl Room {
         .await
         .unwrap_or_else(|e| panic!("carol joins the room: {e}"));
         let stop_carol = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&stop_carol);
+        let carol_got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop, texts) = (Arc::clone(&stop_carol), Arc::clone(&carol_got));
         let carol = tokio::spawn(async move {
-            let mut texts = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 match carol.next_message(Duration::from_millis(200)).await {
-                    Ok(m) => texts.push(m.text),
+                    Ok(m) => texts.lock().unwrap().push(m.text),
                     Err(e) if e.to_string().contains("nothing from the room in time") => {}
                     Err(e) => panic!("carol's session broke: {e}"),
                 }
             }
-            texts
         });
         Room {
             alice,
             carol,
+            carol_got,
             stop_carol,
         }
     }
@@ -481,12 +492,23 @@ impl Room {
         assert_eq!(status, 200, "the room takes alice's message");
     }
 
-    /// What carol got.
-    async fn carol_got(self) -> Vec<String> {
-        // Time for the last message to arrive.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    /// What carol got, once she has every one of `expected` (or
+    /// [`CUT_WITHIN`] has passed).
+    async fn carol_got(self, expected: &[String]) -> Vec<String> {
+        let deadline = Instant::now() + CUT_WITHIN;
+        while Instant::now() < deadline {
+            let has_all = {
+                let got = self.carol_got.lock().unwrap();
+                expected.iter().all(|e| got.contains(e))
+            };
+            if has_all {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         self.stop_carol.store(true, Ordering::Relaxed);
-        self.carol.await.expect("carol's task")
+        self.carol.await.expect("carol's task");
+        std::mem::take(&mut *self.carol_got.lock().unwrap())
     }
 }
 
@@ -650,7 +672,11 @@ async fn slow_consumers_are_cut_off() {
         served_during,
         "the well-behaved users were served while the offence went on"
     );
-    assert_ne!(end, End::Open, "the gateway ended the slow consumer's connection");
+    assert_ne!(
+        end,
+        End::Open,
+        "the gateway ended the slow consumer's connection"
+    );
     assert!(
         cut_after >= WRITE_TIMEOUT,
         "cut off after {cut_after:?}, before write_timeout_ms"
@@ -695,12 +721,13 @@ async fn slow_consumers_are_cut_off() {
         }
     };
     room.say("after mallory").await;
-    let got = room.carol_got().await;
+    said.push("after mallory".to_owned());
+    let got = room.carol_got(&said).await;
     println!(
         "MSRP slow consumer: cut off {cut_after:?} after alice started (5 MB to the room); \
          mallory's connection: {ended}\n  {line}"
     );
-    for text in said.iter().map(String::as_str).chain(["after mallory"]) {
+    for text in &said {
         assert!(
             got.iter().any(|g| g == text),
             "carol got {:.20}... while mallory did not read",
@@ -761,13 +788,17 @@ async fn slowloris_is_cut_off() {
     stop.store(true, Ordering::Relaxed);
     let sip = sip_attack.await.unwrap();
     let msrp = msrp_attack.await.unwrap();
-    let got = room.carol_got().await;
-    for i in 0..6 {
-        let text = format!("during slowloris {i}");
-        assert!(got.contains(&text), "carol got {text:?}");
+    let said: Vec<String> = (0..6).map(|i| format!("during slowloris {i}")).collect();
+    let got = room.carol_got(&said).await;
+    for text in &said {
+        assert!(got.contains(text), "carol got {text:?}");
     }
     for (name, done, reason) in [
-        ("SIP", &sip, "cutting connection: message not complete in time"),
+        (
+            "SIP",
+            &sip,
+            "cutting connection: message not complete in time",
+        ),
         (
             "MSRP",
             &msrp,
@@ -794,7 +825,12 @@ async fn slowloris_is_cut_off() {
 /// address, holds each until the gateway ends it, and counts how they
 /// ended (connections refused outright count as resets); the gateway's
 /// largest number of open file descriptors meanwhile.
-async fn flood(to: SocketAddr, pid: u32) -> (usize, usize, usize, usize, usize) {
+///
+/// Each writes `first` once connected (the start of a message): a
+/// connection whose handshake the kernel finished with a SYN cookie while
+/// the listen queue was full exists on the client's side only, until
+/// data comes.
+async fn flood(to: SocketAddr, pid: u32, first: &'static [u8]) -> ([usize; 4], usize, usize) {
     let base = open_fds(pid);
     let sampling = Arc::new(AtomicBool::new(true));
     let max_fds = Arc::new(AtomicU64::new(base as u64));
@@ -811,51 +847,62 @@ async fn flood(to: SocketAddr, pid: u32) -> (usize, usize, usize, usize, usize) 
     for _ in 0..FLOOD {
         tasks.spawn(async move {
             match tokio::time::timeout(CUT_WITHIN, offender_connect(to)).await {
-                Ok(Ok(mut s)) => until_closed(&mut s, CUT_WITHIN).await.0,
+                Ok(Ok(mut s)) => {
+                    if s.write_all(first).await.is_err() {
+                        return End::Reset;
+                    }
+                    until_closed(&mut s, CUT_WITHIN).await.0
+                }
                 Ok(Err(_)) => End::Reset,
-                Err(_) => End::Open,
+                Err(_) => End::NoConnect,
             }
         });
     }
-    let (mut eof, mut reset, mut open) = (0, 0, 0);
+    // Eof, Reset, Open, NoConnect.
+    let mut ends = [0; 4];
     while let Some(end) = tasks.join_next().await {
-        match end.expect("a flood task") {
-            End::Eof => eof += 1,
-            End::Reset => reset += 1,
-            End::Open => open += 1,
-        }
+        ends[end.expect("a flood task") as usize] += 1;
     }
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let max = max_fds.load(Ordering::Relaxed) as usize;
-    (eof, reset, open, base, max)
+    (ends, base, max)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_capped() {
     let mut t = setup().await;
     let pid = t.gw.pid().unwrap();
-    for (name, to) in [("SIP", t.sip), ("MSRP", t.msrp)] {
+    for (name, to, first) in [
+        ("SIP", t.sip, &b"MESSAGE "[..]),
+        ("MSRP", t.msrp, &b"MSRP "[..]),
+    ] {
         let started = Instant::now();
-        let flooding = tokio::spawn(flood(to, pid));
+        let flooding = tokio::spawn(flood(to, pid, first));
         // The others are served while the flood goes on.
         tokio::time::sleep(Duration::from_millis(500)).await;
         t.sip_tcp_user_is_served(&format!("during the {name} flood (tcp)"))
             .await;
         let mut room = Room::join(t.msrp_sip).await;
-        room.say(&format!("during the {name} flood")).await;
-        let got = room.carol_got().await;
+        let text = format!("during the {name} flood");
+        room.say(&text).await;
+        let got = room.carol_got(std::slice::from_ref(&text)).await;
         assert!(
-            got.contains(&format!("during the {name} flood")),
+            got.contains(&text),
             "carol got alice's message during the {name} flood"
         );
-        let (eof, reset, open, base, max_fds) = flooding.await.unwrap();
+        let ([eof, reset, open, no_connect], base, max_fds) = flooding.await.unwrap();
         println!(
             "{name} flood of {FLOOD}: {eof} closed, {reset} reset or refused, {open} left \
-             open, in {:?}; gateway file descriptors {base} before, {max_fds} at most",
+             open, {no_connect} not connected in {CUT_WITHIN:?}, in {:?}; gateway file \
+             descriptors {base} before, {max_fds} at most",
             started.elapsed()
         );
         assert_eq!(open, 0, "{name}: every connection of the flood ended");
+        assert_eq!(
+            no_connect, 0,
+            "{name}: every connection of the flood was answered"
+        );
         assert_eq!(eof + reset, FLOOD);
         // The cap per address holds: the gateway held 50 of them, and a
         // few in the moment between accept and refusal.
@@ -876,9 +923,17 @@ async fn a_connection_flood_is_capped() {
         .expect_log(&["refusing MSRP connection", "per-address connection limit"])
         .await;
     println!("  {line}");
-    // The MSRP connections that were taken sent nothing: cut off.
-    t.expect_log(&["cutting MSRP connection", "no whole message within"])
-        .await;
+    // The connections that were taken never finished their message.
+    t.expect_log(&[
+        "cutting connection: message not complete in time",
+        &format!("peer={OFFENDER_IP}:"),
+    ])
+    .await;
+    t.expect_log(&[
+        "cutting MSRP connection: a message not complete within",
+        &format!("peer={OFFENDER_IP}:"),
+    ])
+    .await;
     t.sip_udp_user_is_served("after the floods").await;
 }
 
@@ -889,19 +944,23 @@ async fn running_out_of_file_descriptors() {
     // Room for 30 more descriptors, below the caps of the config.
     let limit = open_fds(pid) + 30;
     let status = std::process::Command::new("prlimit")
-        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:{limit}")])
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
         .status()
         .unwrap_or_else(|e| panic!("prlimit must run: {e}"));
     assert!(status.success(), "prlimit --nofile={limit}: {status}");
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for k in 0..200 {
+    for k in 0..2 * FD_FLOOD {
         let to = if k % 2 == 0 { t.sip } else { t.msrp };
         tasks.spawn(async move {
             match tokio::time::timeout(CUT_WITHIN, offender_connect(to)).await {
-                Ok(Ok(mut s)) => until_closed(&mut s, Duration::from_secs(60)).await.0,
+                Ok(Ok(mut s)) => until_closed(&mut s, CUT_WITHIN).await.0,
                 Ok(Err(_)) => End::Reset,
-                Err(_) => End::Open,
+                Err(_) => End::NoConnect,
             }
         });
     }
@@ -912,10 +971,14 @@ async fn running_out_of_file_descriptors() {
         .await;
     let mut open = 0;
     while let Some(end) = tasks.join_next().await {
-        open += usize::from(end.expect("a connection task") == End::Open);
+        open += usize::from(matches!(
+            end.expect("a connection task"),
+            End::Open | End::NoConnect
+        ));
     }
     println!(
-        "out of descriptors (limit {limit}): 200 connections ended in {:?}",
+        "out of descriptors (limit {limit}): {} connections ended in {:?}",
+        2 * FD_FLOOD,
         started.elapsed()
     );
     assert_eq!(open, 0, "the gateway took and ended every connection");

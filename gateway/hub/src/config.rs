@@ -423,16 +423,10 @@ impl Config {
             return Err(invalid("gateway.name", "must not be empty"));
         }
         if self.admin.max_connections == 0 {
-            return Err(invalid(
-                "admin.max_connections",
-                "must be at least 1",
-            ));
+            return Err(invalid("admin.max_connections", "must be at least 1"));
         }
         if self.admin.connection_timeout_ms == 0 {
-            return Err(invalid(
-                "admin.connection_timeout_ms",
-                "must be at least 1",
-            ));
+            return Err(invalid("admin.connection_timeout_ms", "must be at least 1"));
         }
         if !self.admin.listen.is_empty() && self.admin.listen.parse::<SocketAddr>().is_err() {
             return Err(invalid(
