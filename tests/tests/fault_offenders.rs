@@ -8,13 +8,15 @@
 //!
 //! * `sip`: SIP pager mode on UDP and TCP; `max_connections = 200`,
 //!   `max_connections_per_ip = 50`, `idle_timeout_ms = 3000`,
-//!   `message_timeout_ms = 2000`, `write_timeout_ms = 4000`;
+//!   `message_timeout_ms = 2000`, `write_timeout_ms = 6000`;
 //! * `xc`: the XMPP component; the XMPP users of `a.localhost` are routed
 //!   through it;
 //! * `chat`: the MSRP room `sip:room22@chat.localhost`;
 //!   `max_connections = 200`, `max_connections_per_ip = 50`,
 //!   `connect_within_ms = 5000`, `message_timeout_ms = 2000`,
-//!   `write_timeout_ms = 4000`, `write_queue = 256`.
+//!   `write_timeout_ms = 6000`, `write_queue = 256`;
+//! * the admin listener: `max_connections = 8`,
+//!   `connection_timeout_ms = 3000`.
 //!
 //! The offenders all come from 127.0.0.2, the well-behaved users from
 //! 127.0.0.1. What each offender gets:
@@ -34,7 +36,9 @@
 //!   when cut, for as long as the well-behaved users talk: each is cut
 //!   `message_timeout_ms` after its first byte ("cutting connection:
 //!   message not complete in time", "cutting MSRP connection: a message
-//!   not complete within").
+//!   not complete within"). On the admin listener, a request a byte a
+//!   second is cut `connection_timeout_ms` after connecting ("cutting
+//!   admin connection") while `/readyz` answers.
 //! * **10,000 connections at once** to the SIP TCP port, then to the MSRP
 //!   port (`a_connection_flood_is_capped`), each writing the first bytes
 //!   of a message: 50 at a time are taken (the cap per address) and cut
@@ -92,8 +96,9 @@ const PER_IP: usize = 50;
 const MAX_CONNECTIONS: usize = 200;
 const SIP_IDLE: Duration = Duration::from_millis(3000);
 const MESSAGE_TIMEOUT: Duration = Duration::from_millis(2000);
-const WRITE_TIMEOUT: Duration = Duration::from_millis(4000);
+const WRITE_TIMEOUT: Duration = Duration::from_millis(6000);
 const CONNECT_WITHIN: Duration = Duration::from_millis(5000);
+const ADMIN_TIMEOUT: Duration = Duration::from_millis(3000);
 /// How long an offender may stay connected before the test calls the
 /// gateway's limits broken (far above every timeout of the config).
 const CUT_WITHIN: Duration = Duration::from_secs(30);
@@ -116,6 +121,10 @@ path = "{{dir}}/gateway.sqlite"
 [queue]
 retry_base_ms = 50
 retry_max_ms = 500
+
+[admin]
+max_connections = 8
+connection_timeout_ms = {admin_timeout}
 
 [adapters.sip]
 kind = "sip"
@@ -159,6 +168,7 @@ adapter = "xc"
         message = MESSAGE_TIMEOUT.as_millis(),
         write = WRITE_TIMEOUT.as_millis(),
         connect = CONNECT_WITHIN.as_millis(),
+        admin_timeout = ADMIN_TIMEOUT.as_millis(),
     )
 }
 
@@ -208,6 +218,15 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// The admin listener's address, from the gateway's log.
+    async fn admin(&self) -> SocketAddr {
+        let line = self.expect_log(&["admin listener up"]).await;
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("local="))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no admin address in {line:?}"))
+    }
+
     /// The gateway's log without colours.
     fn log(&self) -> String {
         strip_ansi(&self.gw.log())
@@ -735,7 +754,8 @@ async fn slow_consumers_are_cut_off() {
         );
     }
     assert!(
-        t.log_lines(&["MSRP session", "lost its connection"]).len() >= 1,
+        !t.log_lines(&["MSRP session", "lost its connection"])
+            .is_empty(),
         "the log says mallory's session ended"
     );
     t.check_rss("with an MSRP slow consumer");
@@ -775,6 +795,11 @@ async fn slowloris_is_cut_off() {
         "MSRP a786hjs2 SEND\r\nTo-Path: msrp://127.0.0.1:2855/iau39soe2843z;tcp\r\n",
         Arc::clone(&stop),
     );
+    let admin_attack = slowloris_attack(
+        t.admin().await,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ",
+        Arc::clone(&stop),
+    );
     // The others are served for as long as the offence goes on (about
     // two rounds of cut-offs).
     for i in 0..6 {
@@ -784,25 +809,35 @@ async fn slowloris_is_cut_off() {
         t.sip_udp_user_is_served(&format!("during slowloris {i} (udp)"))
             .await;
         room.say(&format!("during slowloris {i}")).await;
+        assert!(t.gw.ready().await, "/readyz answers during slowloris {i}");
     }
     stop.store(true, Ordering::Relaxed);
     let sip = sip_attack.await.unwrap();
     let msrp = msrp_attack.await.unwrap();
+    let admin = admin_attack.await.unwrap();
     let said: Vec<String> = (0..6).map(|i| format!("during slowloris {i}")).collect();
     let got = room.carol_got(&said).await;
     for text in &said {
         assert!(got.contains(text), "carol got {text:?}");
     }
-    for (name, done, reason) in [
+    for (name, done, reason, timeout) in [
         (
             "SIP",
             &sip,
             "cutting connection: message not complete in time",
+            MESSAGE_TIMEOUT,
         ),
         (
             "MSRP",
             &msrp,
             "cutting MSRP connection: a message not complete within",
+            MESSAGE_TIMEOUT,
+        ),
+        (
+            "admin",
+            &admin,
+            "cutting admin connection: open longer than",
+            ADMIN_TIMEOUT,
         ),
     ] {
         assert!(done.len() >= 3, "{name}: the slowloris connections ran");
@@ -810,8 +845,8 @@ async fn slowloris_is_cut_off() {
             println!("{name} slowloris from {local}: {end:?} after {took:?}");
             assert_ne!(*end, End::Open, "{name}: the gateway cut {local} off");
             assert!(
-                *took + Duration::from_millis(100) >= MESSAGE_TIMEOUT,
-                "{name}: {local} cut off after {took:?}, before message_timeout_ms"
+                *took + Duration::from_millis(100) >= timeout,
+                "{name}: {local} cut off after {took:?}, before its timeout {timeout:?}"
             );
             let peer = format!("{local}");
             let line = t.expect_log(&[reason, peer.as_str()]).await;

@@ -602,6 +602,35 @@ mod tests {
     }
 
     #[test]
+    fn limits_on_peers_read_and_validate() {
+        let base = "domain = \"chat.example.com\"\nsip_udp = [\"127.0.0.1:5062\"]\nmsrp = \"127.0.0.1:2855\"\n";
+        let c: MsrpConfig = toml::from_str(base).unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (8192, 0));
+        assert_eq!((c.message_timeout_ms, c.write_timeout_ms), (60_000, 30_000));
+        assert_eq!(c.write_queue, 1024);
+        let c: MsrpConfig = toml::from_str(&format!(
+            "{base}max_connections = 200\nmax_connections_per_ip = 50\n\
+             message_timeout_ms = 2000\nwrite_timeout_ms = 4000\nwrite_queue = 256\n"
+        ))
+        .unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (200, 50));
+        assert_eq!(
+            (c.message_timeout_ms, c.write_timeout_ms, c.write_queue),
+            (2000, 4000, 256)
+        );
+        for key in [
+            "max_connections",
+            "message_timeout_ms",
+            "write_timeout_ms",
+            "write_queue",
+        ] {
+            let bad: MsrpConfig = toml::from_str(&format!("{base}{key} = 0\n")).unwrap();
+            assert!(bad.validate().unwrap_err().starts_with(key), "{key}");
+        }
+    }
+
+    #[test]
     fn bad_settings_name_their_key() {
         let mut c = MsrpConfig::new("chat.example.com", "127.0.0.1:2855".parse().unwrap());
         assert!(c.validate().unwrap_err().starts_with("sip_udp:"));

@@ -611,6 +611,28 @@ mod tests {
     }
 
     #[test]
+    fn admin_limits_read_and_validate() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.admin.max_connections, 64);
+        assert_eq!(c.admin.connection_timeout_ms, 30_000);
+        let c = load(
+            "[admin]\nmax_connections = 4\nconnection_timeout_ms = 1000\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.admin.max_connections, 4);
+        assert_eq!(c.admin.connection_timeout_ms, 1000);
+        let e = load("[admin]\nmax_connections = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("admin.max_connections:"), "{e}");
+        let e = load("[admin]\nconnection_timeout_ms = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("admin.connection_timeout_ms:"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = load("[gateway]\nnmae = \"x\"\n", &[])
             .unwrap_err()

@@ -82,7 +82,7 @@ where
             }
         }
         match &reason {
-            CloseReason::Idle | CloseReason::Shutdown | CloseReason::Eof => {
+            CloseReason::Shutdown | CloseReason::Eof => {
                 tracing::debug!(conn = %id, %kind, %peer, %reason, "connection closed")
             }
             _ => tracing::info!(conn = %id, %kind, %peer, %reason, "connection closed"),
