@@ -381,7 +381,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             if let Some(handing) = self.handing.as_mut() {
                 match handing.as_mut().poll(cx) {
-                    Poll::Ready(true) => self.handing = None,
+                    Poll::Ready(true) => {
+                        self.handing = None;
+                        // Our own backpressure is not the peer's
+                        // slowness: the message's clock starts again.
+                        let limit = self.io.message_limit;
+                        if let Some(at) = self.io.partial_by.as_mut() {
+                            at.as_mut().reset(Instant::now() + limit);
+                        }
+                    }
                     Poll::Ready(false) => return Poll::Ready(None),
                     Poll::Pending => {
                         return match self.io.poll_write(
@@ -642,5 +650,139 @@ impl Io {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A connection's task on the accepted end of a loopback pair; the
+    /// driver's channel, the writer, and the peer's end.
+    async fn connection(bounds: Bounds) -> (mpsc::Receiver<Internal>, Writer, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, from) = listener.accept().await.unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        assert!(start(1, ours, from, tx, Limits::default(), bounds, None).await);
+        let Some(Internal::Accepted { writer, .. }) = rx.recv().await else {
+            panic!("the connection is announced first");
+        };
+        (rx, writer, peer)
+    }
+
+    async fn closed(rx: &mut mpsc::Receiver<Internal>) -> String {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Internal::Closed { why, .. })) => why,
+            other => panic!("the connection ends: {other:?}"),
+        }
+    }
+
+    const BOUNDS: Bounds = Bounds {
+        first_within: None,
+        message: Duration::from_secs(30),
+        write: Duration::from_secs(30),
+        queue: 100_000,
+    };
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_read_is_cut_off() {
+        let (mut rx, writer, mut peer) = connection(Bounds {
+            write: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        // More than the sockets' buffers hold.
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..400 {
+            writer.send(chunk.clone()).unwrap();
+        }
+        let why = closed(&mut rx).await;
+        assert!(why.contains("does not read: nothing written for"), "{why}");
+        // The peer finds its connection ended (after what was on the way).
+        let mut buf = vec![0; 1 << 20];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while peer.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the peer's end is closed");
+        assert_eq!(writer.send(chunk), Err(WriteError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_is_not_cut_off() {
+        let (mut rx, writer, mut peer) = connection(Bounds {
+            write: Duration::from_millis(500),
+            ..BOUNDS
+        })
+        .await;
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..100 {
+            writer.send(chunk.clone()).unwrap();
+        }
+        // 6.4 MB read in pieces, a pause below the write timeout
+        // between them: progress, however slow, keeps it.
+        let mut buf = vec![0; 256 * 1024];
+        let mut got = 0;
+        while got < 100 * chunk.len() {
+            let n = peer.read(&mut buf).await.unwrap();
+            assert!(n > 0, "cut off while reading");
+            got += n;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rx.try_recv().is_err(), "still open");
+    }
+
+    #[tokio::test]
+    async fn a_message_that_never_ends_is_cut_off() {
+        let (mut rx, _writer, mut peer) = connection(Bounds {
+            message: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        peer.write_all(b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://")
+            .await
+            .unwrap();
+        let why = closed(&mut rx).await;
+        assert!(why.contains("a message not complete within"), "{why}");
+        assert!(why.contains("36 octets"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn whole_messages_restart_the_clock() {
+        let (mut rx, _writer, mut peer) = connection(Bounds {
+            message: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        let frame = b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+            From-Path: msrp://b.example.com/s;tcp\r\n-------a786hjs2$\r\n";
+        // Each message whole within the limit, for longer than the limit.
+        for _ in 0..5 {
+            let (head, tail) = frame.split_at(20);
+            peer.write_all(head).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            peer.write_all(tail).await.unwrap();
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(Internal::Frame { .. })) => {}
+                other => panic!("a frame: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn silence_after_connecting_is_cut_off() {
+        let (mut rx, _writer, _peer) = connection(Bounds {
+            first_within: Some(Duration::from_millis(300)),
+            ..BOUNDS
+        })
+        .await;
+        let why = closed(&mut rx).await;
+        assert!(why.contains("no whole message within"), "{why}");
     }
 }
