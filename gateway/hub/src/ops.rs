@@ -153,6 +153,7 @@ impl axum::serve::Listener for AdminListener {
                         peer,
                         lifetime: self.lifetime,
                         deadline: Box::pin(tokio::time::sleep(self.lifetime)),
+                        cut: false,
                         _ticket: ticket,
                     };
                     return (bounded, peer);
@@ -180,24 +181,25 @@ struct Bounded {
     peer: SocketAddr,
     lifetime: Duration,
     deadline: Pin<Box<Sleep>>,
+    /// The deadline has passed: every read and write fails.
+    cut: bool,
     _ticket: Ticket,
 }
 
 impl Bounded {
-    /// An error once the deadline has passed (logged once: the server
-    /// does not poll a failed connection again).
+    /// An error from the deadline on; the log line once.
     fn expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
-        if self.deadline.as_mut().poll(cx).is_pending() {
-            return None;
+        if !self.cut {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            self.cut = true;
+            tracing::warn!(
+                peer = %self.peer, lifetime = ?self.lifetime,
+                "cutting admin connection: open longer than admin.connection_timeout_ms"
+            );
+            let _ = self.io.set_zero_linger();
         }
-        // Far ahead: the error and the log line come once.
-        let later = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
-        self.deadline.as_mut().reset(later);
-        tracing::warn!(
-            peer = %self.peer, lifetime = ?self.lifetime,
-            "cutting admin connection: open longer than admin.connection_timeout_ms"
-        );
-        let _ = self.io.set_zero_linger();
         Some(io::Error::new(
             io::ErrorKind::TimedOut,
             "admin connection open too long",
@@ -273,4 +275,59 @@ pub async fn serve_admin(
         }
     });
     Ok((local, task))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer).await;
+        answer
+    }
+
+    /// Reads until the server ends the connection; true if it did within
+    /// five seconds.
+    async fn ended(s: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 1024];
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while s.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_admin_listener_caps_connections_and_their_lifetime() {
+        let (_stop, stop_rx) = watch::channel(false);
+        let limits = AdminLimits {
+            max_connections: 1,
+            connection_timeout: Duration::from_millis(300),
+        };
+        let (addr, _task) = serve_admin(
+            "127.0.0.1:0".parse().unwrap(),
+            limits,
+            Readiness::default(),
+            stop_rx,
+        )
+        .await
+        .unwrap();
+        // A request a byte at a time holds the only place...
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /hea").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ...so another connection is refused,
+        let mut other = TcpStream::connect(addr).await.unwrap();
+        assert!(ended(&mut other).await, "refused past the cap");
+        // until its lifetime is over.
+        assert!(ended(&mut slow).await, "cut off after its lifetime");
+        let answer = get(addr, "/healthz").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 }
