@@ -14,7 +14,7 @@
 //! * `chat`: the MSRP room `sip:room22@chat.localhost`;
 //!   `max_connections = 200`, `max_connections_per_ip = 50`,
 //!   `connect_within_ms = 5000`, `message_timeout_ms = 2000`,
-//!   `write_timeout_ms = 6000`, `write_queue = 256`;
+//!   `write_timeout_ms = 6000`, `write_queue = 4096`;
 //! * the admin listener: `max_connections = 8`,
 //!   `connection_timeout_ms = 3000`.
 //!
@@ -27,10 +27,12 @@
 //!   `write_timeout_ms` the connection is reset, with the warning
 //!   "cutting connection: the peer does not read".
 //! * **slow consumer in the MSRP room** (same test): joins, never reads
-//!   while alice sends 5 MB to the room: cut off (reset) when its writes
-//!   make no progress for `write_timeout_ms` or `write_queue` chunks wait,
-//!   with "cutting MSRP connection: the peer does not read"; its session
-//!   ends with a BYE. carol, who reads, gets every message meanwhile.
+//!   while alice sends 5 MB to the room (2,500 chunks, fewer than
+//!   `write_queue`): cut off (reset) when its writes have made no progress
+//!   for `write_timeout_ms`, with "cutting MSRP connection: the peer does
+//!   not read: nothing written for"; its session ends with a BYE. carol,
+//!   who reads, gets every message meanwhile. (Past `write_queue` waiting
+//!   chunks it would be cut at once: a unit test of `adapter/conn.rs`.)
 //! * **slowloris on SIP TCP and MSRP** (`slowloris_is_cut_off`): one
 //!   header byte a second, on three connections at a time, each replaced
 //!   when cut, for as long as the well-behaved users talk: each is cut
@@ -157,7 +159,7 @@ max_connections_per_ip = {PER_IP}
 connect_within_ms = {connect}
 message_timeout_ms = {message}
 write_timeout_ms = {write}
-write_queue = 256
+write_queue = 4096
 
 [[route]]
 domain = "{HOST_A}"
@@ -721,7 +723,10 @@ async fn slow_consumers_are_cut_off() {
         said.push(text);
     }
     let line = t
-        .expect_log(&["cutting MSRP connection", "the peer does not read"])
+        .expect_log(&[
+            "cutting MSRP connection",
+            "the peer does not read: nothing written for",
+        ])
         .await;
     let cut_after = started.elapsed();
     mallory

@@ -715,6 +715,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_cuts_the_peer_off() {
+        let (mut rx, writer, _peer) = connection(Bounds { queue: 4, ..BOUNDS }).await;
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let mut sent = 0;
+        while writer.send(chunk.clone()).is_ok() {
+            sent += 1;
+            assert!(sent < 10_000, "the queue fills");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(writer.send(chunk), Err(WriteError::Full));
+        writer.cut_off();
+        let why = closed(&mut rx).await;
+        assert!(why.contains("more than 4 messages wait"), "{why}");
+    }
+
+    #[tokio::test]
     async fn a_slow_reader_is_not_cut_off() {
         let (mut rx, writer, mut peer) = connection(Bounds {
             write: Duration::from_millis(500),
