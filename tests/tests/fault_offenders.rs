@@ -344,6 +344,34 @@ impl Drop for RssWatch {
     }
 }
 
+/// Makes sure this process may open `needed` files: raises its soft
+/// `RLIMIT_NOFILE` to the hard one (`prlimit`) when lower; fails with the
+/// reason when even the hard limit is too low.
+fn allow_open_files(needed: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a line for open files in /proc/self/limits");
+    let mut numbers = line
+        .split_whitespace()
+        .filter_map(|w| w.parse::<u64>().ok());
+    let (soft, hard) = (numbers.next().unwrap(), numbers.next().unwrap_or(u64::MAX));
+    if soft >= needed {
+        return;
+    }
+    assert!(
+        hard >= needed,
+        "the flood needs {needed} open files; RLIMIT_NOFILE allows {hard} at most"
+    );
+    let pid = std::process::id().to_string();
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
+        .status()
+        .unwrap_or_else(|e| panic!("prlimit must run: {e}"));
+    assert!(status.success(), "prlimit --nofile={hard}: {status}");
+}
+
 /// Open file descriptors of process `pid`.
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
@@ -911,6 +939,8 @@ async fn flood(to: SocketAddr, pid: u32, first: &'static [u8]) -> ([usize; 4], u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_capped() {
+    // The flood's sockets, and those of the tests that run beside it.
+    allow_open_files(FLOOD as u64 + 2_000);
     let mut t = setup().await;
     let pid = t.gw.pid().unwrap();
     for (name, to, first) in [
