@@ -17,6 +17,12 @@
 //! max_message_size = 1048576         # larger gets 413 (RFC 4975 §10.5), mid-chunk too
 //! keepalive_ms = 0                   # an empty SEND after this much silence; 0: none
 //! response_within_ms = 30000         # a SEND asking for a response fails (408) after it
+//! connect_within_ms = 30000          # a new connection must send its first message by then
+//! max_connections = 8192             # MSRP connections open at once (each listener)
+//! max_connections_per_ip = 0         # from one address (each listener); 0: no cap
+//! message_timeout_ms = 60000         # first byte to last of one chunk (slowloris)
+//! write_timeout_ms = 30000           # a participant that reads nothing this long is cut off
+//! write_queue = 1024                 # messages waiting per connection; more: cut off
 //!
 //! [[adapters.chat.rooms]]
 //! name = "chatroom22"
@@ -121,6 +127,32 @@ pub struct MsrpConfig {
     /// connection is closed.
     #[serde(default = "default_connect_within")]
     pub connect_within_ms: u64,
+    /// Most MSRP connections open at once on each listener; past it new
+    /// ones are closed at once (with a log line). The cap of connections
+    /// on the rooms' SIP listeners too.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most connections accepted from one IP address at once on each
+    /// listener (0, the default: no cap per address; participants behind
+    /// one NAT or relay share an address). The SIP listeners' too.
+    #[serde(default)]
+    pub max_connections_per_ip: usize,
+    /// The longest one MSRP message (a chunk) may take to arrive, from
+    /// its first byte to its end-line, milliseconds: a slower sender
+    /// (slowloris) is cut off and its sessions end with a BYE.
+    #[serde(default = "default_message_timeout")]
+    pub message_timeout_ms: u64,
+    /// How long, in milliseconds, a connection with something to write
+    /// may make no progress: a participant that does not read while the
+    /// room talks is cut off (reset), its session ends with a BYE, and
+    /// the others are not held up.
+    #[serde(default = "default_write_timeout")]
+    pub write_timeout_ms: u64,
+    /// How many messages (chunks) may wait to be written to one
+    /// connection; one more cuts it off like `write_timeout_ms` (RFC 7701
+    /// §6.4, congestion).
+    #[serde(default = "default_write_queue")]
+    pub write_queue: usize,
     /// RFC 3261 timer T1, milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
@@ -347,6 +379,22 @@ fn default_t1() -> u64 {
     500
 }
 
+fn default_max_connections() -> usize {
+    8192
+}
+
+fn default_message_timeout() -> u64 {
+    60_000
+}
+
+fn default_write_timeout() -> u64 {
+    30_000
+}
+
+fn default_write_queue() -> usize {
+    1024
+}
+
 fn default_response_within() -> u64 {
     30_000
 }
@@ -383,6 +431,11 @@ impl MsrpConfig {
             chunk_size: default_chunk_size(),
             max_message_size: default_max_message_size(),
             connect_within_ms: default_connect_within(),
+            max_connections: default_max_connections(),
+            max_connections_per_ip: 0,
+            message_timeout_ms: default_message_timeout(),
+            write_timeout_ms: default_write_timeout(),
+            write_queue: default_write_queue(),
             t1_ms: default_t1(),
             keepalive_ms: 0,
             response_within_ms: default_response_within(),
@@ -437,6 +490,16 @@ impl MsrpConfig {
         }
         if self.t1_ms == 0 {
             return Err("t1_ms: must be at least 1".into());
+        }
+        for (key, n) in [
+            ("max_connections", self.max_connections as u64),
+            ("message_timeout_ms", self.message_timeout_ms),
+            ("write_timeout_ms", self.write_timeout_ms),
+            ("write_queue", self.write_queue as u64),
+        ] {
+            if n == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
         }
         if self.response_within_ms == 0 {
             return Err("response_within_ms: must be at least 1".into());
@@ -536,6 +599,35 @@ mod tests {
         );
         assert_eq!(c.host(), "chat.example.com");
         assert!(toml::from_str::<MsrpConfig>(&format!("{text}\nbogus = 1")).is_err());
+    }
+
+    #[test]
+    fn limits_on_peers_read_and_validate() {
+        let base = "domain = \"chat.example.com\"\nsip_udp = [\"127.0.0.1:5062\"]\nmsrp = \"127.0.0.1:2855\"\n";
+        let c: MsrpConfig = toml::from_str(base).unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (8192, 0));
+        assert_eq!((c.message_timeout_ms, c.write_timeout_ms), (60_000, 30_000));
+        assert_eq!(c.write_queue, 1024);
+        let c: MsrpConfig = toml::from_str(&format!(
+            "{base}max_connections = 200\nmax_connections_per_ip = 50\n\
+             message_timeout_ms = 2000\nwrite_timeout_ms = 4000\nwrite_queue = 256\n"
+        ))
+        .unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (200, 50));
+        assert_eq!(
+            (c.message_timeout_ms, c.write_timeout_ms, c.write_queue),
+            (2000, 4000, 256)
+        );
+        for key in [
+            "max_connections",
+            "message_timeout_ms",
+            "write_timeout_ms",
+            "write_queue",
+        ] {
+            let bad: MsrpConfig = toml::from_str(&format!("{base}{key} = 0\n")).unwrap();
+            assert!(bad.validate().unwrap_err().starts_with(key), "{key}");
+        }
     }
 
     #[test]

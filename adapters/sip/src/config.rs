@@ -13,6 +13,12 @@
 //! outbound_proxy = "sip:proxy.example.com:5060;transport=tcp"
 //! dns_servers = ["127.0.0.1:53"]        # RFC 3263 lookups; default: /etc/resolv.conf
 //! max_message_size = 65536               # body bytes; larger gets 413
+//! max_connections = 1024                 # TCP and TLS connections open at once
+//! max_connections_per_ip = 256           # accepted from one address; 0: no cap
+//! idle_timeout_ms = 120000               # a connection without traffic is closed
+//! message_timeout_ms = 10000             # first byte to last of a message (slowloris)
+//! write_timeout_ms = 10000               # a peer that does not read is cut off
+//! send_queue = 64                        # messages waiting per connection
 //! credentials = { user = "gw", password = "...", realm = "example.com" }
 //! trusted = ["192.0.2.10"]               # never challenged
 //! authenticate = true                    # challenge everyone else (401)
@@ -94,6 +100,32 @@ pub struct SipConfig {
     /// (RFC 3261 §21.4.11).
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// Most TCP and TLS connections open at once, accepted and opened;
+    /// past it new ones are closed at once (with a log line).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most connections accepted from one IP address at once (0: no cap
+    /// per address): one host that opens many cannot take every slot of
+    /// `max_connections`. A proxy in front needs few.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// A connection without traffic this long is closed, milliseconds
+    /// (RFC 3261 §18: keep it above 64*T1, the longest transaction).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// The longest a message may take from its first byte to its last
+    /// (and a TLS handshake), milliseconds: a slower sender is cut off,
+    /// so that half-sent messages cannot hold connections (slowloris).
+    #[serde(default = "default_message_timeout")]
+    pub message_timeout_ms: u64,
+    /// The longest one write to a connection may take, milliseconds: a
+    /// peer that does not read what it is sent is cut off once its
+    /// buffers are full this long.
+    #[serde(default = "default_write_timeout")]
+    pub write_timeout_ms: u64,
+    /// Messages that may wait to be written on one connection.
+    #[serde(default = "default_send_queue")]
+    pub send_queue: usize,
     /// Credentials for challenges (401/407) from the next hop.
     #[serde(default)]
     pub credentials: Option<Credentials>,
@@ -233,6 +265,30 @@ fn default_max_message_size() -> usize {
     65_536
 }
 
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_max_connections_per_ip() -> usize {
+    256
+}
+
+fn default_idle_timeout() -> u64 {
+    120_000
+}
+
+fn default_message_timeout() -> u64 {
+    10_000
+}
+
+fn default_write_timeout() -> u64 {
+    10_000
+}
+
+fn default_send_queue() -> usize {
+    64
+}
+
 fn default_auth_algorithms() -> Vec<String> {
     vec!["SHA-256".to_owned(), "MD5".to_owned()]
 }
@@ -266,6 +322,12 @@ impl SipConfig {
             outbound_proxy: None,
             dns_servers: Vec::new(),
             max_message_size: default_max_message_size(),
+            max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            idle_timeout_ms: default_idle_timeout(),
+            message_timeout_ms: default_message_timeout(),
+            write_timeout_ms: default_write_timeout(),
+            send_queue: default_send_queue(),
             credentials: None,
             trusted: Vec::new(),
             authenticate: false,
@@ -308,6 +370,21 @@ impl SipConfig {
         }
         if self.max_message_size == 0 {
             return Err("max_message_size: must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections: must be at least 1".into());
+        }
+        for (key, ms) in [
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("message_timeout_ms", self.message_timeout_ms),
+            ("write_timeout_ms", self.write_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
+        }
+        if self.send_queue == 0 {
+            return Err("send_queue: must be at least 1".into());
         }
         if self.authenticate && self.accounts.is_empty() {
             return Err("accounts: authenticate = true needs at least one account".into());
@@ -413,6 +490,31 @@ mod tests {
         assert!(c.validate().unwrap_err().starts_with("accounts:"));
         c.domains = vec!["a@b".into()];
         assert!(c.validate().unwrap_err().starts_with("domains[0]:"));
+    }
+
+    #[test]
+    fn connection_limits_from_toml() {
+        let c: SipConfig = toml::from_str(
+            "domains = [\"gw\"]\ntcp = [\"127.0.0.1:5060\"]\nmax_connections = 10\n\
+             max_connections_per_ip = 2\nidle_timeout_ms = 3000\nmessage_timeout_ms = 1500\n\
+             write_timeout_ms = 2000\nsend_queue = 4",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (10, 2));
+        assert_eq!(
+            (c.idle_timeout_ms, c.message_timeout_ms, c.write_timeout_ms),
+            (3000, 1500, 2000)
+        );
+        assert_eq!(c.send_queue, 4);
+        let d = SipConfig::new("gw");
+        assert_eq!((d.max_connections, d.max_connections_per_ip), (1024, 256));
+        let mut bad = c.clone();
+        bad.write_timeout_ms = 0;
+        assert!(bad.validate().unwrap_err().starts_with("write_timeout_ms:"));
+        bad = c;
+        bad.max_connections = 0;
+        assert!(bad.validate().unwrap_err().starts_with("max_connections:"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The transports over real loopback sockets: UDP and TCP, framing,
-//! connection reuse, and the cuts (idle, slow message, oversize, limit).
+//! connection reuse, and the cuts (idle, slow message, oversize, limits,
+//! a peer that does not read).
 //! TLS is in transport_tls.rs.
 
 use std::net::SocketAddr;
@@ -584,6 +585,88 @@ async fn connection_limit() {
         .await
         .expect("written");
     next_message(&mut b_rx).await;
+}
+
+/// A connection from `from` (any port) to `to`.
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .expect("bound to a loopback address");
+    socket.connect(to).await.expect("connected")
+}
+
+#[tokio::test]
+async fn connection_limit_per_address() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        max_connections: 10,
+        max_connections_per_ip: 1,
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let mut first = connect_from([127, 0, 0, 1], b_addr).await;
+    first
+        .write_all(&message("ip1", "x"))
+        .await
+        .expect("written");
+    next_message(&mut b_rx).await;
+    let mut second = connect_from([127, 0, 0, 1], b_addr).await;
+    assert!(
+        closed_by_server(&mut second).await,
+        "a second from the same address is refused"
+    );
+    // Another address still gets in.
+    let mut other = connect_from([127, 0, 0, 2], b_addr).await;
+    other
+        .write_all(&message("ip2", "x"))
+        .await
+        .expect("written");
+    let (_, source) = next_message(&mut b_rx).await;
+    assert_eq!(source.peer.ip().to_string(), "127.0.0.2");
+    // Once the first is gone, its address has a place again.
+    drop(first);
+    next_closed(&mut b_rx).await;
+    let mut third = connect_from([127, 0, 0, 1], b_addr).await;
+    third
+        .write_all(&message("ip3", "x"))
+        .await
+        .expect("written");
+    next_message(&mut b_rx).await;
+    assert_eq!(b.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_is_cut_off() {
+    logs();
+    let (b, mut b_rx) = bind(TransportConfig {
+        write_timeout: Duration::from_millis(300),
+        ..config(&[TransportKind::Tcp])
+    })
+    .await;
+    let b_addr = b.local_addr(TransportKind::Tcp).expect("a TCP listener");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("a small window");
+    let mut peer = socket.connect(b_addr).await.expect("connected");
+    peer.write_all(&message("nr1", "x")).await.expect("written");
+    let (_, source) = next_message(&mut b_rx).await;
+    // Answers it never reads: once the buffers are full, a write times
+    // out and the connection ends.
+    let big = Bytes::from(vec![b'x'; 256 * 1024]);
+    let mut failed = None;
+    for _ in 0..64 {
+        if let Err(e) = b.send(&Destination::reply_to(&source), big.clone()).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let failed = failed.expect("a write fails");
+    assert!(failed.to_string().contains("timed out"), "{failed}");
+    let (_, reason) = next_closed(&mut b_rx).await;
+    assert!(matches!(reason, CloseReason::WriteError(_)), "{reason:?}");
+    assert!(closed_by_server(&mut peer).await, "the peer is cut off");
+    assert_eq!(b.connection_count(), 0);
 }
 
 #[tokio::test]

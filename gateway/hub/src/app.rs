@@ -121,7 +121,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None
     } else {
         let addr: SocketAddr = cfg.admin.listen.parse().context("admin.listen")?;
-        let (local, task) = crate::ops::serve_admin(addr, hub.readiness(), admin_stop_rx)
+        let limits = crate::ops::AdminLimits {
+            max_connections: cfg.admin.max_connections,
+            connection_timeout: Duration::from_millis(cfg.admin.connection_timeout_ms),
+        };
+        let (local, task) = crate::ops::serve_admin(addr, limits, hub.readiness(), admin_stop_rx)
             .await
             .with_context(|| format!("admin.listen: cannot listen on {addr}"))?;
         tracing::info!(%local, "admin listener up: /healthz /readyz /metrics");

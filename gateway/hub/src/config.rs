@@ -208,12 +208,20 @@ pub struct AdminSection {
     /// Address of the admin HTTP listener (`/healthz`, `/readyz`,
     /// `/metrics`). Empty: no listener.
     pub listen: String,
+    /// Most admin connections open at once; more are reset at once.
+    pub max_connections: usize,
+    /// How long one admin connection may stay open, milliseconds, busy or
+    /// not: a client that sends its request a byte at a time, or does
+    /// not read the answer, is cut off then (a scraper opens a new one).
+    pub connection_timeout_ms: u64,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
             listen: "127.0.0.1:9464".to_owned(),
+            max_connections: 64,
+            connection_timeout_ms: 30_000,
         }
     }
 }
@@ -414,6 +422,12 @@ impl Config {
         if self.gateway.name.trim().is_empty() {
             return Err(invalid("gateway.name", "must not be empty"));
         }
+        if self.admin.max_connections == 0 {
+            return Err(invalid("admin.max_connections", "must be at least 1"));
+        }
+        if self.admin.connection_timeout_ms == 0 {
+            return Err(invalid("admin.connection_timeout_ms", "must be at least 1"));
+        }
         if !self.admin.listen.is_empty() && self.admin.listen.parse::<SocketAddr>().is_err() {
             return Err(invalid(
                 "admin.listen",
@@ -594,6 +608,28 @@ mod tests {
         .unwrap();
         assert_eq!(c.admin.listen, "127.0.0.1:2");
         assert_eq!(c.queue.max_batch, 7);
+    }
+
+    #[test]
+    fn admin_limits_read_and_validate() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.admin.max_connections, 64);
+        assert_eq!(c.admin.connection_timeout_ms, 30_000);
+        let c = load(
+            "[admin]\nmax_connections = 4\nconnection_timeout_ms = 1000\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.admin.max_connections, 4);
+        assert_eq!(c.admin.connection_timeout_ms, 1000);
+        let e = load("[admin]\nmax_connections = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("admin.max_connections:"), "{e}");
+        let e = load("[admin]\nconnection_timeout_ms = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("admin.connection_timeout_ms:"), "{e}");
     }
 
     #[test]

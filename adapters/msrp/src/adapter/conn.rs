@@ -17,6 +17,19 @@
 //!   (no allocation) when idle, rather than a channel whose first block
 //!   of 32 slots is allocated up front; the task takes the whole queue
 //!   at once and writes it with vectored writes.
+//!
+//! What a peer may take before it is cut off ([`Bounds`], from the
+//! adapter's configuration), each cut-off logged with the peer and why:
+//!
+//! * the listener takes `max_connections` in all and
+//!   `max_connections_per_ip` from one address; more are reset at once;
+//! * a new connection sends its first message within `connect_within_ms`
+//!   (RFC 4975 §5.4), and every message arrives whole within
+//!   `message_timeout_ms` of its first byte (slowloris);
+//! * a connection with something to write makes progress within
+//!   `write_timeout_ms`, and at most `write_queue` messages wait for it:
+//!   a participant that does not read is reset, its session ends, and
+//!   the room goes on for the others (RFC 7701 §6.4, congestion).
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -27,18 +40,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use cpimgate_sip::transport::{ACCEPT_BACKOFF, Abortable, Admission, Ticket, refuse};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
 use super::Internal;
 use crate::codec::{Frame, Limits, StreamFramer};
 
-/// How many messages may wait for one connection; a peer that reads
-/// slower than that is cut off (RFC 7701 §6.4, congestion).
-pub(super) const WRITE_QUEUE: usize = 1024;
+/// What one connection may take before it is cut off; see the
+/// [module docs](self).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    /// How soon the peer must send its first message (RFC 4975 §5.4: the
+    /// connecting side sends first); `None` on a connection we opened.
+    pub first_within: Option<Duration>,
+    /// The longest one message may take from its first byte to its last.
+    pub message: Duration,
+    /// The longest a connection with something to write may make no
+    /// progress.
+    pub write: Duration,
+    /// How many messages may wait for it; a peer that reads slower is
+    /// cut off.
+    pub queue: usize,
+}
 
 /// The most a read takes at once, in octets. The buffer is on the stack
 /// of the poll only, never kept (see the module docs).
@@ -67,12 +97,14 @@ pub(super) fn next_id() -> u64 {
 #[derive(Debug)]
 pub(crate) struct Writer {
     shared: Arc<Shared>,
+    /// The far end, for log lines.
+    pub(super) peer: SocketAddr,
 }
 
 /// Why [`Writer::send`] did not queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WriteError {
-    /// [`WRITE_QUEUE`] messages wait already: the peer does not read.
+    /// [`Bounds::queue`] messages wait already: the peer does not read.
     Full,
     /// The connection has ended.
     Closed,
@@ -81,6 +113,8 @@ pub(super) enum WriteError {
 #[derive(Debug, Default)]
 struct Shared {
     queue: Mutex<Queue>,
+    /// [`Bounds::queue`].
+    max: usize,
 }
 
 #[derive(Debug, Default)]
@@ -119,7 +153,7 @@ impl Writer {
             if q.ended {
                 return Err(WriteError::Closed);
             }
-            if q.items.len() >= WRITE_QUEUE {
+            if q.items.len() >= self.shared.max {
                 return Err(WriteError::Full);
             }
             q.items.push_back(bytes);
@@ -165,7 +199,8 @@ pub(super) async fn accept_loop(
     tls: Option<TlsAcceptor>,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
-    first_within: std::time::Duration,
+    bounds: Bounds,
+    admission: Arc<Admission>,
 ) {
     loop {
         // The listener goes with the driver (a gateway restarted in the
@@ -174,8 +209,30 @@ pub(super) async fn accept_loop(
             a = listener.accept() => a,
             () = internal.closed() => return,
         };
-        let Ok((stream, peer)) = accepted else {
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: the error lasts
+                // until connections close; pause rather than spin.
+                if let Some(more) = admission.should_log() {
+                    tracing::warn!(
+                        error = %e, more, backoff = ?ACCEPT_BACKOFF,
+                        "MSRP accept failed; accepting again after a pause"
+                    );
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(t) => t,
+            Err(why) => {
+                refuse(stream);
+                if let Some(more) = admission.should_log() {
+                    tracing::warn!(%peer, more, "refusing MSRP connection: {why}");
+                }
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let conn = next_id();
@@ -186,7 +243,8 @@ pub(super) async fn accept_loop(
                 peer,
                 internal.clone(),
                 limits,
-                Some(first_within),
+                bounds,
+                Some(ticket),
             )
             .await
             {
@@ -199,10 +257,12 @@ pub(super) async fn accept_loop(
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
             match handshake {
                 Ok(Ok(tls)) => {
-                    start(conn, tls, peer, internal, limits, Some(first_within)).await;
+                    start(conn, tls, peer, internal, limits, bounds, Some(ticket)).await;
                 }
                 Ok(Err(e)) => tracing::info!("MSRP TLS handshake from {peer} failed: {e}"),
-                Err(_) => tracing::info!("MSRP TLS handshake from {peer} took too long"),
+                Err(_) => tracing::warn!(
+                    "cutting MSRP connection from {peer}: TLS handshake not done in {HANDSHAKE_TIMEOUT:?}"
+                ),
             }
         });
     }
@@ -212,22 +272,27 @@ pub(super) async fn accept_loop(
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts the task of one connection; false when the driver is gone.
-/// `first_within`: how soon the peer must send (RFC 4975 §5.4: the
-/// connecting side sends first); `None` on a connection we opened.
+/// `ticket`: its place among the listener's connections, given back when
+/// it ends.
 pub(super) async fn start<S>(
     conn: u64,
     stream: S,
     peer: SocketAddr,
     internal: mpsc::Sender<Internal>,
     limits: Limits,
-    first_within: Option<std::time::Duration>,
+    bounds: Bounds,
+    ticket: Option<Ticket>,
 ) -> bool
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Abortable + Unpin + Send + 'static,
 {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        queue: Mutex::default(),
+        max: bounds.queue.max(1),
+    });
     let writer = Writer {
         shared: Arc::clone(&shared),
+        peer,
     };
     if internal
         .send(Internal::Accepted { conn, writer, peer })
@@ -248,14 +313,32 @@ where
             // RFC 4975 §5.4: the connecting side sends first; a
             // connection that says nothing in time binds to no session
             // and is closed. Boxed: only until the first message.
-            first_by: first_within.map(|d| Box::pin(tokio::time::sleep(d))),
+            first_by: bounds
+                .first_within
+                .map(|d| (d, Box::pin(tokio::time::sleep(d)))),
+            partial_by: None,
+            stall_by: None,
+            message_limit: bounds.message,
+            write_limit: bounds.write,
         },
         handing: None,
         closing: false,
     };
     tokio::spawn(async move {
-        let why = poll_fn(|cx| task.poll(cx)).await;
+        let ended = poll_fn(|cx| task.poll(cx)).await;
         task.shared.lock().ended = true;
+        let why = ended.map(|e| match e {
+            Step::Cut(why) => {
+                // A reset: the peer learns at once, and the kernel keeps
+                // nothing for one that does not read.
+                task.stream.abort_on_close();
+                tracing::warn!(%peer, conn, "cutting MSRP connection: {why}");
+                why
+            }
+            Step::End(why) => why,
+            Step::Frames | Step::Dropped => "closed".to_owned(),
+        });
+        drop(ticket);
         if let Some(why) = why {
             // Boxed, like the other waits on the driver (see `Conn`).
             let _ = Box::pin(task.internal.send(Internal::Closed { conn, why })).await;
@@ -287,17 +370,26 @@ struct Conn<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Ready when the connection ends, with the reason to tell the
-    /// driver (`None` when the driver is gone: nobody to tell).
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+    /// driver ([`Step::End`] or [`Step::Cut`]; `None` when the driver is
+    /// gone: nobody to tell).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Step>> {
         loop {
             if self.closing {
                 return Pin::new(&mut self.stream)
                     .poll_shutdown(cx)
-                    .map(|_| Some("closed by the gateway".to_owned()));
+                    .map(|_| Some(Step::End("closed by the gateway".to_owned())));
             }
             if let Some(handing) = self.handing.as_mut() {
                 match handing.as_mut().poll(cx) {
-                    Poll::Ready(true) => self.handing = None,
+                    Poll::Ready(true) => {
+                        self.handing = None;
+                        // Our own backpressure is not the peer's
+                        // slowness: the message's clock starts again.
+                        let limit = self.io.message_limit;
+                        if let Some(at) = self.io.partial_by.as_mut() {
+                            at.as_mut().reset(Instant::now() + limit);
+                        }
+                    }
                     Poll::Ready(false) => return Poll::Ready(None),
                     Poll::Pending => {
                         return match self.io.poll_write(
@@ -309,7 +401,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                                 self.closing = true;
                                 continue;
                             }
-                            Poll::Ready(Step::End(why)) => Poll::Ready(Some(why)),
+                            Poll::Ready(end @ (Step::End(_) | Step::Cut(_))) => {
+                                Poll::Ready(Some(end))
+                            }
                             Poll::Ready(Step::Frames) | Poll::Pending => Poll::Pending,
                         };
                     }
@@ -328,7 +422,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     },
                     // RFC 4975 §6: a stream that lost its framing cannot
                     // be read on; the connection ends.
-                    Err(e) => return Poll::Ready(Some(format!("framing lost: {e}"))),
+                    Err(e) => return Poll::Ready(Some(Step::End(format!("framing lost: {e}")))),
                 };
                 match self.internal.try_send(frame) {
                     Ok(()) => {}
@@ -343,10 +437,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if self.handing.is_some() {
                 continue;
             }
+            // The clock of a message runs from its first byte to its last.
+            if self.io.framer.buffered().is_empty() {
+                self.io.partial_by = None;
+            } else if self.io.partial_by.is_none() {
+                self.io.partial_by = Some(Box::pin(tokio::time::sleep(self.io.message_limit)));
+            }
             match self.io.poll(cx, Pin::new(&mut self.stream), &self.shared) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Step::Frames) => {}
-                Poll::Ready(Step::End(why)) => return Poll::Ready(Some(why)),
+                Poll::Ready(end @ (Step::End(_) | Step::Cut(_))) => return Poll::Ready(Some(end)),
                 Poll::Ready(Step::Dropped) => self.closing = true,
             }
         }
@@ -359,6 +459,9 @@ enum Step {
     Frames,
     /// The connection ends, for this reason.
     End(String),
+    /// The gateway cuts the peer off, for this reason (a limit or a
+    /// timeout): the connection is reset.
+    Cut(String),
     /// The driver dropped its end and everything queued is written.
     Dropped,
 }
@@ -370,7 +473,16 @@ struct Io {
     out: VecDeque<Bytes>,
     /// How much of the front of `out` is written.
     offset: usize,
-    first_by: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When the first message is due, and how long it was given.
+    first_by: Option<(Duration, Pin<Box<Sleep>>)>,
+    /// When the message being received is due ([`Bounds::message`]);
+    /// boxed, and only while one is partly here.
+    partial_by: Option<Pin<Box<Sleep>>>,
+    /// When a blocked write cuts the peer off ([`Bounds::write`]); only
+    /// while something waits to be written.
+    stall_by: Option<Pin<Box<Sleep>>>,
+    message_limit: Duration,
+    write_limit: Duration,
 }
 
 impl Io {
@@ -389,9 +501,21 @@ impl Io {
             Poll::Ready(step) => return Poll::Ready(step),
             Poll::Pending => {}
         }
-        if let Some(at) = self.first_by.as_mut() {
+        if let Some((within, at)) = self.first_by.as_mut() {
             if Future::poll(at.as_mut(), cx).is_ready() {
-                return Poll::Ready(Step::End("no message in time after connecting".to_owned()));
+                return Poll::Ready(Step::Cut(format!(
+                    "no whole message within {within:?} of connecting ({} octets of one)",
+                    self.framer.buffered().len()
+                )));
+            }
+        }
+        if let Some(at) = self.partial_by.as_mut() {
+            if Future::poll(at.as_mut(), cx).is_ready() {
+                return Poll::Ready(Step::Cut(format!(
+                    "a message not complete within {:?} of its first byte ({} octets of it)",
+                    self.message_limit,
+                    self.framer.buffered().len()
+                )));
             }
         }
         // On the stack of this poll only: an idle connection keeps no
@@ -427,7 +551,10 @@ impl Io {
             {
                 let mut q = shared.lock();
                 if q.close == Some(Close::Now) {
-                    return Poll::Ready(Step::End("cut off by the gateway".to_owned()));
+                    return Poll::Ready(Step::Cut(format!(
+                        "the peer does not read: more than {} messages wait for it",
+                        shared.max
+                    )));
                 }
                 // Registered at every poll, so that a cut-off wakes a
                 // task that waits on a full socket.
@@ -436,6 +563,8 @@ impl Io {
                 }
                 if self.out.is_empty() {
                     if q.items.is_empty() {
+                        // Nothing to write: no peer to wait for.
+                        self.stall_by = None;
                         if q.close.is_some() {
                             return Poll::Ready(Step::Dropped);
                         }
@@ -476,12 +605,33 @@ impl Io {
                 stream.as_mut().poll_write(cx, front)
             };
             let mut n = match written {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let limit = self.write_limit;
+                    let at = self
+                        .stall_by
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                    if Future::poll(at.as_mut(), cx).is_ready() {
+                        let waiting: usize = self.out.iter().map(Bytes::len).sum::<usize>()
+                            - self.offset
+                            + shared.lock().items.iter().map(Bytes::len).sum::<usize>();
+                        return Poll::Ready(Step::Cut(format!(
+                            "the peer does not read: nothing written for {limit:?} \
+                             ({waiting} octets wait)"
+                        )));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Step::End(e.to_string())),
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Step::End("the connection takes no more".to_owned()));
                 }
-                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Ok(n)) => {
+                    // Progress: the peer reads, however slowly.
+                    if let Some(at) = self.stall_by.as_mut() {
+                        at.as_mut().reset(Instant::now() + self.write_limit);
+                    }
+                    n
+                }
             };
             // Drops what is written whole; the rest of a message stays
             // at the front with its offset.
@@ -500,5 +650,155 @@ impl Io {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A connection's task on the accepted end of a loopback pair; the
+    /// driver's channel, the writer, and the peer's end.
+    async fn connection(bounds: Bounds) -> (mpsc::Receiver<Internal>, Writer, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, from) = listener.accept().await.unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        assert!(start(1, ours, from, tx, Limits::default(), bounds, None).await);
+        let Some(Internal::Accepted { writer, .. }) = rx.recv().await else {
+            panic!("the connection is announced first");
+        };
+        (rx, writer, peer)
+    }
+
+    async fn closed(rx: &mut mpsc::Receiver<Internal>) -> String {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Internal::Closed { why, .. })) => why,
+            other => panic!("the connection ends: {other:?}"),
+        }
+    }
+
+    const BOUNDS: Bounds = Bounds {
+        first_within: None,
+        message: Duration::from_secs(30),
+        write: Duration::from_secs(30),
+        queue: 100_000,
+    };
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_read_is_cut_off() {
+        let (mut rx, writer, mut peer) = connection(Bounds {
+            write: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        // More than the sockets' buffers hold.
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..400 {
+            writer.send(chunk.clone()).unwrap();
+        }
+        let why = closed(&mut rx).await;
+        assert!(why.contains("does not read: nothing written for"), "{why}");
+        // The peer finds its connection ended (after what was on the way).
+        let mut buf = vec![0; 1 << 20];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while peer.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the peer's end is closed");
+        assert_eq!(writer.send(chunk), Err(WriteError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_cuts_the_peer_off() {
+        let (mut rx, writer, _peer) = connection(Bounds { queue: 4, ..BOUNDS }).await;
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let mut sent = 0;
+        while writer.send(chunk.clone()).is_ok() {
+            sent += 1;
+            assert!(sent < 10_000, "the queue fills");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(writer.send(chunk), Err(WriteError::Full));
+        writer.cut_off();
+        let why = closed(&mut rx).await;
+        assert!(why.contains("more than 4 messages wait"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_is_not_cut_off() {
+        let (mut rx, writer, mut peer) = connection(Bounds {
+            write: Duration::from_millis(500),
+            ..BOUNDS
+        })
+        .await;
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..100 {
+            writer.send(chunk.clone()).unwrap();
+        }
+        // 6.4 MB read in pieces, a pause below the write timeout
+        // between them: progress, however slow, keeps it.
+        let mut buf = vec![0; 256 * 1024];
+        let mut got = 0;
+        while got < 100 * chunk.len() {
+            let n = peer.read(&mut buf).await.unwrap();
+            assert!(n > 0, "cut off while reading");
+            got += n;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rx.try_recv().is_err(), "still open");
+    }
+
+    #[tokio::test]
+    async fn a_message_that_never_ends_is_cut_off() {
+        let (mut rx, _writer, mut peer) = connection(Bounds {
+            message: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        peer.write_all(b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://")
+            .await
+            .unwrap();
+        let why = closed(&mut rx).await;
+        assert!(why.contains("a message not complete within"), "{why}");
+        assert!(why.contains("36 octets"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn whole_messages_restart_the_clock() {
+        let (mut rx, _writer, mut peer) = connection(Bounds {
+            message: Duration::from_millis(300),
+            ..BOUNDS
+        })
+        .await;
+        let frame = b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://a.example.com/s;tcp\r\n\
+            From-Path: msrp://b.example.com/s;tcp\r\n-------a786hjs2$\r\n";
+        // Each message whole within the limit, for longer than the limit.
+        for _ in 0..5 {
+            let (head, tail) = frame.split_at(20);
+            peer.write_all(head).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            peer.write_all(tail).await.unwrap();
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(Internal::Frame { .. })) => {}
+                other => panic!("a frame: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn silence_after_connecting_is_cut_off() {
+        let (mut rx, _writer, _peer) = connection(Bounds {
+            first_within: Some(Duration::from_millis(300)),
+            ..BOUNDS
+        })
+        .await;
+        let why = closed(&mut rx).await;
+        assert!(why.contains("no whole message within"), "{why}");
     }
 }

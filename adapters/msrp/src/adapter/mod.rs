@@ -279,6 +279,8 @@ async fn run(
     }
     let (transport, mut sip_events) = Transport::bind(TransportConfig {
         listeners,
+        max_connections: config.max_connections,
+        max_connections_per_ip: config.max_connections_per_ip,
         ..TransportConfig::default()
     })
     .await
@@ -306,13 +308,25 @@ async fn run(
         max_chunk: config.max_message_size,
         ..Limits::default()
     };
-    let connect_within = Duration::from_millis(config.connect_within_ms);
+    let bounds = conn::Bounds {
+        first_within: Some(Duration::from_millis(config.connect_within_ms)),
+        message: Duration::from_millis(config.message_timeout_ms),
+        write: Duration::from_millis(config.write_timeout_ms),
+        queue: config.write_queue,
+    };
+    let admission = || {
+        cpimgate_sip::transport::Admission::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+        )
+    };
     tokio::spawn(conn::accept_loop(
         msrp,
         None,
         internal.clone(),
         limits,
-        connect_within,
+        bounds,
+        admission(),
     ));
     let msrps_port = match config.msrps {
         Some(addr) => {
@@ -338,7 +352,8 @@ async fn run(
                 Some(acceptor),
                 internal.clone(),
                 limits,
-                connect_within,
+                bounds,
+                admission(),
             ));
             tracing::info!(adapter = %ctx.name, "MSRP over TLS on {host}:{port}");
             Some(port)
@@ -487,7 +502,10 @@ impl Driver {
         match w.send(bytes) {
             Ok(()) => {}
             Err(conn::WriteError::Full) => {
-                tracing::warn!(adapter = %self.name, "MSRP connection {conn} does not read: cut off");
+                tracing::warn!(
+                    adapter = %self.name, peer = %w.peer,
+                    "MSRP connection {conn} does not read, its queue is full: cut off"
+                );
                 if let Some(w) = self.conns.remove(&conn) {
                     w.cut_off();
                 }

@@ -704,6 +704,12 @@ impl Driver {
         let conn = super::conn::next_id();
         r.conn = Some(conn);
         let internal = self.internal.clone();
+        let bounds = super::conn::Bounds {
+            first_within: None,
+            message: Duration::from_millis(self.config.message_timeout_ms),
+            write: Duration::from_millis(self.config.write_timeout_ms),
+            queue: self.config.write_queue,
+        };
         let limits = crate::codec::Limits {
             max_chunk: self.config.max_message_size,
             ..crate::codec::Limits::default()
@@ -725,7 +731,7 @@ impl Driver {
                     let peer = stream
                         .peer_addr()
                         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                    super::conn::start(conn, stream, peer, internal, limits, None).await;
+                    super::conn::start(conn, stream, peer, internal, limits, bounds, None).await;
                 }
                 Ok(Err(e)) => {
                     let why = format!("connecting to {host}:{}: {e}", target.1);

@@ -4,6 +4,8 @@
 //! (RFC 3261 §18.2.2). The request and response helpers serve every
 //! user agent built on this stack (the MSRP adapter's SIP side too).
 
+use std::time::Duration;
+
 use crate::codec::{self, HeaderName};
 use crate::config::SipConfig;
 use crate::transaction::{Method, RequestSummary, ResponseSummary};
@@ -38,6 +40,12 @@ pub(super) fn transport_config(config: &SipConfig) -> TransportConfig {
         listeners,
         tls,
         limits,
+        max_connections: config.max_connections,
+        max_connections_per_ip: config.max_connections_per_ip,
+        idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+        message_timeout: Duration::from_millis(config.message_timeout_ms),
+        write_timeout: Duration::from_millis(config.write_timeout_ms),
+        send_queue: config.send_queue,
         ..TransportConfig::default()
     }
 }

@@ -25,6 +25,11 @@ pub struct TransportConfig {
     /// it accepted connections are closed at once and sends that need a
     /// new connection fail.
     pub max_connections: usize,
+    /// Most accepted connections from one IP address at once (0: no cap
+    /// per address): past it that address's new connections are closed
+    /// at once, so that one host cannot take every slot of
+    /// `max_connections`.
+    pub max_connections_per_ip: usize,
     /// A connection with no traffic this long is closed. RFC 3261 §18:
     /// at least the longest a transaction lives, 64*T1 (32 s).
     pub idle_timeout: Duration,
@@ -35,7 +40,9 @@ pub struct TransportConfig {
     /// Longest time to open a TCP connection (and for a TLS handshake when
     /// connecting).
     pub connect_timeout: Duration,
-    /// Longest time one write may take before the connection is dropped.
+    /// Longest time one write may take before the connection is dropped:
+    /// a peer that does not read what it is sent is cut off (with a
+    /// reset) once the socket's buffers are full this long.
     pub write_timeout: Duration,
     /// After a stream lost its framing, how long the connection stays
     /// open for writing (so that a 400 or 413 can go out) before it
@@ -55,6 +62,7 @@ impl Default for TransportConfig {
             tls: None,
             limits: Limits::default(),
             max_connections: 1024,
+            max_connections_per_ip: 0,
             idle_timeout: Duration::from_secs(120),
             message_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::codec::{StreamEvent, StreamFramer};
 
+use super::admission::{Abortable, Ticket};
 use super::driver::Shared;
 use super::{CloseReason, ConnId, Source, TransportEvent, TransportKind};
 
@@ -45,10 +46,10 @@ pub(crate) fn start<S>(
     kind: TransportKind,
     peer: SocketAddr,
     local: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    permit: Ticket,
 ) -> ConnHandle
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Abortable + Send + Unpin + 'static,
 {
     let (writer, rx) = mpsc::channel(shared.config.send_queue.max(1));
     let handle = ConnHandle {
@@ -81,7 +82,7 @@ where
             }
         }
         match &reason {
-            CloseReason::Idle | CloseReason::Shutdown | CloseReason::Eof => {
+            CloseReason::Shutdown | CloseReason::Eof => {
                 tracing::debug!(conn = %id, %kind, %peer, %reason, "connection closed")
             }
             _ => tracing::info!(conn = %id, %kind, %peer, %reason, "connection closed"),
@@ -106,7 +107,7 @@ async fn run<S>(
     mut rx: mpsc::Receiver<WriteReq>,
 ) -> (CloseReason, VecDeque<TransportEvent>)
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin,
+    S: AsyncRead + AsyncWrite + Abortable + Send + Unpin,
 {
     let cfg = &shared.config;
     let id = source.conn.unwrap_or(ConnId(0));
@@ -155,9 +156,16 @@ where
             req = rx.recv() => {
                 let Some(req) = req else { break CloseReason::Shutdown };
                 let res = write(&mut wr, &req.bytes, cfg.write_timeout).await;
-                let failed = res.as_ref().err().map(|e| e.to_string());
+                let failed = res.as_ref().err().map(|e| (e.kind(), e.to_string()));
                 let _ = req.done.send(res);
-                if let Some(e) = failed {
+                if let Some((kind, e)) = failed {
+                    if kind == io::ErrorKind::TimedOut {
+                        tracing::warn!(
+                            conn = %id, transport = %source.transport, peer = %source.peer,
+                            timeout = ?cfg.write_timeout,
+                            "cutting connection: the peer does not read (a write not done in time)"
+                        );
+                    }
                     break CloseReason::WriteError(e);
                 }
                 last_activity = Instant::now();
@@ -202,8 +210,14 @@ where
     };
     // Writers waiting on this connection learn at once that it is gone.
     drop(rx);
-    // Best effort: a TLS close_notify or a FIN, without waiting long.
-    let _ = timeout(cfg.write_timeout, wr.shutdown()).await;
+    if matches!(reason, CloseReason::WriteError(_)) {
+        // A peer that does not read gets a reset: no goodbye that could
+        // not be written anyway, and no unsent bytes kept by the kernel.
+        rd.unsplit(wr).abort_on_close();
+    } else {
+        // Best effort: a TLS close_notify or a FIN, without waiting long.
+        let _ = timeout(cfg.write_timeout, wr.shutdown()).await;
+    }
     (reason, pending)
 }
 

@@ -10,13 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::parse_datagram;
 
+use super::admission::{ACCEPT_BACKOFF, Admission, refuse};
 use super::connection::{self, ConnHandle, WriteReq};
 use super::tls::{self, TlsError};
 use super::{ConnId, Destination, Source, TransportConfig, TransportEvent, TransportKind};
@@ -108,7 +109,7 @@ pub(crate) struct Shared {
     pub events: mpsc::Sender<TransportEvent>,
     pub cancel: CancellationToken,
     table: Mutex<Table>,
-    permits: Arc<Semaphore>,
+    admission: Arc<Admission>,
     next_id: AtomicU64,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     tls_client: Option<TlsConnector>,
@@ -300,7 +301,7 @@ impl Transport {
 
         let (events, rx) = mpsc::channel(config.event_capacity.max(1));
         let shared = Arc::new(Shared {
-            permits: Arc::new(Semaphore::new(config.max_connections)),
+            admission: Admission::new(config.max_connections, config.max_connections_per_ip),
             config,
             events,
             cancel: CancellationToken::new(),
@@ -455,8 +456,9 @@ impl Transport {
         if dest.transport == TransportKind::Tls && shared.tls_client.is_none() {
             return Err(SendError::NoTlsConfig);
         }
-        let permit = Arc::clone(&shared.permits)
-            .try_acquire_owned()
+        let permit = shared
+            .admission
+            .admit_outgoing()
             .map_err(|_| SendError::TooManyConnections)?;
         let addr = dest.addr;
         let limit = shared.config.connect_timeout;
@@ -586,20 +588,33 @@ async fn accept_loop(
             r = listener.accept() => match r {
                 Ok(r) => r,
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a little
-                    // rather than spin.
-                    tracing::warn!(%kind, addr = %listen_addr, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Out of file descriptors and the like: the error
+                    // lasts until connections close; wait a little rather
+                    // than spin, and keep going.
+                    if let Some(more) = shared.admission.should_log() {
+                        tracing::warn!(
+                            %kind, addr = %listen_addr, error = %e, more,
+                            backoff = ?ACCEPT_BACKOFF,
+                            "accept failed; accepting again after a pause"
+                        );
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
         };
-        let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
-            tracing::warn!(
-                %kind, %peer, max = shared.config.max_connections,
-                "refusing connection: connection limit reached"
-            );
-            continue;
+        let permit = match shared.admission.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(why) => {
+                refuse(tcp);
+                if let Some(more) = shared.admission.should_log() {
+                    tracing::warn!(
+                        %kind, peer = %canonical(peer), more,
+                        "refusing connection: {why}"
+                    );
+                }
+                continue;
+            }
         };
         let _ = tcp.set_nodelay(true);
         let peer = canonical(peer);

@@ -47,7 +47,13 @@
 //! least 64*T1, 32 s), when a message takes longer than
 //! [`TransportConfig::message_timeout`] to arrive (slow senders that hold
 //! a connection with a partial message), and past
-//! [`TransportConfig::max_connections`] new ones are refused.
+//! [`TransportConfig::max_connections`] new ones are refused, as are
+//! those past [`TransportConfig::max_connections_per_ip`] from one
+//! address. A peer that does not read what it is sent is cut off when a
+//! write has not finished after [`TransportConfig::write_timeout`]. Each
+//! cut-off is logged (a warning naming the peer and the reason); accept
+//! errors (out of file descriptors) are logged and accepting resumes
+//! after [`ACCEPT_BACKOFF`].
 //!
 //! # With the transaction layer
 //!
@@ -100,6 +106,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod config;
 mod connection;
 mod driver;
@@ -113,6 +120,7 @@ use bytes::Bytes;
 
 use crate::codec::ParseError;
 
+pub use self::admission::{ACCEPT_BACKOFF, Abortable, Admission, Refused, Ticket, refuse};
 pub use self::config::{ListenerConfig, TlsConfig, TransportConfig};
 pub use self::driver::{BindError, BoundListener, SendError, Transport};
 pub use self::rules::{
