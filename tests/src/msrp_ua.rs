@@ -412,6 +412,44 @@ impl MsrpUa {
         &self.focus_path
     }
 
+    /// This participant's own MSRP path (its From-Path).
+    pub fn own_path(&self) -> &str {
+        &self.own_path
+    }
+
+    /// Writes `bytes` as they are (a request the codec would not write,
+    /// for robustness tests), then waits up to `wait` for a response
+    /// with transaction id `tid`: its status, or `None` if none came (the
+    /// messages the room sends meanwhile are collected as usual). An
+    /// error when the room closed the connection.
+    pub async fn raw(
+        &mut self,
+        bytes: &[u8],
+        tid: &str,
+        wait: Duration,
+    ) -> Result<Option<u16>, HarnessError> {
+        self.connection()?
+            .write_all(bytes)
+            .await
+            .map_err(|e| HarnessError::io("writing MSRP", e))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(i) = self.responses.iter().position(|(t, _)| t == tid) {
+                return Ok(self.responses.remove(i).map(|(_, s)| s));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            match self.read_some(deadline).await {
+                Ok(()) => {}
+                Err(HarnessError::Msrp(e)) if e.contains("nothing from the room in time") => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Waits for a BYE from the focus on the call and answers it 200.
     pub async fn expect_bye(&mut self, timeout: Duration) -> Result<(), HarnessError> {
         let deadline = tokio::time::Instant::now() + timeout;
