@@ -226,11 +226,19 @@ impl Driver {
     /// Answers a request when its Failure-Report asks for it (RFC 4975
     /// §7.2).
     fn answer(&mut self, conn: u64, m: &codec::Message<'_>, code: u16, own: &str) {
-        if !m.wants_response(code) {
-            return;
+        if m.wants_response(code) {
+            if let Ok(r) = OwnedMessage::response_to(m, code, Some(codec::reason_phrase(code)), own)
+            {
+                self.write(conn, r.to_bytes());
+            }
         }
-        if let Ok(r) = OwnedMessage::response_to(m, code, Some(codec::reason_phrase(code)), own) {
-            self.write(conn, r.to_bytes());
+        // RFC 7701 §6.3: the switch is the endpoint receiver of a SEND,
+        // and RFC 4975 §7.1.3: bytes received from a SEND that asked for a
+        // success report get one (a report per chunk, which §7.1.3 allows).
+        if code == 200 && m.method() == Some("SEND") && m.body().is_some_and(|b| !b.is_empty()) {
+            if let Ok(Some(r)) = OwnedMessage::success_report(m, &token(), own) {
+                self.write(conn, r.to_bytes());
+            }
         }
     }
 
