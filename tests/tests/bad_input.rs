@@ -763,7 +763,7 @@ fn sip_cases() -> Vec<Case> {
         ),
         case!(
             "SIP/TCP From URI with %0D%0A + QUIT, to the channel",
-            "202; the sender's name arrives with the line break as a space, on #test only",
+            "202; the sender's name arrives without the CR LF, in one PRIVMSG on #test only",
             |w| {
                 let n = w.next();
                 let mut t = Tcp::connect(w).await;
@@ -972,11 +972,7 @@ fn msrp_cases() -> Vec<Case> {
                 let body = cpim_body(MALLORY, &text);
                 let total = body.len();
                 let (a, b) = (total - 30, total - 20);
-                let chunk = async |w: &mut World,
-                                       t: &str,
-                                       from: usize,
-                                       to: usize,
-                                       flag: char| {
+                let chunk = async |w: &mut World, t: &str, from: usize, to: usize, flag: char| {
                     let h =
                         send_headers(w, &format!("m{n}"), &format!("{}-{to}/{total}", from + 1));
                     mallory_raw(
@@ -1140,6 +1136,42 @@ fn msrp_cases() -> Vec<Case> {
                 nowhere(w, &format!("unknownsession{n}")).await?;
                 mallory_still_sends(w).await?;
                 Ok(r)
+            }
+        ),
+        case!(
+            "MSRP SEND with Success-Report: yes",
+            "200, then a REPORT with Status 000 200 OK over the whole message (RFC 4975 §7.1.3, RFC 7701 §6.3)",
+            |w| {
+                let n = w.next();
+                let tid = format!("sr{n}");
+                let text = format!("report{n}");
+                let body = cpim_body(MALLORY, &text);
+                let mut h = send_headers(w, &format!("m{n}"), &format!("1-{0}/{0}", body.len()));
+                h.push(("Success-Report", "yes".to_owned()));
+                let got = mallory_raw(
+                    w,
+                    &msrp_bytes(&tid, "SEND", &h, &body, (&tid, '$')),
+                    &tid,
+                    WAIT,
+                )
+                .await?;
+                check(got == Some(200), || format!("got {got:?}"))?;
+                let deadline = Instant::now() + WAIT;
+                let mut reports = Vec::new();
+                while reports.is_empty() && Instant::now() < deadline {
+                    mallory_raw(w, b"", "none", Duration::from_millis(100)).await?;
+                    reports = w.mallory.take_reports();
+                }
+                let want = (
+                    format!("msgid-m{n}"),
+                    format!("1-{0}/{0}", body.len()),
+                    "000 200 OK".to_owned(),
+                );
+                check(reports == vec![want.clone()], || {
+                    format!("REPORTs {reports:?}; {want:?} wanted")
+                })?;
+                w.bob.expect_text(&text).await.map_err(|e| e.to_string())?;
+                Ok(format!("200; REPORT {} {}", want.1, want.2))
             }
         ),
         case!("MSRP unknown method FOO", "501 (RFC 4975 §12)", |w| {
