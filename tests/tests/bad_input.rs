@@ -158,7 +158,7 @@ struct World {
     mallory: MsrpUa,
     /// For fresh ids.
     n: u64,
-    _irc: Inspircd,
+    irc: Inspircd,
     _xmpp: Prosody,
 }
 
@@ -1265,6 +1265,54 @@ fn msrp_cases() -> Vec<Case> {
             }
         ),
         case!(
+            "MSRP SEND cut off by the sender closing its connection (a fresh participant)",
+            "nothing delivered; the session ends (log line `lost its connection`)",
+            |w| {
+                let n = w.next();
+                let aor = format!("sip:cut{n}@evil.example.com");
+                let mut cut = MsrpUa::join(w.msrp_focus, MSRP_ROOM, &aor, JoinOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let tid = format!("ct{n}");
+                let body = cpim_body(&aor, &format!("cutoff{n} {}", "c".repeat(200)));
+                let h = vec![
+                    ("To-Path", cut.focus_path().to_owned()),
+                    ("From-Path", cut.own_path().to_owned()),
+                    ("Message-ID", format!("msgid-{n}")),
+                    ("Byte-Range", format!("1-{0}/{0}", body.len())),
+                    ("Content-Type", "message/cpim".to_owned()),
+                ];
+                let bytes = msrp_bytes(&tid, "SEND", &h, &body, (&tid, '$'));
+                let early = cut
+                    .raw(&bytes[..bytes.len() / 2], &tid, Duration::from_millis(200))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check(early.is_none(), || format!("answered {early:?}"))?;
+                let before = w.gw.log().matches("lost its connection").count();
+                drop(cut);
+                nowhere(w, &format!("cutoff{n}")).await?;
+                let after = w.gw.log().matches("lost its connection").count();
+                check(after > before, || "no log line".into())?;
+                Ok("nothing; the session ended".into())
+            }
+        ),
+        case!(
+            "MSRP text with CR LF + IRC commands, to the room",
+            "200; #test gets each line as the text of a PRIVMSG from the bridge; #other gets nothing; the bridge stays",
+            |w| {
+                let n = w.next();
+                let text = format!("minj{n} a\r\nQUIT :minj{n}\r\nPRIVMSG #other :minj{n}");
+                let st = w
+                    .bob
+                    .send(MSRP_ROOM, &text)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check(st == 200, || format!("got {st}"))?;
+                let got = irc_injection_check(w, &format!("minj{n}"), 3).await?;
+                Ok(format!("200; #test: {got:?}"))
+            }
+        ),
+        case!(
             "MSRP end-line with another transaction id (a fresh participant)",
             "nothing while the end-line is missing (RFC 4975 §7.1: the message goes on); once the chunk passes max_message_size: 413",
             |w| {
@@ -1378,6 +1426,21 @@ fn xmpp_cases() -> Vec<Case> {
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok("reflected; on IRC".into())
+            }
+        ),
+        case!(
+            "XMPP groupchat with line breaks + IRC commands",
+            "reflected; #test gets each line as the text of a PRIVMSG from the bridge; #other gets nothing; the bridge stays",
+            |w| {
+                let n = w.next();
+                let text = format!("xinj{n} a\nQUIT :xinj{n}\r\nPRIVMSG #other :xinj{n}\nJOIN 0");
+                let room = w.room.clone();
+                w.zoe
+                    .send_groupchat(&room, &text)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let got = irc_injection_check(w, &format!("xinj{n}"), 3).await?;
+                Ok(format!("#test: {got:?}"))
             }
         ),
         case!(
@@ -1564,6 +1627,52 @@ async fn zoe_gets(w: &mut World, marker: &str) -> Result<String, String> {
     Ok(body(&m).unwrap_or_default().to_owned())
 }
 
+/// A raw IRC client registered as `nick` and in `#test`.
+async fn raw_irc(w: &World, nick: &str) -> Result<TcpStream, String> {
+    let mut s = TcpStream::connect(w.irc.addr())
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_all(format!("NICK {nick}\r\nUSER {nick} 0 * :raw\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    let mut joined = false;
+    let mut buf = vec![0; 4096];
+    loop {
+        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+            .await
+            .map_err(|_| format!("{nick} not in #test: {}", String::from_utf8_lossy(&seen)))?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "{nick}: closed: {}",
+                String::from_utf8_lossy(&seen)
+            ));
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        for l in text.lines().filter(|l| l.starts_with("PING")) {
+            let pong = format!("PONG{}\r\n", l.trim_end().trim_start_matches("PING"));
+            s.write_all(pong.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if !joined && text.contains(&format!(" 001 {nick} ")) {
+            s.write_all(b"JOIN #test\r\n")
+                .await
+                .map_err(|e| e.to_string())?;
+            joined = true;
+        }
+        if text.contains(&format!(" 366 {nick} #test ")) {
+            return Ok(s);
+        }
+        if text.contains("PING") {
+            seen.clear();
+        }
+    }
+}
+
 fn irc_cases() -> Vec<Case> {
     vec![
         case!(
@@ -1591,6 +1700,35 @@ fn irc_cases() -> Vec<Case> {
                     .map_err(|e| e.to_string())?;
                 let b = zoe_gets(w, &format!("cr{n}")).await?;
                 check(b == format!("cr{n} onetwo"), || format!("{b:?}"))?;
+                Ok(format!("{b:?}"))
+            }
+        ),
+        case!(
+            "IRC PRIVMSG in Latin-1 (not UTF-8), from a raw client",
+            "read as Latin-1: XMPP gets `café naïve` as UTF-8",
+            |w| {
+                let n = w.next();
+                let nick = format!("raw{n}");
+                let mut raw = raw_irc(w, &nick).await?;
+                let mut line = format!("PRIVMSG #test :latin{n} caf").into_bytes();
+                line.extend_from_slice(b"\xe9 na\xefve\r\nQUIT :bye\r\n");
+                raw.write_all(&line).await.map_err(|e| e.to_string())?;
+                let room = w.room.clone();
+                let m = w
+                    .zoe
+                    .expect_message(
+                        |m| {
+                            m.from
+                                .as_ref()
+                                .is_some_and(|f| f.to_bare().as_str() == room)
+                                && body(m).is_some_and(|b| b.contains(&format!("latin{n}")))
+                        },
+                        WAIT,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let b = body(&m).unwrap_or_default().to_owned();
+                check(b == format!("latin{n} café naïve"), || format!("{b:?}"))?;
                 Ok(format!("{b:?}"))
             }
         ),
@@ -1765,7 +1903,7 @@ async fn every_bad_input_gets_its_answer_and_breaks_nothing() {
         bob,
         mallory,
         n: 0,
-        _irc: irc,
+        irc,
         _xmpp: xmpp,
     };
     if let Err(e) = still_working(&mut w).await {
