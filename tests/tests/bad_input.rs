@@ -313,9 +313,18 @@ async fn udp_ask(
     build: impl FnOnce(SocketAddr) -> Vec<u8>,
     wait: Duration,
 ) -> Option<String> {
+    udp_ask_at(w.sip, build, wait).await
+}
+
+/// [`udp_ask`] to `to`.
+async fn udp_ask_at(
+    to: SocketAddr,
+    build: impl FnOnce(SocketAddr) -> Vec<u8>,
+    wait: Duration,
+) -> Option<String> {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let bytes = build(sock.local_addr().unwrap());
-    sock.send_to(&bytes, w.sip).await.unwrap();
+    sock.send_to(&bytes, to).await.unwrap();
     let deadline = Instant::now() + wait;
     let mut buf = vec![0; 65_536];
     loop {
@@ -729,6 +738,24 @@ fn sip_cases() -> Vec<Case> {
                     format!("Allow: {allow:?}")
                 })?;
                 Ok(format!("{line}; Allow: MESSAGE, OPTIONS"))
+            }
+        ),
+        case!(
+            "SIP/UDP unknown method FOO to the MSRP room's SIP side",
+            "501 Not Implemented with Allow, as above",
+            |w| {
+                let n = w.next();
+                let r = Req::new(n, "FOO", MSRP_ROOM);
+                let a = udp_ask_at(
+                    w.msrp_focus,
+                    |local| r.bytes("UDP", local, &format!("f{}", local.port())),
+                    WAIT,
+                )
+                .await;
+                let line = expect_status(a.clone(), 501, "Not Implemented")?;
+                let allow = a.as_deref().and_then(|a| header_of(a, "Allow"));
+                check(allow.is_some(), || "no Allow".into())?;
+                Ok(format!("{line}; Allow: {}", allow.unwrap_or_default()))
             }
         ),
         case!(

@@ -27,7 +27,7 @@ pub const ALLOW: &str = "MESSAGE, OPTIONS";
 /// The methods the gateway recognises (RFC 3261 §27.4, and the
 /// extensions of RFC 3262, 3311, 3515, 3903, 6086 and 6665): those it
 /// does not serve get 405, any other 501 (RFC 3261 §21.5.2).
-const KNOWN_METHODS: &[&str] = &[
+pub const KNOWN_METHODS: &[&str] = &[
     "INVITE",
     "ACK",
     "BYE",
