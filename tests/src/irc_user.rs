@@ -187,15 +187,18 @@ impl IrcUser {
             return Ok(l);
         }
         loop {
-            let mut raw = String::new();
+            // Bytes, not `read_line`: a line from another client need not
+            // be UTF-8 (Latin-1 is common on IRC).
+            let mut raw = Vec::new();
             let n = self
                 .reader
-                .read_line(&mut raw)
+                .read_until(b'\n', &mut raw)
                 .await
                 .map_err(|e| HarnessError::Irc(format!("reading: {e}")))?;
             if n == 0 {
                 return Err(HarnessError::Irc("the server closed the connection".into()));
             }
+            let raw = String::from_utf8_lossy(&raw);
             let l = Line::parse(raw.trim_end_matches(['\r', '\n']));
             if l.command == "PING" {
                 let token = l.param(0).to_owned();
@@ -222,8 +225,8 @@ impl IrcUser {
         let mut skipped = Vec::new();
         let found = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let mut raw = String::new();
-            let read = tokio::time::timeout(left, self.reader.read_line(&mut raw)).await;
+            let mut raw = Vec::new();
+            let read = tokio::time::timeout(left, self.reader.read_until(b'\n', &mut raw)).await;
             let n = match read {
                 Err(_) => {
                     self.backlog.extend(skipped);
@@ -241,6 +244,7 @@ impl IrcUser {
                     self.nick
                 )));
             }
+            let raw = String::from_utf8_lossy(&raw);
             let l = Line::parse(raw.trim_end_matches(['\r', '\n']));
             if l.command == "PING" {
                 let token = l.param(0).to_owned();

@@ -103,6 +103,8 @@ pub struct MsrpUa {
     received: VecDeque<Received>,
     /// Responses to this side's requests, by transaction id.
     responses: VecDeque<(String, u16)>,
+    /// The REPORTs the room sent: Message-ID, Byte-Range and Status.
+    reports: VecDeque<(String, String, String)>,
     next: u64,
     /// The bodies of the NOTIFYs of the room's conference events.
     notifies: VecDeque<String>,
@@ -341,6 +343,7 @@ impl MsrpUa {
                 focus_path,
                 received: VecDeque::new(),
                 responses: VecDeque::new(),
+                reports: VecDeque::new(),
                 next: 0,
                 notifies: VecDeque::new(),
             }));
@@ -384,6 +387,7 @@ impl MsrpUa {
             focus_path,
             received: VecDeque::new(),
             responses: VecDeque::new(),
+            reports: VecDeque::new(),
             next: 0,
             notifies: VecDeque::new(),
             buf: vec![0u8; READ_BUF],
@@ -410,6 +414,50 @@ impl MsrpUa {
     /// The focus's MSRP path for this session (where it listens).
     pub fn focus_path(&self) -> &str {
         &self.focus_path
+    }
+
+    /// The REPORTs the room sent so far (Message-ID, Byte-Range, Status),
+    /// taken.
+    pub fn take_reports(&mut self) -> Vec<(String, String, String)> {
+        self.reports.drain(..).collect()
+    }
+
+    /// This participant's own MSRP path (its From-Path).
+    pub fn own_path(&self) -> &str {
+        &self.own_path
+    }
+
+    /// Writes `bytes` as they are (a request the codec would not write,
+    /// for robustness tests), then waits up to `wait` for a response
+    /// with transaction id `tid`: its status, or `None` if none came (the
+    /// messages the room sends meanwhile are collected as usual). An
+    /// error when the room closed the connection.
+    pub async fn raw(
+        &mut self,
+        bytes: &[u8],
+        tid: &str,
+        wait: Duration,
+    ) -> Result<Option<u16>, HarnessError> {
+        self.connection()?
+            .write_all(bytes)
+            .await
+            .map_err(|e| HarnessError::io("writing MSRP", e))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(i) = self.responses.iter().position(|(t, _)| t == tid) {
+                return Ok(self.responses.remove(i).map(|(_, s)| s));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            match self.read_some(deadline).await {
+                Ok(()) => {}
+                Err(HarnessError::Msrp(e)) if e.contains("nothing from the room in time") => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Waits for a BYE from the focus on the call and answers it 200.
@@ -525,6 +573,19 @@ impl MsrpUa {
         if let Some(status) = m.status_code() {
             self.responses
                 .push_back((m.transaction_id().to_owned(), status));
+            return Ok(());
+        }
+        if m.method() == Some("REPORT") {
+            let value = |name| {
+                m.header(name)
+                    .map(|h| h.value().to_owned())
+                    .unwrap_or_default()
+            };
+            self.reports.push_back((
+                value(codec::HeaderName::MessageId),
+                value(codec::HeaderName::ByteRange),
+                value(codec::HeaderName::Status),
+            ));
             return Ok(());
         }
         if m.method() != Some("SEND") {

@@ -179,10 +179,18 @@ fn over_the_size_is_413() {
 }
 
 #[test]
-fn unknown_methods_get_405_with_allow() {
-    for method in ["INVITE", "SUBSCRIBE", "FOO"] {
+fn methods_not_served_get_405_and_unknown_ones_501_with_allow() {
+    // RFC 3261 §8.2.1: recognised but not supported, 405; §21.5.2: not
+    // recognised, 501. Methods are case-sensitive (§7.1).
+    for (method, code) in [
+        ("INVITE", 405),
+        ("SUBSCRIBE", 405),
+        ("PUBLISH", 405),
+        ("FOO", 501),
+        ("invite", 501),
+    ] {
         let a = answer(&request(method, GW_ALICE, "", ""));
-        assert_eq!(a.code, 405, "{method}");
+        assert_eq!(a.code, code, "{method}");
         assert!(
             a.headers
                 .contains(&("Allow", "MESSAGE, OPTIONS".to_owned()))

@@ -187,6 +187,11 @@ impl Driver {
             (_, Some(_)) => {
                 self.respond(tx, &req, 481, "Call/Transaction Does Not Exist", &[], None)
             }
+            // RFC 3261 §21.5.2: a method the focus does not recognise gets
+            // 501; §8.2.1: one it knows but does not serve, 405.
+            (m, None) if !cpimgate_sip::message::KNOWN_METHODS.contains(&m) => {
+                self.respond(tx, &req, 501, "Not Implemented", &[("Allow", ALLOW)], None)
+            }
             _ => self.respond(
                 tx,
                 &req,

@@ -23,6 +23,7 @@ impl Driver {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(adapter = %self.name, "unreadable MSRP on connection {conn}: {e}");
+                self.answer_unreadable(conn, frame);
                 return;
             }
         };
@@ -52,9 +53,16 @@ impl Driver {
             Ok(Some(p)) => p.first().map(|u| u.as_str().to_owned()),
             _ => None,
         };
-        let own = own?;
+        // RFC 4975 §7.2: a response's From-Path is the first URI of the
+        // request's To-Path; without a readable one it cannot be answered.
+        let Some(own) = own else {
+            tracing::info!(adapter = %self.name, "MSRP request without a readable To-Path on connection {conn}: dropped");
+            return None;
+        };
         if let Err(e) = m.validate() {
-            self.answer(conn, m, e.response_code(), &own);
+            let code = e.response_code();
+            tracing::info!(adapter = %self.name, "MSRP request {} on connection {conn} refused with {code}: {e}", m.transaction_id());
+            self.answer(conn, m, code, &own);
             return None;
         }
         // RFC 4975 §7.3: the session is the last URI of To-Path, ours.
@@ -218,11 +226,38 @@ impl Driver {
     /// Answers a request when its Failure-Report asks for it (RFC 4975
     /// §7.2).
     fn answer(&mut self, conn: u64, m: &codec::Message<'_>, code: u16, own: &str) {
-        if !m.wants_response(code) {
-            return;
+        if m.wants_response(code) {
+            if let Ok(r) = OwnedMessage::response_to(m, code, Some(codec::reason_phrase(code)), own)
+            {
+                self.write(conn, r.to_bytes());
+            }
         }
-        if let Ok(r) = OwnedMessage::response_to(m, code, Some(codec::reason_phrase(code)), own) {
-            self.write(conn, r.to_bytes());
+        // RFC 7701 §6.3: the switch is the endpoint receiver of a SEND,
+        // and RFC 4975 §7.1.3: bytes received from a SEND that asked for a
+        // success report get one (a report per chunk, which §7.1.3 allows).
+        if code == 200 && m.method() == Some("SEND") && m.body().is_some_and(|b| !b.is_empty()) {
+            if let Ok(Some(r)) = OwnedMessage::success_report(m, &token(), own) {
+                self.write(conn, r.to_bytes());
+            }
+        }
+    }
+
+    /// RFC 4975 §10.2: a request that cannot be understood gets 400,
+    /// when its start line, To-Path and From-Path can be read (the rest
+    /// is not needed to answer it, §7.2).
+    fn answer_unreadable(&mut self, conn: u64, frame: &[u8]) {
+        let Some(head) = answerable_head(frame) else {
+            return;
+        };
+        let Ok(m) = codec::parse(&head) else {
+            return;
+        };
+        let own = match m.to_path() {
+            Ok(Some(p)) => p.first().map(|u| u.as_str().to_owned()),
+            _ => None,
+        };
+        if let Some(own) = own {
+            self.answer(conn, &m, 400, &own);
         }
     }
 
@@ -831,4 +866,56 @@ fn switch_send(
         .and_then(|m| m.set_body(body))
         .ok()?;
     Some(m)
+}
+
+/// The start line of a request in `frame` with its To-Path and From-Path
+/// lines and an end-line: enough to answer it (RFC 4975 §7.2); `None`
+/// when the start line is not a request's.
+fn answerable_head(frame: &[u8]) -> Option<Vec<u8>> {
+    let mut lines = frame.split(|&b| b == b'\n');
+    let start = lines.next()?;
+    let start = std::str::from_utf8(start.strip_suffix(b"\r")?).ok()?;
+    let mut parts = start.split(' ');
+    let (Some("MSRP"), Some(tid), Some(method), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = format!("MSRP {tid} {method}\r\n").into_bytes();
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || line.starts_with(b"-------") {
+            break;
+        }
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"To-Path") || name.eq_ignore_ascii_case(b"From-Path") {
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("-------{tid}$\r\n").as_bytes());
+    Some(out)
+}
+
+#[cfg(test)]
+mod unreadable_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_request_with_a_control_character_can_still_be_answered() {
+        let frame = b"MSRP tr01 NICKNAME\r\nTo-Path: msrp://a.example.com:7654/s1;tcp\r\nUse-Nickname: \"b\x07\"\r\nFrom-Path: msrp://b.example.com:9/s2;tcp\r\n-------tr01$\r\n";
+        assert!(codec::parse(frame).is_err());
+        let head = answerable_head(frame).unwrap();
+        let m = codec::parse(&head).unwrap();
+        assert_eq!(m.method(), Some("NICKNAME"));
+        assert_eq!(m.transaction_id(), "tr01");
+        assert!(m.from_path().unwrap().is_some());
+        // A response, or no MSRP start line: nothing to answer.
+        assert!(answerable_head(b"MSRP t1 200 OK\r\n-------t1$\r\n").is_none());
+        assert!(answerable_head(b"GET / HTTP/1.1\r\n\r\n").is_none());
+    }
 }

@@ -441,6 +441,10 @@ impl Driver {
             return;
         }
         let Ok(Some(via)) = m.top_via() else {
+            // RFC 3261 §8.1.1: Via is mandatory, and §18.2.2: a response
+            // goes where the top Via says; without a readable one there is
+            // nowhere to answer.
+            tracing::info!(adapter = %self.name, "SIP request from {} without a readable Via: dropped", source.peer);
             return;
         };
         let dest = reply_destination(&via, &source);
@@ -484,8 +488,21 @@ impl Driver {
         let Some(head) = wire::readable_head(bytes) else {
             return;
         };
-        let Ok(m) = codec::parse(&head) else {
-            return;
+        let fallback;
+        let m = match codec::parse(&head) {
+            Ok(m) => m,
+            Err(_) => {
+                // A NUL or bytes that are not UTF-8 in a header the
+                // response does not need: answer from those it does.
+                let Some(h) = wire::answerable_head(bytes) else {
+                    return;
+                };
+                fallback = h;
+                let Ok(m) = codec::parse(&fallback) else {
+                    return;
+                };
+                m
+            }
         };
         if !m.is_request() || m.method() == Some("ACK") {
             return;

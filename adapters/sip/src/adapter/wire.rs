@@ -128,6 +128,47 @@ pub fn readable_head(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The least of `bytes` a response can be built from when even
+/// [`readable_head`] does not parse (a NUL or bytes that are not UTF-8 in
+/// some header): the start line and the headers a response copies
+/// (RFC 3261 §8.2.6.2: Via, From, To, Call-ID, CSeq, and their compact
+/// forms), with invalid UTF-8 replaced by U+FFFD and control characters
+/// other than tab by spaces. The response can then tell the sender what
+/// was wrong (400) rather than leave it to time out.
+pub fn answerable_head(bytes: &[u8]) -> Option<Vec<u8>> {
+    let head = readable_head(bytes)?;
+    let text = String::from_utf8_lossy(&head);
+    let mut out = String::with_capacity(text.len());
+    let mut keeping = true;
+    for (i, line) in text.split("\r\n").enumerate() {
+        if line.is_empty() {
+            break;
+        }
+        if i > 0 {
+            if line.starts_with([' ', '\t']) {
+                if !keeping {
+                    continue;
+                }
+            } else {
+                let name = line.split(':').next().unwrap_or_default().trim();
+                keeping = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n));
+                if !keeping {
+                    continue;
+                }
+            }
+        }
+        out.extend(
+            line.chars()
+                .map(|c| if c.is_control() && c != '\t' { ' ' } else { c }),
+        );
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
+}
+
 /// What the transaction layer needs of a response: its status and its
 /// matching keys (RFC 3261 §17.1.3: the top Via's branch and the CSeq
 /// method); `None` without a readable top Via or CSeq.
@@ -183,6 +224,19 @@ mod tests {
             b"MESSAGE sip:a@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nSubject: a\r\n b\r\nContent-Length: 0\r\n\r\n"
         );
         assert!(readable_head(b"no line end at all").is_none());
+    }
+
+    #[test]
+    fn the_answerable_head_of_a_message_with_a_nul_and_bad_utf8() {
+        let bytes = b"MESSAGE sip:a@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nFrom: \"caf\xc3\x28\" <sip:b@h>;tag=1\r\nSubject: a\0b\r\n\r\nhello";
+        assert!(codec::parse(&readable_head(bytes).unwrap()).is_err());
+        let head = answerable_head(bytes).expect("a head");
+        assert_eq!(
+            String::from_utf8(head.clone()).unwrap(),
+            "MESSAGE sip:a@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\nFrom: \"caf\u{fffd}(\" <sip:b@h>;tag=1\r\nContent-Length: 0\r\n\r\n"
+        );
+        let m = codec::parse(&head).unwrap();
+        assert_eq!(m.from().unwrap().unwrap().tag(), Some("1"));
     }
 
     #[test]

@@ -18,6 +18,6 @@ pub use uac::{
     DestinationQueues, RequestParts, build_request, from_value, from_value_of, outcome_of,
 };
 pub use uas::{
-    ACCEPT, ALLOW, Answer, MergeGuard, UasContext, UasDecision, answer_for_outcome, handle_request,
-    html_to_text,
+    ACCEPT, ALLOW, Answer, KNOWN_METHODS, MergeGuard, UasContext, UasDecision, answer_for_outcome,
+    handle_request, html_to_text,
 };

@@ -24,6 +24,25 @@ use crate::transaction::TxId;
 
 /// Methods the gateway answers outside a dialog (the Allow header).
 pub const ALLOW: &str = "MESSAGE, OPTIONS";
+/// The methods the gateway recognises (RFC 3261 §27.4, and the
+/// extensions of RFC 3262, 3311, 3515, 3903, 6086 and 6665): those it
+/// does not serve get 405, any other 501 (RFC 3261 §21.5.2).
+pub const KNOWN_METHODS: &[&str] = &[
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
+];
 /// Body types a MESSAGE may carry (the Accept header of 415 and OPTIONS).
 pub const ACCEPT: &str = "text/plain, message/cpim, text/html";
 /// The longest reason phrase the gateway writes; longer details are cut.
@@ -175,9 +194,14 @@ fn check(req: &codec::Message<'_>, ctx: &UasContext<'_>) -> Result<Option<Messag
     if method == "CANCEL" || method == "BYE" {
         return Err(Answer::new(481, "Call/Transaction Does Not Exist"));
     }
-    // RFC 3261 §8.2.1: an unknown method gets 405 with Allow.
+    // RFC 3261 §8.2.1: a method the gateway knows but does not serve
+    // gets 405 with Allow; §21.5.2: one it does not recognise at all gets
+    // 501 (Allow added all the same, §20.5: it tells the sender what works).
     if method != "MESSAGE" {
-        return Err(Answer::new(405, "Method Not Allowed").with("Allow", ALLOW));
+        if KNOWN_METHODS.contains(&method) {
+            return Err(Answer::new(405, "Method Not Allowed").with("Allow", ALLOW));
+        }
+        return Err(Answer::new(501, "Not Implemented").with("Allow", ALLOW));
     }
     // RFC 3261 §12.2.2: the gateway keeps no dialogs, so a MESSAGE inside
     // one (a To tag) names a dialog that does not exist here.
