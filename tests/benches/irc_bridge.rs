@@ -59,6 +59,7 @@ use std::time::{Duration, Instant};
 
 use cpimgate_e2e::HarnessError;
 use cpimgate_e2e::bench::{clock_ticks_per_second, env_u64, micros, percentile_ms};
+use cpimgate_e2e::bench_report::{BenchResult, Headline, Series};
 use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
 use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
@@ -873,7 +874,9 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
         };
         results.push((name, figures));
     }
-    Ok(report(&settings, &floor, &results))
+    let details = report(&settings, &floor, &results);
+    result(&floor, &results, &details).save_and_say();
+    Ok(details)
 }
 
 fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures)]) -> String {
@@ -974,6 +977,118 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
         );
     }
     out
+}
+
+/// The headline figures of the report (`tests/benches/report.rs`): each
+/// path of cpimgate beside biboumi, and the paced latencies.
+fn result(floor: &Direct, results: &[(&'static str, Figures)], details: &str) -> BenchResult {
+    let mut r = BenchResult::new("irc_bridge");
+    r.details = details.to_owned();
+    let by_name: HashMap<&str, &Figures> = results.iter().map(|(n, f)| (*n, f)).collect();
+    let bib = by_name.get("biboumi").copied();
+    let base = floor
+        .irc
+        .1
+        .percentile(0.5)
+        .max(floor.xmpp.1.percentile(0.5));
+    let of = |f: Option<&Figures>, pick: fn(&Figures) -> f64| f.map_or(f64::NAN, pick);
+    let crowd = |f: &Figures| f.puppets.as_ref().map_or(f64::NAN, |p| p.load.rate());
+    let mb = |k: u64| k as f64 / 1024.0;
+    let rss = |f: &Figures, pick: fn(&PuppetFigures) -> u64| {
+        f.puppets.as_ref().map_or(f64::NAN, |p| mb(pick(p)))
+    };
+    for (name, f) in results {
+        if *name == "biboumi" {
+            continue;
+        }
+        let h = |figure: &str, pick: fn(&Figures) -> f64, target: &str| {
+            Headline::new(
+                &format!("{name}: {figure}"),
+                pick(f),
+                "biboumi",
+                of(bib, pick),
+            )
+            .target(target)
+        };
+        r.headline.extend([
+            h("XMPP MUC → IRC, msg/s", |f| f.x2i.rate(), "≥ 3×"),
+            h("IRC → XMPP MUC, msg/s", |f| f.i2x.rate(), "≥ 7×"),
+        ]);
+        let added = |run: &Run| run.percentile(0.5) - base;
+        r.headline.push(
+            Headline::new(
+                &format!("{name}: XMPP → IRC paced, added p50 ms"),
+                added(&f.x2i_paced),
+                "biboumi",
+                bib.map_or(f64::NAN, |b| added(&b.x2i_paced)),
+            )
+            .target("≤ +0.5 ms"),
+        );
+        r.headline.push(Headline::new(
+            &format!("{name}: IRC → XMPP paced, added p50 ms"),
+            added(&f.i2x_paced),
+            "biboumi",
+            bib.map_or(f64::NAN, |b| added(&b.i2x_paced)),
+        ));
+        if f.puppets.is_some() {
+            let users = f.puppets.as_ref().map_or(0, |p| p.users);
+            r.headline.push(
+                Headline::new(
+                    &format!("{name}: {users} puppeted users, msg/s"),
+                    crowd(f),
+                    "biboumi",
+                    bib.map_or(f64::NAN, crowd),
+                )
+                .target("≥ 4×"),
+            );
+            r.headline.push(
+                Headline::new(
+                    &format!("{name}: RSS with 1 user, MB"),
+                    mb(f.rss_one),
+                    "biboumi",
+                    bib.map_or(f64::NAN, |b| mb(b.rss_one)),
+                )
+                .target("≤ 0.5×"),
+            );
+            for (what, pick) in [
+                (
+                    "RSS with the users joined, MB",
+                    (|p: &PuppetFigures| p.rss_joined) as fn(&PuppetFigures) -> u64,
+                ),
+                ("RSS after the load, MB", |p: &PuppetFigures| p.rss_after),
+                ("RSS after 10 s idle, MB", |p: &PuppetFigures| p.rss_idle),
+            ] {
+                r.headline.push(
+                    Headline::new(
+                        &format!("{name}: {what}"),
+                        rss(f, pick),
+                        "biboumi",
+                        bib.map_or(f64::NAN, |b| rss(b, pick)),
+                    )
+                    .target("≤ 0.5×"),
+                );
+            }
+        }
+    }
+    r.latencies.push(Series::of_micros(
+        "IRC → IRC, no gateway",
+        &floor.irc.1.latencies,
+    ));
+    r.latencies.push(Series::of_micros(
+        "XMPP MUC → MUC, no gateway",
+        &floor.xmpp.1.latencies,
+    ));
+    for (name, f) in results {
+        r.latencies.push(Series::of_micros(
+            &format!("{name} XMPP → IRC"),
+            &f.x2i_paced.latencies,
+        ));
+        r.latencies.push(Series::of_micros(
+            &format!("{name} IRC → XMPP"),
+            &f.i2x_paced.latencies,
+        ));
+    }
+    r
 }
 
 fn main() -> ExitCode {

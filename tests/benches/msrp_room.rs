@@ -1,14 +1,20 @@
 //! One MSRP chat room of the gateway (RFC 7701) with many participants
-//! and one sender: how fast the switch fans a message out, at what
-//! latency, and what a participant costs in memory.
+//! and one sender, bridged with a MUC room and an IRC channel: how fast
+//! the switch fans a message out, at what latency, what a participant
+//! costs in memory, and how that compares with a raw TCP relay of the
+//! same bytes.
 //!
 //! The gateway is the `cpimgate` binary as a process of its own
-//! ([`GatewayProcess`]) with one MSRP room and nothing else: no bridge,
-//! so a message goes from the sender to the switch, to every other
-//! participant, and to the hub only to be answered. The participants are
-//! the test UA of `cpimgate_e2e::msrp_ua` (SIP INVITE over UDP, MSRP over
-//! TCP), all in this process, on one clock; every body is
-//! `r<run> <seq> <send time µs>`.
+//! ([`GatewayProcess`]) with one MSRP room, bridged (unless
+//! `MSRP_BENCH_BRIDGE=0`) through the XMPP component with a MUC room on a
+//! private Prosody and through the IRC adapter (relay mode) with a channel
+//! on a private InspIRCd: a message goes from the sender to the switch, to
+//! every other participant, and through the hub to the MUC room (one XMPP
+//! user, Alice) and the channel (one IRC user, ircbob). The participants
+//! are the test UA of `cpimgate_e2e::msrp_ua` (SIP INVITE over UDP, MSRP
+//! over TCP), all in this process, on one clock; every body is
+//! `r<run> <seq> <send time µs>`. The bridged worlds' copies are counted
+//! apart: the deliveries/s are the switch's.
 //!
 //! 1. RSS of the gateway idle, then with N participants joined (32 joins
 //!    at a time): memory per participant = (joined − idle) / N.
@@ -22,6 +28,10 @@
 //!    latency of every copy (arrival − send) and of each message's last
 //!    copy. CPU of the gateway process and of this process meanwhile.
 //! 4. P messages paced at R msg/s: latencies where the switch keeps up.
+//! 5. Unless `MSRP_BENCH_RAW=0`, the physical reference: K rounds of M
+//!    SENDs of the same size fanned out to the same number of receivers
+//!    by a loopback TCP relay that only copies bytes (`raw`); the switch's
+//!    rate as a fraction of it.
 //!
 //! The receivers are in this process on the same cores as the gateway:
 //! on a small machine they take a large share of the CPU, so the rate is
@@ -48,11 +58,17 @@ use std::time::{Duration, Instant};
 use cpimgate_e2e::bench::{
     clock_ticks_per_second, env_u64, micros, open_files_limit, percentile_ms,
 };
+use cpimgate_e2e::bench_report::{BenchResult, Headline, Series};
 use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
+use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
-use cpimgate_e2e::prosody::free_port;
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
+use cpimgate_e2e::xmpp_user::{XmppUser, body};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
+use tokio_xmpp::Stanza;
+use xmpp_parsers::message::MessageType;
 
 const DOMAIN: &str = "chat.localhost";
 const ROOM: &str = "sip:bench@chat.localhost";
@@ -77,6 +93,11 @@ struct Settings {
     rate: u64,
     warmup: usize,
     rounds: usize,
+    /// Bridge the room with a MUC room (XMPP component on Prosody) and an
+    /// IRC channel (relay mode on InspIRCd), one receiver in each.
+    bridge: bool,
+    /// Also fan the same bytes out through a raw loopback TCP relay.
+    raw: bool,
 }
 
 impl Settings {
@@ -91,6 +112,8 @@ impl Settings {
             rate: env_u64("MSRP_BENCH_RATE", 20)?.max(1),
             warmup: var("MSRP_BENCH_WARMUP", 10)?,
             rounds: var("MSRP_BENCH_ROUNDS", 3)?.max(1),
+            bridge: env_u64("MSRP_BENCH_BRIDGE", 1)? != 0,
+            raw: env_u64("MSRP_BENCH_RAW", 1)? != 0,
         };
         if settings.participants < 2 {
             return Err("MSRP_BENCH_PARTICIPANTS: a sender and at least one receiver".into());
@@ -107,6 +130,7 @@ fn check_open_files(participants: usize) -> Result<(), BoxError> {
         eprintln!("msrp_room: the open-file limit is unknown (no /proc/self/limits)");
         return Ok(());
     };
+    // The raw relay's 2 sockets per receiver come after the room closed.
     let needed = 2 * participants as u64 + 128;
     if soft >= needed {
         return Ok(());
@@ -130,13 +154,15 @@ struct Arrival {
     at: u64,
 }
 
-/// `r<run> <seq> <µs>`.
+/// `r<run> <seq> <µs>`, maybe after a relay's `<nick> `.
 fn parse_body(text: &str) -> Option<(u32, u32, u64)> {
-    let mut parts = text.split_whitespace();
-    let run = parts.next()?.strip_prefix('r')?.parse().ok()?;
-    let seq = parts.next()?.parse().ok()?;
-    let sent = parts.next()?.parse().ok()?;
-    Some((run, seq, sent))
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(3).find_map(|w| {
+        let run = w.first()?.strip_prefix('r')?.parse().ok()?;
+        let seq = w.get(1)?.parse().ok()?;
+        let sent = w.get(2)?.parse().ok()?;
+        Some((run, seq, sent))
+    })
 }
 
 /// Reads everything `ua` is sent until its connection ends; the copies
@@ -191,6 +217,11 @@ struct Run {
     latencies: Vec<u64>,
     /// Each message's last copy's latency, µs.
     last_copy: Vec<u64>,
+    /// The copies of the bridged worlds' receivers (XMPP, IRC): how many
+    /// arrived, and their latencies, µs.
+    bridged: [(usize, Vec<u64>); 2],
+    /// Copies expected by each bridged world's receiver (0: no bridge).
+    bridged_expected: usize,
 }
 
 impl Run {
@@ -200,7 +231,15 @@ impl Run {
     }
 
     fn missing(&self) -> usize {
-        self.expected.saturating_sub(self.received)
+        self.expected.saturating_sub(self.received) + self.bridged_missing()
+    }
+
+    /// Copies the bridged worlds' receivers did not get.
+    fn bridged_missing(&self) -> usize {
+        self.bridged
+            .iter()
+            .map(|(received, _)| self.bridged_expected.saturating_sub(*received))
+            .sum()
     }
 }
 
@@ -209,6 +248,8 @@ struct Room {
     sender: Option<MsrpUa>,
     arrivals: mpsc::Receiver<Arrival>,
     receivers: usize,
+    /// Receivers of bridged worlds (numbered after the MSRP ones).
+    bridged: usize,
     pid: u32,
     hz: f64,
 }
@@ -241,13 +282,17 @@ impl Room {
         let mut r = Run {
             messages: n,
             expected: n * self.receivers,
+            bridged_expected: if self.bridged > 0 { n } else { 0 },
             first_send,
             ..Run::default()
         };
         let mut seen = vec![false; self.receivers * n];
         let mut highest: Vec<Option<u32>> = vec![None; self.receivers];
         let mut last_copy = vec![0u64; n];
-        while r.received < r.expected {
+        let mut bridged_seen = vec![false; self.bridged * n];
+        let bridged_expected = self.bridged * n;
+        let mut bridged_received = 0;
+        while r.received < r.expected || bridged_received < bridged_expected {
             let a = match tokio::time::timeout(IDLE, self.arrivals.recv()).await {
                 Ok(Some(a)) => a,
                 Ok(None) | Err(_) => break,
@@ -256,6 +301,20 @@ impl Room {
                 continue;
             }
             let (who, seq) = (a.receiver as usize, a.seq as usize);
+            if let Some(world) = who.checked_sub(self.receivers) {
+                // A bridged world's copy: tallied apart, so that the
+                // switch's rate is its own.
+                let fresh = bridged_seen
+                    .get_mut(world * n + seq)
+                    .filter(|_| seq < n)
+                    .is_some_and(|slot| !std::mem::replace(slot, true));
+                if let (true, Some(tally)) = (fresh, r.bridged.get_mut(world)) {
+                    tally.0 += 1;
+                    tally.1.push(a.at.saturating_sub(a.sent));
+                    bridged_received += 1;
+                }
+                continue;
+            }
             let Some(slot) = seen.get_mut(who * n + seq).filter(|_| seq < n) else {
                 continue;
             };
@@ -393,6 +452,8 @@ struct Figures {
     saturating: Vec<Run>,
     paced: Option<Run>,
     warnings: Vec<String>,
+    /// The raw TCP relay's rounds, same receivers and messages.
+    raw: Vec<raw::RawRun>,
 }
 
 impl Figures {
@@ -408,6 +469,16 @@ impl Figures {
 
     fn saturating_missing(&self) -> usize {
         self.saturating.iter().map(Run::missing).sum()
+    }
+
+    /// The raw relay's round of median rate.
+    fn raw_median(&self) -> Option<&raw::RawRun> {
+        let mut rounds: Vec<&raw::RawRun> = self.raw.iter().collect();
+        rounds.sort_by(|a, b| {
+            a.deliveries_per_second()
+                .total_cmp(&b.deliveries_per_second())
+        });
+        rounds.get(rounds.len().saturating_sub(1) / 2).copied()
     }
 
     /// The saturating round of median rate (the lower one of an even
@@ -441,11 +512,46 @@ fn plain(line: &str) -> String {
     out
 }
 
-fn gateway_toml(sip_port: u16) -> String {
+/// The gateway's config: the room, and with `peers` the XMPP component
+/// and the IRC relay it is bridged with.
+fn gateway_toml(sip_port: u16, peers: Option<(&Prosody, &Inspircd)>) -> String {
+    let bridge = peers.map_or_else(String::new, |(prosody, ircd)| {
+        format!(
+            r##"
+[adapters.irc]
+kind = "irc"
+network = "{SERVER_NAME}"
+server = "{irc}"
+nick = "bridge"
+channels = ["#bench"]
+flood_rate = 1000000.0
+flood_burst = 1000000
+
+[adapters.xc]
+kind = "xmpp"
+mode = "component"
+domain = "{COMPONENT_DOMAIN}"
+secret = "{COMPONENT_SECRET}"
+server = "127.0.0.1:{component}"
+
+[[bridge]]
+name = "bench"
+rooms = [
+  {{ adapter = "chat", address = "{ROOM}" }},
+  {{ adapter = "irc", address = "irc://{SERVER_NAME}/%23bench" }},
+  {{ adapter = "xc", address = "{MUC}" }},
+]
+"##,
+            irc = ircd.addr(),
+            component = prosody.component_port(),
+            MUC = muc_address(),
+        )
+    });
     format!(
         r#"
 [gateway]
 name = "gw-msrp-bench"
+domains = ["{COMPONENT_DOMAIN}"]
 
 [store]
 path = "{{dir}}/gateway.sqlite"
@@ -462,8 +568,84 @@ msrp = "127.0.0.1:0"
 
 [[adapters.chat.rooms]]
 name = "bench"
-"#
+{bridge}"#
     )
+}
+
+/// The bridged MUC room's JID.
+fn muc_jid() -> String {
+    format!("#bench%{SERVER_NAME}@{COMPONENT_DOMAIN}")
+}
+
+/// The bridged MUC room as a bridge address.
+fn muc_address() -> String {
+    format!("xmpp:%23bench%25{SERVER_NAME}@{COMPONENT_DOMAIN}")
+}
+
+/// The receivers of the bridged worlds: Alice in the MUC room (receiver
+/// `first`), ircbob in the channel (`first + 1`); their arrivals go to
+/// `arrivals`.
+async fn spawn_bridged_receivers(
+    prosody: &Prosody,
+    ircd: &Inspircd,
+    first: u32,
+    arrivals: &mpsc::Sender<Arrival>,
+) -> Result<(), BoxError> {
+    let room = muc_jid();
+    let mut alice = XmppUser::connect(prosody, &format!("alice@{HOST_A}"), "alice-pw").await?;
+    alice.join_muc(&room, "alice").await?;
+    let mut bob = IrcUser::connect(ircd.addr(), "ircbob").await?;
+    bob.join("#bench").await?;
+    let tx = arrivals.clone();
+    tokio::spawn(async move {
+        loop {
+            let stanza = match alice.next_stanza(Duration::from_secs(3600)).await {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            let Stanza::Message(m) = stanza else { continue };
+            if m.type_ != MessageType::Groupchat {
+                continue;
+            }
+            let at = micros();
+            let Some((run, seq, sent)) = body(&m).and_then(parse_body) else {
+                continue;
+            };
+            let a = Arrival {
+                receiver: first,
+                run,
+                seq,
+                sent,
+                at,
+            };
+            if tx.send(a).await.is_err() {
+                return;
+            }
+        }
+    });
+    let tx = arrivals.clone();
+    tokio::spawn(async move {
+        while let Ok(l) = bob.next_line().await {
+            if l.command != "PRIVMSG" || !l.param(0).eq_ignore_ascii_case("#bench") {
+                continue;
+            }
+            let at = micros();
+            let Some((run, seq, sent)) = parse_body(l.param(1)) else {
+                continue;
+            };
+            let a = Arrival {
+                receiver: first + 1,
+                run,
+                seq,
+                sent,
+                at,
+            };
+            if tx.send(a).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn bench(settings: &Settings) -> Result<Figures, BoxError> {
@@ -471,7 +653,19 @@ async fn bench(settings: &Settings) -> Result<Figures, BoxError> {
     let _ = micros();
     let sip_port = free_port()?;
     let binary = GatewayProcess::binary()?.display().to_string();
-    let gw = GatewayProcess::start(&gateway_toml(sip_port), READY).await?;
+    let peers = if settings.bridge {
+        let prosody = Prosody::start().await?;
+        prosody.register("alice", HOST_A, "alice-pw").await?;
+        let ircd = Inspircd::start().await?;
+        Some((prosody, ircd))
+    } else {
+        None
+    };
+    let gw = GatewayProcess::start(
+        &gateway_toml(sip_port, peers.as_ref().map(|(p, i)| (p, i))),
+        READY,
+    )
+    .await?;
     let pid = gw.pid().ok_or("cpimgate is not running")?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = rss_kib(pid).unwrap_or(0);
@@ -508,11 +702,18 @@ async fn bench(settings: &Settings) -> Result<Figures, BoxError> {
         spawn_receiver(u32::try_from(i)?, ua, tx.clone());
         receivers += 1;
     }
+    let bridged = if let Some((prosody, ircd)) = &peers {
+        spawn_bridged_receivers(prosody, ircd, u32::try_from(receivers)?, &tx).await?;
+        2
+    } else {
+        0
+    };
     drop(tx);
     let mut room = Room {
         sender: Some(sender),
         arrivals,
         receivers,
+        bridged,
         pid,
         hz: clock_ticks_per_second(),
     };
@@ -541,6 +742,22 @@ async fn bench(settings: &Settings) -> Result<Figures, BoxError> {
     let rss_after = rss_kib(pid).unwrap_or(0);
     let warnings = gw.warnings().iter().map(|w| plain(w)).collect();
     gw.stop().await?;
+    drop(room);
+    drop(peers);
+    let raw = if settings.raw {
+        let runs = raw::run(receivers, settings.messages, settings.rounds).await?;
+        for (i, r) in runs.iter().enumerate() {
+            eprintln!(
+                "msrp_room: raw relay round {}: {:.0} deliveries/s, p99 {:.1} ms",
+                i + 1,
+                r.deliveries_per_second(),
+                percentile_ms(&r.latencies, 0.99)
+            );
+        }
+        runs
+    } else {
+        Vec::new()
+    };
     Ok(Figures {
         binary,
         joined_in,
@@ -551,6 +768,7 @@ async fn bench(settings: &Settings) -> Result<Figures, BoxError> {
         saturating,
         paced,
         warnings,
+        raw,
     })
 }
 
@@ -638,6 +856,62 @@ fn report(settings: &Settings, f: &Figures) -> String {
             r.switches_per_copy[1],
         );
     }
+    if !f.raw.is_empty() {
+        let raw = f
+            .raw_median()
+            .map_or(f64::NAN, raw::RawRun::deliveries_per_second);
+        let _ = writeln!(
+            out,
+            "\nThe physical reference: the same number of copies of a SEND of {} bytes fanned out \
+             by a loopback TCP relay that only copies (no parsing, no store), same receivers.\n\n\
+             | run | deliveries/s | copy p50 ms | p99 ms |\n|---|---|---|---|",
+            raw::send_bytes(0).len()
+        );
+        for (i, r) in f.raw.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| raw relay {} | {:.0} | {:.2} | {:.2} |",
+                i + 1,
+                r.deliveries_per_second(),
+                percentile_ms(&r.latencies, 0.5),
+                percentile_ms(&r.latencies, 0.99),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nThe switch reached {:.2}x the raw relay's rate (median rounds).",
+            rate / raw
+        );
+    }
+    if settings.bridge {
+        let _ = writeln!(
+            out,
+            "\nThe bridged worlds (the room bridged with a MUC room through the XMPP component \
+             and an IRC channel in relay mode; one receiver in each):\n\n\
+             | run | world | copies | missing | p50 ms | p99 ms |\n|---|---|---|---|---|---|"
+        );
+        let runs = f
+            .saturating
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("saturating {}", i + 1), r))
+            .chain(
+                f.paced
+                    .iter()
+                    .map(|r| (format!("paced {} msg/s", settings.rate), r)),
+            );
+        for (label, r) in runs {
+            for (world, (received, lat)) in ["XMPP MUC", "IRC"].iter().zip(&r.bridged) {
+                let _ = writeln!(
+                    out,
+                    "| {label} | {world} | {received} | {} | {:.2} | {:.2} |",
+                    r.bridged_expected.saturating_sub(*received),
+                    percentile_ms(lat, 0.5),
+                    percentile_ms(lat, 0.99),
+                );
+            }
+        }
+    }
     let mb = |k: u64| k as f64 / 1024.0;
     let _ = writeln!(
         out,
@@ -667,6 +941,88 @@ fn report(settings: &Settings, f: &Figures) -> String {
     out
 }
 
+/// The headline figures of the report (`tests/benches/report.rs`).
+fn result(settings: &Settings, f: &Figures, details: &str) -> BenchResult {
+    let mut r = BenchResult::new("msrp_room");
+    r.details = details.to_owned();
+    let n = settings.participants;
+    let median = f.median_round();
+    let rate = median.map_or(f64::NAN, Run::deliveries_per_second);
+    let raw = f
+        .raw_median()
+        .map_or(f64::NAN, raw::RawRun::deliveries_per_second);
+    r.headline.push(Headline::new(
+        &format!("room of {n}, fan-out copies/s"),
+        rate,
+        "raw TCP fan-out relay",
+        raw,
+    ));
+    r.headline.push(
+        Headline::new(
+            &format!("room of {n}, fan-out copies/s"),
+            rate,
+            "target",
+            DELIVERIES_TARGET,
+        )
+        .target("≥ 1×"),
+    );
+    r.headline.push(Headline::alone(
+        "copy latency p99, saturating, ms",
+        median.map_or(f64::NAN, |m| percentile_ms(&m.latencies, 0.99)),
+    ));
+    if let Some(p) = &f.paced {
+        r.headline.push(Headline::alone(
+            &format!("copy latency p99, paced {} msg/s, ms", settings.rate),
+            percentile_ms(&p.latencies, 0.99),
+        ));
+        r.latencies.push(Series::of_micros(
+            &format!("MSRP copies, paced {} msg/s", settings.rate),
+            &p.latencies,
+        ));
+        for (world, (_, lat)) in ["XMPP MUC", "IRC"].iter().zip(&p.bridged) {
+            if !lat.is_empty() {
+                r.latencies.push(Series::of_micros(
+                    &format!("bridged to {world}, paced"),
+                    lat,
+                ));
+                r.headline.push(Headline::alone(
+                    &format!("bridged to {world}, paced p99, ms"),
+                    percentile_ms(lat, 0.99),
+                ));
+            }
+        }
+    }
+    if let Some(m) = median {
+        r.latencies.push(Series::of_micros(
+            "MSRP copies, saturating (median round)",
+            &m.latencies,
+        ));
+    }
+    if let Some(raw) = f.raw_median() {
+        r.latencies.push(Series::of_micros(
+            "raw TCP relay, saturating",
+            &raw.latencies,
+        ));
+    }
+    r.headline.push(
+        Headline::new(
+            "gateway memory per participant, KiB",
+            f.kib_per_participant(n),
+            "target",
+            KIB_PER_PARTICIPANT_TARGET,
+        )
+        .target("≤ 1×"),
+    );
+    let mb = |k: u64| k as f64 / 1024.0;
+    r.headline
+        .push(Headline::alone("gateway RSS idle, MB", mb(f.rss_idle)));
+    r.headline.push(Headline::alone(
+        &format!("gateway RSS with {n} joined, MB"),
+        mb(f.rss_joined),
+    ));
+    r
+}
+
 fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -688,7 +1044,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(bench(&settings)) {
         Ok(figures) => {
-            println!("{}", report(&settings, &figures));
+            let details = report(&settings, &figures);
+            println!("{details}");
+            result(&settings, &figures, &details).save_and_say();
             let missing = figures.missing();
             if missing > 0 {
                 eprintln!("msrp_room: {missing} copies were lost");
@@ -700,5 +1058,168 @@ fn main() -> ExitCode {
             eprintln!("msrp_room failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The physical reference: the bytes of the room's copies fanned out by
+/// a loopback TCP relay that does nothing but copy (one task reads the
+/// sender, one task per receiver writes; every message a SEND of the
+/// same size, [`raw::send_bytes`]). What it reaches is what the machine's
+/// loopback and scheduler allow; the switch's rate is a fraction of it.
+mod raw {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use bytes::Bytes;
+    use cpimgate_e2e::bench::micros;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+
+    use super::{BoxError, IDLE};
+
+    /// One SEND like the switch writes to a participant: To-Path and
+    /// From-Path, Message-ID, Byte-Range, a CPIM body with a short text.
+    pub fn send_bytes(seq: u32) -> Vec<u8> {
+        let body = format!(
+            "From: <sip:p00000@bench.example.com>\r\nTo: <sip:bench@chat.localhost>\r\n\
+             DateTime: 2026-12-04T00:00:00.000Z\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\n\
+             r1 {seq:06} 000000000000"
+        );
+        let tid = format!("t{seq:09}");
+        format!(
+            "MSRP {tid} SEND\r\nTo-Path: msrp://127.0.0.1:40000/rcv0000000000;tcp\r\n\
+             From-Path: msrp://127.0.0.1:40001/focus000000000;tcp\r\nMessage-ID: m{seq:09}\r\n\
+             Byte-Range: 1-{len}/{len}\r\nContent-Type: message/cpim\r\n\r\n{body}\r\n-------{tid}$\r\n",
+            len = body.len()
+        )
+        .into_bytes()
+    }
+
+    /// What one round of the relay saw.
+    #[derive(Debug, Default)]
+    pub struct RawRun {
+        pub expected: usize,
+        pub received: usize,
+        pub first_send: u64,
+        pub last_arrival: u64,
+        pub latencies: Vec<u64>,
+    }
+
+    impl RawRun {
+        pub fn deliveries_per_second(&self) -> f64 {
+            let span = self.last_arrival.saturating_sub(self.first_send).max(1);
+            self.received as f64 * 1e6 / span as f64
+        }
+    }
+
+    /// `rounds` rounds of `n` messages fanned out to `receivers`.
+    pub async fn run(receivers: usize, n: usize, rounds: usize) -> Result<Vec<RawRun>, BoxError> {
+        let len = send_bytes(0).len();
+        let inbound = TcpListener::bind("127.0.0.1:0").await?;
+        let outbound = TcpListener::bind("127.0.0.1:0").await?;
+        let (in_addr, out_addr) = (inbound.local_addr()?, outbound.local_addr()?);
+
+        // The receivers: each counts whole messages by their fixed size.
+        let sent: Arc<Vec<AtomicU64>> =
+            Arc::new((0..n * rounds).map(|_| AtomicU64::new(0)).collect());
+        let (arrived_tx, mut arrived) = mpsc::channel::<(usize, u64, u64)>(64 * 1024);
+        let mut readers = Vec::with_capacity(receivers);
+        for _ in 0..receivers {
+            readers.push(TcpStream::connect(out_addr).await?);
+        }
+        let mut writers = Vec::with_capacity(receivers);
+        for _ in 0..receivers {
+            let (stream, _) = outbound.accept().await?;
+            stream.set_nodelay(true)?;
+            let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                while let Some(b) = rx.recv().await {
+                    if stream.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            writers.push(tx);
+        }
+        for mut stream in readers {
+            let tx = arrived_tx.clone();
+            let sent = Arc::clone(&sent);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0usize;
+                loop {
+                    let Ok(k) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if k == 0 {
+                        return;
+                    }
+                    let before = total / len;
+                    total += k;
+                    let at = micros();
+                    for i in before..total / len {
+                        let s = sent.get(i).map_or(0, |s| s.load(Ordering::Acquire));
+                        if tx.send((i, at, at.saturating_sub(s))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        drop(arrived_tx);
+
+        // The relay: read whatever came, hand the same bytes to every writer.
+        let mut sender = TcpStream::connect(in_addr).await?;
+        sender.set_nodelay(true)?;
+        let (mut relay_in, _) = inbound.accept().await?;
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let Ok(k) = relay_in.read(&mut buf).await else {
+                    return;
+                };
+                if k == 0 {
+                    return;
+                }
+                let b = Bytes::copy_from_slice(buf.get(..k).unwrap_or_default());
+                for w in &writers {
+                    if w.send(b.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+
+        let mut runs = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let first = round * n;
+            let mut r = RawRun {
+                expected: n * receivers,
+                first_send: micros(),
+                ..RawRun::default()
+            };
+            for i in first..first + n {
+                let bytes = send_bytes(u32::try_from(i)?);
+                if let Some(s) = sent.get(i) {
+                    s.store(micros(), Ordering::Release);
+                }
+                sender.write_all(&bytes).await?;
+            }
+            while r.received < r.expected {
+                match tokio::time::timeout(IDLE, arrived.recv()).await {
+                    Ok(Some((i, at, latency))) if (first..first + n).contains(&i) => {
+                        r.received += 1;
+                        r.last_arrival = r.last_arrival.max(at);
+                        r.latencies.push(latency);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            runs.push(r);
+        }
+        Ok(runs)
     }
 }

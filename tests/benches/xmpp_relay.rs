@@ -85,6 +85,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cpimgate_e2e::HarnessError;
+use cpimgate_e2e::bench_report::{BenchResult, Headline, Series};
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::prosody::{
     COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, HOST_B, MUC_A, MUC_B, Prosody, ProsodyOptions,
@@ -818,7 +819,68 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
         .into_iter()
         .map(|(label, runs)| Pooled::new(label, runs))
         .collect();
-    Ok(report(&settings, &paths, hz, prosody_nodelay))
+    let table = report(&settings, &paths, hz, prosody_nodelay);
+    result(&paths, &table).save_and_say();
+    Ok(table)
+}
+
+/// The headline figures of the report (`tests/benches/report.rs`): the
+/// bridged paths beside Prosody's own MUC→MUC and the naive relay.
+fn result(paths: &[Pooled], table: &str) -> BenchResult {
+    let mut r = BenchResult::new("xmpp_relay");
+    r.details = format!("```\n{}\n```", table.trim());
+    let find = |label: &str| paths.iter().find(|p| p.label == label);
+    let rate = |p: Option<&Pooled>| p.map_or(f64::NAN, |p| p.saturating.rate());
+    let direct = find("direct");
+    let relay = find("relay");
+    let added = |p: Option<&Pooled>, q: f64| match (p, direct) {
+        (Some(p), Some(d)) => p.paced.percentile(q) - d.paced.percentile(q),
+        _ => f64::NAN,
+    };
+    for label in ["component", "client"] {
+        let path = find(label);
+        if path.is_none() {
+            continue;
+        }
+        r.headline.push(
+            Headline::new(
+                &format!("{label}: MUC → MUC, msg/s"),
+                rate(path),
+                "Prosody alone (direct)",
+                rate(direct),
+            )
+            .target("≥ 0.9×"),
+        );
+        r.headline.push(Headline::new(
+            &format!("{label}: MUC → MUC, msg/s"),
+            rate(path),
+            "naive relay, no gateway",
+            rate(relay),
+        ));
+        r.headline.push(
+            Headline::new(
+                &format!("{label}: paced, added p50 ms"),
+                added(path, 0.5),
+                "naive relay",
+                added(relay, 0.5),
+            )
+            .target("≤ +0.5 ms"),
+        );
+        r.headline.push(
+            Headline::new(
+                &format!("{label}: paced, added p99 ms"),
+                added(path, 0.99),
+                "naive relay",
+                added(relay, 0.99),
+            )
+            .target("≤ +2 ms"),
+        );
+    }
+    for p in paths {
+        r.latencies
+            .push(Series::of_micros(p.label, &p.paced.latencies));
+    }
+    r
 }
 
 /// The rounds of one path, pooled: messages, wall time, CPU and latencies

@@ -24,12 +24,14 @@
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
 //!   as another world and sees what the hub delivers to it.
 //! * [`bench`]: what the benchmarks share (clock, percentiles, settings).
+//! * [`bench_report`]: the figures a benchmark leaves for the report.
 //!
 //! Tests live in `tests/tests/*.rs` and `use cpimgate_e2e::...`. A server
 //! that cannot start makes a test fail with the reason (the log's tail);
 //! nothing is skipped.
 
 pub mod bench;
+pub mod bench_report;
 pub mod biboumi;
 pub mod dnsmasq;
 pub mod embedded;
