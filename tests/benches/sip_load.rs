@@ -170,7 +170,7 @@ adapter = "irc"
 
 /// Where the MESSAGEs go.
 enum Receiver {
-    Xmpp(XmppUser),
+    Xmpp(Box<XmppUser>),
     Irc(IrcUser),
 }
 
@@ -195,16 +195,23 @@ impl Receiver {
     }
 }
 
-async fn step(
-    target: &'static str,
-    service: &str,
-    receiver: &mut Receiver,
+/// The gateway under load: its SIP port and process.
+struct Gw {
     sip_port: u16,
-    rate: u32,
-    seconds: u32,
     pid: u32,
     hz: f64,
-) -> Result<Step, BoxError> {
+}
+
+/// One receiver and the SIP user part that reaches it.
+struct Target {
+    name: &'static str,
+    service: String,
+    receiver: Receiver,
+}
+
+async fn step(t: &mut Target, gw: &Gw, rate: u32, seconds: u32) -> Result<Step, BoxError> {
+    let (target, service, receiver) = (t.name, t.service.as_str(), &mut t.receiver);
+    let (sip_port, pid, hz) = (gw.sip_port, gw.pid, gw.hz);
     let total = rate.saturating_mul(seconds).max(1);
     let cpu_before = cpu_ticks(pid).unwrap_or(0);
     let start = Instant::now();
@@ -279,18 +286,23 @@ async fn bench(rates: &[u32], seconds: u32) -> Result<(Vec<Step>, f64), BoxError
     let rss_idle = rss_kib(pid).unwrap_or(0) as f64 / 1024.0;
     let user = XmppUser::connect(&prosody, &format!("user@{HOST_A}"), "user-pw").await?;
     let bob = IrcUser::connect(ircd.addr(), "bob").await?;
-    let mut receivers = [
-        ("XMPP 1:1", format!("user%40{HOST_A}"), Receiver::Xmpp(user)),
-        (
-            "IRC nick",
-            format!("bob%25{SERVER_NAME}"),
-            Receiver::Irc(bob),
-        ),
+    let mut targets = [
+        Target {
+            name: "XMPP 1:1",
+            service: format!("user%40{HOST_A}"),
+            receiver: Receiver::Xmpp(Box::new(user)),
+        },
+        Target {
+            name: "IRC nick",
+            service: format!("bob%25{SERVER_NAME}"),
+            receiver: Receiver::Irc(bob),
+        },
     ];
+    let under_load = Gw { sip_port, pid, hz };
     let mut steps = Vec::new();
-    for (target, service, receiver) in &mut receivers {
+    for t in &mut targets {
         for &rate in rates {
-            steps.push(step(target, service, receiver, sip_port, rate, seconds, pid, hz).await?);
+            steps.push(step(t, &under_load, rate, seconds).await?);
         }
     }
     for w in gw.warnings().iter().take(10) {
