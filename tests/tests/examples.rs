@@ -1,0 +1,396 @@
+//! The example deployments of `examples/*/`, each run as it ships: the
+//! test reads the example's `cpimgate.toml` (and, for the SIP sidecar,
+//! its `kamailio.cfg`) from disk, changes only what differs on a test
+//! machine — addresses and ports to the private servers started here, the
+//! store to a temporary directory, secrets to the test ones, the example's
+//! XMPP and IRC server names to the private servers' — and runs the
+//! `cpimgate` binary on it as a process of its own. Every change names the
+//! key or text it replaces and fails when the example no longer has it, so
+//! an example that changes shape breaks its test.
+//!
+//! 1. `sip-sidecar`: the example's Kamailio routes a MESSAGE for
+//!    `*@im.example.com` to the gateway beside it, which hands it to the
+//!    XMPP user the user part names; her answer comes back through
+//!    Kamailio to the SIP phone, and the phone's 200 comes back to her as
+//!    a receipt (XEP-0184).
+//! 2. `irc-muc-puppet`: an XMPP user joins the IRC channel as a MUC room
+//!    of the component and shows on IRC as a nick of her own (a puppet);
+//!    the IRC user is an occupant of the room; messages go both ways, once.
+//! 3. `federated-room`: one room across the gateway's MSRP chat room, an
+//!    XMPP MUC and an IRC channel; what is said in each world arrives in
+//!    the other two, once.
+//!
+//! If Prosody, InspIRCd, Kamailio or the gateway cannot start, the test
+//! fails and says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cpimgate_e2e::gateway_process::GatewayProcess;
+use cpimgate_e2e::kamailio_config::KamailioConfig;
+use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
+use cpimgate_e2e::xmpp_user::{WAIT, XmppUser, body};
+use cpimgate_model::address::Address;
+use tokio::net::UdpSocket;
+use tokio_xmpp::parsers::message::{Lang, Message as XMessage};
+use tokio_xmpp::parsers::minidom::Element;
+
+/// How long the gateway process may take to be ready.
+const READY: Duration = Duration::from_secs(30);
+
+/// The text of `examples/<example>/<file>`.
+fn example_file(example: &str, file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(example)
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `text` with every `from` replaced by `to`; fails if there is none.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the example has no {from:?}");
+    text.replace(from, to)
+}
+
+/// Sets the key at `path` (`adapters.sip.udp`) of `table`; fails if the
+/// example does not have it.
+fn set(table: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
+    let mut keys: Vec<&str> = path.split('.').collect();
+    let last = keys.pop().expect("a key");
+    let mut t = table;
+    for k in keys {
+        t = t
+            .get_mut(k)
+            .and_then(toml::Value::as_table_mut)
+            .unwrap_or_else(|| panic!("the example has no [{k}] on the way to {path}"));
+    }
+    let slot = t
+        .get_mut(last)
+        .unwrap_or_else(|| panic!("the example has no key {path}"));
+    *slot = value.into();
+}
+
+fn parse(text: &str) -> toml::Table {
+    text.parse()
+        .unwrap_or_else(|e| panic!("the example is not TOML: {e}"))
+}
+
+fn addr_list(addr: SocketAddr) -> toml::Value {
+    toml::Value::Array(vec![toml::Value::String(addr.to_string())])
+}
+
+fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+async fn start_gateway(table: &toml::Table) -> GatewayProcess {
+    GatewayProcess::build_debug()
+        .await
+        .unwrap_or_else(|e| panic!("building cpimgate: {e}"));
+    let text = toml::to_string(table).expect("the table serializes");
+    GatewayProcess::start(&text, READY)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway must start on the example: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// 1. sip-sidecar
+
+/// T1 of RFC 3261 §17.1.2.2: the phone retransmits over UDP this often.
+const T1: Duration = Duration::from_millis(500);
+
+/// A SIP phone on UDP, registered with the example's Kamailio: REGISTER,
+/// MESSAGE, and the MESSAGEs it is sent, each answered 200.
+struct Phone {
+    sock: UdpSocket,
+    proxy: SocketAddr,
+    aor: String,
+    n: u32,
+}
+
+/// The value of header `name` (or its compact form) in `msg`.
+fn header<'a>(msg: &'a str, name: &str, compact: &str) -> Option<&'a str> {
+    msg.split("\r\n\r\n").next()?.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        let n = n.trim();
+        (n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case(compact)).then_some(v.trim())
+    })
+}
+
+fn body_of(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+impl Phone {
+    async fn new(proxy: SocketAddr, aor: &str) -> Phone {
+        Phone {
+            sock: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            proxy,
+            aor: aor.to_owned(),
+            n: 0,
+        }
+    }
+
+    fn local(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    /// Sends a request and retransmits it until its final response (10 s
+    /// at most); the status, 0 for none.
+    async fn request(&mut self, method: &str, uri: &str, to: &str, extra: &str, text: &str) -> u16 {
+        self.n += 1;
+        let (n, local, aor) = (self.n, self.local(), &self.aor);
+        let branch = format!("z9hG4bKphone{n}x{}", local.port());
+        let content_type = if text.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: text/plain;charset=utf-8\r\n".to_owned()
+        };
+        let request = format!(
+            "{method} {uri} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <{aor}>;tag=phone{n}\r\n\
+             To: <{to}>\r\n\
+             Call-ID: phone-{n}-{}@127.0.0.1\r\n\
+             CSeq: {n} {method}\r\n\
+             {extra}{content_type}\
+             Content-Length: {}\r\n\r\n{text}",
+            local.port(),
+            text.len()
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = vec![0; 65_536];
+        while tokio::time::Instant::now() < deadline {
+            self.sock
+                .send_to(request.as_bytes(), self.proxy)
+                .await
+                .unwrap();
+            let resend = tokio::time::Instant::now() + T1;
+            while let Ok(Ok((len, _))) =
+                tokio::time::timeout_at(resend, self.sock.recv_from(&mut buf)).await
+            {
+                let answer = String::from_utf8_lossy(&buf[..len]).into_owned();
+                if !answer.starts_with("SIP/2.0 ") || !answer.contains(&branch) {
+                    continue;
+                }
+                let status: u16 = answer.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0);
+                if status >= 200 {
+                    return status;
+                }
+            }
+        }
+        0
+    }
+
+    async fn register(&mut self, domain: &str) -> u16 {
+        let contact = format!("Contact: <sip:phone@{}>\r\nExpires: 600\r\n", self.local());
+        let aor = self.aor.clone();
+        self.request("REGISTER", &format!("sip:{domain}"), &aor, &contact, "")
+            .await
+    }
+
+    async fn message(&mut self, uri: &str, text: &str) -> u16 {
+        self.request("MESSAGE", uri, uri, "", text).await
+    }
+
+    /// The next MESSAGE sent to the phone, answered 200 (its
+    /// retransmissions too); fails after `within`.
+    async fn next_message(&mut self, within: Duration) -> String {
+        let mut buf = vec![0; 65_536];
+        loop {
+            let (len, from) = tokio::time::timeout(within, self.sock.recv_from(&mut buf))
+                .await
+                .expect("a MESSAGE for the phone")
+                .unwrap();
+            let request = String::from_utf8_lossy(&buf[..len]).into_owned();
+            if !request.starts_with("MESSAGE ") {
+                continue;
+            }
+            let vias: String = request
+                .split("\r\n\r\n")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    let n = l.split(':').next().unwrap_or_default().trim();
+                    n.eq_ignore_ascii_case("via") || n.eq_ignore_ascii_case("v")
+                })
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let to = header(&request, "To", "t").expect("a To");
+            let to = if to.contains(";tag=") {
+                to.to_owned()
+            } else {
+                format!("{to};tag=phone")
+            };
+            let ok = format!(
+                "SIP/2.0 200 OK\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                header(&request, "From", "f").expect("a From"),
+                header(&request, "Call-ID", "i").expect("a Call-ID"),
+                header(&request, "CSeq", "").expect("a CSeq"),
+            );
+            self.sock.send_to(ok.as_bytes(), from).await.unwrap();
+            return request;
+        }
+    }
+}
+
+fn chat_with_receipt_request(to: &str, text: &str) -> XMessage {
+    let mut m = XMessage::chat(Some(to.parse().unwrap())).with_body(Lang::new(), text.into());
+    m.payloads
+        .push(Element::builder("request", "urn:xmpp:receipts").build());
+    m
+}
+
+fn is_receipt(m: &XMessage) -> bool {
+    m.payloads
+        .iter()
+        .any(|p| p.is("received", "urn:xmpp:receipts"))
+}
+
+/// `examples/sip-sidecar`: a SIP phone of example.com registers with the
+/// example's Kamailio and writes to `sip:juliet%40<xmpp domain>@<im
+/// domain>`; Kamailio sends it to the gateway (the 202 comes back), and
+/// the XMPP user juliet gets it from the component JID of the phone's
+/// address of record. Her answer to that JID leaves the gateway through
+/// Kamailio (its outbound proxy), which finds the phone by its
+/// registration: the phone gets a MESSAGE From juliet's gateway address
+/// with her text, and its 200 comes back to her as a receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
+    cpimgate_e2e::init_logging();
+    let started = std::time::Instant::now();
+    let prosody = Prosody::start()
+        .await
+        .unwrap_or_else(|e| panic!("Prosody must start: {e}"));
+    prosody
+        .register("juliet", HOST_A, "juliet-pw")
+        .await
+        .expect("registering juliet");
+
+    // The example's domains become the private Prosody's: its component
+    // and its users' host. The SIP domain example.com stays: nothing
+    // resolves it, Kamailio is its server.
+    let (phones, loopback, gateway_sip) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let toml = example_file("sip-sidecar", "cpimgate.toml");
+    let toml = replaced(&toml, "\"im.example.com\"", &format!("\"{COMPONENT_DOMAIN}\""));
+    let toml = replaced(&toml, "\"xmpp.example.com\"", &format!("\"{HOST_A}\""));
+    let mut t = parse(&toml);
+    set(&mut t, "store.path", "{dir}/cpimgate.sqlite");
+    set(&mut t, "adapters.sip.udp", addr_list(localhost(gateway_sip)));
+    set(&mut t, "adapters.sip.tcp", addr_list(localhost(gateway_sip)));
+    set(
+        &mut t,
+        "adapters.sip.outbound_proxy",
+        format!("sip:{}", localhost(loopback)),
+    );
+    set(&mut t, "adapters.xmpp.secret", COMPONENT_SECRET);
+    set(
+        &mut t,
+        "adapters.xmpp.server",
+        prosody.component_addr().to_string(),
+    );
+    let gw = start_gateway(&t).await;
+
+    let cfg = example_file("sip-sidecar", "kamailio.cfg");
+    let cfg = replaced(&cfg, "127.0.0.1:5060", &localhost(loopback).to_string());
+    let cfg = replaced(&cfg, "203.0.113.10:5060", &localhost(phones).to_string());
+    let cfg = replaced(&cfg, "127.0.0.1:5080", &localhost(gateway_sip).to_string());
+    let cfg = replaced(&cfg, "\"im.example.com\"", &format!("\"{COMPONENT_DOMAIN}\""));
+    let kamailio = KamailioConfig::start(&cfg, localhost(phones))
+        .await
+        .unwrap_or_else(|e| panic!("the example's Kamailio must start: {e}"));
+
+    let mut juliet = XmppUser::connect(&prosody, &format!("juliet@{HOST_A}"), "juliet-pw")
+        .await
+        .expect("juliet logs in");
+    let mut alice = Phone::new(localhost(phones), "sip:alice@example.com").await;
+    assert_eq!(
+        alice.register("example.com").await,
+        200,
+        "REGISTER; kamailio log:\n{}",
+        kamailio.log_tail(30)
+    );
+
+    // SIP → Kamailio → gateway → XMPP.
+    let to_juliet = format!("sip:juliet%40{HOST_A}@{COMPONENT_DOMAIN}");
+    let status = alice.message(&to_juliet, "Art thou not Romeo?").await;
+    assert_eq!(
+        status,
+        202,
+        "the MESSAGE through Kamailio; kamailio log:\n{}\ngateway log:\n{}",
+        kamailio.log_tail(30),
+        gw.log_tail(30)
+    );
+    let alice_jid = "sip:alice@example.com"
+        .parse::<Address>()
+        .unwrap()
+        .to_component_jid(COMPONENT_DOMAIN)
+        .unwrap()
+        .to_string();
+    let m = juliet
+        .expect_message(|m| body(m) == Some("Art thou not Romeo?"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("juliet gets alice's MESSAGE: {e}\n{}", gw.log_tail(30)));
+    assert_eq!(
+        m.from.as_ref().map(|j| j.to_bare().to_string()),
+        Some(alice_jid.clone()),
+        "from the component JID of alice's address of record"
+    );
+
+    // XMPP → gateway → Kamailio → the phone, where it registered.
+    juliet
+        .send_message(chat_with_receipt_request(&alice_jid, "Neither, fair saint."))
+        .await
+        .unwrap();
+    let request = alice.next_message(WAIT).await;
+    assert!(
+        request.starts_with(&format!("MESSAGE sip:phone@{} ", alice.local())),
+        "Kamailio sent it to the registered contact: {request}"
+    );
+    assert_eq!(body_of(&request), "Neither, fair saint.");
+    // From juliet's address at the gateway: her XMPP address (with her
+    // resource) in the user part, of the gateway's domain.
+    let from = header(&request, "From", "f").unwrap_or_default();
+    let juliet_sip = from
+        .split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .map(|(uri, _)| uri.to_owned())
+        .unwrap_or_else(|| panic!("a From with a URI: {from}"));
+    assert!(
+        juliet_sip.contains(&format!("juliet%40{HOST_A}"))
+            && juliet_sip.ends_with(&format!("@{COMPONENT_DOMAIN}")),
+        "From juliet's gateway address: {from}"
+    );
+    assert!(
+        header(&request, "To", "t").is_some_and(|t| t.contains("sip:alice@example.com")),
+        "To alice's address of record: {request}"
+    );
+    // The phone's 200 is the delivery: juliet gets her receipt.
+    juliet
+        .expect_message(is_receipt, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("juliet's receipt after the phone's 200: {e}"));
+    // A reply to that From reaches her too, through Kamailio again.
+    assert_eq!(alice.message(&juliet_sip, "Wherefore?").await, 202);
+    juliet
+        .expect_message(|m| body(m) == Some("Wherefore?"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("juliet gets the reply to her From: {e}"));
+    // Each once.
+    juliet
+        .expect_no_message(
+            |m| matches!(body(m), Some("Art thou not Romeo?" | "Wherefore?")),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+
+    gw.stop().await.expect("the gateway stops on SIGTERM");
+    drop(kamailio);
+    tracing::info!("sip-sidecar took {:?}", started.elapsed());
+}
