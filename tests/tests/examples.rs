@@ -394,3 +394,161 @@ async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
     drop(kamailio);
     tracing::info!("sip-sidecar took {:?}", started.elapsed());
 }
+
+// ---------------------------------------------------------------------------
+// 2. irc-muc-puppet
+
+/// The address of `adapter`'s room in the first bridge of `table`.
+fn bridge_room(table: &toml::Table, adapter: &str) -> String {
+    table["bridge"][0]["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["adapter"].as_str() == Some(adapter))
+        .and_then(|r| r["address"].as_str())
+        .unwrap_or_else(|| panic!("the example's bridge has no room of {adapter}"))
+        .to_owned()
+}
+
+/// `#lobby` of `irc://irc.example.org/%23lobby`.
+fn channel_of(irc_address: &str) -> String {
+    let (_, chan) = irc_address.rsplit_once('/').expect("irc://network/channel");
+    chan.replace("%23", "#")
+}
+
+/// `#lobby%irc.example.org@irc.example.com` of
+/// `xmpp:%23lobby%25irc.example.org@irc.example.com`.
+fn muc_of(xmpp_address: &str) -> String {
+    xmpp_address
+        .trim_start_matches("xmpp:")
+        .replace("%23", "#")
+        .replace("%25", "%")
+}
+
+/// Sets a key the example leaves out (the test's own CA file); fails if
+/// the example has it, or lacks the section.
+fn add(table: &mut toml::Table, section: &str, key: &str, value: impl Into<toml::Value>) {
+    let mut t = &mut *table;
+    for k in section.split('.') {
+        t = t
+            .get_mut(k)
+            .and_then(toml::Value::as_table_mut)
+            .unwrap_or_else(|| panic!("the example has no [{section}]"));
+    }
+    assert!(
+        t.insert(key.to_owned(), value.into()).is_none(),
+        "the example sets {section}.{key} already"
+    );
+}
+
+/// `examples/irc-muc-puppet`: the gateway reaches the IRC server over TLS
+/// (the test's CA added) and serves the channel as a MUC room of its
+/// component. zoe (XMPP) joins the room: alice, in the channel, is an
+/// occupant, and zoe's puppet joins the channel under her nick. What zoe
+/// says reaches IRC from that puppet with no prefix; what alice says
+/// reaches the room from the occupant alice; each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irc_channel_as_muc_room_with_puppets() {
+    use cpimgate_e2e::inspircd::Inspircd;
+    use cpimgate_e2e::irc_user::IrcUser;
+    use cpimgate_e2e::xmpp_user::nick_of;
+
+    cpimgate_e2e::init_logging();
+    let started = std::time::Instant::now();
+    let irc = Inspircd::start_tls()
+        .await
+        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
+    let prosody = Prosody::start()
+        .await
+        .unwrap_or_else(|e| panic!("Prosody must start: {e}"));
+    prosody
+        .register("zoe", HOST_A, "zoe-pw")
+        .await
+        .expect("registering zoe");
+
+    // The component's domain becomes the private Prosody's; the IRC
+    // network keeps its name (a name only: `server` says where it is).
+    let toml = example_file("irc-muc-puppet", "cpimgate.toml");
+    let toml = replaced(&toml, "irc.example.com\"", &format!("{COMPONENT_DOMAIN}\""));
+    let toml = replaced(&toml, "\"xmpp.example.com\"", &format!("\"{HOST_A}\""));
+    let mut t = parse(&toml);
+    set(&mut t, "store.path", "{dir}/cpimgate.sqlite");
+    let tls_port = irc.tls_port().expect("a TLS listener");
+    set(&mut t, "adapters.irc.server", localhost(tls_port).to_string());
+    add(
+        &mut t,
+        "adapters.irc",
+        "ca_file",
+        irc.ca_cert_path().display().to_string(),
+    );
+    set(&mut t, "adapters.xmpp.secret", COMPONENT_SECRET);
+    set(
+        &mut t,
+        "adapters.xmpp.server",
+        prosody.component_addr().to_string(),
+    );
+    let gateway_nick = t["adapters"]["irc"]["nick"].as_str().expect("a nick").to_owned();
+    let channel = channel_of(&bridge_room(&t, "irc"));
+    let room = muc_of(&bridge_room(&t, "xmpp"));
+    assert!(room.ends_with(&format!("@{COMPONENT_DOMAIN}")), "{room}");
+    let gw = start_gateway(&t).await;
+
+    let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
+    alice
+        .wait_for_member(&channel, &gateway_nick, false)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway never joined {channel}: {e}\n{}", gw.log_tail(30)));
+
+    let mut zoe = XmppUser::connect(&prosody, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .expect("zoe logs in");
+    zoe.join_muc(&room, "zoe")
+        .await
+        .unwrap_or_else(|e| panic!("zoe joins {room}: {e}\n{}", gw.log_tail(30)));
+    zoe.expect_presence(|p| nick_of(p.from.as_ref()) == Some("alice"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("alice is not an occupant: {e}"));
+    alice
+        .expect("zoe's puppet joining", |l| {
+            l.command == "JOIN" && l.source.as_deref() == Some("zoe")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no puppet for zoe: {e}\n{}", gw.log_tail(30)));
+
+    // XMPP → IRC, from the puppet, as said.
+    zoe.send_groupchat(&room, "hello from xmpp").await.unwrap();
+    let l = alice
+        .expect_privmsg(&channel, |t| t == "hello from xmpp")
+        .await
+        .unwrap_or_else(|e| panic!("zoe's message on IRC: {e}"));
+    assert_eq!(l.source.as_deref(), Some("zoe"), "said by zoe's puppet");
+
+    // IRC → XMPP, from the occupant alice.
+    alice.say(&channel, "hello from irc").await.unwrap();
+    let m = zoe
+        .expect_message(|m| body(m) == Some("hello from irc"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("alice's message in the room: {e}"));
+    assert_eq!(nick_of(m.from.as_ref()), Some("alice"));
+
+    // Each once: no second copy either way, and neither comes back to
+    // where it was said (the room's reflection to zoe aside).
+    zoe.expect_message(|m| body(m) == Some("hello from xmpp"), WAIT)
+        .await
+        .expect("the room reflects zoe's message to her");
+    zoe.expect_no_message(
+        |m| matches!(body(m), Some("hello from irc" | "hello from xmpp")),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+    let again = tokio::time::timeout(
+        Duration::from_millis(300),
+        alice.expect_privmsg(&channel, |t| t.contains("hello from")),
+    )
+    .await;
+    assert!(again.is_err(), "a second copy on IRC: {again:?}");
+
+    gw.stop().await.expect("the gateway stops on SIGTERM");
+    tracing::info!("irc-muc-puppet took {:?}", started.elapsed());
+}
