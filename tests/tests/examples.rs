@@ -552,3 +552,169 @@ async fn irc_channel_as_muc_room_with_puppets() {
     gw.stop().await.expect("the gateway stops on SIGTERM");
     tracing::info!("irc-muc-puppet took {:?}", started.elapsed());
 }
+
+// ---------------------------------------------------------------------------
+// 3. federated-room
+
+/// `examples/federated-room`: the gateway hosts the MSRP room, sits in the
+/// MUC as an ordinary account (client mode, the test's Prosody and its
+/// self-signed certificate) and in the IRC channel (TLS, the test's CA).
+/// bob joins the MSRP room with his digest account and a nickname, zoe is
+/// in the MUC, alice in the channel. Each says one thing; it reaches the
+/// other two, as `<nick> text` where the world has one occupant for the
+/// others, and nowhere twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_room_across_msrp_xmpp_and_irc() {
+    use cpimgate_e2e::inspircd::Inspircd;
+    use cpimgate_e2e::irc_user::IrcUser;
+    use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
+    use cpimgate_e2e::prosody::MUC_A;
+    use cpimgate_e2e::xmpp_user::nick_of;
+
+    cpimgate_e2e::init_logging();
+    let started = std::time::Instant::now();
+    let irc = Inspircd::start_tls()
+        .await
+        .unwrap_or_else(|e| panic!("InspIRCd must start: {e}"));
+    let prosody = Prosody::start()
+        .await
+        .unwrap_or_else(|e| panic!("Prosody must start: {e}"));
+    for (user, pw) in [("bridge", "bridge-pw"), ("zoe", "zoe-pw")] {
+        prosody.register(user, HOST_A, pw).await.expect("registering");
+    }
+
+    // The MUC service becomes the private Prosody's; the MSRP domain and
+    // the IRC network keep their names (nothing resolves them here).
+    let toml = example_file("federated-room", "cpimgate.toml");
+    let toml = replaced(&toml, "@conference.example.com\"", &format!("@{MUC_A}\""));
+    let mut t = parse(&toml);
+    set(&mut t, "store.path", "{dir}/cpimgate.sqlite");
+    let focus = localhost(free_port().unwrap());
+    set(&mut t, "adapters.chat.sip_udp", addr_list(focus));
+    set(&mut t, "adapters.chat.sip_tcp", addr_list(focus));
+    set(&mut t, "adapters.chat.msrp", "127.0.0.1:0");
+    set(&mut t, "adapters.chat.host", "127.0.0.1");
+    let account = t["adapters"]["chat"]["accounts"][0]["user"]
+        .as_str()
+        .expect("an account")
+        .to_owned();
+    match t["adapters"]["chat"]["accounts"][0].get_mut("password") {
+        Some(p) => *p = "bob-pw".into(),
+        None => panic!("the example's account has no password"),
+    }
+    set(&mut t, "adapters.xmpp.jid", format!("bridge@{HOST_A}"));
+    set(&mut t, "adapters.xmpp.password", "bridge-pw");
+    add(&mut t, "adapters.xmpp", "server", prosody.c2s_addr().to_string());
+    add(&mut t, "adapters.xmpp", "insecure_accept_any_certificate", true);
+    let tls_port = irc.tls_port().expect("a TLS listener");
+    set(&mut t, "adapters.irc.server", localhost(tls_port).to_string());
+    add(
+        &mut t,
+        "adapters.irc",
+        "ca_file",
+        irc.ca_cert_path().display().to_string(),
+    );
+    let irc_nick = t["adapters"]["irc"]["nick"].as_str().expect("a nick").to_owned();
+    let muc_nick = t["adapters"]["xmpp"]["rooms"][0]["nick"]
+        .as_str()
+        .expect("a nick in the MUC")
+        .to_owned();
+    let channel = channel_of(&bridge_room(&t, "irc"));
+    let muc = bridge_room(&t, "xmpp").trim_start_matches("xmpp:").to_owned();
+    let msrp_room = bridge_room(&t, "chat");
+    let gw = start_gateway(&t).await;
+
+    let mut alice = IrcUser::connect(irc.addr(), "alice").await.unwrap();
+    alice
+        .wait_for_member(&channel, &irc_nick, false)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway never joined {channel}: {e}\n{}", gw.log_tail(30)));
+    let mut zoe = XmppUser::connect(&prosody, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .expect("zoe logs in");
+    zoe.join_muc(&muc, "zoe").await.unwrap();
+    zoe.expect_presence(|p| nick_of(p.from.as_ref()) == Some(muc_nick.as_str()), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("the gateway is not in {muc}: {e}\n{}", gw.log_tail(30)));
+    let mut bob = MsrpUa::join(
+        focus,
+        &msrp_room,
+        &format!("sip:{account}@example.com"),
+        JoinOptions {
+            credentials: Some((account.clone(), "bob-pw".into())),
+            ..JoinOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("bob joins {msrp_room}: {e}\n{}", gw.log_tail(30)));
+    assert_eq!(bob.nickname("Bob").await.unwrap(), 200, "NICKNAME Bob");
+    zoe.clear();
+
+    // MSRP → XMPP and IRC.
+    assert_eq!(bob.send(&msrp_room, "from msrp").await.unwrap(), 200);
+    zoe.expect_message(|m| body(m) == Some("<Bob> from msrp"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("bob's message in the MUC: {e}\n{}", gw.log_tail(30)));
+    alice
+        .expect_privmsg(&channel, |t| t == "<Bob> from msrp")
+        .await
+        .unwrap_or_else(|e| panic!("bob's message on IRC: {e}\n{}", gw.log_tail(30)));
+
+    // XMPP → MSRP and IRC.
+    zoe.send_groupchat(&muc, "from xmpp").await.unwrap();
+    let r = bob
+        .expect_text("from xmpp")
+        .await
+        .unwrap_or_else(|e| panic!("zoe's message in the MSRP room: {e}"));
+    assert!(
+        r.from.to_string().contains("zoe"),
+        "from zoe's nickname URI: {}",
+        r.from
+    );
+    alice
+        .expect_privmsg(&channel, |t| t == "<zoe> from xmpp")
+        .await
+        .unwrap_or_else(|e| panic!("zoe's message on IRC: {e}"));
+
+    // IRC → MSRP and XMPP.
+    alice.say(&channel, "from irc").await.unwrap();
+    let r = bob
+        .expect_text("from irc")
+        .await
+        .unwrap_or_else(|e| panic!("alice's message in the MSRP room: {e}"));
+    assert!(
+        r.from.to_string().contains("alice"),
+        "from alice's nickname URI: {}",
+        r.from
+    );
+    zoe.expect_message(|m| body(m) == Some("<alice> from irc"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("alice's message in the MUC: {e}"));
+
+    // Once each, and nothing back where it was said: zoe has her own
+    // message once (the MUC's reflection), no "<zoe> ..." copy; bob none
+    // of his own; alice nothing more.
+    zoe.expect_message(|m| body(m) == Some("from xmpp"), WAIT)
+        .await
+        .expect("the MUC reflects zoe's message");
+    zoe.expect_no_message(
+        |m| body(m).is_some_and(|b| b.contains("from ")),
+        Duration::from_millis(700),
+    )
+    .await
+    .unwrap();
+    for text in ["from msrp", "from xmpp", "from irc"] {
+        bob.expect_no_text(text, Duration::from_millis(100))
+            .await
+            .unwrap();
+    }
+    let again = tokio::time::timeout(
+        Duration::from_millis(200),
+        alice.expect_privmsg(&channel, |t| t.contains("from ")),
+    )
+    .await;
+    assert!(again.is_err(), "a second copy on IRC: {again:?}");
+
+    gw.stop().await.expect("the gateway stops on SIGTERM");
+    tracing::info!("federated-room took {:?}", started.elapsed());
+}
