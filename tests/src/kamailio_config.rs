@@ -25,7 +25,10 @@ impl KamailioConfig {
     /// starts Kamailio on it and waits until `tcp_listener` (one of its
     /// TCP `listen` addresses) accepts connections, 15 s at most. The
     /// error carries the check's output or the log's tail.
-    pub async fn start(cfg: &str, tcp_listener: SocketAddr) -> Result<KamailioConfig, HarnessError> {
+    pub async fn start(
+        cfg: &str,
+        tcp_listener: SocketAddr,
+    ) -> Result<KamailioConfig, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("cpimgate-kamailio-cfg-")
             .tempdir()

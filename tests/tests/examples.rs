@@ -275,14 +275,30 @@ async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
     // The example's domains become the private Prosody's: its component
     // and its users' host. The SIP domain example.com stays: nothing
     // resolves it, Kamailio is its server.
-    let (phones, loopback, gateway_sip) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let (phones, loopback, gateway_sip) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
     let toml = example_file("sip-sidecar", "cpimgate.toml");
-    let toml = replaced(&toml, "\"im.example.com\"", &format!("\"{COMPONENT_DOMAIN}\""));
+    let toml = replaced(
+        &toml,
+        "\"im.example.com\"",
+        &format!("\"{COMPONENT_DOMAIN}\""),
+    );
     let toml = replaced(&toml, "\"xmpp.example.com\"", &format!("\"{HOST_A}\""));
     let mut t = parse(&toml);
     set(&mut t, "store.path", "{dir}/cpimgate.sqlite");
-    set(&mut t, "adapters.sip.udp", addr_list(localhost(gateway_sip)));
-    set(&mut t, "adapters.sip.tcp", addr_list(localhost(gateway_sip)));
+    set(
+        &mut t,
+        "adapters.sip.udp",
+        addr_list(localhost(gateway_sip)),
+    );
+    set(
+        &mut t,
+        "adapters.sip.tcp",
+        addr_list(localhost(gateway_sip)),
+    );
     set(
         &mut t,
         "adapters.sip.outbound_proxy",
@@ -300,7 +316,11 @@ async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
     let cfg = replaced(&cfg, "127.0.0.1:5060", &localhost(loopback).to_string());
     let cfg = replaced(&cfg, "203.0.113.10:5060", &localhost(phones).to_string());
     let cfg = replaced(&cfg, "127.0.0.1:5080", &localhost(gateway_sip).to_string());
-    let cfg = replaced(&cfg, "\"im.example.com\"", &format!("\"{COMPONENT_DOMAIN}\""));
+    let cfg = replaced(
+        &cfg,
+        "\"im.example.com\"",
+        &format!("\"{COMPONENT_DOMAIN}\""),
+    );
     let kamailio = KamailioConfig::start(&cfg, localhost(phones))
         .await
         .unwrap_or_else(|e| panic!("the example's Kamailio must start: {e}"));
@@ -344,7 +364,10 @@ async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
 
     // XMPP → gateway → Kamailio → the phone, where it registered.
     juliet
-        .send_message(chat_with_receipt_request(&alice_jid, "Neither, fair saint."))
+        .send_message(chat_with_receipt_request(
+            &alice_jid,
+            "Neither, fair saint.",
+        ))
         .await
         .unwrap();
     let request = alice.next_message(WAIT).await;
@@ -474,7 +497,11 @@ async fn irc_channel_as_muc_room_with_puppets() {
     let mut t = parse(&toml);
     set(&mut t, "store.path", "{dir}/cpimgate.sqlite");
     let tls_port = irc.tls_port().expect("a TLS listener");
-    set(&mut t, "adapters.irc.server", localhost(tls_port).to_string());
+    set(
+        &mut t,
+        "adapters.irc.server",
+        localhost(tls_port).to_string(),
+    );
     add(
         &mut t,
         "adapters.irc",
@@ -487,7 +514,10 @@ async fn irc_channel_as_muc_room_with_puppets() {
         "adapters.xmpp.server",
         prosody.component_addr().to_string(),
     );
-    let gateway_nick = t["adapters"]["irc"]["nick"].as_str().expect("a nick").to_owned();
+    let gateway_nick = t["adapters"]["irc"]["nick"]
+        .as_str()
+        .expect("a nick")
+        .to_owned();
     let channel = channel_of(&bridge_room(&t, "irc"));
     let room = muc_of(&bridge_room(&t, "xmpp"));
     assert!(room.ends_with(&format!("@{COMPONENT_DOMAIN}")), "{room}");
@@ -497,7 +527,12 @@ async fn irc_channel_as_muc_room_with_puppets() {
     alice
         .wait_for_member(&channel, &gateway_nick, false)
         .await
-        .unwrap_or_else(|e| panic!("the gateway never joined {channel}: {e}\n{}", gw.log_tail(30)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "the gateway never joined {channel}: {e}\n{}",
+                gw.log_tail(30)
+            )
+        });
 
     let mut zoe = XmppUser::connect(&prosody, &format!("zoe@{HOST_A}"), "zoe-pw")
         .await
@@ -580,7 +615,10 @@ async fn one_room_across_msrp_xmpp_and_irc() {
         .await
         .unwrap_or_else(|e| panic!("Prosody must start: {e}"));
     for (user, pw) in [("bridge", "bridge-pw"), ("zoe", "zoe-pw")] {
-        prosody.register(user, HOST_A, pw).await.expect("registering");
+        prosody
+            .register(user, HOST_A, pw)
+            .await
+            .expect("registering");
     }
 
     // The MUC service becomes the private Prosody's; the MSRP domain and
@@ -604,23 +642,42 @@ async fn one_room_across_msrp_xmpp_and_irc() {
     }
     set(&mut t, "adapters.xmpp.jid", format!("bridge@{HOST_A}"));
     set(&mut t, "adapters.xmpp.password", "bridge-pw");
-    add(&mut t, "adapters.xmpp", "server", prosody.c2s_addr().to_string());
-    add(&mut t, "adapters.xmpp", "insecure_accept_any_certificate", true);
+    add(
+        &mut t,
+        "adapters.xmpp",
+        "server",
+        prosody.c2s_addr().to_string(),
+    );
+    add(
+        &mut t,
+        "adapters.xmpp",
+        "insecure_accept_any_certificate",
+        true,
+    );
     let tls_port = irc.tls_port().expect("a TLS listener");
-    set(&mut t, "adapters.irc.server", localhost(tls_port).to_string());
+    set(
+        &mut t,
+        "adapters.irc.server",
+        localhost(tls_port).to_string(),
+    );
     add(
         &mut t,
         "adapters.irc",
         "ca_file",
         irc.ca_cert_path().display().to_string(),
     );
-    let irc_nick = t["adapters"]["irc"]["nick"].as_str().expect("a nick").to_owned();
+    let irc_nick = t["adapters"]["irc"]["nick"]
+        .as_str()
+        .expect("a nick")
+        .to_owned();
     let muc_nick = t["adapters"]["xmpp"]["rooms"][0]["nick"]
         .as_str()
         .expect("a nick in the MUC")
         .to_owned();
     let channel = channel_of(&bridge_room(&t, "irc"));
-    let muc = bridge_room(&t, "xmpp").trim_start_matches("xmpp:").to_owned();
+    let muc = bridge_room(&t, "xmpp")
+        .trim_start_matches("xmpp:")
+        .to_owned();
     let msrp_room = bridge_room(&t, "chat");
     let gw = start_gateway(&t).await;
 
@@ -628,14 +685,22 @@ async fn one_room_across_msrp_xmpp_and_irc() {
     alice
         .wait_for_member(&channel, &irc_nick, false)
         .await
-        .unwrap_or_else(|e| panic!("the gateway never joined {channel}: {e}\n{}", gw.log_tail(30)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "the gateway never joined {channel}: {e}\n{}",
+                gw.log_tail(30)
+            )
+        });
     let mut zoe = XmppUser::connect(&prosody, &format!("zoe@{HOST_A}"), "zoe-pw")
         .await
         .expect("zoe logs in");
     zoe.join_muc(&muc, "zoe").await.unwrap();
-    zoe.expect_presence(|p| nick_of(p.from.as_ref()) == Some(muc_nick.as_str()), WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("the gateway is not in {muc}: {e}\n{}", gw.log_tail(30)));
+    zoe.expect_presence(
+        |p| nick_of(p.from.as_ref()) == Some(muc_nick.as_str()),
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the gateway is not in {muc}: {e}\n{}", gw.log_tail(30)));
     let mut bob = MsrpUa::join(
         focus,
         &msrp_room,
