@@ -314,21 +314,24 @@ async fn sip_sidecar_behind_kamailio_reaches_xmpp_and_back() {
 
     let cfg = example_file("sip-sidecar", "kamailio.cfg");
     let cfg = replaced(&cfg, "127.0.0.1:5060", &localhost(loopback).to_string());
-    let cfg = replaced(&cfg, "203.0.113.10:5060", &localhost(phones).to_string());
+    // The phones' side on another loopback address, so that what reaches
+    // the gateway from Kamailio's other socket is not trusted.
+    let public = SocketAddr::from(([127, 0, 0, 2], phones));
+    let cfg = replaced(&cfg, "203.0.113.10:5060", &public.to_string());
     let cfg = replaced(&cfg, "127.0.0.1:5080", &localhost(gateway_sip).to_string());
     let cfg = replaced(
         &cfg,
         "\"im.example.com\"",
         &format!("\"{COMPONENT_DOMAIN}\""),
     );
-    let kamailio = KamailioConfig::start(&cfg, localhost(phones))
+    let kamailio = KamailioConfig::start(&cfg, public)
         .await
         .unwrap_or_else(|e| panic!("the example's Kamailio must start: {e}"));
 
     let mut juliet = XmppUser::connect(&prosody, &format!("juliet@{HOST_A}"), "juliet-pw")
         .await
         .expect("juliet logs in");
-    let mut alice = Phone::new(localhost(phones), "sip:alice@example.com").await;
+    let mut alice = Phone::new(public, "sip:alice@example.com").await;
     assert_eq!(
         alice.register("example.com").await,
         200,
