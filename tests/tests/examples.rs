@@ -11,8 +11,11 @@
 //! 1. `sip-sidecar`: the example's Kamailio routes a MESSAGE for
 //!    `*@im.example.com` to the gateway beside it, which hands it to the
 //!    XMPP user the user part names; her answer comes back through
-//!    Kamailio to the SIP phone, and the phone's 200 comes back to her as
-//!    a receipt (XEP-0184).
+//!    Kamailio to the SIP phone where it registered, the phone's 200 comes
+//!    back to her as a receipt (XEP-0184), and the phone's reply to her
+//!    From reaches her. The phones reach Kamailio on another loopback
+//!    address than the gateway's side, so the gateway trusting the right
+//!    socket is part of what is tested.
 //! 2. `irc-muc-puppet`: an XMPP user joins the IRC channel as a MUC room
 //!    of the component and shows on IRC as a nick of her own (a puppet);
 //!    the IRC user is an occupant of the room; messages go both ways, once.
@@ -20,8 +23,8 @@
 //!    XMPP MUC and an IRC channel; what is said in each world arrives in
 //!    the other two, once.
 //!
-//! If Prosody, InspIRCd, Kamailio or the gateway cannot start, the test
-//! fails and says why.
+//! About 2, 6 and 7 s, run in parallel. If Prosody, InspIRCd, Kamailio or
+//! the gateway cannot start, the test fails and says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
