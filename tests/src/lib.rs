@@ -10,6 +10,7 @@
 //! * [`inspircd`]: a private InspIRCd per test with the IRCv3 modules.
 //! * [`irc_user`]: a plain IRC client playing a human user on it.
 //! * [`kamailio`]: a private Kamailio as a SIP proxy in front of the gateway.
+//! * [`kamailio_config`]: Kamailio on a config the test gives whole.
 //! * [`sipp`]: sipp as a SIP UAC or UAS, with the scenarios of `tests/sipp/`.
 //! * [`sip_pager`]: a SIP MESSAGE client that knows which MESSAGE got 202.
 //! * [`msrp_ua`]: an MSRP chat participant (SIP INVITE over UDP, MSRP over
@@ -42,6 +43,7 @@ pub mod gateway_process;
 pub mod inspircd;
 pub mod irc_user;
 pub mod kamailio;
+pub mod kamailio_config;
 pub mod msrp_ua;
 pub mod prosody;
 pub mod sip_pager;

@@ -150,7 +150,12 @@ fn check_config(text: &str) -> Output {
 
 #[test]
 fn check_config_accepts_the_examples_and_names_bad_keys() {
-    for example in ["examples/quickstart.toml", "examples/sip-xmpp.toml"] {
+    for example in [
+        "examples/quickstart.toml",
+        "examples/sip-sidecar/cpimgate.toml",
+        "examples/irc-muc-puppet/cpimgate.toml",
+        "examples/federated-room/cpimgate.toml",
+    ] {
         let ok = bin()
             .arg("check-config")
             .arg(repo().join(example))
