@@ -1124,13 +1124,21 @@ mod raw {
         let sent: Arc<Vec<AtomicU64>> =
             Arc::new((0..n * rounds).map(|_| AtomicU64::new(0)).collect());
         let (arrived_tx, mut arrived) = mpsc::channel::<(usize, u64, u64)>(64 * 1024);
+        // Accepted while the receivers connect: a listen queue is not
+        // meant to hold a thousand connections.
+        let accepting = tokio::spawn(async move {
+            let mut accepted = Vec::with_capacity(receivers);
+            for _ in 0..receivers {
+                accepted.push(outbound.accept().await?.0);
+            }
+            Ok::<_, std::io::Error>(accepted)
+        });
         let mut readers = Vec::with_capacity(receivers);
         for _ in 0..receivers {
             readers.push(TcpStream::connect(out_addr).await?);
         }
         let mut writers = Vec::with_capacity(receivers);
-        for _ in 0..receivers {
-            let (stream, _) = outbound.accept().await?;
+        for stream in accepting.await?? {
             stream.set_nodelay(true)?;
             let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
             tokio::spawn(async move {

@@ -139,9 +139,11 @@ fn headline_table(results: &[BenchResult]) -> String {
     t
 }
 
+/// ours / reference; none where either is not positive (an added
+/// latency of -0.3 ms has no meaningful ratio to one of +2 ms).
 fn ratio(h: &Headline) -> String {
     let r = h.ratio();
-    if r.is_finite() {
+    if r.is_finite() && h.ours > 0.0 && h.reference_value > 0.0 {
         format!("{r:.2}×")
     } else {
         "–".to_owned()
@@ -239,7 +241,7 @@ fn panel(
     let hi = values().fold(0.0, f64::max).max(lo * 10.0) * 1.2;
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("{}: latency of paced messages ({} UTC)", r.bench, r.when),
+            format!("{}: latency distributions ({} UTC)", r.bench, r.when),
             ("sans-serif", 20),
         )
         .margin(12)
