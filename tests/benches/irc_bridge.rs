@@ -1099,16 +1099,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("irc_bridge: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = cpimgate_e2e::bench::runtime("irc_bridge") else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(bench(settings)) {
         Ok(report) => {

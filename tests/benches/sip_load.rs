@@ -423,16 +423,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sip_load: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = cpimgate_e2e::bench::runtime("sip_load") else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(bench(&rates, seconds)) {
         Ok((steps, rss_idle)) => {

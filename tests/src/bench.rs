@@ -50,6 +50,23 @@ pub fn env_u64(name: &str, default: u64) -> Result<u64, String> {
     }
 }
 
+/// The runtime of a benchmark's `main`: two workers (the peers the
+/// benchmark starts have the rest of the machine); `None` after saying
+/// why under `name` when it cannot start.
+pub fn runtime(name: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("{name}: starting the runtime: {e}");
+            None
+        }
+    }
+}
+
 /// The soft and hard limits of open files of this process (and of the
 /// processes it starts), from `/proc/self/limits`.
 pub fn open_files_limit() -> Option<(u64, u64)> {
