@@ -97,6 +97,10 @@ type Connecting = Pin<Box<dyn Future<Output = Result<Conn, tokio_xmpp::Error>> +
 type Answer = Pin<Box<dyn Future<Output = (MessageId, DeliveryOutcome)> + Send>>;
 type Fetch = Pin<Box<dyn Future<Output = (u64, Result<Vec<Message>, Failure>)> + Send>>;
 
+/// At most this many turns of the loop leave their stanzas in the
+/// stream's buffer while the hub keeps handing over deliveries.
+const WRITE_EVERY: usize = 32;
+
 /// How long a join waits for its history before it goes on without.
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -309,6 +313,7 @@ pub async fn run(
     let mut backoff = Backoff::default();
     let mut w = Waiting::default();
     let mut barrier = Barrier::default();
+    let mut turns_unwritten = 0usize;
 
     loop {
         let mut lost = false;
@@ -408,6 +413,23 @@ pub async fn run(
         if !lost {
             lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
         }
+        // The stanzas of this turn sit in the stream's buffer (see
+        // `flush`); they go to the socket when the hub has nothing more
+        // for us right now, so that a burst leaves in a few large writes
+        // that the server reads and routes together, rather than one
+        // write (and one read and one turn of its event loop) per stanza.
+        // A steady stream of deliveries still writes every
+        // `WRITE_EVERY` turns (and whenever the buffer fills).
+        turns_unwritten += 1;
+        if !lost && (ctx.outbound.is_empty() || turns_unwritten >= WRITE_EVERY) {
+            turns_unwritten = 0;
+            if let Some(c) = conn.as_mut()
+                && let Err(e) = SinkExt::<tokio_xmpp::Stanza>::flush(c).await
+            {
+                tracing::warn!(adapter = %ctx.name, "writing to the server failed: {e}");
+                lost = true;
+            }
+        }
         if lost {
             tracing::warn!(adapter = %ctx.name, "component connection lost");
             conn = None;
@@ -440,9 +462,10 @@ async fn flush<D: super::core::Directory>(
     let mut ok = true;
     while let Some(o) = core.poll_output() {
         match o {
+            // Into the stream's buffer; the loop writes it out.
             Output::Transmit(s) => match conn.as_mut() {
                 Some(c) if ok => {
-                    if let Err(e) = c.send(*s).await {
+                    if let Err(e) = c.feed(*s).await {
                         tracing::warn!(adapter = %ctx.name, "sending a stanza failed: {e}");
                         ok = false;
                     }
