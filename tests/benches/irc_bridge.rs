@@ -61,7 +61,7 @@ use cpimgate_e2e::HarnessError;
 use cpimgate_e2e::bench::{clock_ticks_per_second, env_u64, micros, percentile_ms};
 use cpimgate_e2e::bench_report::{BenchResult, Headline, Series};
 use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
-use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib};
+use cpimgate_e2e::gateway_process::{GatewayProcess, cpu_ticks, rss_kib, rss_split_kib};
 use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::prosody::{
@@ -304,6 +304,7 @@ async fn measure(
     ircd: &Inspircd,
     hz: f64,
 ) -> Result<Figures, BoxError> {
+    log_rss_split(path.name, "with one user", path.pid);
     let mut f = Figures {
         rss_one: rss_kib(path.pid).unwrap_or(0),
         ..Figures::default()
@@ -653,6 +654,7 @@ async fn puppets(
     bob.clear();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_joined = rss_kib(path.pid).unwrap_or(0);
+    log_rss_split(path.name, "joined", path.pid);
 
     let tag = format!("{}-crowd", path.name);
     let n = settings.saturating;
@@ -673,6 +675,7 @@ async fn puppets(
     send.await??;
     let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
     let rss_after = rss_kib(path.pid).unwrap_or(0);
+    log_rss_split(path.name, "after", path.pid);
     {
         let e = crowd.errors.lock().unwrap_or_else(|p| p.into_inner());
         if e.0 > 0 {
@@ -686,6 +689,7 @@ async fn puppets(
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let rss_idle = rss_kib(path.pid).unwrap_or(0);
+    log_rss_split(path.name, "idle", path.pid);
     crowd.leave().await?;
     Ok(PuppetFigures {
         users: settings.puppets,
@@ -1089,6 +1093,18 @@ fn result(floor: &Direct, results: &[(&'static str, Figures)], details: &str) ->
         ));
     }
     r
+}
+
+/// Where a gateway's resident memory is, on stderr: anonymous (heap,
+/// stacks) against file-backed (the binary and libraries).
+fn log_rss_split(name: &str, when: &str, pid: u32) {
+    if let Some((anon, file)) = rss_split_kib(pid) {
+        eprintln!(
+            "{name}: RSS {when}: anonymous {:.1} MB, file-backed {:.1} MB",
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
+        );
+    }
 }
 
 fn main() -> ExitCode {
