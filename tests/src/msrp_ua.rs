@@ -101,6 +101,9 @@ pub struct MsrpUa {
     own_path: String,
     focus_path: String,
     received: VecDeque<Received>,
+    /// The Message-IDs of the messages the room aborted (a chunk with
+    /// `#`, RFC 4975 §7.1) after sending some of them.
+    aborted: VecDeque<String>,
     /// Responses to this side's requests, by transaction id.
     responses: VecDeque<(String, u16)>,
     /// The REPORTs the room sent: Message-ID, Byte-Range and Status.
@@ -342,6 +345,7 @@ impl MsrpUa {
                 own_path,
                 focus_path,
                 received: VecDeque::new(),
+                aborted: VecDeque::new(),
                 responses: VecDeque::new(),
                 reports: VecDeque::new(),
                 next: 0,
@@ -386,6 +390,7 @@ impl MsrpUa {
             own_path,
             focus_path,
             received: VecDeque::new(),
+            aborted: VecDeque::new(),
             responses: VecDeque::new(),
             reports: VecDeque::new(),
             next: 0,
@@ -601,6 +606,9 @@ impl MsrpUa {
             .handle_chunk(&chunk)
             .map_err(|e| err(e.to_string()))?;
         while let Some(e) = self.reassembler.poll_event() {
+            if let ReassemblyEvent::Aborted { message_id, .. } = &e {
+                self.aborted.push_back(message_id.clone());
+            }
             if let ReassemblyEvent::Complete { body, .. } = e {
                 let cpim = Cpim::parse(body.clone(), &CpimLimits::default())
                     .map_err(|e| err(format!("message/cpim from the room: {e}")))?;
@@ -634,6 +642,32 @@ impl MsrpUa {
         text: &str,
         chunk: usize,
     ) -> Result<u16, HarnessError> {
+        let m = self.cpim_send(from, to, text)?;
+        self.send_chunks(&m, chunk, usize::MAX).await
+    }
+
+    /// Sends only the first `chunks` chunks (of `chunk` octets) of a
+    /// message of `text` From this participant To `to`, as a sender that
+    /// went away mid-message would; the status of the last one's response.
+    pub async fn send_cut(
+        &mut self,
+        to: &str,
+        text: &str,
+        chunk: usize,
+        chunks: usize,
+    ) -> Result<u16, HarnessError> {
+        let from = self.aor.clone();
+        let m = self.cpim_send(&from, to, text)?;
+        self.send_chunks(&m, chunk, chunks).await
+    }
+
+    /// A SEND of a message/cpim of `text` From `from` To `to`.
+    fn cpim_send(
+        &mut self,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<OwnedMessage, HarnessError> {
         let addr = |s: &str| {
             s.parse::<Address>()
                 .map(NameAddr::new)
@@ -651,13 +685,26 @@ impl MsrpUa {
             .and_then(|m| m.push_header("Content-Type", "message/cpim"))
             .and_then(|m| m.set_body(cpim))
             .map_err(|e| err(e.to_string()))?;
-        let mut chunker = Chunker::new(&m, chunk.max(1)).map_err(|e| err(e.to_string()))?;
+        Ok(m)
+    }
+
+    /// Sends `m` in chunks of `chunk` octets, at most `limit` of them,
+    /// each waiting for its response; the last status.
+    async fn send_chunks(
+        &mut self,
+        m: &OwnedMessage,
+        chunk: usize,
+        limit: usize,
+    ) -> Result<u16, HarnessError> {
+        let mut chunker = Chunker::new(m, chunk.max(1)).map_err(|e| err(e.to_string()))?;
         let mut status = 0;
-        while !chunker.is_done() {
+        let mut sent = 0;
+        while !chunker.is_done() && sent < limit {
             let tid = self.tid();
             let Some(c) = chunker.next_chunk(&tid).map_err(|e| err(e.to_string()))? else {
                 break;
             };
+            sent += 1;
             status = self.transact(&tid, c).await?;
             if status != 200 {
                 break;
@@ -671,23 +718,9 @@ impl MsrpUa {
     /// meanwhile is handled); its transaction id, for
     /// [`MsrpUa::statuses`].
     pub async fn post(&mut self, to: &str, text: &str) -> Result<String, HarnessError> {
-        let addr = |s: &str| {
-            s.parse::<Address>()
-                .map(NameAddr::new)
-                .map_err(|e| err(format!("{s}: {e}")))
-        };
-        let cpim = CpimBuilder::new()
-            .from(&addr(&self.aor)?)
-            .to(&addr(to)?)
-            .content_type("text/plain;charset=utf-8")
-            .body(Bytes::copy_from_slice(text.as_bytes()))
-            .build();
-        let tid = self.tid();
-        let mut m = self.request(&tid, "SEND")?;
-        m.push_header("Message-ID", &token())
-            .and_then(|m| m.push_header("Content-Type", "message/cpim"))
-            .and_then(|m| m.set_body(cpim))
-            .map_err(|e| err(e.to_string()))?;
+        let from = self.aor.clone();
+        let m = self.cpim_send(&from, to, text)?;
+        let tid = m.transaction_id().to_owned();
         self.connection()?
             .write_all(&m.to_bytes())
             .await
@@ -745,6 +778,20 @@ impl MsrpUa {
                 return Ok(r);
             }
             self.read_some(deadline).await?;
+        }
+    }
+
+    /// The Message-ID of the next message the room aborted after sending
+    /// part of it (RFC 4975 §7.1: a chunk with `#`).
+    pub async fn expect_aborted(&mut self, timeout: Duration) -> Result<String, HarnessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.aborted.pop_front() {
+                return Ok(id);
+            }
+            self.read_some(deadline)
+                .await
+                .map_err(|e| err(format!("{}: waiting for an aborted message: {e}", self.aor)))?;
         }
     }
 

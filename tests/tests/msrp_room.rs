@@ -26,6 +26,10 @@
 //!    its messages (whole or chunked, From its real URI) reach the others
 //!    From its nickname URI and the NOTIFYs name it by that URI only; a
 //!    spoofed From still gets 403.
+//! 7. The chunk reception timer of RFC 7701 §6.1 (`chunk_timeout_ms`): a
+//!    participant sends the first chunk of a message and no more; the
+//!    copy the other got ends with an abort chunk (`#`) once the timer
+//!    runs out, not before, and the sender's session goes on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -399,5 +403,43 @@ async fn an_anonymous_room_shows_nickname_uris_only() {
         403
     );
     alice.expect_no_text("spoof", QUIET).await.unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_left_unfinished_is_aborted_when_the_chunk_timer_runs_out() {
+    let port = free_port().unwrap();
+    let gw = gateway_with(port, "chunk_timeout_ms = 1000").await;
+    let join = |aor: &'static str| async move {
+        MsrpUa::join(focus(port), ROOM, aor, JoinOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+    };
+    let mut alice = join("sip:alice@atlanta.example.com").await;
+    let mut bob = join("sip:bob@biloxi.example.com").await;
+    bob.expect_text("Welcome to room 22.").await.unwrap();
+
+    // The first of three chunks, then silence (a sender gone mid-message).
+    let text = "u".repeat(5000);
+    assert_eq!(
+        alice.send_cut(ROOM, &text, 2048, 1).await.unwrap(),
+        200,
+        "the first chunk is taken and forwarded"
+    );
+    let sent = std::time::Instant::now();
+    let aborted = bob
+        .expect_aborted(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("bob's copy ends with an abort chunk: {e}"));
+    assert!(
+        sent.elapsed() >= Duration::from_millis(900),
+        "aborted by the timer of 1,000 ms, not at once ({:?}, message {aborted})",
+        sent.elapsed()
+    );
+    bob.expect_no_text(&text, QUIET).await.unwrap();
+
+    // Alice's session is still in the room.
+    assert_eq!(alice.send(ROOM, "still here").await.unwrap(), 200);
+    bob.expect_text("still here").await.unwrap();
     gw.shutdown().await.unwrap();
 }

@@ -21,6 +21,7 @@
 //! max_connections = 8192             # MSRP connections open at once (each listener)
 //! max_connections_per_ip = 0         # from one address (each listener); 0: no cap
 //! message_timeout_ms = 60000         # first byte to last of one chunk (slowloris)
+//! chunk_timeout_ms = 540000          # between two chunks of one message (RFC 7701 §6.1)
 //! write_timeout_ms = 30000           # a participant that reads nothing this long is cut off
 //! write_queue = 1024                 # messages waiting per connection; more: cut off
 //!
@@ -142,6 +143,13 @@ pub struct MsrpConfig {
     /// (slowloris) is cut off and its sessions end with a BYE.
     #[serde(default = "default_message_timeout")]
     pub message_timeout_ms: u64,
+    /// The chunk reception timer of RFC 7701 §6.1, milliseconds: a
+    /// chunked message whose next chunk does not come within it counts as
+    /// aborted. What arrived of it is dropped and its copies end with an
+    /// abort chunk (`#`); the session goes on. The RFC suggests the order
+    /// of a TCP timeout (540 s), not a few seconds.
+    #[serde(default = "default_chunk_timeout")]
+    pub chunk_timeout_ms: u64,
     /// How long, in milliseconds, a connection with something to write
     /// may make no progress: a participant that does not read while the
     /// room talks is cut off (reset), its session ends with a BYE, and
@@ -387,6 +395,10 @@ fn default_message_timeout() -> u64 {
     60_000
 }
 
+fn default_chunk_timeout() -> u64 {
+    540_000
+}
+
 fn default_write_timeout() -> u64 {
     30_000
 }
@@ -434,6 +446,7 @@ impl MsrpConfig {
             max_connections: default_max_connections(),
             max_connections_per_ip: 0,
             message_timeout_ms: default_message_timeout(),
+            chunk_timeout_ms: default_chunk_timeout(),
             write_timeout_ms: default_write_timeout(),
             write_queue: default_write_queue(),
             t1_ms: default_t1(),
@@ -494,6 +507,7 @@ impl MsrpConfig {
         for (key, n) in [
             ("max_connections", self.max_connections as u64),
             ("message_timeout_ms", self.message_timeout_ms),
+            ("chunk_timeout_ms", self.chunk_timeout_ms),
             ("write_timeout_ms", self.write_timeout_ms),
             ("write_queue", self.write_queue as u64),
         ] {

@@ -27,8 +27,9 @@
 //! (`Failure-Report: partial`, RFC 4975 §7.1.1: no timer); the
 //! keep-alives of `keepalive_ms` ask for a response and time out as 408
 //! (`keepalive.rs`). What the switch does not do yet: re-chunking by the
-//! receiver's `max-size`, the chunk reception timer of §6.1 (a forward
-//! ends with its message, its abort, a 413 or its session). The requests within a dialog go to where its INVITE came
+//! receiver's `max-size`. A chunked message ends with its last chunk, its
+//! abort, a 413, its session, or the chunk reception timer of §6.1
+//! (`chunk_timeout_ms`). The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
 
 use std::collections::HashMap;
@@ -159,6 +160,9 @@ struct Chunks {
     reassembler: Reassembler,
     /// Chunked messages being forwarded as they come, by Message-ID.
     forwards: HashMap<String, Forward>,
+    /// When each message coming in chunks is taken as aborted unless
+    /// another chunk comes (RFC 7701 §6.1), by Message-ID.
+    deadlines: HashMap<String, Instant>,
 }
 
 impl Session {
@@ -168,6 +172,7 @@ impl Session {
             Box::new(Chunks {
                 reassembler: reassembler(config),
                 forwards: HashMap::new(),
+                deadlines: HashMap::new(),
             })
         })
     }
@@ -459,6 +464,7 @@ impl Driver {
             unconnected,
             self.remote_timeout(),
             self.keepalive_at,
+            self.chunks_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -640,6 +646,7 @@ impl Driver {
         self.watchers_expire(now);
         self.remote_handle_timeout(now);
         self.keepalive_timeout(now);
+        self.chunks_expire(now);
         let late: Vec<String> = self
             .sessions
             .iter()

@@ -1,6 +1,8 @@
 //! The MSRP switch (RFC 7701 §6, §7): what participants send, where it
 //! goes, and what the hub brings in from the bridged rooms.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use cpimgate_mappings::{MappingError, NickScope, RoomAlias};
 use cpimgate_model::Message;
@@ -85,7 +87,7 @@ impl Driver {
         }
         self.bind(&session, conn);
         if let Some(s) = self.sessions.get_mut(&session) {
-            s.heard = std::time::Instant::now();
+            s.heard = Instant::now();
         }
         Some((session, own))
     }
@@ -107,7 +109,7 @@ impl Driver {
         };
         let tid = m.transaction_id();
         if let Some(s) = self.sessions.get_mut(&session) {
-            s.heard = std::time::Instant::now();
+            s.heard = Instant::now();
             if s.keepalive.as_ref().is_some_and(|(t, _)| t.as_str() == tid) {
                 s.keepalive = None;
                 if status == 200 {
@@ -167,6 +169,11 @@ impl Driver {
     /// (each ended by an empty chunk with `#`, RFC 4975 §7.1: aborted).
     fn stop_message(&mut self, session: &str, msg_id: &str, code: u16) {
         tracing::info!(adapter = %self.name, "MSRP message {msg_id} stopped: {code}");
+        self.drop_message(session, msg_id);
+    }
+
+    /// What [`Self::stop_message`] does, without its log line.
+    fn drop_message(&mut self, session: &str, msg_id: &str) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -174,6 +181,7 @@ impl Driver {
             return;
         };
         chunks.reassembler.forget(msg_id);
+        chunks.deadlines.remove(msg_id);
         let forward = chunks.forwards.remove(msg_id);
         s.tidy();
         let Some(forward) = forward else {
@@ -188,6 +196,41 @@ impl Driver {
             };
             c.set_continuation(codec::Continuation::Aborted);
             self.send_to_session(&target, c.to_bytes());
+        }
+    }
+
+    /// The earliest chunk reception timer of any session (RFC 7701 §6.1).
+    pub(super) fn chunks_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .filter_map(|s| s.chunks.as_ref())
+            .flat_map(|c| c.deadlines.values())
+            .min()
+            .copied()
+    }
+
+    /// Chunked messages whose next chunk did not come in time count as
+    /// aborted (RFC 7701 §6.1): what arrived of them is dropped and their
+    /// copies get an abort chunk; the sender's session goes on.
+    pub(super) fn chunks_expire(&mut self, now: Instant) {
+        let late: Vec<(String, String)> = self
+            .sessions
+            .iter()
+            .filter_map(|(k, s)| Some((k, s.chunks.as_ref()?)))
+            .flat_map(|(k, c)| {
+                c.deadlines
+                    .iter()
+                    .filter(|(_, d)| **d <= now)
+                    .map(|(id, _)| (k.clone(), id.clone()))
+            })
+            .collect();
+        for (session, msg_id) in late {
+            tracing::warn!(
+                adapter = %self.name,
+                "MSRP session {session}: no chunk of message {msg_id} for {} ms: taken as aborted (RFC 7701 §6.1), its copies aborted",
+                self.config.chunk_timeout_ms
+            );
+            self.drop_message(&session, &msg_id);
         }
     }
 
@@ -345,6 +388,13 @@ impl Driver {
         };
         let events: Vec<ReassemblyEvent> =
             std::iter::from_fn(|| chunks.reassembler.poll_event()).collect();
+        // RFC 7701 §6.1: the chunk reception timer, set at the first chunk
+        // and reset at every other; a message that completes or aborts
+        // below drops it again.
+        chunks.deadlines.insert(
+            msg_id.clone(),
+            Instant::now() + Duration::from_millis(self.config.chunk_timeout_ms),
+        );
         if code == 200 {
             self.forward_chunk(session, &msg_id, m, chunk.body);
         } else {
@@ -362,7 +412,10 @@ impl Driver {
                         .sessions
                         .get_mut(session)
                         .and_then(|s| s.chunks.as_mut())
-                        .and_then(|c| c.forwards.remove(&message_id))
+                        .and_then(|c| {
+                            c.deadlines.remove(&message_id);
+                            c.forwards.remove(&message_id)
+                        })
                         .is_some();
                     // Every chunk is answered already; a refusal of the
                     // whole message is only logged.
@@ -374,6 +427,7 @@ impl Driver {
                         .get_mut(session)
                         .and_then(|s| s.chunks.as_mut())
                     {
+                        c.deadlines.remove(&message_id);
                         c.forwards.remove(&message_id);
                     }
                 }
