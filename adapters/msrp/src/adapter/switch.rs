@@ -346,6 +346,17 @@ impl Driver {
         // RFC 7701 §6.1: once the CPIM headers are in (the first chunk),
         // the copies start; later chunks follow to the same recipients.
         let msg_id = chunk.message_id.to_owned();
+        // RFC 7701 §6.1: the chunk reception timer, set at the first chunk
+        // and reset at every other, a refused message's too (its state
+        // goes when the timer runs out); a message that completes or
+        // aborts below drops it again.
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        s.chunks(&self.config).deadlines.insert(
+            msg_id.clone(),
+            Instant::now() + Duration::from_millis(self.config.chunk_timeout_ms),
+        );
         let known = self
             .sessions
             .get(session)
@@ -388,13 +399,6 @@ impl Driver {
         };
         let events: Vec<ReassemblyEvent> =
             std::iter::from_fn(|| chunks.reassembler.poll_event()).collect();
-        // RFC 7701 §6.1: the chunk reception timer, set at the first chunk
-        // and reset at every other; a message that completes or aborts
-        // below drops it again.
-        chunks.deadlines.insert(
-            msg_id.clone(),
-            Instant::now() + Duration::from_millis(self.config.chunk_timeout_ms),
-        );
         if code == 200 {
             self.forward_chunk(session, &msg_id, m, chunk.body);
         } else {
