@@ -291,25 +291,31 @@ impl Drop for GatewayProcess {
 
 /// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status_kib(&status(pid)?, "VmRSS:")
 }
 
 /// The anonymous and the file-backed parts of process `pid`'s resident
 /// set, in KiB (`RssAnon`, `RssFile` of /proc/PID/status): the heap and
 /// stacks against the mapped binary and libraries.
 pub fn rss_split_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    Some((field("RssAnon:")?, field("RssFile:")?))
+    let status = status(pid)?;
+    Some((
+        status_kib(&status, "RssAnon:")?,
+        status_kib(&status, "RssFile:")?,
+    ))
+}
+
+/// /proc/PID/status.
+fn status(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
+}
+
+/// The value in KiB of the line of `status` that starts with `name`.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// CPU time (user + system) of process `pid` in clock ticks.

@@ -282,7 +282,6 @@ impl<D: Directory> Core<D> {
         // it back once it is mostly empty.
         if self.pending.capacity() > 1024 && self.pending.len() * 8 < self.pending.capacity() {
             self.pending.shrink_to(self.pending.len() * 2);
-            self.pending_order.retain(|i| self.pending.contains_key(i));
             self.pending_order.shrink_to(self.pending.len() * 2);
         }
         Some(p)

@@ -173,7 +173,7 @@ struct Group {
 /// What a committed group did, for the answers and the counters.
 struct Written {
     /// Per enqueue of the group: `Some(first_id)` if written, `None` if its
-    /// id was found in `queue_seen` (accepted before the last restart).
+    /// id was found in `queue_seen` (accepted before: a duplicate).
     outcomes: Vec<Option<i64>>,
     rows: u64,
     deleted: u64,
