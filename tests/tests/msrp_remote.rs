@@ -352,3 +352,265 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
     p.shutdown().await.unwrap();
     f.shutdown().await.unwrap();
 }
+
+/// F for the puppet test: no digest (the participants' From is taken as
+/// it comes, as behind a proxy that authenticated them).
+fn open_focus_config(sip_port: u16, msrp_port: u16) -> String {
+    format!(
+        r#"
+[gateway]
+name = "gw-focus"
+
+[adapters.chat]
+kind = "msrp"
+domain = "{DOMAIN}"
+sip_udp = ["127.0.0.1:{sip_port}"]
+msrp = "127.0.0.1:{msrp_port}"
+t1_ms = 100
+rooms = [ {{ name = "room22" }} ]
+"#
+    )
+}
+
+fn puppet_config(sip_port: u16, focus: SocketAddr, xmpp: &Prosody) -> String {
+    participant_config(sip_port, focus, xmpp).replace(
+        "credentials = { user = \"gateway\", password = \"gw-secret\" }",
+        "mode = \"puppet\"\nmax_puppets = 1",
+    )
+}
+
+/// Reads bob's room events until one satisfies `what`; that document.
+async fn notify_where(bob: &mut MsrpUa, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let doc = bob
+            .next_notify(left)
+            .await
+            .unwrap_or_else(|e| panic!("no room event shows {what}: {e}"));
+        if wanted(&doc) {
+            return doc;
+        }
+    }
+}
+
+/// Puppet mode: zoe of the MUC has a participant of her own in the room
+/// elsewhere (From `sip:zoe@p.localhost`, nickname `zoe`): bob sees her
+/// join, her messages as hers, her nickname change and her leaving, and
+/// can write to her privately by her nickname; yan, beyond
+/// `max_puppets = 1`, is relayed as `<yan> text` by the gateway's own
+/// participant. Nothing arrives twice, and the puppet never shows as a
+/// member of the room on the XMPP side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_puppet_mode_each_occupant_is_a_participant_of_the_room_elsewhere() {
+    cpimgate_e2e::init_logging();
+    let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
+    xmpp.register("zoe", HOST_A, "zoe-pw").await.unwrap();
+    xmpp.register("yan", HOST_A, "yan-pw").await.unwrap();
+
+    let (f_sip, f_msrp, p_sip) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
+    let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
+    let f = Gateway::start(&open_focus_config(f_sip, f_msrp), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.wait_connected("chat", WAIT).await.unwrap();
+    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
+    assert_eq!(bob.subscribe().await.unwrap(), 200);
+
+    let p = Gateway::start(&puppet_config(p_sip, focus, &xmpp), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for a in ["chat", "xc"] {
+        p.wait_connected(a, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
+    }
+    wait_for_gateway_in_notify(&mut bob, "gateway").await;
+
+    // zoe joins the MUC: her puppet joins the room.
+    let muc = format!("fed%{DOMAIN}@{COMPONENT_DOMAIN}");
+    let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .unwrap();
+    zoe.join_muc(&muc, "zoe").await.unwrap();
+    let zoe_uri = format!("sip:zoe@{P_DOMAIN}");
+    notify_where(&mut bob, "zoe's puppet", |d| {
+        d.contains(&format!("entity=\"{zoe_uri}\"")) && d.contains("nickname=\"zoe\"")
+    })
+    .await;
+
+    // zoe → the room: from her puppet, the text as it is, once.
+    zoe.send_groupchat(&muc, "hello as myself").await.unwrap();
+    let r = bob.expect_text("hello as myself").await.unwrap();
+    assert_eq!(r.from.address.to_string(), zoe_uri);
+    assert_eq!(r.from.display.as_deref(), Some("zoe"));
+    assert_eq!(r.to[0].address.to_string(), ROOM);
+    bob.expect_no_text("hello as myself", Duration::from_millis(500))
+        .await
+        .unwrap();
+
+    // bob → the room: zoe gets it once (her puppet got it too, and kept
+    // it to itself).
+    assert_eq!(bob.send(ROOM, "hi zoe").await.unwrap(), 200);
+    let m = zoe
+        .expect_message(|m| body(m) == Some("hi zoe"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(nick_of(m.from.as_ref()), Some("Bob"));
+    let twice = zoe
+        .expect_message(|m| body(m) == Some("hi zoe"), Duration::from_millis(500))
+        .await;
+    assert!(twice.is_err(), "zoe got it twice: {twice:?}");
+
+    // bob → zoe privately, by her nickname in the room: no prefix needed.
+    let zoe_nick_uri = format!("sip:zoe@{DOMAIN}");
+    assert_eq!(bob.send(&zoe_nick_uri, "psst zoe").await.unwrap(), 200);
+    let m = zoe
+        .expect_message(|m| body(m) == Some("psst zoe"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(nick_of(m.from.as_ref()), Some("Bob"));
+    // zoe → bob privately: from her puppet, to bob.
+    zoe.send_chat(&format!("{muc}/Bob"), "psst bob")
+        .await
+        .unwrap();
+    let r = bob.expect_text("psst bob").await.unwrap();
+    assert_eq!(r.from.address.to_string(), zoe_uri);
+    assert_eq!(r.to[0].address.to_string(), BOB);
+
+    // yan joins: max_puppets is 1, so the gateway relays for him.
+    let mut yan = XmppUser::connect(&xmpp, &format!("yan@{HOST_A}"), "yan-pw")
+        .await
+        .unwrap();
+    yan.join_muc(&muc, "yan").await.unwrap();
+    // Whom yan sees in the MUC besides himself: zoe and Bob, no echo of
+    // zoe's puppet and nobody for the gateway.
+    let in_muc = |p: &tokio_xmpp::parsers::presence::Presence| {
+        p.from
+            .as_ref()
+            .is_some_and(|f| f.to_bare().to_string() == muc)
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while let Ok(pr) = yan
+        .expect_presence(in_muc, Duration::from_millis(700))
+        .await
+    {
+        if let Some(n) = nick_of(pr.from.as_ref()) {
+            seen.insert(n.to_owned());
+        }
+    }
+    let seen: Vec<&str> = seen.iter().map(String::as_str).collect();
+    assert_eq!(seen, ["Bob", "zoe"]);
+    yan.send_groupchat(&muc, "from yan").await.unwrap();
+    let r = bob.expect_text("<yan> from yan").await.unwrap();
+    assert_eq!(
+        r.from.address.to_string(),
+        format!("sip:gateway@{P_DOMAIN}")
+    );
+
+    // zoe changes nickname: her puppet does too (NICKNAME).
+    zoe.change_nick(&muc, "zed").await.unwrap();
+    notify_where(&mut bob, "zoe's new nickname", |d| {
+        d.contains(&format!("entity=\"{zoe_uri}\"")) && d.contains("nickname=\"zed\"")
+    })
+    .await;
+    zoe.send_groupchat(&muc, "now zed").await.unwrap();
+    let r = bob.expect_text("now zed").await.unwrap();
+    assert_eq!(r.from.address.to_string(), zoe_uri);
+    assert_eq!(r.from.display.as_deref(), Some("zed"));
+
+    // What yan saw so far (the nick change came before this message).
+    yan.expect_message(|m| body(m) == Some("now zed"), WAIT)
+        .await
+        .unwrap();
+    yan.clear();
+
+    // zoe leaves: her puppet leaves the room (BYE).
+    zoe.leave_muc(&muc, "zed").await.unwrap();
+    notify_where(&mut bob, "zoe's puppet leaving", |d| {
+        d.contains(&format!("entity=\"{zoe_uri}\"")) && d.contains("state=\"deleted\"")
+    })
+    .await;
+    // yan saw zoe leave once, and no one came back in her place.
+    let back = yan
+        .expect_presence(
+            |p| {
+                in_muc(p)
+                    && nick_of(p.from.as_ref()).is_some_and(|n| n != "yan" && n != "Bob")
+                    && p.type_ != PresenceType::Unavailable
+            },
+            Duration::from_millis(700),
+        )
+        .await;
+    assert!(back.is_err(), "someone came back: {back:?}");
+
+    p.shutdown().await.unwrap();
+    f.shutdown().await.unwrap();
+}
+
+/// Puppet mode with a room that takes only the gateway's own account
+/// (digest; the From of an authenticated INVITE must be its user): zoe's
+/// puppet is refused, so zoe is relayed as `<zoe> text` by the gateway's
+/// participant, and what she said while her puppet was being refused
+/// is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_puppet_the_room_refuses_leaves_its_member_relayed() {
+    cpimgate_e2e::init_logging();
+    let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
+    xmpp.register("zoe", HOST_A, "zoe-pw").await.unwrap();
+    let (f_sip, f_msrp, p_sip) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
+    let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
+    let f = Gateway::start(&focus_config(f_sip, f_msrp), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.wait_connected("chat", WAIT).await.unwrap();
+    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    assert_eq!(bob.subscribe().await.unwrap(), 200);
+    let (proxy, _gate) = forwarder(focus).await;
+    let config = participant_config(p_sip, proxy, &xmpp).replace(
+        "rejoin_min_ms = 200",
+        "mode = \"puppet\"\nrejoin_min_ms = 200",
+    );
+    let p = Gateway::start(&config, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for a in ["chat", "xc"] {
+        p.wait_connected(a, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("adapter {a} did not connect: {e}"));
+    }
+    wait_for_gateway_in_notify(&mut bob, "gateway").await;
+
+    let muc = format!("fed%{DOMAIN}@{COMPONENT_DOMAIN}");
+    let mut zoe = XmppUser::connect(&xmpp, &format!("zoe@{HOST_A}"), "zoe-pw")
+        .await
+        .unwrap();
+    zoe.join_muc(&muc, "zoe").await.unwrap();
+    zoe.send_groupchat(&muc, "first words").await.unwrap();
+    let r = bob.expect_text("<zoe> first words").await.unwrap();
+    assert_eq!(
+        r.from.address.to_string(),
+        format!("sip:gateway@{P_DOMAIN}")
+    );
+    zoe.send_groupchat(&muc, "second words").await.unwrap();
+    bob.expect_text("<zoe> second words").await.unwrap();
+    bob.expect_no_text("first words", Duration::from_millis(300))
+        .await
+        .unwrap();
+
+    p.shutdown().await.unwrap();
+    f.shutdown().await.unwrap();
+}

@@ -38,7 +38,9 @@
 //! `sip:chatroom22@chat.example.com` (DESIGN.md "Addressing").
 //!
 //! The gateway can also join rooms hosted by another SIP chat server, as
-//! one participant that relays for the bridged rooms (RFC 7701 §5.2):
+//! one participant that relays for the bridged rooms (RFC 7701 §5.2),
+//! and in puppet mode also as one participant per member of the bridged
+//! rooms:
 //!
 //! ```toml
 //! [[adapters.chat.remote_rooms]]
@@ -47,7 +49,10 @@
 //! from = "sip:gateway@chat.example.com"   # our SIP URI; sip:<nickname>@<domain> by default
 //! proxy = "192.0.2.10:5060"        # outbound proxy; else the URI's host:port
 //! credentials = { user = "gw", password = "secret" }  # for a 401/407, answered once
-//! mode = "relay"                   # the only mode: one participant for everyone
+//! mode = "relay"                   # one participant for everyone; "puppet": one
+//!                                  # more per bridged member, From
+//!                                  # sip:<their nickname>@<domain>
+//! max_puppets = 100                # puppet mode: the others are relayed
 //! format = "<{nick}> {text}"       # how a bridged message is written in the room
 //! nickname_tries = 5               # how many nicknames before giving up
 //! subscribe_expires = 600          # seconds asked for the conference events
@@ -205,6 +210,11 @@ pub enum RemoteMode {
     /// `format` (`<nick> text`).
     #[default]
     Relay,
+    /// Besides the gateway's own participant, one participant per member
+    /// of the bridged rooms (its own INVITE, MSRP session and nickname),
+    /// so that the room sees real participants; beyond `max_puppets`,
+    /// members are relayed as in `relay`.
+    Puppet,
 }
 
 /// One room elsewhere (`[[adapters.NAME.remote_rooms]]`).
@@ -250,10 +260,18 @@ pub struct RemoteRoomConfig {
     /// `delivery_timeout_ms`.
     #[serde(default = "default_hold")]
     pub hold_ms: u64,
+    /// Puppet mode: the most members with a participant of their own in
+    /// the room; the others are relayed through the gateway's.
+    #[serde(default = "default_max_puppets")]
+    pub max_puppets: usize,
 }
 
 fn default_hold() -> u64 {
     20_000
+}
+
+fn default_max_puppets() -> usize {
+    100
 }
 
 fn default_format() -> String {
@@ -292,6 +310,7 @@ impl RemoteRoomConfig {
             rejoin_min_ms: default_rejoin_min(),
             rejoin_max_ms: default_rejoin_max(),
             hold_ms: default_hold(),
+            max_puppets: default_max_puppets(),
         }
     }
 
@@ -581,6 +600,12 @@ impl MsrpConfig {
                     key("rejoin_min_ms")
                 ));
             }
+            if r.mode == RemoteMode::Puppet && r.max_puppets == 0 {
+                return Err(format!(
+                    "{}: must be at least 1 in puppet mode (or mode = \"relay\")",
+                    key("max_puppets")
+                ));
+            }
         }
         Ok(())
     }
@@ -696,6 +721,15 @@ mod tests {
                 .unwrap_err()
                 .starts_with("remote_rooms[0].proxy:")
         );
+        let mut r = RemoteRoomConfig::new("sip:r@chat.example.org", "gw");
+        r.mode = RemoteMode::Puppet;
+        r.max_puppets = 0;
+        c.remote_rooms = vec![r];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("remote_rooms[0].max_puppets:")
+        );
     }
 
     #[test]
@@ -720,6 +754,11 @@ mod tests {
             r.own_uri(&c.domain).unwrap().to_string(),
             "sip:gateway@chat.example.com"
         );
+        assert_eq!((r.mode, r.max_puppets), (RemoteMode::Relay, 100));
+        let puppets: MsrpConfig =
+            toml::from_str(&text.replace("\"relay\"", "\"puppet\"\nmax_puppets = 20")).unwrap();
+        assert_eq!(puppets.remote_rooms[0].mode, RemoteMode::Puppet);
+        assert_eq!(puppets.remote_rooms[0].max_puppets, 20);
         let no_proxy = RemoteRoomConfig::new("sip:r@chat.example.org:5070", "gw");
         assert_eq!(no_proxy.next_hop(), Some(("chat.example.org".into(), 5070)));
         assert!(toml::from_str::<MsrpConfig>(&format!("{text}\nbogus = 1")).is_err());

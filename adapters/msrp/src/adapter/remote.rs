@@ -1,8 +1,13 @@
 //! The gateway as a participant of rooms hosted elsewhere
 //! (`remote_rooms`): one SIP dialog, one MSRP session and one
-//! subscription to the conference events per room, in relay mode (the
+//! subscription to the conference events per room. In relay mode the
 //! gateway is one participant and writes `<nick> text` for everyone of
-//! the bridged rooms). The sans-IO parts are [`crate::participant`] and
+//! the bridged rooms. In puppet mode each member of the bridged rooms
+//! also gets a participant of its own (a puppet: its own INVITE, From
+//! `sip:<nickname>@<domain>`, MSRP session and nickname), which says
+//! what the member says, unchanged, and takes the private messages for
+//! that member; the gateway's own participant still reads the room and
+//! its events. The sans-IO parts are [`crate::participant`] and
 //! [`crate::conference::read`].
 //!
 //! ```text
@@ -25,6 +30,23 @@
 //! The requests of the dialog and the subscription (ACK, BYE, refreshes)
 //! go to where the INVITE went (the proxy, or the room's host): the
 //! focus's Contact is not resolved, like the hosted rooms' requests.
+//!
+//! Puppets (puppet mode):
+//!
+//! ```text
+//!  hub Join (or Roster, or a first message) --> a puppet joins: INVITE,
+//!           MSRP, NICKNAME with the member's nickname (425: nick2...)
+//!  hub message from the member  --> SEND from the puppet, the text as is
+//!  SEND to the puppet (private) --> hub private message to the member
+//!  hub NickChange --> NICKNAME;  hub Leave, Kick --> BYE (once what it
+//!           sent is answered)
+//!  refused, or more than max_puppets --> the member is relayed instead
+//! ```
+//!
+//! Puppets are entries of the same list as the rooms (their `puppet` set);
+//! a puppet that left leaves its slot for the next one. What the room
+//! shows of a puppet (its SENDs, its roster entry) is never taken for a
+//! member of the room, the URIs of puppets that left included.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpimgate_mappings::nick_key;
-use cpimgate_model::address::{Address, NameAddr};
+use cpimgate_model::address::{Address, NameAddr, SipUri};
 use cpimgate_model::body::Body;
 use cpimgate_model::cpim::{self, CpimBuilder};
 use cpimgate_model::display::{body_text, render, sender_name};
@@ -48,7 +70,7 @@ use cpimgate_sip::transport::Destination;
 use super::{Driver, Incoming, Internal, token};
 use crate::codec::{self, Chunker, MsrpUri, OwnedMessage, Reassembler, ReassemblyEvent};
 use crate::conference::read::{Change, Known, Roster, read};
-use crate::config::RemoteRoomConfig;
+use crate::config::{RemoteMode, RemoteRoomConfig};
 use crate::participant::{self, Nicknames};
 use crate::sdp;
 
@@ -60,6 +82,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most hub messages held for one room while it is rejoined; more
 /// are refused as overloaded (the hub's window keeps far fewer in flight).
 const MAX_HELD: usize = 10_000;
+
+/// How many URIs of puppets that left are remembered (their roster
+/// entries and messages may still come).
+const FORMER_PUPPETS: usize = 256;
 
 /// Where a remote room stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +150,25 @@ struct InFlight {
     sent: Instant,
 }
 
-/// One room elsewhere.
+/// What makes an entry a puppet: whom it stands for, in which room.
+#[derive(Debug)]
+struct Puppet {
+    /// The index of the room's own entry (the gateway's participant).
+    main: usize,
+    /// The member of the bridged rooms it stands for.
+    member: Member,
+    /// The member's key among the room's puppets (its address).
+    key: String,
+    /// Whether it was ever in the room.
+    joined_once: bool,
+    /// Its INVITE got a final refusal (4xx-6xx) before it was ever in
+    /// the room: given up, its member relayed, rather than tried again.
+    refused: bool,
+    /// Its member left: it leaves once what it sent is answered.
+    leaving: bool,
+}
+
+/// One room elsewhere, or (puppet mode) one puppet in it.
 #[derive(Debug)]
 pub(super) struct Remote {
     cfg: RemoteRoomConfig,
@@ -160,6 +204,17 @@ pub(super) struct Remote {
     /// message to the gateway can name.
     members: HashMap<String, Member>,
     digest: Option<DigestClient>,
+    /// A puppet's member and room; `None` for the gateway's participant.
+    puppet: Option<Puppet>,
+    /// The room's puppets by their member's key (puppet mode).
+    puppets: HashMap<String, usize>,
+    /// Members relayed through the gateway's participant: beyond
+    /// `max_puppets`, or their puppet could not join.
+    relayed: HashSet<String>,
+    /// The URIs of the room's puppets that left, newest last.
+    former: VecDeque<Address>,
+    /// A puppet's slot no longer in use: the next puppet takes it.
+    retired: bool,
 }
 
 impl Remote {
@@ -199,7 +254,48 @@ impl Remote {
             resubscribe_at: None,
             roster: Roster::new(),
             members: HashMap::new(),
+            puppet: None,
+            puppets: HashMap::new(),
+            relayed: HashSet::new(),
+            former: VecDeque::new(),
+            retired: false,
         })
+    }
+
+    /// A puppet for `member` in the room of `main` (at index `main_index`):
+    /// From `sip:<nickname>@<domain>`, asking for the member's nickname;
+    /// `None` when no SIP URI can be made of it.
+    fn puppet(
+        main_index: usize,
+        main: &Remote,
+        member: &Member,
+        config: &crate::config::MsrpConfig,
+    ) -> Option<Remote> {
+        let own = Address::Sip(SipUri::new(Some(&member.nick), &config.domain).ok()?);
+        let mut cfg = main.cfg.clone();
+        cfg.nickname = member.nick.clone();
+        let mut r = Remote::new(cfg, config)?;
+        r.own = own;
+        r.dest = main.dest.clone();
+        r.retry_at = None;
+        r.puppet = Some(Puppet {
+            main: main_index,
+            member: member.clone(),
+            key: member.address.to_string(),
+            joined_once: false,
+            refused: false,
+            leaving: false,
+        });
+        Some(r)
+    }
+
+    fn is_puppet_mode(&self) -> bool {
+        self.cfg.mode == RemoteMode::Puppet
+    }
+
+    /// Whether it is a puppet on its way out (or out).
+    fn is_leaving(&self) -> bool {
+        self.retired || self.puppet.as_ref().is_some_and(|p| p.leaving)
     }
 
     /// When the oldest request waiting for its response is due (the
@@ -268,8 +364,34 @@ impl Driver {
         }
     }
 
+    /// The room's own entry (not a puppet's).
     fn remote_index(&self, room: &Address) -> Option<usize> {
-        self.remotes.iter().position(|r| &r.room == room)
+        self.remotes
+            .iter()
+            .position(|r| r.puppet.is_none() && !r.retired && &r.room == room)
+    }
+
+    /// The index of the room's own entry of entry `i` (itself, or its
+    /// puppet's room).
+    fn main_of(&self, i: usize) -> usize {
+        self.remotes
+            .get(i)
+            .and_then(|r| r.puppet.as_ref())
+            .map_or(i, |p| p.main)
+    }
+
+    /// Whether `a` is one of the gateway's participants in room `main`:
+    /// its own, a puppet's, or a puppet's that left.
+    fn is_ours(&self, main: usize, a: &Address) -> bool {
+        let Some(r) = self.remotes.get(main) else {
+            return false;
+        };
+        r.is_self(a)
+            || r.puppets
+                .values()
+                .filter_map(|&p| self.remotes.get(p))
+                .any(|p| p.is_self(a))
+            || r.former.iter().any(|f| f.same_user(a))
     }
 
     pub(super) fn remote_of_conn(&self, conn: u64) -> Option<usize> {
@@ -295,6 +417,9 @@ impl Driver {
     pub(super) fn remote_handle_timeout(&mut self, now: Instant) {
         let within = self.response_within();
         for i in 0..self.remotes.len() {
+            if self.remotes[i].retired {
+                continue;
+            }
             // RFC 4975 §7.1.1: no response in time, the request probably
             // failed (§10.4: a 408); the session is taken as failed: the
             // room is joined again and what was in flight sent again.
@@ -645,6 +770,9 @@ impl Driver {
             }
         }
         if !(200..300).contains(&status) {
+            if let Some(p) = self.remotes[i].puppet.as_mut() {
+                p.refused = true;
+            }
             let reason = resp.reason().unwrap_or_default().to_owned();
             return self.remote_down(i, &format!("the INVITE got {status} {reason}"), false);
         }
@@ -855,6 +983,10 @@ impl Driver {
                     tracing::info!(adapter = %self.name, room = %r.room, "NICKNAME got {s}: in the room without a nickname");
                 }
             }
+            // A puppet's nickname change is answered once in the room.
+            if r.phase == Phase::Joined {
+                return;
+            }
             return self.remote_joined(i);
         }
         // A chunk of a message sent.
@@ -875,12 +1007,13 @@ impl Driver {
             if let Some(f) = r.inflight.remove(pos) {
                 let _ = f.reply.send(DeliveryOutcome::Delivered);
             }
-            return;
+            return self.puppet_leave_if_done(i);
         }
         if let Some(f) = r.inflight.remove(pos) {
             tracing::info!(adapter = %self.name, room = %r.room, "message {} refused: {status}", f.message.id.as_str());
             let _ = f.reply.send(DeliveryOutcome::Failed(failure_of(status)));
         }
+        self.puppet_leave_if_done(i);
     }
 
     /// In the room: held messages go, the conference events are asked
@@ -890,10 +1023,17 @@ impl Driver {
         r.phase = Phase::Joined;
         r.down_since = None;
         r.attempt = 0;
-        tracing::info!(adapter = %self.name, room = %r.room, "in the room as {:?}", r.nick.as_deref().unwrap_or("(no nickname)"));
+        if let Some(p) = r.puppet.as_mut() {
+            p.joined_once = true;
+        }
+        tracing::info!(adapter = %self.name, room = %r.room, "in the room as {:?} ({})", r.nick.as_deref().unwrap_or("(no nickname)"), r.own);
         let held: Vec<(Box<Message>, Reply)> = r.held.drain(..).collect();
         for (m, reply) in held {
             self.remote_write_message(i, m, reply);
+        }
+        // The room's events are the gateway's participant's to follow.
+        if self.remotes[i].puppet.is_some() {
+            return self.puppet_leave_if_done(i);
         }
         self.remotes[i].roster.new_subscription();
         self.send_subscribe(i, None);
@@ -961,11 +1101,13 @@ impl Driver {
                 return;
             }
         };
-        let r = &self.remotes[i];
-        // Our own messages coming back (a focus should not echo them).
-        if r.is_self(&message.from.address) {
+        let main = self.main_of(i);
+        // Our own messages coming back (a focus should not echo them),
+        // and the puppets' (the room sends them to every participant).
+        if self.is_ours(main, &message.from.address) {
             return ok(self, &answer);
         }
+        let (r, m) = (&self.remotes[i], &self.remotes[main]);
         // The room's own notices (welcome, shutting down) are for us.
         if message.from.address.same_user(&r.room) {
             tracing::debug!(adapter = %self.name, room = %r.room, "a notice of the room: {}", body_text(&message));
@@ -973,12 +1115,12 @@ impl Driver {
         }
         // One member, not two, when the room sends its messages From its
         // nickname URI and lists it by its own URI.
-        if let Some(entity) = participant::entity_of(&r.roster, &message.from.address, &r.room)
+        if let Some(entity) = participant::entity_of(&m.roster, &message.from.address, &r.room)
             && let Ok(address) = entity.parse::<Address>()
         {
             message.from.address = address;
         }
-        let name = r
+        let name = m
             .roster
             .get(&message.from.address.to_string())
             .and_then(Known::name)
@@ -988,6 +1130,10 @@ impl Driver {
         let room_ref = r.room_ref(&self.name);
         let to_room =
             message.to.is_empty() || message.to.iter().any(|t| t.address.same_user(&r.room));
+        if to_room && r.puppet.is_some() {
+            // The gateway's own participant passes it on, once.
+            return ok(self, &answer);
+        }
         if to_room {
             message.room = Some(room_ref);
             return self.submit(message, answer);
@@ -995,6 +1141,17 @@ impl Driver {
         if !message.to.iter().any(|t| r.is_self(&t.address)) {
             tracing::debug!(adapter = %self.name, "a message from the room to someone else: dropped");
             return ok(self, &answer);
+        }
+        // RFC 7701 §6.2: a private message to a puppet is for its member.
+        if let Some(p) = &r.puppet {
+            message.to = vec![NameAddr {
+                display: Some(p.member.nick.clone()),
+                address: p.member.address.clone(),
+            }];
+            message.cpim = None;
+            message.private = true;
+            message.room = Some(room_ref);
+            return self.submit(message, answer);
         }
         // A private message to the gateway: `nick: text` names whom of
         // the bridged rooms it is for.
@@ -1092,13 +1249,34 @@ impl Driver {
         message: Box<Message>,
         reply: Reply,
     ) -> Result<(), (Box<Message>, Reply)> {
-        let Some(i) = message
+        let Some(main) = message
             .room
             .as_ref()
             .and_then(|r| self.remote_index(&r.address))
         else {
             return Err((message, reply));
         };
+        let i = self.route(main, &message);
+        self.remote_deliver_via(i, message, reply);
+        Ok(())
+    }
+
+    /// Which entry says a hub message in room `main`: the sender's
+    /// puppet (made now if the sender has none yet, in puppet mode), else
+    /// the gateway's participant.
+    fn route(&mut self, main: usize, message: &Message) -> usize {
+        if !self.remotes[main].is_puppet_mode() {
+            return main;
+        }
+        let member = Member {
+            address: message.from.address.clone(),
+            nick: sender_name(&message.from),
+        };
+        self.puppet_open(main, &member).unwrap_or(main)
+    }
+
+    /// A hub message sent by entry `i`, or held while it joins.
+    fn remote_deliver_via(&mut self, i: usize, message: Box<Message>, reply: Reply) {
         let r = &mut self.remotes[i];
         if r.phase == Phase::Joined {
             self.remote_write_message(i, message, reply);
@@ -1113,7 +1291,6 @@ impl Driver {
         } else {
             r.held.push_back((message, reply));
         }
-        Ok(())
     }
 
     /// Relay mode: `<nick> text` from the gateway, to the room or, for a
@@ -1138,11 +1315,16 @@ impl Driver {
         } else {
             r.room.clone()
         };
-        let line = render(
-            &r.cfg.format,
-            &sender_name(&message.from),
-            &body_text(&message),
-        );
+        // A puppet says the text as it is: the room sees who says it.
+        let line = if r.puppet.is_some() {
+            body_text(&message).into_owned()
+        } else {
+            render(
+                &r.cfg.format,
+                &sender_name(&message.from),
+                &body_text(&message),
+            )
+        };
         let cpim = self.remote_cpim(i, &to, line);
         let tids = self.remote_chunks(i, conn, cpim);
         if tids.is_empty() {
@@ -1191,7 +1373,151 @@ impl Driver {
             }
             _ => {}
         }
+        if self.remotes[i].is_puppet_mode() {
+            self.puppet_event(i, &event.kind);
+        }
         true
+    }
+
+    /// Puppet mode: a member of the bridged rooms came, went or changed
+    /// nickname.
+    fn puppet_event(&mut self, main: usize, kind: &RoomEventKind) {
+        match kind {
+            RoomEventKind::Join { who } => {
+                self.puppet_open(main, who);
+            }
+            RoomEventKind::Roster { participants } => {
+                for p in participants {
+                    self.puppet_open(main, p);
+                }
+            }
+            RoomEventKind::Leave { who, .. } | RoomEventKind::Kick { who, .. } => {
+                let key = who.address.to_string();
+                self.remotes[main].relayed.remove(&key);
+                self.puppet_close(main, &key);
+            }
+            RoomEventKind::NickChange { who, new_nick } => {
+                self.puppet_rename(main, &who.address.to_string(), new_nick);
+            }
+            _ => {}
+        }
+    }
+
+    /// The puppet of `member` in room `main`, opened (joining) if it has
+    /// none; `None` when the member is relayed instead.
+    fn puppet_open(&mut self, main: usize, member: &Member) -> Option<usize> {
+        let key = member.address.to_string();
+        let r = &self.remotes[main];
+        if let Some(&p) = r.puppets.get(&key) {
+            return Some(p);
+        }
+        if r.relayed.contains(&key) {
+            return None;
+        }
+        let relay = |d: &mut Driver, why: &str| {
+            tracing::info!(adapter = %d.name, room = %d.remotes[main].room, member = %key, "no participant of its own ({why}): relayed through the gateway's");
+            d.remotes[main].relayed.insert(key.clone());
+            None
+        };
+        if r.puppets.len() >= r.cfg.max_puppets {
+            return relay(self, "max_puppets reached");
+        }
+        let Some(puppet) = Remote::puppet(main, r, member, &self.config) else {
+            return relay(self, "its nickname makes no SIP URI");
+        };
+        // Two participants of ours with one URI would be one for the room.
+        let clash = self.remotes.iter().enumerate().any(|(j, e)| {
+            (j == main || e.puppet.as_ref().is_some_and(|p| p.main == main))
+                && !e.is_leaving()
+                && e.own.same_user(&puppet.own)
+        });
+        if clash {
+            return relay(self, "its URI is one of ours already");
+        }
+        let slot = match self.remotes.iter().position(|e| e.retired) {
+            Some(j) => {
+                self.remotes[j] = puppet;
+                j
+            }
+            None => {
+                self.remotes.push(puppet);
+                self.remotes.len() - 1
+            }
+        };
+        self.remotes[main].puppets.insert(key, slot);
+        self.remote_join(slot);
+        Some(slot)
+    }
+
+    /// The member left: its puppet leaves the room once what it sent is
+    /// answered; what it still holds goes through the gateway's
+    /// participant.
+    fn puppet_close(&mut self, main: usize, key: &str) {
+        let Some(p) = self.remotes[main].puppets.remove(key) else {
+            return;
+        };
+        if let Some(pp) = self.remotes[p].puppet.as_mut() {
+            pp.leaving = true;
+        }
+        let held: Vec<(Box<Message>, Reply)> = self.remotes[p].held.drain(..).collect();
+        for (m, reply) in held {
+            self.remote_deliver_via(main, m, reply);
+        }
+        self.puppet_leave_if_done(p);
+    }
+
+    /// A leaving puppet with nothing in flight leaves (BYE).
+    fn puppet_leave_if_done(&mut self, i: usize) {
+        let r = &self.remotes[i];
+        let leaving = r.puppet.as_ref().is_some_and(|p| p.leaving);
+        if leaving && !r.retired && r.inflight.is_empty() && r.held.is_empty() {
+            self.puppet_retire(i);
+        }
+    }
+
+    /// A puppet is out of the room for good: BYE if it is in, its slot
+    /// free, its URI remembered, what it holds relayed.
+    fn puppet_retire(&mut self, i: usize) {
+        let Some(main) = self.remotes[i].puppet.as_ref().map(|p| p.main) else {
+            return;
+        };
+        let joined = self.remotes[i].dialog.is_some();
+        self.remote_leave(i, joined);
+        let r = &mut self.remotes[i];
+        r.retry_at = None;
+        r.retired = true;
+        let own = r.own.clone();
+        let key = r.puppet.as_ref().map(|p| p.key.clone()).unwrap_or_default();
+        let held: Vec<(Box<Message>, Reply)> = r.held.drain(..).collect();
+        tracing::info!(adapter = %self.name, room = %r.room, "the participant of {key} ({own}) is out of the room");
+        let m = &mut self.remotes[main];
+        if m.puppets.get(&key) == Some(&i) {
+            m.puppets.remove(&key);
+        }
+        m.former.push_back(own);
+        if m.former.len() > FORMER_PUPPETS {
+            m.former.pop_front();
+        }
+        for (message, reply) in held {
+            self.remote_deliver_via(main, message, reply);
+        }
+    }
+
+    /// The member changed nickname: its puppet asks for the new one
+    /// (RFC 7701 §7.1; on 425, the next of its tries).
+    fn puppet_rename(&mut self, main: usize, key: &str, new_nick: &str) {
+        let Some(&p) = self.remotes[main].puppets.get(key) else {
+            return;
+        };
+        let r = &mut self.remotes[p];
+        let tries = r.cfg.nickname_tries;
+        r.nicks = Nicknames::new(new_nick, tries);
+        if let Some(pp) = r.puppet.as_mut() {
+            pp.member.nick = new_nick.to_owned();
+        }
+        if r.phase == Phase::Joined {
+            self.send_nickname(p);
+        }
     }
 
     /// A SIP request for a remote room (BYE of its dialog, NOTIFY of its
@@ -1272,7 +1598,7 @@ impl Driver {
     fn remote_roster_changes(&mut self, i: usize, changes: Vec<Change>) {
         let r = &self.remotes[i];
         let room = r.room_ref(&self.name);
-        let events: Vec<RoomEvent> = participant::room_events(changes, |a| r.is_self(a))
+        let events: Vec<RoomEvent> = participant::room_events(changes, |a| self.is_ours(i, a))
             .into_iter()
             .map(|kind| RoomEvent {
                 id: MessageId::random(),
@@ -1414,8 +1740,22 @@ impl Driver {
     /// connection end, unanswered messages wait in order for the next
     /// join, which comes after a backoff.
     pub(super) fn remote_down(&mut self, i: usize, why: &str, bye: bool) {
-        tracing::warn!(adapter = %self.name, room = %self.remotes[i].room, "not in the room: {why}");
+        if self.remotes[i].retired {
+            return;
+        }
+        tracing::warn!(adapter = %self.name, room = %self.remotes[i].room, "not in the room as {}: {why}", self.remotes[i].own);
         self.remote_leave(i, bye);
+        // A puppet the room refused, or whose member left: given up, its
+        // member relayed. Other faults: joined again, as the room is.
+        if let Some(p) = &self.remotes[i].puppet
+            && (p.leaving || (p.refused && !p.joined_once))
+        {
+            let (main, key) = (p.main, p.key.clone());
+            if !p.leaving {
+                self.remotes[main].relayed.insert(key);
+            }
+            return self.puppet_retire(i);
+        }
         let r = &mut self.remotes[i];
         let min = Duration::from_millis(r.cfg.rejoin_min_ms);
         let max = Duration::from_millis(r.cfg.rejoin_max_ms);
@@ -1499,6 +1839,9 @@ impl Driver {
     /// unreachable (the hub keeps it and tries again after a restart).
     pub(super) fn remote_shutdown(&mut self) {
         for i in 0..self.remotes.len() {
+            if self.remotes[i].retired {
+                continue;
+            }
             let joined = self.remotes[i].dialog.is_some();
             self.remote_leave(i, joined);
             let r = &mut self.remotes[i];
