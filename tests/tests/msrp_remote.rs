@@ -29,6 +29,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -354,8 +355,9 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
 }
 
 /// F for the puppet test: no digest (the participants' From is taken as
-/// it comes, as behind a proxy that authenticated them).
-fn open_focus_config(sip_port: u16, msrp_port: u16) -> String {
+/// it comes, as behind a proxy that authenticated them), and MSRP over
+/// TLS with the certificates in `certs`.
+fn open_focus_config(sip_port: u16, msrp_port: u16, certs: &Path) -> String {
     format!(
         r#"
 [gateway]
@@ -366,17 +368,32 @@ kind = "msrp"
 domain = "{DOMAIN}"
 sip_udp = ["127.0.0.1:{sip_port}"]
 msrp = "127.0.0.1:{msrp_port}"
+msrps = "127.0.0.1:0"
+tls_cert = "{cert}"
+tls_key = "{key}"
 t1_ms = 100
 rooms = [ {{ name = "room22" }} ]
-"#
+"#,
+        cert = certs.join("gateway.crt").display(),
+        key = certs.join("gateway.key").display(),
     )
 }
 
-fn puppet_config(sip_port: u16, focus: SocketAddr, xmpp: &Prosody) -> String {
-    participant_config(sip_port, focus, xmpp).replace(
-        "credentials = { user = \"gateway\", password = \"gw-secret\" }",
-        "mode = \"puppet\"\nmax_puppets = 1",
-    )
+/// P in puppet mode, at most one puppet, MSRP over TLS to the room (the
+/// focus's certificate checked against the test CA).
+fn puppet_config(sip_port: u16, focus: SocketAddr, xmpp: &Prosody, certs: &Path) -> String {
+    participant_config(sip_port, focus, xmpp)
+        .replace(
+            "credentials = { user = \"gateway\", password = \"gw-secret\" }",
+            "mode = \"puppet\"\nmax_puppets = 1\ntls = true",
+        )
+        .replace(
+            "chunk_size = 256",
+            &format!(
+                "chunk_size = 256\ntls_ca = \"{}\"",
+                certs.join("ca.crt").display()
+            ),
+        )
 }
 
 /// Reads bob's room events until one satisfies `what`; that document.
@@ -394,8 +411,9 @@ async fn notify_where(bob: &mut MsrpUa, what: &str, wanted: impl Fn(&str) -> boo
     }
 }
 
-/// Puppet mode: zoe of the MUC has a participant of her own in the room
-/// elsewhere (From `sip:zoe@p.localhost`, nickname `zoe`): bob sees her
+/// Puppet mode, MSRP over TLS to the room: zoe of the MUC has a
+/// participant of her own in the room elsewhere (From
+/// `sip:zoe@p.localhost`, nickname `zoe`): bob sees her
 /// join, her messages as hers, her nickname change and her leaving, and
 /// can write to her privately by her nickname; yan, beyond
 /// `max_puppets = 1`, is relayed as `<yan> text` by the gateway's own
@@ -407,6 +425,10 @@ async fn in_puppet_mode_each_occupant_is_a_participant_of_the_room_elsewhere() {
     let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
     xmpp.register("zoe", HOST_A, "zoe-pw").await.unwrap();
     xmpp.register("yan", HOST_A, "yan-pw").await.unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    cpimgate_e2e::kamailio::make_certificates(certs.path())
+        .await
+        .unwrap_or_else(|e| panic!("test certificates: {e}"));
 
     let (f_sip, f_msrp, p_sip) = (
         free_port().unwrap(),
@@ -414,7 +436,7 @@ async fn in_puppet_mode_each_occupant_is_a_participant_of_the_room_elsewhere() {
         free_port().unwrap(),
     );
     let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
-    let f = Gateway::start(&open_focus_config(f_sip, f_msrp), Vec::new())
+    let f = Gateway::start(&open_focus_config(f_sip, f_msrp, certs.path()), Vec::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     f.wait_connected("chat", WAIT).await.unwrap();
@@ -424,9 +446,12 @@ async fn in_puppet_mode_each_occupant_is_a_participant_of_the_room_elsewhere() {
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
     assert_eq!(bob.subscribe().await.unwrap(), 200);
 
-    let p = Gateway::start(&puppet_config(p_sip, focus, &xmpp), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let p = Gateway::start(
+        &puppet_config(p_sip, focus, &xmpp, certs.path()),
+        Vec::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     for a in ["chat", "xc"] {
         p.wait_connected(a, WAIT)
             .await

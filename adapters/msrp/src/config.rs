@@ -53,6 +53,7 @@
 //!                                  # more per bridged member, From
 //!                                  # sip:<their nickname>@<domain>
 //! max_puppets = 100                # puppet mode: the others are relayed
+//! tls = false                      # true: MSRP over TLS to the room (msrps:)
 //! format = "<{nick}> {text}"       # how a bridged message is written in the room
 //! nickname_tries = 5               # how many nicknames before giving up
 //! subscribe_expires = 600          # seconds asked for the conference events
@@ -101,7 +102,9 @@ pub struct MsrpConfig {
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
     /// PEM file of CA certificates that sign participants' client
-    /// certificates, when `tls_require_client_cert` is on.
+    /// certificates, when `tls_require_client_cert` is on, and (with the
+    /// system's roots) the certificates of rooms elsewhere joined over
+    /// TLS.
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
     /// Whether participants must show a client certificate (off by
@@ -264,6 +267,11 @@ pub struct RemoteRoomConfig {
     /// the room; the others are relayed through the gateway's.
     #[serde(default = "default_max_puppets")]
     pub max_puppets: usize,
+    /// MSRP over TLS to the room (`TCP/TLS/MSRP`, an `msrps:` path; RFC
+    /// 4975 §14.1): the focus's certificate is checked against the
+    /// system's roots and `tls_ca`, for the host of its path.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 fn default_hold() -> u64 {
@@ -311,6 +319,7 @@ impl RemoteRoomConfig {
             rejoin_max_ms: default_rejoin_max(),
             hold_ms: default_hold(),
             max_puppets: default_max_puppets(),
+            tls: false,
         }
     }
 

@@ -248,6 +248,8 @@ struct Driver {
     digest: Option<cpimgate_sip::digest::DigestServer>,
     /// The rooms elsewhere the gateway takes part in.
     remotes: Vec<remote::Remote>,
+    /// TLS toward the rooms elsewhere joined over TLS (`tls = true`).
+    remote_tls: Option<tokio_rustls::TlsConnector>,
     /// Their client transactions.
     remote_txs: HashMap<cpimgate_sip::transaction::TxId, (usize, remote::TxKind)>,
     /// The INVITEs of their transactions, until a non-2xx is ACKed.
@@ -365,6 +367,21 @@ async fn run(
         }
         None => None,
     };
+    // RFC 4975 §14.1: the focus's certificate, checked for its path's host.
+    let remote_tls = if config.remote_rooms.iter().any(|r| r.tls) {
+        let tls = TlsConfig {
+            cert_chain: config.tls_cert.clone(),
+            private_key: config.tls_key.clone(),
+            ca_file: config.tls_ca.clone(),
+            use_system_roots: true,
+            require_client_cert: false,
+        };
+        let client = cpimgate_sip::transport::client_config(&tls)
+            .map_err(|e| AdapterError::Config(format!("remote_rooms, TLS: {e}")))?;
+        Some(tokio_rustls::TlsConnector::from(client))
+    } else {
+        None
+    };
     let t1 = Duration::from_millis(config.t1_ms);
     let mut d = Driver {
         name: ctx.name.clone(),
@@ -394,6 +411,7 @@ async fn run(
         }),
         config,
         remotes: Vec::new(),
+        remote_tls,
         remote_txs: HashMap::new(),
         remote_invites: HashMap::new(),
         keepalive_at: None,

@@ -66,6 +66,7 @@ use cpimgate_sip::dialog::{Dialog, Via};
 use cpimgate_sip::digest::{DigestClient, DigestRequest, RandomCnonce};
 use cpimgate_sip::transaction::{self, Method, OutgoingRequest, TxId};
 use cpimgate_sip::transport::Destination;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::{Driver, Incoming, Internal, token};
 use crate::codec::{self, Chunker, MsrpUri, OwnedMessage, Reassembler, ReassemblyEvent};
@@ -583,8 +584,13 @@ impl Driver {
     /// RFC 7701 §5.2: INVITE the room with our offer.
     fn send_invite(&mut self, i: usize) {
         let session = token();
-        let own_path = format!("msrp://{}:{}/{session};tcp", self.host, self.msrp_port);
-        let offer = Bytes::from(participant::offer(&self.host, self.msrp_port, &own_path));
+        // RFC 4975 §6: we connect, so the path's port is only named.
+        let (scheme, port) = match self.remotes.get(i) {
+            Some(r) if r.cfg.tls => ("msrps", self.msrps_port.unwrap_or(self.msrp_port)),
+            _ => ("msrp", self.msrp_port),
+        };
+        let own_path = format!("{scheme}://{}:{port}/{session};tcp", self.host);
+        let offer = Bytes::from(participant::offer(&self.host, port, &own_path));
         let Some(r) = self.remotes.get_mut(i) else {
             return;
         };
@@ -821,10 +827,26 @@ impl Driver {
         let Some(first) = agreed.remote_path.first().cloned() else {
             return self.remote_down(i, "the answer has no a=path", true);
         };
+        let tls = self.remotes[i].cfg.tls;
         let target = match MsrpUri::parse(&first) {
-            Ok(u) if !u.is_tls() => (u.host().to_owned(), u.port().unwrap_or(2855)),
-            Ok(_) => return self.remote_down(i, "the answer's path is msrps:, not offered", true),
+            Ok(u) if u.is_tls() == tls => (u.host().to_owned(), u.port().unwrap_or(2855)),
+            Ok(_) => {
+                let why = if tls {
+                    "the answer's path is msrp:, but TLS was offered"
+                } else {
+                    "the answer's path is msrps:, not offered"
+                };
+                return self.remote_down(i, why, true);
+            }
             Err(e) => return self.remote_down(i, &format!("the answer's path: {e}"), true),
+        };
+        let connector = if tls {
+            match self.remote_tls.clone() {
+                Some(c) => Some(c),
+                None => return self.remote_down(i, "no TLS client", true),
+            }
+        } else {
+            None
         };
         let r = &mut self.remotes[i];
         r.to_path = agreed.remote_path.join(" ");
@@ -853,23 +875,45 @@ impl Driver {
                 tokio::net::TcpStream::connect((host.as_str(), target.1)),
             )
             .await;
-            match tcp {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    let peer = stream
-                        .peer_addr()
-                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                    super::conn::start(conn, stream, peer, internal, limits, bounds, None).await;
-                }
+            let stream = match tcp {
+                Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     let why = format!("connecting to {host}:{}: {e}", target.1);
                     let _ = internal.send(Internal::Closed { conn, why }).await;
+                    return;
                 }
                 Err(_) => {
                     let why = format!("connecting to {host}:{} took too long", target.1);
                     let _ = internal.send(Internal::Closed { conn, why }).await;
+                    return;
                 }
-            }
+            };
+            let _ = stream.set_nodelay(true);
+            let peer = stream
+                .peer_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            let Some(connector) = connector else {
+                super::conn::start(conn, stream, peer, internal, limits, bounds, None).await;
+                return;
+            };
+            // RFC 4975 §14.1: the certificate must be the path's host's.
+            let why = match ServerName::try_from(host.clone()) {
+                Ok(name) => {
+                    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            super::conn::start(conn, tls, peer, internal, limits, bounds, None)
+                                .await;
+                            return;
+                        }
+                        Ok(Err(e)) => format!("TLS with {host}:{}: {e}", target.1),
+                        Err(_) => format!("TLS with {host}:{} took too long", target.1),
+                    }
+                }
+                Err(e) => format!("{host} is no TLS server name: {e}"),
+            };
+            let _ = internal.send(Internal::Closed { conn, why }).await;
         });
     }
 
