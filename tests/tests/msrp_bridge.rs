@@ -228,6 +228,16 @@ async fn an_msrp_room_bridged_with_a_muc_and_an_irc_channel() {
     .await;
     assert!(leaked.is_err(), "a private message reached IRC: {leaked:?}");
 
+    // MSRP → the IRC user privately, by her nickname URI: a PRIVMSG to her
+    // nick (relay mode: from the gateway's nick, saying who it is from).
+    let to_alice = format!("sip:alice@{DOMAIN}");
+    assert_eq!(bob.send(&to_alice, "psst alice").await.unwrap(), 200);
+    let line = alice
+        .expect_privmsg("alice", |t| t.contains("psst alice"))
+        .await
+        .unwrap();
+    assert!(line.param(1).contains("Bob"), "{line:?}");
+
     // A 1 MB message in 2 KB chunks: whole for the other MSRP participant,
     // cut for XMPP (to the component's max_body, with a note: a stanza
     // past the server's limit would close the stream) and for IRC (to
