@@ -598,6 +598,7 @@ pub(crate) fn check_bridge(input: &str) -> Result<&str, MappingError> {
 
 /// An owner or a remote user's canonical address: non-empty, no white space
 /// or control characters.
+#[cfg(feature = "store")]
 pub(crate) fn check_owner(what: &'static str, input: &str) -> Result<(), MappingError> {
     if input.is_empty() {
         return Err(MappingError::invalid(what, input, "is empty"));

@@ -1,5 +1,6 @@
 //! The one error type of the crate.
 
+#[cfg(feature = "store")]
 use std::path::PathBuf;
 
 use crate::{Alias, IdentityId, RoomAlias};
@@ -60,6 +61,7 @@ pub enum MappingError {
     /// Happens when the database file cannot be opened or created (its
     /// directory does not exist or is not writable, the file is not a
     /// database, ...).
+    #[cfg(feature = "store")]
     #[error("cannot open the mapping store {}: {source}", path.display())]
     Open {
         /// The file that was asked for.
@@ -71,11 +73,13 @@ pub enum MappingError {
 
     /// Happens when a query fails (I/O error, database locked for longer
     /// than the busy timeout, lost PostgreSQL connection, ...).
+    #[cfg(feature = "store")]
     #[error("mapping store: {0}")]
     Store(#[from] sqlx::Error),
 
     /// Happens when the schema migrations cannot be applied, e.g. a
     /// migration already applied to this database was edited since.
+    #[cfg(feature = "store")]
     #[error("mapping store migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

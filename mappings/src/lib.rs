@@ -109,13 +109,19 @@
 //! conflicting writes, and the store turns those into the same errors.
 
 mod alias;
+#[cfg(feature = "store")]
 mod cache;
 mod casefold;
+#[cfg(feature = "store")]
 mod db;
 mod error;
+mod identity_id;
+#[cfg(feature = "store")]
 mod store;
 
 pub use alias::{Alias, NickScope, RoomAlias};
 pub use casefold::{CaseMapping, casefold, nick_key};
 pub use error::MappingError;
-pub use store::{Identity, IdentityId, IrcNick, MappingStore, Reservation, StoreOptions};
+pub use identity_id::IdentityId;
+#[cfg(feature = "store")]
+pub use store::{Identity, IrcNick, MappingStore, Reservation, StoreOptions};

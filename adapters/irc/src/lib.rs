@@ -22,25 +22,34 @@
 //! the hub, leaving out what the puppets say and do.
 
 pub mod config;
+#[cfg(feature = "runtime")]
 mod driver;
 pub mod proto;
+#[cfg(feature = "runtime")]
 mod puppet;
+#[cfg(feature = "runtime")]
 pub mod relay;
+#[cfg(feature = "runtime")]
 mod tls;
 
+#[cfg(feature = "runtime")]
 use cpimgate_mappings::MappingStore;
+#[cfg(feature = "runtime")]
 use cpimgate_model::World;
+#[cfg(feature = "runtime")]
 use cpimgate_model::port::{Adapter, AdapterContext, AdapterError, BoxFuture};
 
 pub use config::IrcConfig;
 
 /// The IRC adapter, ready to run.
+#[cfg(feature = "runtime")]
 #[derive(Debug)]
 pub struct IrcAdapter {
     config: IrcConfig,
     mappings: MappingStore,
 }
 
+#[cfg(feature = "runtime")]
 impl IrcAdapter {
     /// An adapter for `config`; puppet mode keeps the nicks it gives to
     /// users of other worlds in `mappings`.
@@ -49,6 +58,7 @@ impl IrcAdapter {
     }
 }
 
+#[cfg(feature = "runtime")]
 impl Adapter for IrcAdapter {
     fn world(&self) -> World {
         World::Irc

@@ -25,9 +25,11 @@
 //! Not built yet: relays (RFC 4976), puppets in rooms elsewhere (one
 //! participant per bridged user).
 
+#[cfg(feature = "runtime")]
 pub use adapter::MsrpAdapter;
 pub use config::MsrpConfig;
 
+#[cfg(feature = "runtime")]
 pub mod adapter;
 pub mod codec;
 pub mod conference;

@@ -18,6 +18,7 @@
 //! * [`adapter`]: [`SipAdapter`], the tokio driver that joins them to the
 //!   hub, configured by [`SipConfig`].
 
+#[cfg(feature = "runtime")]
 pub mod adapter;
 pub mod codec;
 pub mod config;
@@ -25,10 +26,12 @@ pub mod dialog;
 pub mod digest;
 pub mod message;
 pub mod register;
+#[cfg(feature = "runtime")]
 pub mod resolve;
 pub mod subscribe;
 pub mod transaction;
 pub mod transport;
 
+#[cfg(feature = "runtime")]
 pub use adapter::SipAdapter;
 pub use config::SipConfig;

@@ -4,7 +4,6 @@
 mod nicks;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -18,31 +17,9 @@ use sqlx::sqlite::{
 use crate::alias::{check_bridge, normalize_network};
 use crate::cache::{Cache, bridge_scope_key};
 use crate::db::{Db, is_unique_violation};
-use crate::{Alias, CaseMapping, MappingError, NickScope, RoomAlias, casefold, nick_key};
-
-/// The number of an identity in the table. Stable for the life of the
-/// database; printed as `#12`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IdentityId(pub i64);
-
-impl fmt::Display for IdentityId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-impl FromStr for IdentityId {
-    type Err = MappingError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.strip_prefix('#')
-            .unwrap_or(s)
-            .parse()
-            .map(IdentityId)
-            .map_err(|_| MappingError::invalid("identity id", s, "expected a number such as #12"))
-    }
-}
+use crate::{
+    Alias, CaseMapping, IdentityId, MappingError, NickScope, RoomAlias, casefold, nick_key,
+};
 
 /// One person and every address they have in the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

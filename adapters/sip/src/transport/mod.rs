@@ -106,11 +106,15 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "runtime")]
 mod admission;
 mod config;
+#[cfg(feature = "runtime")]
 mod connection;
+#[cfg(feature = "runtime")]
 mod driver;
 mod rules;
+#[cfg(feature = "runtime")]
 mod tls;
 
 use std::fmt;
@@ -120,14 +124,17 @@ use bytes::Bytes;
 
 use crate::codec::ParseError;
 
+#[cfg(feature = "runtime")]
 pub use self::admission::{ACCEPT_BACKOFF, Abortable, Admission, Refused, Ticket, refuse};
 pub use self::config::{ListenerConfig, TlsConfig, TransportConfig};
+#[cfg(feature = "runtime")]
 pub use self::driver::{BindError, BoundListener, SendError, Transport};
 pub use self::rules::{
     DestinationError, MTU_HEADROOM, ResponseDestination, ResponseTarget, TransportChoice,
     UNKNOWN_MTU_LIMIT, ViaStamp, parse_host_ip, request_transport, response_destination,
     sent_by_is_ours, via_stamp,
 };
+#[cfg(feature = "runtime")]
 pub use self::tls::{TlsError, client_config, server_config};
 
 /// A SIP transport protocol this element implements.
