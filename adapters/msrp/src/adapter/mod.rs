@@ -494,9 +494,7 @@ impl Driver {
             Internal::Accepted { conn, writer, peer } => {
                 tracing::debug!(adapter = %self.name, "MSRP connection {conn} from {peer}");
                 self.conns.insert(conn, writer);
-                if let Some(i) = self.remote_of_conn(conn) {
-                    self.remote_connected(i, conn);
-                }
+                self.remote_conn_open(conn);
             }
             Internal::RemoteHop { room, addr } => self.remote_hop(room, addr),
             Internal::Frame { conn, frame } => self.handle_frame(conn, &frame),
@@ -558,9 +556,7 @@ impl Driver {
     }
 
     fn connection_closed(&mut self, conn: u64, why: &str) {
-        if let Some(i) = self.remote_of_conn(conn) {
-            self.remote_down(i, &format!("the MSRP connection: {why}"), true);
-        }
+        self.remote_conn_lost(conn, why);
         self.conns.remove(&conn);
         let gone: Vec<String> = self
             .sessions

@@ -189,8 +189,13 @@ pub(super) struct Remote {
     /// The ACK of the 2xx, sent again for each retransmitted 2xx.
     ack: Option<Bytes>,
     own_path: String,
+    /// The session id of `own_path`: what frames on a shared connection
+    /// are told apart by.
+    own_session: String,
     to_path: String,
     conn: Option<u64>,
+    /// Where the connection goes: host, port, TLS.
+    target: Option<(String, u16, bool)>,
     bind_tid: Option<String>,
     nick_tid: Option<String>,
     /// When the first SEND or the NICKNAME being answered was written.
@@ -243,8 +248,10 @@ impl Remote {
             dialog: None,
             ack: None,
             own_path: String::new(),
+            own_session: String::new(),
             to_path: String::new(),
             conn: None,
+            target: None,
             bind_tid: None,
             nick_tid: None,
             asked_at: None,
@@ -397,6 +404,55 @@ impl Driver {
 
     pub(super) fn remote_of_conn(&self, conn: u64) -> Option<usize> {
         self.remotes.iter().position(|r| r.conn == Some(conn))
+    }
+
+    /// Whose session a frame on a shared connection is: the entry on
+    /// `conn` whose path is the last URI of its To-Path (RFC 4975 §7.3;
+    /// a response's To-Path ends with the request's sender's path too).
+    fn remote_of_frame(&self, conn: u64, m: &codec::Message<'_>) -> Option<usize> {
+        let session = m
+            .to_path()
+            .ok()
+            .flatten()
+            .and_then(|p| p.last().and_then(|u| u.session_id()).map(str::to_owned))?;
+        self.remotes
+            .iter()
+            .position(|r| r.conn == Some(conn) && r.own_session == session)
+    }
+
+    /// An MSRP connection opened: every session waiting for it starts.
+    pub(super) fn remote_conn_open(&mut self, conn: u64) {
+        let waiting: Vec<usize> = (0..self.remotes.len())
+            .filter(|&i| {
+                let r = &self.remotes[i];
+                r.conn == Some(conn) && r.phase == Phase::Connecting
+            })
+            .collect();
+        for i in waiting {
+            self.remote_connected(i, conn);
+        }
+    }
+
+    /// An MSRP connection is gone: so is every session on it.
+    pub(super) fn remote_conn_lost(&mut self, conn: u64, why: &str) {
+        while let Some(i) = self.remote_of_conn(conn) {
+            self.remote_down(i, &format!("the MSRP connection: {why}"), true);
+        }
+    }
+
+    /// A connection of ours to `target` that a new session can share
+    /// (RFC 4975 §8.1: sessions with the same peer may share one), with
+    /// whether it is open yet.
+    fn shared_conn(&self, target: &(String, u16, bool)) -> Option<(u64, bool)> {
+        self.remotes
+            .iter()
+            .filter(|r| !r.is_leaving() && r.target.as_ref() == Some(target))
+            .find_map(|r| {
+                let open = matches!(r.phase, Phase::Naming | Phase::Joined);
+                r.conn
+                    .filter(|_| open || r.phase == Phase::Connecting)
+                    .map(|c| (c, open))
+            })
     }
 
     pub(super) fn remote_timeout(&self) -> Option<Instant> {
@@ -595,6 +651,7 @@ impl Driver {
             return;
         };
         r.own_path = own_path;
+        r.own_session = session;
         r.invite = Some(Invite {
             call_id: token(),
             from_tag: token(),
@@ -848,9 +905,19 @@ impl Driver {
         } else {
             None
         };
+        let key = (target.0.clone(), target.1, tls);
+        let shared = self.shared_conn(&key);
         let r = &mut self.remotes[i];
         r.to_path = agreed.remote_path.join(" ");
         r.phase = Phase::Connecting;
+        r.target = Some(key);
+        if let Some((conn, open)) = shared {
+            r.conn = Some(conn);
+            if open {
+                self.remote_connected(i, conn);
+            }
+            return;
+        }
         let conn = super::conn::next_id();
         r.conn = Some(conn);
         let internal = self.internal.clone();
@@ -960,6 +1027,7 @@ impl Driver {
                 return;
             }
         };
+        let i = self.remote_of_frame(conn, &m).unwrap_or(i);
         if !m.is_request() {
             let status = m.status_code().unwrap_or(0);
             return self.remote_msrp_response(i, m.transaction_id(), status);
@@ -984,6 +1052,7 @@ impl Driver {
         if !m.is_request() {
             return;
         }
+        let i = self.remote_of_frame(conn, &m).unwrap_or(i);
         if let Ok(Some(id)) = m.message_id() {
             self.remotes[i].reassembler.forget(id);
         }
@@ -1832,8 +1901,12 @@ impl Driver {
         while let Some(f) = r.inflight.pop_back() {
             r.held.push_front((f.message, f.reply));
         }
-        if let Some(conn) = r.conn.take() {
-            // The writer ends, which closes the connection.
+        r.target = None;
+        if let Some(conn) = r.conn.take()
+            && self.remote_of_conn(conn).is_none()
+        {
+            // The last session on it: the writer ends, which closes the
+            // connection.
             self.conns.remove(&conn);
         }
         self.remote_txs
