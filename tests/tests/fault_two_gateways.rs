@@ -62,6 +62,8 @@ domain = "{DOMAIN}"
 sip_udp = ["127.0.0.1:{sip_port}"]
 msrp = "127.0.0.1:{msrp_port}"
 t1_ms = 100
+# The room's events reach P and bob 200 ms apart at most, not 5 s.
+notify_interval_ms = 200
 rooms = [ {{ name = "room22" }} ]
 # The test UA is on 127.0.0.1; the other gateway, on 127.0.0.2, must
 # authenticate (digest) as the user of its From.

@@ -58,6 +58,8 @@ domain = "{DOMAIN}"
 sip_udp = ["127.0.0.1:{sip_port}"]
 msrp = "127.0.0.1:{msrp_port}"
 t1_ms = 100
+# The room's events reach P and bob 200 ms apart at most, not 5 s.
+notify_interval_ms = 200
 rooms = [ {{ name = "room22" }} ]
 # The test UAs are on 127.0.0.1; the other gateway, on 127.0.0.2, must
 # authenticate (digest) as the user of its From.
@@ -372,6 +374,7 @@ msrps = "127.0.0.1:0"
 tls_cert = "{cert}"
 tls_key = "{key}"
 t1_ms = 100
+notify_interval_ms = 200
 rooms = [ {{ name = "room22" }} ]
 "#,
         cert = certs.join("gateway.crt").display(),

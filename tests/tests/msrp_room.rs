@@ -30,6 +30,11 @@
 //!    participant sends the first chunk of a message and no more; the
 //!    copy the other got ends with an abort chunk (`#`) once the timer
 //!    runs out, not before, and the sender's session goes on.
+//! 8. The rate of notifications of RFC 4575 §3.9 (`notify_interval_ms`):
+//!    two joins and a nickname right after a subscriber's full NOTIFY
+//!    reach it in one partial NOTIFY once the interval has passed, each
+//!    user once in its latest state, versions one apart; a leave after
+//!    that comes in the next one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -38,6 +43,7 @@ use std::time::Duration;
 use cpimgate_e2e::gateway::Gateway;
 use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa, WAIT};
 use cpimgate_e2e::prosody::free_port;
+use cpimgate_msrp::conference::read::{self, Document, State};
 
 const DOMAIN: &str = "chat.localhost";
 const ROOM: &str = "sip:room22@chat.localhost";
@@ -47,8 +53,15 @@ async fn gateway(sip_port: u16) -> Gateway {
     gateway_with(sip_port, "").await
 }
 
-/// The gateway with `extra` lines in the MSRP adapter's section.
+/// The gateway with `extra` lines in the MSRP adapter's section; each
+/// change of the conference events goes out at once.
 async fn gateway_with(sip_port: u16, extra: &str) -> Gateway {
+    gateway_spaced(sip_port, 0, extra).await
+}
+
+/// The gateway with NOTIFYs to one subscriber spaced by
+/// `notify_interval_ms` (RFC 4575 §3.9).
+async fn gateway_spaced(sip_port: u16, notify_interval_ms: u64, extra: &str) -> Gateway {
     cpimgate_e2e::init_logging();
     let toml = format!(
         r#"
@@ -60,6 +73,7 @@ async fn gateway_with(sip_port: u16, extra: &str) -> Gateway {
         sip_udp = ["127.0.0.1:{sip_port}"]
         msrp = "127.0.0.1:0"
         chunk_size = 2048
+        notify_interval_ms = {notify_interval_ms}
         {extra}
         [[adapters.chat.rooms]]
         name = "room22"
@@ -441,5 +455,81 @@ async fn a_message_left_unfinished_is_aborted_when_the_chunk_timer_runs_out() {
     // Alice's session is still in the room.
     assert_eq!(alice.send(ROOM, "still here").await.unwrap(), 200);
     bob.expect_text("still here").await.unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+/// A NOTIFY body, read.
+fn document(body: &str) -> Document {
+    read::read(body.as_bytes()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn changes_within_the_notify_interval_come_in_one_notify() {
+    let port = free_port().unwrap();
+    let interval_ms = 1000;
+    let interval = Duration::from_millis(interval_ms);
+    let gw = gateway_spaced(port, interval_ms, "").await;
+    let join = |aor: &'static str| async move {
+        MsrpUa::join(focus(port), ROOM, aor, JoinOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+    };
+    let mut carol = join("sip:carol@chicago.example.com").await;
+
+    // The full NOTIFY comes at once.
+    assert_eq!(carol.subscribe().await.unwrap(), 200);
+    let full = document(&carol.next_notify(WAIT).await.unwrap());
+    let full_at = std::time::Instant::now();
+    assert_eq!(full.state, State::Full);
+    assert_eq!(full.users.len(), 1);
+
+    // Three changes in quick succession: two joins and a nickname.
+    let mut alice = join("sip:alice@atlanta.example.com").await;
+    let bob = join("sip:bob@biloxi.example.com").await;
+    assert_eq!(alice.nickname("Alice").await.unwrap(), 200);
+    assert!(
+        full_at.elapsed() < interval,
+        "the changes took longer than the interval ({:?}): the test says nothing",
+        full_at.elapsed()
+    );
+
+    // One partial NOTIFY with both, once the interval has passed.
+    let partial = document(&carol.next_notify(WAIT).await.unwrap());
+    let gap = full_at.elapsed();
+    assert!(
+        gap >= interval - Duration::from_millis(200),
+        "the partial NOTIFY came {gap:?} after the full one"
+    );
+    assert_eq!(partial.state, State::Partial);
+    assert_eq!(full.version.map(|v| v + 1), partial.version);
+    let users: Vec<_> = partial
+        .users
+        .iter()
+        .map(|u| (u.entity.as_str(), u.state, u.nickname.as_deref()))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("sip:alice@atlanta.example.com", State::Full, Some("Alice")),
+            ("sip:bob@biloxi.example.com", State::Full, None),
+        ],
+        "each user once, in its latest state"
+    );
+    // Nothing else came meanwhile, and nothing is left over.
+    assert!(
+        carol.next_notify(QUIET + interval).await.is_err(),
+        "one NOTIFY for the three changes"
+    );
+
+    // A later change: the next NOTIFY, the next version.
+    assert_eq!(bob.leave().await.unwrap(), 200);
+    let next = document(&carol.next_notify(WAIT).await.unwrap());
+    assert_eq!(partial.version.map(|v| v + 1), next.version);
+    let users: Vec<_> = next
+        .users
+        .iter()
+        .map(|u| (u.entity.as_str(), u.state))
+        .collect();
+    assert_eq!(users, [("sip:bob@biloxi.example.com", State::Deleted)]);
     gw.shutdown().await.unwrap();
 }

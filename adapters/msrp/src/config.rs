@@ -24,6 +24,8 @@
 //! chunk_timeout_ms = 540000          # between two chunks of one message (RFC 7701 §6.1)
 //! write_timeout_ms = 30000           # a participant that reads nothing this long is cut off
 //! write_queue = 1024                 # messages waiting per connection; more: cut off
+//! notify_interval_ms = 5000          # conference-event NOTIFYs to one subscriber: at
+//!                                    # most this often (RFC 4575 §3.9); 0: at once
 //!
 //! [[adapters.chat.rooms]]
 //! name = "chatroom22"
@@ -187,6 +189,15 @@ pub struct MsrpConfig {
     /// send the message again.
     #[serde(default = "default_response_within")]
     pub response_within_ms: u64,
+    /// The shortest time between two NOTIFYs of the conference events
+    /// to one subscriber, milliseconds (RFC 4575 §3.9 recommends 5
+    /// seconds, the default). Changes that come sooner are held and go
+    /// out together in one partial NOTIFY, each user once in its latest
+    /// state; 0 sends each change at once. The first NOTIFY of a
+    /// subscription (full state) and its last are never held. At most
+    /// 60000: the shortest subscription lasts a minute.
+    #[serde(default = "default_notify_interval")]
+    pub notify_interval_ms: u64,
     /// Whether INVITEs and SUBSCRIBEs from outside `trusted` must
     /// authenticate with digest (RFC 3261 §22): their From is then the
     /// identity the room checks CPIM From against (RFC 7701 §6.1).
@@ -439,6 +450,15 @@ fn default_response_within() -> u64 {
     30_000
 }
 
+/// RFC 4575 §3.9: not more than one notification every 5 seconds.
+fn default_notify_interval() -> u64 {
+    5000
+}
+
+/// The longest `notify_interval_ms`: the shortest subscription granted
+/// (one minute, the conference package's Min-Expires here).
+const MAX_NOTIFY_INTERVAL_MS: u64 = 60_000;
+
 impl RoomConfig {
     /// The room's policy.
     pub fn policy(&self) -> Policy {
@@ -480,6 +500,7 @@ impl MsrpConfig {
             t1_ms: default_t1(),
             keepalive_ms: 0,
             response_within_ms: default_response_within(),
+            notify_interval_ms: default_notify_interval(),
             authenticate: false,
             trusted: Vec::new(),
             accounts: Vec::new(),
@@ -545,6 +566,11 @@ impl MsrpConfig {
         }
         if self.response_within_ms == 0 {
             return Err("response_within_ms: must be at least 1".into());
+        }
+        if self.notify_interval_ms > MAX_NOTIFY_INTERVAL_MS {
+            return Err(format!(
+                "notify_interval_ms: must be at most {MAX_NOTIFY_INTERVAL_MS} (0: no spacing)"
+            ));
         }
         for (i, r) in self.rooms.iter().enumerate() {
             if self.room_uri(&r.name).is_none() || r.name.is_empty() {
@@ -676,6 +702,21 @@ mod tests {
             let bad: MsrpConfig = toml::from_str(&format!("{base}{key} = 0\n")).unwrap();
             assert!(bad.validate().unwrap_err().starts_with(key), "{key}");
         }
+    }
+
+    /// RFC 4575 §3.9: 5 s by default, 0 for none, at most a minute.
+    #[test]
+    fn the_notify_interval_reads_and_validates() {
+        let base = "domain = \"chat.example.com\"\nsip_udp = [\"127.0.0.1:5062\"]\nmsrp = \"127.0.0.1:2855\"\n";
+        let c: MsrpConfig = toml::from_str(base).unwrap();
+        assert_eq!(c.notify_interval_ms, 5000);
+        for ok in [0, 200, 60_000] {
+            let c: MsrpConfig =
+                toml::from_str(&format!("{base}notify_interval_ms = {ok}\n")).unwrap();
+            assert_eq!(c.validate(), Ok(()), "{ok}");
+        }
+        let c: MsrpConfig = toml::from_str(&format!("{base}notify_interval_ms = 60001\n")).unwrap();
+        assert!(c.validate().unwrap_err().starts_with("notify_interval_ms:"));
     }
 
     #[test]

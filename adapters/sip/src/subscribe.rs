@@ -18,7 +18,8 @@
 //!    one when the subscription ends; [`Subscription::notify`] writes it
 //!    around the body the caller gives (a document whose `version` is
 //!    [`Subscription::next_version`]). The caller also calls `notify`
-//!    with a partial document for each change while it is active;
+//!    with partial documents of the changes while it is active, not
+//!    before [`Subscription::next_change_at`] (RFC 4575 §3.9);
 //! 4. [`Subscription::poll_timeout`] and [`Subscription::handle_timeout`]:
 //!    at expiry the subscription ends with `reason=timeout` (§4.2.2);
 //! 5. [`Subscription::handle_notify_response`] with each NOTIFY's final

@@ -241,6 +241,9 @@ struct Driver {
     watchers: HashMap<CallKey, events::Watcher>,
     /// NOTIFY client transactions, with their subscription.
     notify_txs: HashMap<cpimgate_sip::transaction::TxId, CallKey>,
+    /// The roster changes of each room that some watcher has not had
+    /// yet (RFC 4575 §3.9: held until its interval has passed).
+    room_changes: HashMap<String, events::Log>,
     internal: mpsc::Sender<Internal>,
     inbound: mpsc::Sender<Inbound>,
     t1: Duration,
@@ -402,6 +405,7 @@ async fn run(
         conns: HashMap::new(),
         watchers: HashMap::new(),
         notify_txs: HashMap::new(),
+        room_changes: HashMap::new(),
         internal,
         inbound: ctx.inbound.clone(),
         t1,
@@ -594,8 +598,8 @@ impl Driver {
         };
         let uri = room.uri().clone();
         let changes: Vec<RosterChange> = std::iter::from_fn(|| room.poll_change()).collect();
+        self.notify_changes(room_key, &changes);
         for change in changes {
-            self.notify_change(room_key, &change);
             let kind = match change {
                 RosterChange::Joined {
                     who,

@@ -3,9 +3,12 @@
 //! puts in the NOTIFYs of the conference event package.
 //!
 //! A subscriber gets one **full** document first (`state="full"`: the
-//! room's description and every member), then one **partial** document
-//! per change (`state="partial"`: only the users that came, went or
-//! changed), and builds its view with the procedure of RFC 4575 §4.6.
+//! room's description and every member), then **partial** documents
+//! (`state="partial"`: only the users that came, went or changed), and
+//! builds its view with the procedure of RFC 4575 §4.6. A focus that
+//! spaces its notifications (§3.9) holds the changes meanwhile and
+//! sends them in one partial document: [`coalesce`] makes their updates,
+//! each user once.
 //! The `version` attribute counts up by one per NOTIFY *of one
 //! subscription* (§5.2), so it is an argument here: the subscription
 //! (`cpimgate_sip::subscribe`) knows it.
@@ -51,8 +54,11 @@
 //! assert!(partial.contains(r#"<user entity="xmpp:alice@example.org" state="deleted"/>"#));
 //! ```
 
+mod coalesce;
 pub mod read;
 mod xml;
+
+pub use coalesce::coalesce;
 
 use cpimgate_model::address::Address;
 
@@ -290,44 +296,32 @@ impl Conference {
     }
 
     /// A partial document with these changes (§4.4: `<users
-    /// state="partial">`, each user full, deleted or partial).
+    /// state="partial">`, each user full, deleted or partial). Partial
+    /// changes of one user that follow each other go in one `<user>`
+    /// (§4.5: a user's entity is unique in a document); [`coalesce`]
+    /// gives one update per user otherwise.
     pub fn partial(&self, updates: &[Update], version: u32) -> String {
         let mut w = Writer::new();
         self.root(&mut w, "partial", version);
         w.start("users", &[("state", "partial")]);
-        for u in updates {
+        let mut rest = updates;
+        while let Some(u) = rest.first() {
+            let run = if u.is_partial() {
+                rest.iter()
+                    .take_while(|p| p.is_partial() && p.entity() == u.entity())
+                    .count()
+            } else {
+                1
+            };
+            let (these, after) = rest.split_at(run);
             match u {
                 Update::Added(user) => write_user(&mut w, user),
                 Update::Deleted { entity } => {
                     w.empty("user", &[("entity", entity), ("state", "deleted")]);
                 }
-                Update::Nickname {
-                    entity,
-                    nickname,
-                    display_text,
-                } => {
-                    w.start(
-                        "user",
-                        &[
-                            ("entity", entity),
-                            ("state", "partial"),
-                            ("xcon:nickname", nickname.as_deref().unwrap_or("")),
-                        ],
-                    );
-                    w.text("display-text", display_text);
-                    w.end("user");
-                }
-                Update::EndpointAdded { user, endpoint } => {
-                    w.start("user", &[("entity", user), ("state", "partial")]);
-                    write_endpoint(&mut w, endpoint);
-                    w.end("user");
-                }
-                Update::EndpointDeleted { user, endpoint } => {
-                    w.start("user", &[("entity", user), ("state", "partial")]);
-                    w.empty("endpoint", &[("entity", endpoint), ("state", "deleted")]);
-                    w.end("user");
-                }
+                _ => write_partial_user(&mut w, u.entity(), these),
             }
+            rest = after;
         }
         w.end("users");
         w.end("conference-info");
@@ -363,6 +357,38 @@ fn write_user(w: &mut Writer, u: &User) {
     }
     for e in &u.endpoints {
         write_endpoint(w, e);
+    }
+    w.end("user");
+}
+
+/// One `<user state="partial">` with the parts that changed: the
+/// nickname (the last one given) and display text first, then the
+/// endpoints (§5.6: `display-text` comes before `endpoint`).
+fn write_partial_user(w: &mut Writer, entity: &str, parts: &[Update]) {
+    let nick = parts.iter().rev().find_map(|p| match p {
+        Update::Nickname {
+            nickname,
+            display_text,
+            ..
+        } => Some((nickname.as_deref().unwrap_or(""), display_text)),
+        _ => None,
+    });
+    let mut attrs = vec![("entity", entity), ("state", "partial")];
+    if let Some((n, _)) = nick {
+        attrs.push(("xcon:nickname", n));
+    }
+    w.start("user", &attrs);
+    if let Some((_, text)) = nick {
+        w.text("display-text", text);
+    }
+    for p in parts {
+        match p {
+            Update::EndpointAdded { endpoint, .. } => write_endpoint(w, endpoint),
+            Update::EndpointDeleted { endpoint, .. } => {
+                w.empty("endpoint", &[("entity", endpoint), ("state", "deleted")]);
+            }
+            _ => {}
+        }
     }
     w.end("user");
 }

@@ -314,6 +314,168 @@ fn endpoints_come_and_go_in_partial_users() {
     );
 }
 
+/// The entities of a document's users, in order: RFC 4575 §4.5 keys
+/// them, so none comes twice.
+fn entities(doc: &ReadDoc) -> Vec<&str> {
+    doc.users.iter().map(|(e, _)| e.as_str()).collect()
+}
+
+/// Changes held for one subscriber (RFC 4575 §3.9) come out as one
+/// document with each user once, in its latest state (§4.6).
+#[test]
+fn held_changes_come_out_once_per_user_in_their_latest_state() {
+    let mut room = Room::new(a("sip:chatroom22@chat.example.com"), Policy::default());
+    let conf = Conference::new(room.uri());
+    let carol = room
+        .join(Participant::new(a("sip:carol@example.com")))
+        .unwrap();
+    room.set_nickname(carol, "Carol").unwrap();
+    let dave = room
+        .join(Participant::new(a("sip:dave@example.com")))
+        .unwrap();
+    // What the subscriber knows: carol and dave, in a full document.
+    let mut view = BTreeMap::new();
+    let endpoint = |who: &Address| vec![Endpoint::new(format!("{who};session"))];
+    apply(&mut view, &read(&conf.full(&users_of(&room, endpoint), 1)));
+    while room.poll_change().is_some() {}
+
+    // Then, within one interval: alice joins and takes two nicknames,
+    // bob joins and leaves, carol is renamed twice, dave leaves.
+    let alice = room
+        .join(Participant::new(a("sip:alice@example.com")))
+        .unwrap();
+    room.set_nickname(alice, "Al").unwrap();
+    room.set_nickname(alice, "Alice").unwrap();
+    let bob = room
+        .join(Participant::new(a("sip:bob@example.com")))
+        .unwrap();
+    room.leave(bob);
+    room.set_nickname(carol, "Caroline").unwrap();
+    room.set_nickname(carol, "Lina").unwrap();
+    room.leave(dave);
+    let held: Vec<Update> = std::iter::from_fn(|| room.poll_change())
+        .map(|c| {
+            let eps = match &c {
+                RosterChange::Joined { who, .. } => endpoint(who),
+                _ => Vec::new(),
+            };
+            Update::from_change(&c, eps)
+        })
+        .collect();
+    assert_eq!(held.len(), 8);
+    let doc = read(&conf.partial(&coalesce(&held), 2));
+
+    assert_eq!(
+        entities(&doc),
+        [
+            "sip:alice@example.com",
+            "sip:carol@example.com",
+            "sip:dave@example.com"
+        ],
+        "bob came and went unseen"
+    );
+    let (alice, carol, dave) = (&doc.users[0].1, &doc.users[1].1, &doc.users[2].1);
+    assert_eq!(alice.state, "full");
+    assert_eq!(alice.nickname.as_deref(), Some("Alice"));
+    assert_eq!(alice.display.as_deref(), Some("Alice"));
+    assert!(
+        alice
+            .endpoints
+            .contains_key("sip:alice@example.com;session")
+    );
+    assert_eq!(carol.state, "partial");
+    assert_eq!(carol.nickname.as_deref(), Some("Lina"));
+    assert_eq!(dave.state, "deleted");
+
+    apply(&mut view, &doc);
+    let fresh = read(&conf.full(&users_of(&room, endpoint), 3));
+    let mut expected = BTreeMap::new();
+    apply(&mut expected, &fresh);
+    assert_eq!(normal(&view), normal(&expected));
+}
+
+/// A user who leaves and comes back within the interval is written
+/// whole (§4.6 step 1), one who is renamed and leaves is deleted.
+#[test]
+fn a_user_back_again_is_written_whole() {
+    let e = "sip:bob@example.com";
+    let nick = |n: &str| Update::Nickname {
+        entity: e.into(),
+        nickname: Some(n.into()),
+        display_text: n.into(),
+    };
+    let back = User::member(&a(e), Some("Bob"), false, Vec::new());
+    let out = coalesce(&[
+        nick("B"),
+        Update::Deleted { entity: e.into() },
+        Update::Added(back.clone()),
+    ]);
+    assert_eq!(out, [Update::Added(back)]);
+    let out = coalesce(&[nick("B"), Update::Deleted { entity: e.into() }]);
+    assert_eq!(out, [Update::Deleted { entity: e.into() }]);
+    assert_eq!(coalesce(&[nick("B"), nick("C")]), [nick("C")]);
+    // Changes that undo each other leave nothing to send.
+    let fresh = User::member(&a("sip:zed@example.com"), None, false, Vec::new());
+    let gone = Update::Deleted {
+        entity: fresh.entity.clone(),
+    };
+    assert!(coalesce(&[Update::Added(fresh), gone]).is_empty());
+}
+
+/// Endpoint changes of one user: merged into a user written whole, or
+/// into one partial `<user>` with the latest change of each endpoint.
+#[test]
+fn endpoint_changes_of_one_user_go_in_one_element() {
+    let conf = Conference::new(&a("sip:chatroom22@chat.example.com"));
+    let user = "sip:bob@example.com";
+    let added = |ep: &str| Update::EndpointAdded {
+        user: user.into(),
+        endpoint: Endpoint::new(ep),
+    };
+    let deleted = |ep: &str| Update::EndpointDeleted {
+        user: user.into(),
+        endpoint: ep.into(),
+    };
+    let held = [
+        added("sip:bob@phone.example.com"),
+        Update::Nickname {
+            entity: user.into(),
+            nickname: Some("Bob".into()),
+            display_text: "Bob".into(),
+        },
+        added("sip:bob@pc.example.com"),
+        deleted("sip:bob@phone.example.com"),
+    ];
+    let doc = read(&conf.partial(&coalesce(&held), 4));
+    assert_eq!(entities(&doc), [user]);
+    let bob = &doc.users[0].1;
+    assert_eq!(bob.state, "partial");
+    assert_eq!(bob.nickname.as_deref(), Some("Bob"));
+    assert_eq!(bob.endpoints.len(), 2);
+    assert_eq!(bob.endpoints["sip:bob@phone.example.com"].state, "deleted");
+    assert_eq!(bob.endpoints["sip:bob@pc.example.com"].state, "full");
+
+    // Came with one endpoint, opened another, closed the first: whole.
+    let came = User::member(
+        &a(user),
+        None,
+        false,
+        vec![Endpoint::new("sip:bob@phone.example.com")],
+    );
+    let out = coalesce(&[
+        Update::Added(came),
+        added("sip:bob@pc.example.com"),
+        deleted("sip:bob@phone.example.com"),
+    ]);
+    let doc = read(&conf.partial(&out, 5));
+    assert_eq!(entities(&doc), [user]);
+    assert_eq!(doc.users[0].1.state, "full");
+    assert_eq!(
+        doc.users[0].1.endpoints.keys().collect::<Vec<_>>(),
+        ["sip:bob@pc.example.com"]
+    );
+}
+
 #[test]
 fn a_deleted_conference() {
     let doc = read(&Conference::new(&a("sip:chatroom22@chat.example.com")).deleted(9));
@@ -454,6 +616,74 @@ proptest! {
             prop_assert_eq!(&u.display, &user.display_text);
             prop_assert_eq!(u.endpoints.len(), user.endpoints.len());
         }
+    }
+
+    /// The changes held over any windows, one coalesced partial document
+    /// per window (RFC 4575 §3.9), keep a subscriber coherent (§4.6): it
+    /// sees what a new full document says, and no document names a
+    /// user twice.
+    #[test]
+    fn coalesced_documents_keep_a_subscriber_coherent(
+        ops in proptest::collection::vec((op(), any::<bool>()), 0..32)
+    ) {
+        let mut room = Room::new(a("sip:room@chat.example.com"), Policy::default());
+        let conf = Conference::new(room.uri());
+        let endpoint = |who: &Address| vec![Endpoint::new(format!("{who};session"))];
+        let mut sessions: [Option<u64>; 4] = [None; 4];
+        let mut version = 1;
+        let mut view = BTreeMap::new();
+        apply(&mut view, &read(&conf.full(&users_of(&room, endpoint), version)));
+        let mut held = Vec::new();
+        let last = ops.len();
+        for (step, (op, send)) in ops.into_iter().enumerate() {
+            match op {
+                Op::Join(i) if sessions[i].is_none() => {
+                    sessions[i] = room.join(Participant::new(a(LOCAL[i]))).ok();
+                }
+                Op::Leave(i) => {
+                    if let Some(id) = sessions[i].take() {
+                        room.leave(id);
+                    }
+                }
+                Op::Nick(i, n) => {
+                    if let Some(id) = sessions[i] {
+                        let _ = room.set_nickname(id, &n);
+                    }
+                }
+                // The same bridged member each time, so that one entity
+                // comes, is renamed and goes within a window.
+                Op::RemoteJoin(_, n) => {
+                    room.remote_join(a(REMOTE[0]), &n, true);
+                }
+                Op::RemoteLeave(_) => room.remote_leave(&a(REMOTE[0])),
+                Op::Join(_) => {}
+            }
+            while let Some(change) = room.poll_change() {
+                let eps = match &change {
+                    RosterChange::Joined { who, remote: false, .. } => endpoint(who),
+                    _ => Vec::new(),
+                };
+                held.push(Update::from_change(&change, eps));
+            }
+            if send || step + 1 == last {
+                let updates = coalesce(&held);
+                held.clear();
+                if updates.is_empty() {
+                    continue;
+                }
+                version += 1;
+                let doc = read(&conf.partial(&updates, version));
+                let mut seen = entities(&doc);
+                seen.sort_unstable();
+                let n = seen.len();
+                seen.dedup();
+                prop_assert_eq!(seen.len(), n, "a user twice");
+                apply(&mut view, &doc);
+            }
+        }
+        let mut fresh = BTreeMap::new();
+        apply(&mut fresh, &read(&conf.full(&users_of(&room, endpoint), version + 1)));
+        prop_assert_eq!(normal(&view), normal(&fresh));
     }
 
     /// A subscriber that applies the full document and then the partial
