@@ -52,6 +52,8 @@ pub struct JoinOptions {
     pub connect: bool,
     /// The user and password to answer the focus's digest challenge with.
     pub credentials: Option<(String, String)>,
+    /// `a=max-size`: the largest message it takes (RFC 4975 §8.6).
+    pub max_size: Option<u64>,
 }
 
 impl Default for JoinOptions {
@@ -62,6 +64,7 @@ impl Default for JoinOptions {
             tls_ca: None,
             connect: true,
             credentials: None,
+            max_size: None,
         }
     }
 }
@@ -232,7 +235,7 @@ impl MsrpUa {
             path: own_path.clone(),
             accept_types: vec!["message/cpim".into(), "text/plain".into()],
             accept_wrapped_types: vec!["text/plain".into(), "*".into()],
-            max_size: None,
+            max_size: options.max_size,
             chatroom: Some(tokens),
             session_id: 1,
         });

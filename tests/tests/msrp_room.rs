@@ -35,6 +35,9 @@
 //!    reach it in one partial NOTIFY once the interval has passed, each
 //!    user once in its latest state, versions one apart; a leave after
 //!    that comes in the next one.
+//! 9. A participant's `a=max-size` (RFC 4975 §8.6): a message larger than
+//!    it takes, whole or chunked, is not copied to it (the others get
+//!    it); smaller ones are.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -531,5 +534,56 @@ async fn changes_within_the_notify_interval_come_in_one_notify() {
         .map(|u| (u.entity.as_str(), u.state))
         .collect();
     assert_eq!(users, [("sip:bob@biloxi.example.com", State::Deleted)]);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_over_a_participants_max_size_is_not_copied_to_it() {
+    let port = free_port().unwrap();
+    let gw = gateway(port).await;
+    let join = |aor: &'static str, max_size: Option<u64>| async move {
+        let options = JoinOptions {
+            max_size,
+            ..JoinOptions::default()
+        };
+        MsrpUa::join(focus(port), ROOM, aor, options)
+            .await
+            .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+    };
+    let mut alice = join("sip:alice@atlanta.example.com", None).await;
+    let mut bob = join("sip:bob@biloxi.example.com", None).await;
+    // carol takes messages of up to 1,000 octets (the CPIM body).
+    let mut carol = join("sip:carol@chicago.example.com", Some(1000)).await;
+    let big = "x".repeat(3000);
+    // Whole: bob gets it, carol does not.
+    assert_eq!(alice.send(ROOM, &big).await.unwrap(), 200);
+    bob.expect_text(&big).await.unwrap();
+    // Chunked (500-octet chunks, its total in the first Byte-Range).
+    let chunked = "y".repeat(3000);
+    assert_eq!(
+        alice
+            .send_as("sip:alice@atlanta.example.com", ROOM, &chunked, 500)
+            .await
+            .unwrap(),
+        200
+    );
+    bob.expect_text(&chunked).await.unwrap();
+    // A small one reaches carol, and is the first thing she gets after
+    // the welcome: neither large one came before it.
+    assert_eq!(alice.send(ROOM, "small enough").await.unwrap(), 200);
+    loop {
+        let r = carol.next_message(WAIT).await.unwrap();
+        if r.text == "Welcome to room 22." {
+            continue;
+        }
+        assert!(
+            r.text == "small enough",
+            "carol got {} octets first",
+            r.text.len()
+        );
+        break;
+    }
+    carol.expect_no_text(&big, QUIET).await.unwrap();
+    carol.expect_no_text(&chunked, QUIET).await.unwrap();
     gw.shutdown().await.unwrap();
 }

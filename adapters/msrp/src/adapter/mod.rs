@@ -26,8 +26,9 @@
 //! hub gets it whole. The copies ask for failure responses only
 //! (`Failure-Report: partial`, RFC 4975 §7.1.1: no timer); the
 //! keep-alives of `keepalive_ms` ask for a response and time out as 408
-//! (`keepalive.rs`). What the switch does not do yet: re-chunking by the
-//! receiver's `max-size`. A chunked message ends with its last chunk, its
+//! (`keepalive.rs`). A message larger than a participant's `a=max-size`
+//! (RFC 4975 §8.6; for a chunked one, the total of its first chunk's
+//! Byte-Range) is not copied to it, and the log says so. A chunked message ends with its last chunk, its
 //! abort, a 413, its session, or the chunk reception timer of §6.1
 //! (`chunk_timeout_ms`). The requests within a dialog go to where its INVITE came
 //! from (the remote target is not resolved).
@@ -152,6 +153,9 @@ struct Session {
     /// The keep-alive waiting for its response: its transaction id and
     /// when it was sent.
     keepalive: Option<(String, Instant)>,
+    /// The largest message the participant takes (its `a=max-size`, RFC
+    /// 4975 §8.6): larger ones are not copied to it.
+    max_size: Option<u64>,
 }
 
 /// What a session holds while chunked messages come in.

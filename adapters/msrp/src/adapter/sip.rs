@@ -417,6 +417,7 @@ impl Driver {
                 id,
                 own_path,
                 remote_path: agreed.remote_path,
+                max_size: agreed.peer.max_size,
                 conn: None,
                 waiting: Vec::new(),
                 chunks: None,

@@ -368,9 +368,16 @@ impl Driver {
         let first = chunk.byte_range.is_none_or(|r| r.start == 1);
         if known.is_none() && first {
             if let Some(decision) = self.early_route(session, chunk.body) {
+                // The copies of a message larger than a recipient takes
+                // are not started (its size is the first chunk's total).
+                let total = chunk.byte_range.and_then(|r| r.total);
                 let forward = match decision {
                     Ok(targets) => Forward {
-                        targets: targets.into_iter().map(|t| (t, token())).collect(),
+                        targets: targets
+                            .into_iter()
+                            .filter(|t| !total.is_some_and(|n| self.over_max_size(t, n)))
+                            .map(|t| (t, token()))
+                            .collect(),
                         refused: None,
                     },
                     Err(code) => Forward {
@@ -655,8 +662,25 @@ impl Driver {
         }
     }
 
+    /// Whether a message of `size` octets is over what `session` takes
+    /// (RFC 4975 §8.6: "Senders SHOULD NOT exceed the max-size limit");
+    /// the log says so.
+    fn over_max_size(&self, session: &str, size: u64) -> bool {
+        let Some(max) = self.sessions.get(session).and_then(|s| s.max_size) else {
+            return false;
+        };
+        if size <= max {
+            return false;
+        }
+        tracing::info!(adapter = %self.name, "a message of {size} octets is not copied to MSRP session {session}: its max-size is {max}");
+        true
+    }
+
     /// One message to one session.
     fn send_cpim(&mut self, session: &str, cpim: Bytes) {
+        if self.over_max_size(session, cpim.len() as u64) {
+            return;
+        }
         let Some(s) = self.sessions.get(session) else {
             return;
         };
