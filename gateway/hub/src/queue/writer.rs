@@ -318,7 +318,12 @@ impl Writer {
     }
 
     pub(super) async fn run(mut self) {
-        let mut prune = tokio::time::interval(self.settings.prune_interval);
+        // The first prune one interval after the start, not at once: a
+        // write of its own right at the start would wait behind whoever
+        // holds the database's write lock then (the mapping table, a
+        // second process), and the first messages with it.
+        let every = self.settings.prune_interval;
+        let mut prune = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let close = loop {
             let first = tokio::select! {
