@@ -642,3 +642,127 @@ async fn a_puppet_the_room_refuses_leaves_its_member_relayed() {
     p.shutdown().await.unwrap();
     f.shutdown().await.unwrap();
 }
+
+/// A UDP forwarder to `to` that keeps the first line of every datagram
+/// it passes (from 127.0.0.2, like `forwarder`).
+async fn recording_forwarder(to: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let out = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, _)) = socket.recv_from(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            let first = text.lines().next().unwrap_or_default().to_owned();
+            log.lock().unwrap().push(first);
+            let _ = out.send_to(&buf[..n], to).await;
+        }
+    });
+    (addr, seen)
+}
+
+/// Without an outbound proxy, the requests within the dialog go to the
+/// focus's Contact (RFC 3261 §12.2.1.1), not to where the INVITE went:
+/// the room's URI names a UDP forwarder in front of F (it could be a
+/// front end that does not record-route); the INVITE and the first
+/// SUBSCRIBE go through it, the ACK and the BYE straight to F's Contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_proxy_requests_within_the_dialog_go_to_the_focus_contact() {
+    cpimgate_e2e::init_logging();
+    let xmpp = Prosody::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let (f_sip, f_msrp, p_sip) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
+    let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
+    // F's domain is its address, so that the room's URI can name the
+    // forwarder's port and still be the room F sends from.
+    let f_config = format!(
+        r#"
+[gateway]
+name = "gw-focus"
+
+[adapters.chat]
+kind = "msrp"
+domain = "127.0.0.1"
+sip_udp = ["127.0.0.1:{f_sip}"]
+msrp = "127.0.0.1:{f_msrp}"
+t1_ms = 100
+notify_interval_ms = 0
+rooms = [ {{ name = "room22" }} ]
+"#
+    );
+    let f = Gateway::start(&f_config, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.wait_connected("chat", WAIT).await.unwrap();
+    let mut bob = MsrpUa::join(focus, "sip:room22@127.0.0.1", BOB, JoinOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    assert_eq!(bob.subscribe().await.unwrap(), 200);
+
+    let (front, seen) = recording_forwarder(focus).await;
+    let room = format!("sip:room22@127.0.0.1:{}", front.port());
+    let p_config = format!(
+        r##"
+[gateway]
+name = "gw-participant"
+domains = ["{COMPONENT_DOMAIN}"]
+
+[adapters.chat]
+kind = "msrp"
+domain = "{P_DOMAIN}"
+sip_udp = ["127.0.0.2:{p_sip}"]
+msrp = "127.0.0.2:0"
+t1_ms = 100
+
+[[adapters.chat.remote_rooms]]
+uri = "{room}"
+nickname = "gateway"
+
+[adapters.xc]
+kind = "xmpp"
+mode = "component"
+domain = "{COMPONENT_DOMAIN}"
+secret = "{COMPONENT_SECRET}"
+server = "127.0.0.1:{component_port}"
+
+[[bridge]]
+name = "fed"
+rooms = [
+  {{ adapter = "chat", address = "{room}" }},
+  {{ adapter = "xc", address = "xmpp:fed%25chat.localhost@{COMPONENT_DOMAIN}" }},
+]
+"##,
+        component_port = xmpp.component_port(),
+    );
+    let p = Gateway::start(&p_config, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    p.wait_connected("chat", WAIT).await.unwrap();
+    notify_where(&mut bob, "the gateway joining", |d| {
+        d.contains(&format!("entity=\"sip:gateway@{P_DOMAIN}\"")) && !d.contains("deleted")
+    })
+    .await;
+    p.shutdown().await.unwrap();
+    notify_where(&mut bob, "the gateway leaving", |d| {
+        d.contains(&format!("entity=\"sip:gateway@{P_DOMAIN}\"")) && d.contains("deleted")
+    })
+    .await;
+    // What went through the front: the dialog-creating requests only.
+    let methods: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.split(' ').next().map(str::to_owned))
+        .collect();
+    assert!(methods.iter().any(|m| m == "INVITE"), "{methods:?}");
+    assert!(
+        !methods.iter().any(|m| m == "ACK" || m == "BYE"),
+        "requests within the dialog went through the front: {methods:?}"
+    );
+    f.shutdown().await.unwrap();
+}

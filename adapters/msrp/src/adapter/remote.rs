@@ -27,9 +27,12 @@
 //! the focus may have relayed one before the loss). None is failed
 //! transiently while later ones could still go (the port's contract).
 //!
-//! The requests of the dialog and the subscription (ACK, BYE, refreshes)
-//! go to where the INVITE went (the proxy, or the room's host): the
-//! focus's Contact is not resolved, like the hosted rooms' requests.
+//! The requests within the dialog and the subscription (ACK of the 2xx,
+//! BYE, refreshes) go to the outbound proxy when one is configured (it
+//! stays on the path), else to the dialog's next hop (RFC 3261
+//! §12.2.1.1: its first Record-Route, else the focus's Contact) when that
+//! names an IP address; a host name there is not resolved: they go where
+//! the INVITE went.
 //!
 //! Puppets (puppet mode):
 //!
@@ -133,6 +136,8 @@ struct Sub {
     from_tag: String,
     cseq: u32,
     dialog: Option<Dialog>,
+    /// Where the requests within its dialog go.
+    dest: Option<Destination>,
     /// The last SUBSCRIBE sent (for the dialog of its 2xx).
     request: Bytes,
     refresh_at: Option<Instant>,
@@ -186,6 +191,8 @@ pub(super) struct Remote {
     nick: Option<String>,
     invite: Option<Invite>,
     dialog: Option<Dialog>,
+    /// Where the requests within the dialog go (see the module docs).
+    dialog_dest: Option<Destination>,
     /// The ACK of the 2xx, sent again for each retransmitted 2xx.
     ack: Option<Bytes>,
     own_path: String,
@@ -246,6 +253,7 @@ impl Remote {
             nick: None,
             invite: None,
             dialog: None,
+            dialog_dest: None,
             ack: None,
             own_path: String::new(),
             own_session: String::new(),
@@ -521,6 +529,31 @@ impl Driver {
                 }
                 self.send_subscribe(i, None);
             }
+        }
+    }
+
+    /// Where the requests within `dialog` of entry `i` go: the outbound
+    /// proxy when one is configured, else the dialog's next hop (RFC 3261
+    /// §12.2.1.1: the first route, else the remote target) when it names
+    /// an IP address, else where the INVITE went.
+    fn in_dialog_dest(&self, i: usize, dialog: &Dialog) -> Option<Destination> {
+        let r = self.remotes.get(i)?;
+        if r.cfg.proxy.is_some() {
+            return r.dest.clone();
+        }
+        let hop = match dialog.next_hop().parse::<Address>() {
+            Ok(Address::Sip(u)) => {
+                let host = u.host().to_string();
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                host.parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, u.port().unwrap_or(5060)))
+            }
+            _ => None,
+        };
+        match hop {
+            Some(addr) => Some(Destination::new(self.sip_transport, addr)),
+            None => r.dest.clone(),
         }
     }
 
@@ -801,7 +834,7 @@ impl Driver {
         if let Some((ack, dest)) = self
             .remotes
             .get(i)
-            .and_then(|r| Some((r.ack.clone()?, r.dest.clone()?)))
+            .and_then(|r| Some((r.ack.clone()?, r.dialog_dest.clone()?)))
         {
             self.transmit(dest, ack);
         }
@@ -866,9 +899,12 @@ impl Driver {
             .ack(inv.cseq, &via)
             .ok()
             .map(|a| Bytes::from(a.to_bytes()));
+        let dest = self.in_dialog_dest(i, &dialog);
+        let r = &mut self.remotes[i];
         r.dialog = Some(dialog);
+        r.dialog_dest = dest.clone();
         r.ack = ack.clone();
-        if let (Some(ack), Some(dest)) = (ack, r.dest.clone()) {
+        if let (Some(ack), Some(dest)) = (ack, dest) {
             self.transmit(dest, ack);
         }
         let answer = sdp::parse(resp.body()).and_then(|a| sdp::agreed_by_answer(&a));
@@ -1742,7 +1778,8 @@ impl Driver {
             return;
         };
         let r = &mut self.remotes[i];
-        let Some(dest) = r.dest.clone() else {
+        let within = r.sub.as_ref().and_then(|s| s.dest.clone());
+        let Some(dest) = within.or_else(|| r.dest.clone()) else {
             return;
         };
         let expires = expires.unwrap_or(r.cfg.subscribe_expires).to_string();
@@ -1756,6 +1793,7 @@ impl Driver {
             from_tag: token(),
             cseq: 0,
             dialog: None,
+            dest: None,
             request: Bytes::new(),
             refresh_at: None,
             authorization: None,
@@ -1813,11 +1851,21 @@ impl Driver {
         };
         let resp = sip::parse(bytes).ok();
         if (200..300).contains(&status) {
-            if let (None, Some(resp)) = (&sub.dialog, &resp) {
-                if let Ok(req) = sip::parse(&sub.request) {
-                    sub.dialog = Dialog::uac(&req, resp).ok();
+            let request = sub.dialog.is_none().then(|| sub.request.clone());
+            if let (Some(request), Some(resp)) = (request, &resp) {
+                let dialog = sip::parse(&request)
+                    .ok()
+                    .and_then(|req| Dialog::uac(&req, resp).ok());
+                let dest = dialog.as_ref().and_then(|d| self.in_dialog_dest(i, d));
+                if let Some(sub) = self.remotes[i].sub.as_mut() {
+                    sub.dialog = dialog;
+                    sub.dest = dest;
                 }
             }
+            let r = &mut self.remotes[i];
+            let Some(sub) = r.sub.as_mut() else {
+                return;
+            };
             let granted = resp
                 .as_ref()
                 .and_then(|m| m.expires().ok().flatten())
@@ -1889,6 +1937,7 @@ impl Driver {
         r.phase = Phase::Idle;
         r.invite = None;
         r.dialog = None;
+        r.dialog_dest = None;
         r.ack = None;
         r.sub = None;
         r.resubscribe_at = None;
@@ -1925,7 +1974,7 @@ impl Driver {
         let (sent_by, transport) = self.sent_by();
         let branch = format!("{}{}", transaction::MAGIC_COOKIE, token());
         let r = &mut self.remotes[i];
-        let (Some(dialog), Some(dest)) = (r.dialog.as_mut(), r.dest.clone()) else {
+        let (Some(dialog), Some(dest)) = (r.dialog.as_mut(), r.dialog_dest.clone()) else {
             return;
         };
         let via = Via {
