@@ -114,6 +114,8 @@ pub struct MsrpUa {
     next: u64,
     /// The bodies of the NOTIFYs of the room's conference events.
     notifies: VecDeque<String>,
+    /// The SDP offer of the INVITE that joined (a re-INVITE sends it again).
+    offer: Vec<u8>,
     /// The read buffer, kept between reads.
     buf: Vec<u8>,
     /// Responses to the room's SENDs, written once a read is handled.
@@ -353,6 +355,7 @@ impl MsrpUa {
                 reports: VecDeque::new(),
                 next: 0,
                 notifies: VecDeque::new(),
+                offer: offer.clone(),
             }));
         }
         let tcp = TcpStream::connect(&addr)
@@ -398,6 +401,7 @@ impl MsrpUa {
             reports: VecDeque::new(),
             next: 0,
             notifies: VecDeque::new(),
+            offer,
             buf: vec![0u8; READ_BUF],
             answers: Vec::new(),
         };
@@ -912,6 +916,115 @@ impl MsrpUa {
                 .push_back(String::from_utf8_lossy(m.body()).into_owned());
         }
         Ok(None)
+    }
+
+    /// A request within the call: the next CSeq, To with the room's tag.
+    fn in_call(&mut self, method: &str) -> Result<SipMessage, HarnessError> {
+        let local = self
+            .sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        self.cseq += 1;
+        let mut m = sip_request(
+            method,
+            &self.room,
+            local,
+            (
+                &self.aor,
+                &self.room,
+                &self.call_id,
+                &self.from_tag,
+                self.cseq,
+            ),
+        )?;
+        m.remove_header("To");
+        m.push_header("To", &format!("<{}>;tag={}", self.room, self.to_tag))
+            .map_err(|e| err(e.to_string()))?;
+        Ok(m)
+    }
+
+    /// A re-INVITE with the joining offer again (RFC 3261 §14), and the
+    /// ACK of its 2xx; `to_tag` replaces the room's tag when given (a
+    /// call the room does not know). The status and the last URI of the
+    /// answer's MSRP path.
+    pub async fn reinvite(
+        &mut self,
+        to_tag: Option<&str>,
+    ) -> Result<(u16, Option<String>), HarnessError> {
+        let mut invite = self.in_call("INVITE")?;
+        if let Some(tag) = to_tag {
+            invite.remove_header("To");
+            invite
+                .push_header("To", &format!("<{}>;tag={tag}", self.room))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let local = self
+            .sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        for (n, v) in [
+            ("Contact", format!("<sip:ua@{local}>")),
+            ("Content-Type", "application/sdp".to_owned()),
+        ] {
+            invite.push_header(n, &v).map_err(|e| err(e.to_string()))?;
+        }
+        invite.set_body(self.offer.clone());
+        self.sip
+            .send_to(&invite.to_bytes(), self.focus)
+            .await
+            .map_err(|e| HarnessError::io("sending the re-INVITE", e))?;
+        let (status, bytes) = final_response(&self.sip, self.cseq).await?;
+        // RFC 3261 §13.2.2.4: the ACK of a 2xx is a request of its own
+        // with the INVITE's CSeq number.
+        let ack = {
+            let mut a = sip_request(
+                "ACK",
+                &self.room,
+                local,
+                (
+                    &self.aor,
+                    &self.room,
+                    &self.call_id,
+                    &self.from_tag,
+                    self.cseq,
+                ),
+            )?;
+            a.remove_header("To");
+            a.push_header("To", invite.get("To").unwrap_or_default())
+                .map_err(|e| err(e.to_string()))?;
+            a
+        };
+        if status == 200 {
+            self.sip
+                .send_to(&ack.to_bytes(), self.focus)
+                .await
+                .map_err(|e| HarnessError::io("sending ACK", e))?;
+        }
+        let path = sip::parse(&bytes)
+            .ok()
+            .and_then(|m| sdp::parse(m.body()).ok())
+            .and_then(|a| a.msrp.first().and_then(|m| m.path.last().cloned()));
+        Ok((status, path))
+    }
+
+    /// A CANCEL of the INVITE that joined (RFC 3261 §9.1: its Request-URI,
+    /// Call-ID, From, To and CSeq number), long answered: its status.
+    pub async fn cancel_join(&mut self) -> Result<u16, HarnessError> {
+        let local = self
+            .sip
+            .local_addr()
+            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
+        let cancel = sip_request(
+            "CANCEL",
+            &self.room,
+            local,
+            (&self.aor, &self.room, &self.call_id, &self.from_tag, 1),
+        )?;
+        self.sip
+            .send_to(&cancel.to_bytes(), self.focus)
+            .await
+            .map_err(|e| HarnessError::io("sending CANCEL", e))?;
+        Ok(final_response(&self.sip, 1).await?.0)
     }
 
     /// Leaves: BYE; its response's status.

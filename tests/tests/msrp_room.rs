@@ -38,6 +38,9 @@
 //! 9. A participant's `a=max-size` (RFC 4975 §8.6): a message larger than
 //!    it takes, whole or chunked, is not copied to it (the others get
 //!    it); smaller ones are.
+//! 10. A re-INVITE with the same offer gets the same answer and the
+//!    session goes on; one in a call the room does not know gets 481; a
+//!    CANCEL of the long-answered INVITE gets 200 and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -585,5 +588,34 @@ async fn a_message_over_a_participants_max_size_is_not_copied_to_it() {
     }
     carol.expect_no_text(&big, QUIET).await.unwrap();
     carol.expect_no_text(&chunked, QUIET).await.unwrap();
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_re_invite_keeps_the_session_and_a_late_cancel_changes_nothing() {
+    let port = free_port().unwrap();
+    let gw = gateway(port).await;
+    let join = |aor: &'static str| async move {
+        MsrpUa::join(focus(port), ROOM, aor, JoinOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{aor} joins: {e}"))
+    };
+    let mut alice = join("sip:alice@atlanta.example.com").await;
+    let mut bob = join("sip:bob@biloxi.example.com").await;
+    // RFC 3264 §8: the same offer again gets the same answer; the session
+    // does not move (RFC 3261 §14).
+    let (status, path) = alice.reinvite(None).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(path.as_deref(), Some(alice.focus_path()));
+    assert_eq!(alice.send(ROOM, "after the re-INVITE").await.unwrap(), 200);
+    bob.expect_text("after the re-INVITE").await.unwrap();
+    // A re-INVITE in a call the room does not know: 481 (RFC 3261 §12.2.2).
+    let (status, _) = bob.reinvite(Some("no-such-tag")).await.unwrap();
+    assert_eq!(status, 481);
+    // RFC 3261 §9.2: the INVITE was answered long ago; the CANCEL gets
+    // 200 and changes nothing.
+    assert_eq!(alice.cancel_join().await.unwrap(), 200);
+    assert_eq!(bob.send(ROOM, "still here").await.unwrap(), 200);
+    alice.expect_text("still here").await.unwrap();
     gw.shutdown().await.unwrap();
 }
