@@ -39,8 +39,8 @@
 //!    it takes, whole or chunked, is not copied to it (the others get
 //!    it); smaller ones are.
 //! 10. A re-INVITE with the same offer gets the same answer and the
-//!    session goes on; one in a call the room does not know gets 481; a
-//!    CANCEL of the long-answered INVITE gets 200 and changes nothing.
+//!     session goes on; one in a call the room does not know gets 481; a
+//!     CANCEL of the long-answered INVITE gets 200 and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
