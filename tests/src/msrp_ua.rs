@@ -976,8 +976,8 @@ impl MsrpUa {
         let (status, bytes) = final_response(&self.sip, self.cseq).await?;
         // RFC 3261 §13.2.2.4: the ACK of a 2xx is a request of its own
         // with the INVITE's CSeq number.
-        let ack = {
-            let mut a = sip_request(
+        if status == 200 {
+            let mut ack = sip_request(
                 "ACK",
                 &self.room,
                 local,
@@ -989,12 +989,9 @@ impl MsrpUa {
                     self.cseq,
                 ),
             )?;
-            a.remove_header("To");
-            a.push_header("To", invite.get("To").unwrap_or_default())
+            ack.remove_header("To");
+            ack.push_header("To", invite.get("To").unwrap_or_default())
                 .map_err(|e| err(e.to_string()))?;
-            a
-        };
-        if status == 200 {
             self.sip
                 .send_to(&ack.to_bytes(), self.focus)
                 .await
@@ -1029,26 +1026,7 @@ impl MsrpUa {
 
     /// Leaves: BYE; its response's status.
     pub async fn leave(mut self) -> Result<u16, HarnessError> {
-        let local = self
-            .sip
-            .local_addr()
-            .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
-        self.cseq += 1;
-        let mut bye = sip_request(
-            "BYE",
-            &self.room,
-            local,
-            (
-                &self.aor,
-                &self.room,
-                &self.call_id,
-                &self.from_tag,
-                self.cseq,
-            ),
-        )?;
-        bye.remove_header("To");
-        bye.push_header("To", &format!("<{}>;tag={}", self.room, self.to_tag))
-            .map_err(|e| err(e.to_string()))?;
+        let bye = self.in_call("BYE")?;
         self.sip
             .send_to(&bye.to_bytes(), self.focus)
             .await

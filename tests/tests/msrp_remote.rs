@@ -151,6 +151,18 @@ async fn wait_for_gateway_in_notify(bob: &mut MsrpUa, nick: &str) {
     }
 }
 
+/// F started with `config`, and bob (the test UA) in its room `room`.
+async fn focus_with_bob(config: &str, focus: SocketAddr, room: &str) -> (Gateway, MsrpUa) {
+    let f = Gateway::start(config, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.wait_connected("chat", WAIT).await.unwrap();
+    let bob = MsrpUa::join(focus, room, BOB, JoinOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    (f, bob)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
     cpimgate_e2e::init_logging();
@@ -164,13 +176,7 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
         free_port().unwrap(),
     );
     let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
-    let f = Gateway::start(&focus_config(f_sip, f_msrp), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    f.wait_connected("chat", WAIT).await.unwrap();
-    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    let (f, mut bob) = focus_with_bob(&focus_config(f_sip, f_msrp), focus, ROOM).await;
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
     assert_eq!(bob.subscribe().await.unwrap(), 200);
 
@@ -302,13 +308,7 @@ async fn the_gateway_joins_a_room_elsewhere_and_bridges_it_with_a_muc() {
     }
     // F again, on the same ports; bob first, then P through its proxy.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let f = Gateway::start(&focus_config(f_sip, f_msrp), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    f.wait_connected("chat", WAIT).await.unwrap();
-    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("bob joins again: {e}"));
+    let (f, mut bob) = focus_with_bob(&focus_config(f_sip, f_msrp), focus, ROOM).await;
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
     assert_eq!(bob.subscribe().await.unwrap(), 200);
     // carol takes the gateway's nickname meanwhile: it gets 425 and
@@ -439,13 +439,8 @@ async fn in_puppet_mode_each_occupant_is_a_participant_of_the_room_elsewhere() {
         free_port().unwrap(),
     );
     let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
-    let f = Gateway::start(&open_focus_config(f_sip, f_msrp, certs.path()), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    f.wait_connected("chat", WAIT).await.unwrap();
-    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    let (f, mut bob) =
+        focus_with_bob(&open_focus_config(f_sip, f_msrp, certs.path()), focus, ROOM).await;
     assert_eq!(bob.nickname("Bob").await.unwrap(), 200);
     assert_eq!(bob.subscribe().await.unwrap(), 200);
 
@@ -599,13 +594,7 @@ async fn a_puppet_the_room_refuses_leaves_its_member_relayed() {
         free_port().unwrap(),
     );
     let focus = SocketAddr::from(([127, 0, 0, 1], f_sip));
-    let f = Gateway::start(&focus_config(f_sip, f_msrp), Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    f.wait_connected("chat", WAIT).await.unwrap();
-    let mut bob = MsrpUa::join(focus, ROOM, BOB, JoinOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    let (f, mut bob) = focus_with_bob(&focus_config(f_sip, f_msrp), focus, ROOM).await;
     assert_eq!(bob.subscribe().await.unwrap(), 200);
     let (proxy, _gate) = forwarder(focus).await;
     let config = participant_config(p_sip, proxy, &xmpp).replace(
@@ -695,13 +684,7 @@ notify_interval_ms = 0
 rooms = [ {{ name = "room22" }} ]
 "#
     );
-    let f = Gateway::start(&f_config, Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    f.wait_connected("chat", WAIT).await.unwrap();
-    let mut bob = MsrpUa::join(focus, "sip:room22@127.0.0.1", BOB, JoinOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("bob joins: {e}"));
+    let (f, mut bob) = focus_with_bob(&f_config, focus, "sip:room22@127.0.0.1").await;
     assert_eq!(bob.subscribe().await.unwrap(), 200);
 
     let (front, seen) = recording_forwarder(focus).await;

@@ -1414,8 +1414,13 @@ impl Driver {
     /// puppet (made now if the sender has none yet, in puppet mode), else
     /// the gateway's participant.
     fn route(&mut self, main: usize, message: &Message) -> usize {
-        if !self.remotes[main].is_puppet_mode() {
+        let r = &self.remotes[main];
+        if !r.is_puppet_mode() {
             return main;
+        }
+        // Most messages come from a member with a puppet already.
+        if let Some(&p) = r.puppets.get(&message.from.address.to_string()) {
+            return p;
         }
         let member = Member {
             address: message.from.address.clone(),
