@@ -131,6 +131,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!(%local, "admin listener up: /healthz /readyz /metrics");
         Some(task)
     };
+    let trimmer = tokio::spawn(crate::memory::trim_when_idle(
+        Duration::from_millis(cfg.memory.trim_after_idle_ms),
+        admin_stop.subscribe(),
+    ));
     tracing::info!(gateway = %cfg.gateway.name, store = %cfg.store.path.display(), "cpimgate running");
 
     wait_for_signal().await?;
@@ -141,6 +145,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         pool.close().await;
     }
     let _ = admin_stop.send(true);
+    let _ = trimmer.await;
     if let Some(task) = admin {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }

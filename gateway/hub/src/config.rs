@@ -63,6 +63,8 @@ pub struct Config {
     pub log: LogSection,
     /// `[limits]`: parser limits.
     pub limits: LimitsSection,
+    /// `[memory]`: giving memory back after load.
+    pub memory: MemorySection,
     /// `[adapters.NAME]`: the adapter instances, by name.
     pub adapters: BTreeMap<String, AdapterSection>,
     /// `[[bridge]]`: rooms of several worlds federated into one conversation.
@@ -93,6 +95,24 @@ impl Default for GatewaySection {
         GatewaySection {
             name: "cpimgate".to_owned(),
             domains: Vec::new(),
+        }
+    }
+}
+
+/// `[memory]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// After a load, once the gateway has been idle this long (in
+    /// milliseconds), the allocator is asked to give the free memory it
+    /// keeps back to the system (see `memory.rs`). 0: never.
+    pub trim_after_idle_ms: u64,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        MemorySection {
+            trim_after_idle_ms: 2000,
         }
     }
 }

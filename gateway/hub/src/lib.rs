@@ -10,6 +10,7 @@
 //!   conversation) and 1:1 routes;
 //! * [`hub`]: the router and its per-adapter [`dispatch`]ers: fan-out,
 //!   loop prevention, retries, reports;
+//! * [`memory`]: giving memory back to the system after load;
 //! * [`ops`]: logs, `/healthz`, `/readyz`, `/metrics`;
 //! * [`inspect`]: what `cpimgate inspect` prints;
 //! * [`app`]: `cpimgate run`, tying it all together.
@@ -23,6 +24,7 @@ pub mod dispatch;
 pub mod history;
 pub mod hub;
 pub mod inspect;
+pub mod memory;
 pub mod ops;
 pub mod queue;
 pub mod routing;
