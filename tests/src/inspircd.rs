@@ -642,6 +642,8 @@ fn config_text(dir: &Path, port: u16, tls_port: Option<u16>, link: Option<&Link>
 <module name="ircv3_accounttag">
 <module name="namesx">
 <module name="uhnames">
+<module name="chanhistory">
+<chanhistory maxlines="2000" notice="no" prefixmsg="no" bots="yes">
 <module name="samode">
 <class name="all" commands="*" privs="*" usermodes="*" chanmodes="*">
 <type name="Admin" classes="all">

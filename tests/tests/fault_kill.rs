@@ -27,7 +27,11 @@
 //! * the MSRP participant `bob` sends 200 messages in the MSRP room, one
 //!   SEND at a time, for the IRC channel (and the MUC room); when his
 //!   session breaks with the crash he joins again once the gateway is
-//!   back.
+//!   back;
+//! * the IRC user `carol` says a line in the channel every 15 ms, before,
+//!   during and after the crash, until 60 lines after the restart, for
+//!   the MUC room (and the MSRP room). The channel keeps its history
+//!   (InspIRCd's chanhistory, mode `+H`).
 //!
 //! Once 330 are acknowledged, the gateway gets SIGKILL 2 ms after zoe's
 //! next burst is written (so it dies while busy with it); the test reads
@@ -42,6 +46,12 @@
 //! * **MSRP**: the `200` to the SEND (RFC 4975 §7.1.1; the room answers
 //!   it once the hub has the message on disk). A broken session or
 //!   another status is no acknowledgement.
+//! * **IRC**: the server took the line (the channel is the sender's only
+//!   peer; IRC tells a sender nothing of who read a line). So every line
+//!   carol said counts, also those said while the gateway was dead: the
+//!   restarted gateway must read them from the channel's history replay
+//!   on its join, and must not take again those it had stored before the
+//!   crash (their ids come from the IRCv3 `msgid`).
 //! * **XMPP MUC (component mode)**: the room's reflection of the message
 //!   to its sender (XEP-0045 §7.4: the room took it). The gateway is the
 //!   room, so its reflection is the only word the sender gets; an error
@@ -73,6 +83,10 @@
 //!   Any other repeat fails the test;
 //! * per SIP pager, for zoe and for bob, the messages arrived in the order
 //!   sent;
+//! * carol's lines: the bridge's record of what the gateway took (its
+//!   room history in the store, `[history] keep` raised for it) holds every line carol said, once, in the order
+//!   said; from there they are delivered like every other message of the
+//!   room;
 //! * the fault shows: the restarted gateway logs `queue opened` with as
 //!   many entries `pending` as the crash left, and `/readyz` answers 200.
 //!
@@ -89,14 +103,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cpimgate::history::{HistorySettings, HistoryStore};
 use cpimgate::queue::{Queue, QueueConfig};
+use cpimgate::routing::Routes;
 use cpimgate_e2e::gateway_process::GatewayProcess;
-use cpimgate_e2e::inspircd::{Inspircd, SERVER_NAME};
+use cpimgate_e2e::inspircd::{Inspircd, OPER_NAME, OPER_PASSWORD, SERVER_NAME};
 use cpimgate_e2e::irc_user::IrcUser;
 use cpimgate_e2e::msrp_ua::{JoinOptions, MsrpUa};
 use cpimgate_e2e::prosody::{COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, Prosody, free_port};
 use cpimgate_e2e::sip_pager::SipPager;
 use cpimgate_e2e::xmpp_user::{XmppUser, body, nick_of};
+use cpimgate_model::port::HistoryQuery;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_xmpp::parsers::message::{Message, MessageType};
@@ -118,6 +135,9 @@ const KILL_AFTER: usize = 330;
 const DOWN: Duration = Duration::from_millis(700);
 /// How long the gateway may take to be ready.
 const READY: Duration = Duration::from_secs(30);
+/// carol's lines after the restart, and the pause between two.
+const IRC_AFTER_RESTART: usize = 60;
+const IRC_PAUSE: Duration = Duration::from_millis(15);
 
 fn config(sip_port: u16, msrp_sip_port: u16, irc: SocketAddr, xmpp: &Prosody) -> String {
     format!(
@@ -132,6 +152,9 @@ path = "{{dir}}/gateway.sqlite"
 [queue]
 retry_base_ms = 50
 retry_max_ms = 500
+
+[history]
+keep = 5000
 
 [adapters.sip]
 kind = "sip"
@@ -323,6 +346,31 @@ async fn msrp_sender(
     (refused, broke)
 }
 
+/// carol says `irc-NNNN` in the channel every [`IRC_PAUSE`] until
+/// [`IRC_AFTER_RESTART`] lines after the gateway was started again. Each
+/// line the server took is acknowledged (see the module doc). How many
+/// she said, and carol, still connected (closing a connection with unread
+/// input resets it, and the server could lose her last lines).
+async fn irc_sender(mut carol: IrcUser, ledger: Shared, restarts: Restarts) -> (usize, IrcUser) {
+    let mut restart_at = None;
+    let mut i = 0;
+    while i < 5000 {
+        let text = format!("irc-{i:04}");
+        ledger.lock().unwrap().sent.insert(text.clone());
+        carol
+            .say("#test", &text)
+            .await
+            .unwrap_or_else(|e| panic!("the IRC server takes carol's line: {e}"));
+        ledger.lock().unwrap().acked.insert(text);
+        i += 1;
+        if *restarts.borrow() > 0 && i >= *restart_at.get_or_insert(i) + IRC_AFTER_RESTART {
+            break;
+        }
+        tokio::time::sleep(IRC_PAUSE).await;
+    }
+    (i, carol)
+}
+
 /// `text` without ANSI colour escapes (the gateway's human log format).
 fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -458,6 +506,25 @@ async fn acknowledged_messages_survive_kill_9() {
         .unwrap();
     zoe.join_muc(&room, "zoe").await.unwrap();
     zoe.clear();
+    // carol keeps the channel's history: +H, set as an operator.
+    let mut carol = IrcUser::connect(irc.addr(), "carol").await.unwrap();
+    carol.join("#test").await.unwrap();
+    carol
+        .send(&format!("OPER {OPER_NAME} {OPER_PASSWORD}"))
+        .await
+        .unwrap();
+    carol
+        .expect("the oper reply (381)", |l| l.command == "381")
+        .await
+        .unwrap();
+    carol.send("SAMODE #test +H 2000:1h").await.unwrap();
+    carol
+        .expect("mode +H on #test", |l| {
+            l.command == "MODE" && l.param(0) == "#test" && l.param(1).starts_with("+H")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the channel must keep its history: {e}"));
+    carol.clear();
 
     let ledger = Shared::default();
     let acks = Arc::new(AtomicUsize::new(0));
@@ -472,6 +539,7 @@ async fn acknowledged_messages_survive_kill_9() {
         acks.clone(),
         restarts.clone(),
     ));
+    let irc_said = tokio::spawn(irc_sender(carol, ledger.clone(), restarts.clone()));
     let crash = Crash {
         pid: gw.pid().expect("the gateway runs"),
         fired: Arc::new(AtomicBool::new(false)),
@@ -524,6 +592,7 @@ async fn acknowledged_messages_survive_kill_9() {
     }
     let (muc_errors, muc_silent) = muc.await.unwrap();
     let (msrp_refused, msrp_broke) = msrp.await.unwrap();
+    let (irc_said, _carol) = irc_said.await.unwrap();
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
 
     // What arrived: all the XMPP user got, then all the IRC user got.
@@ -547,10 +616,55 @@ async fn acknowledged_messages_survive_kill_9() {
         Some((text.to_owned(), String::new()))
     })
     .await;
+    // carol's lines, from the bridge's record of what the gateway took
+    // (its history, in the store; read through read-only connections
+    // beside the running gateway, as its own readers do).
+    let record = HistoryStore::open(
+        &gw.dir().join("gateway.sqlite"),
+        Routes::default(),
+        HistorySettings {
+            keep: 5000,
+            max_age: Duration::from_secs(3600),
+        },
+    );
+    let irc_history: Vec<(String, String)> = record
+        .recent_of_bridge(
+            "test",
+            &HistoryQuery {
+                max_messages: 5000,
+                since: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the bridge's history reads: {e}"))
+        .into_iter()
+        .filter_map(|m| {
+            let text = m.body.as_text()?.to_owned();
+            text.starts_with("irc-").then(|| (text, m.id.to_string()))
+        })
+        .collect();
+    record.close().await;
+    let irc_repeats: Vec<String> = {
+        let mut count: BTreeMap<&String, usize> = BTreeMap::new();
+        for (t, _) in &irc_history {
+            *count.entry(t).or_default() += 1;
+        }
+        count
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(t, n)| format!("{t} ×{n}"))
+            .collect()
+    };
+    let irc_arrived = irc_history
+        .iter()
+        .map(|(t, _)| t)
+        .collect::<BTreeSet<_>>()
+        .len();
+
     // Text → the ids of its copies, in arrival order.
     let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (t, id) in sip.into_iter().chain(irc) {
+    for (t, id) in sip.into_iter().chain(irc).chain(irc_history) {
         got.entry(t.clone()).or_default().push(id);
         order.push(t);
     }
@@ -608,8 +722,8 @@ async fn acknowledged_messages_survive_kill_9() {
          never acknowledged); {} entries in the store after the crash, {} of them \
          delivered again after the restart; SIP statuses {statuses:?} (0 = no answer); \
          MUC errors {muc_errors}, unanswered {muc_silent}; MSRP statuses other than 200 \
-         {msrp_refused:?}, broken SENDs {msrp_broke}; `queue opened` pending = \
-         {pending_logged:?}",
+         {msrp_refused:?}, broken SENDs {msrp_broke}; IRC lines said {irc_said}, in the \
+         room's history {irc_arrived}; `queue opened` pending = {pending_logged:?}",
         ledger.sent.len(),
         ledger.acked.len(),
         acked_before,
@@ -630,6 +744,10 @@ async fn acknowledged_messages_survive_kill_9() {
         "messages arrived more than once, and not as one redelivery of what the crash \
          left in flight: {:?}\n{summary}",
         bad_repeats.iter().take(20).collect::<Vec<_>>()
+    );
+    assert!(
+        irc_repeats.is_empty(),
+        "lines of carol the gateway took more than once: {irc_repeats:?}\n{summary}"
     );
     assert!(unknown.is_empty(), "never sent: {unknown:?}");
     assert!(

@@ -21,6 +21,14 @@
 //! * Netsplits: a QUIT with a netsplit reason is held for
 //!   `netsplit_hold_secs`; a JOIN of the same nick meanwhile cancels both,
 //!   so the other worlds do not see a flood of leaves and joins.
+//! * What was said while the gateway was away (relay mode): a channel
+//!   message's id comes from its IRCv3 `msgid`, and the history a server
+//!   replays on join (a `chathistory` batch, e.g. InspIRCd's chanhistory
+//!   with channel mode `+H`) is handed to the hub from the time of the
+//!   channel's newest message in the bridge's history on. The hub drops
+//!   what it already took (same id), so what the gateway missed (while
+//!   disconnected, or killed between reading a line and storing it)
+//!   arrives once.
 //!
 //! [`Link`] and [`Conn`] are one connection's I/O and state, shared by the
 //! gateway's connection and the puppets.
@@ -32,10 +40,11 @@ use std::time::Duration;
 use cpimgate_mappings::MappingStore;
 use cpimgate_model::event::RoomEventKind;
 use cpimgate_model::port::{
-    AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind, Inbound,
-    Outbound, Reply,
+    AdapterContext, AdapterError, AdapterStatus, DeliveryOutcome, Failure, FailureKind,
+    HistoryQuery, Inbound, Outbound, Reply,
 };
-use cpimgate_model::{Message, RoomEvent};
+use cpimgate_model::time::Timestamp;
+use cpimgate_model::{Message, RoomEvent, RoomRef};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -67,6 +76,15 @@ pub(crate) const QUIT_WAIT: Duration = Duration::from_secs(2);
 const PUPPET_REPORTS: usize = 1024;
 /// Commands waiting for one puppet connection.
 const PUPPET_COMMANDS: usize = 256;
+/// How far back in the bridge's history the newest message of a channel
+/// is looked for (see [`Driver::recovery_marks`]).
+const RECOVERY_LOOKBACK: usize = 1000;
+/// How long the history may take to answer before joining goes on
+/// without recovery.
+const HISTORY_WAIT: Duration = Duration::from_secs(2);
+/// The nicks the session tries before giving up (see `Session`), all of
+/// which may be the gateway's own.
+const NICK_TRIES: usize = 51;
 
 enum Ended {
     Shutdown,
@@ -116,6 +134,7 @@ pub async fn run(
         puppets,
         held: HashMap::new(),
         rejoin: Vec::new(),
+        recover_since: HashMap::new(),
     };
     d.set_status(AdapterStatus::Disconnected).await?;
     let mut attempt: u32 = 0;
@@ -302,6 +321,9 @@ struct Driver {
     held: HashMap<String, (Instant, Vec<RoomEvent>)>,
     /// Channels to rejoin after a kick, and when.
     rejoin: Vec<(Instant, String)>,
+    /// Relay mode: folded channel → the time from which its history
+    /// replay may hold messages the gateway missed (see the module doc).
+    recover_since: HashMap<String, Timestamp>,
 }
 
 impl Driver {
@@ -446,6 +468,10 @@ impl Driver {
                         p.puppets.set_isupport(c.session.isupport());
                     }
                     let channels: Vec<String> = self.relay.channels().map(str::to_owned).collect();
+                    if self.puppets.is_none() {
+                        self.recover_since =
+                            self.recovery_marks(c.session.isupport(), &channels).await;
+                    }
                     for ch in channels {
                         c.session.join(&ch);
                     }
@@ -540,10 +566,83 @@ impl Driver {
             }
             return Ok(());
         }
-        let Some(message) = self.relay.inbound(p, &isupport) else {
+        let message = if p.history {
+            let Some(since) = self.recover_since.get(&cpimgate_mappings::casefold(
+                isupport.casemapping,
+                &p.target,
+            )) else {
+                return Ok(());
+            };
+            // The gateway's own lines (under any nick it may have had:
+            // a killed gateway's connection lingers and keeps the nick).
+            let own = |n: &str| {
+                crate::proto::nick::candidates(&self.cfg.nick, isupport.nicklen)
+                    .take(NICK_TRIES)
+                    .any(|c| isupport.same(&c, n))
+            };
+            let m = self.relay.recovered(p, &isupport, *since, own);
+            if let Some(m) = &m {
+                tracing::debug!(adapter = %self.ctx.name, channel = %p.target, id = %m.id, "irc: a message of the history replay, to the hub (dropped there if taken before)");
+            }
+            m
+        } else {
+            self.relay.inbound(p, &isupport)
+        };
+        let Some(message) = message else {
             return Ok(());
         };
         self.message_to_hub(message).await
+    }
+
+    /// Per channel (folded), the time from which its history replay is
+    /// taken as possibly missed: that of the channel's newest message in
+    /// the bridge's history, else of the bridge's newest message. A bridge
+    /// without history (new, or `history.enabled = false`) gets none:
+    /// nothing said before the bridge existed is replayed into it.
+    fn recovery_marks(
+        &self,
+        isupport: &ISupport,
+        channels: &[String],
+    ) -> impl Future<Output = HashMap<String, Timestamp>> + Send + 'static {
+        let rooms: Vec<(String, RoomRef)> = channels
+            .iter()
+            .filter_map(|ch| {
+                let room = self.relay.room(isupport, ch)?;
+                Some((cpimgate_mappings::casefold(isupport.casemapping, ch), room))
+            })
+            .collect();
+        let history = self.ctx.history.clone();
+        let adapter = self.ctx.name.clone();
+        async move {
+            let mut out = HashMap::new();
+            for (key, room) in rooms {
+                let query = HistoryQuery {
+                    max_messages: RECOVERY_LOOKBACK,
+                    since: None,
+                };
+                let recent = match tokio::time::timeout(HISTORY_WAIT, history.recent(&room, query))
+                    .await
+                {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        tracing::warn!(%adapter, room = %room.address, "irc: no history to start recovery from: {e}");
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::warn!(%adapter, room = %room.address, "irc: the history did not come in time; no recovery");
+                        continue;
+                    }
+                };
+                let newest_here = recent
+                    .iter()
+                    .rev()
+                    .find(|m| m.room.as_ref().is_some_and(|r| r.address == room.address));
+                if let Some(t) = newest_here.or(recent.last()).and_then(|m| m.datetime) {
+                    out.insert(key, t);
+                }
+            }
+            out
+        }
     }
 
     /// What the hub hands over; `c` is the gateway's connection when it is

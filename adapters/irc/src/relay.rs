@@ -135,10 +135,47 @@ impl Relay {
             NameAddr::new(room.address.clone()),
             &text,
         );
-        m.id = MessageId::random();
+        m.id = self.id_of(p);
         m.datetime = Some(datetime);
         m.room = Some(room);
         Some(m)
+    }
+
+    /// A channel message of a history replay (`chathistory` batch) the
+    /// gateway may have missed: said at `since` or later (less a second:
+    /// servers replay times cut to whole seconds), with a `msgid`, and
+    /// not by the gateway itself (`own`). The id comes from the msgid, as
+    /// for the live copy, so the hub drops the copies it already took
+    /// (`queue_seen`). `None` otherwise.
+    pub fn recovered(
+        &self,
+        p: &Privmsg,
+        isupport: &ISupport,
+        since: Timestamp,
+        own: impl Fn(&str) -> bool,
+    ) -> Option<Message> {
+        let said = Timestamp::parse_rfc3339(p.time.as_deref()?).ok()?;
+        if !p.history || p.echo || p.msgid.is_none() || own(&p.from) {
+            return None;
+        }
+        if said.plus(std::time::Duration::from_secs(1)) <= since {
+            return None;
+        }
+        let live = Privmsg {
+            history: false,
+            ..p.clone()
+        };
+        self.inbound(&live, isupport)
+    }
+
+    /// The gateway-wide id of an IRC message: from its IRCv3 `msgid`
+    /// (unique per network), so that a copy seen again (a history replay)
+    /// is known as such; random without one.
+    fn id_of(&self, p: &Privmsg) -> MessageId {
+        match &p.msgid {
+            Some(id) => MessageId(format!("irc:{}:{id}", self.network)),
+            None => MessageId::random(),
+        }
     }
 
     pub(crate) fn event(&self, room: RoomRef, kind: RoomEventKind) -> RoomEvent {
@@ -360,7 +397,7 @@ impl Relay {
             to,
             &text,
         );
-        m.id = MessageId::random();
+        m.id = self.id_of(p);
         m.datetime = Some(datetime_of(p));
         m.private = room.is_some();
         m.room = room;
@@ -506,6 +543,52 @@ mod tests {
         let mut h = privmsg("a", "#test", "x");
         h.history = true;
         assert!(r.inbound(&h, &is).is_none());
+    }
+
+    #[test]
+    fn history_replays_are_taken_from_the_mark_on_under_their_msgid() {
+        let r = Relay::new("irc", &cfg());
+        let is = ISupport::default();
+        let live = r.inbound(&privmsg("alice", "#test", "hi"), &is).unwrap();
+        // The id comes from the msgid: a copy seen again is known.
+        assert_eq!(live.id.as_str(), "irc:irc.localhost:m1");
+        let mark = Timestamp::parse_rfc3339("2026-11-22T05:09:25.659Z").unwrap();
+        let mut h = privmsg("alice", "#test", "hi");
+        h.history = true;
+        // InspIRCd's chanhistory replays times cut to the second.
+        h.time = Some("2026-11-22T05:09:25.000Z".into());
+        let again = r.recovered(&h, &is, mark, |_| false).unwrap();
+        assert_eq!(again.id, live.id);
+        assert_eq!(again.body, live.body);
+        assert_eq!(again.room, live.room);
+        // Said a second or more before the mark: not taken.
+        h.time = Some("2026-11-22T05:09:24.600Z".into());
+        assert!(r.recovered(&h, &is, mark, |_| false).is_none());
+        h.time = Some("2026-11-22T05:10:00Z".into());
+        assert!(r.recovered(&h, &is, mark, |_| false).is_some());
+        // The gateway's own lines, lines without msgid or time, and live
+        // lines are not taken as recovered.
+        assert!(r.recovered(&h, &is, mark, |n| n == "alice").is_none());
+        let no_id = Privmsg {
+            msgid: None,
+            ..h.clone()
+        };
+        assert!(r.recovered(&no_id, &is, mark, |_| false).is_none());
+        let no_time = Privmsg {
+            time: None,
+            ..h.clone()
+        };
+        assert!(r.recovered(&no_time, &is, mark, |_| false).is_none());
+        let not_history = Privmsg {
+            history: false,
+            ..h.clone()
+        };
+        assert!(r.recovered(&not_history, &is, mark, |_| false).is_none());
+        // Without a msgid a live line gets a random id.
+        let plain = Privmsg::plain("alice", "#test", "x");
+        let a = r.inbound(&plain, &is).unwrap();
+        let b = r.inbound(&plain, &is).unwrap();
+        assert_ne!(a.id, b.id);
     }
 
     fn from_other_world(text: &str, to: &str) -> Message {
