@@ -81,6 +81,12 @@ pub struct IrcConfig {
     /// The longest wait between reconnection attempts, in seconds.
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_secs: u64,
+    /// How long one write to the server may take, in
+    /// milliseconds, before the connection is given up and made again (a
+    /// server that stopped reading would otherwise hold it forever). `0`:
+    /// no limit.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
     /// How users of other worlds appear on IRC: `relay` (the gateway's one
     /// connection posts `<Nick> text`) or `puppet` (a connection per user
     /// present in a bridged channel, with that user's nick).
@@ -160,6 +166,10 @@ fn default_netsplit_hold() -> u64 {
 
 fn default_reconnect_max() -> u64 {
     60
+}
+
+fn default_write_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_puppet_rate() -> f64 {

@@ -9,6 +9,7 @@
 //! server = "127.0.0.1:5347"    # the XMPP server's component port
 //! history_on_join = 20         # room messages sent to a user who joins (XEP-0045 §7.2.15)
 //! receipt_wait = 5.0           # seconds to wait for an XEP-0184 receipt; 0: none
+//! write_timeout_ms = 30000     # a write stuck this long cuts the connection; 0: never
 //!
 //! [adapters.xmpp-remote]
 //! kind = "xmpp"
@@ -58,6 +59,12 @@ pub struct ComponentConfig {
     /// receipt.
     #[serde(default = "default_receipt_wait")]
     pub receipt_wait: f64,
+    /// How long one write to the server may take, in
+    /// milliseconds, before the connection is cut (reset) and made again:
+    /// a server that stopped reading (hung, stopped) would otherwise hold
+    /// the adapter forever. `0`: no limit.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
 }
 
 impl ComponentConfig {
@@ -169,6 +176,10 @@ fn default_history_on_join() -> usize {
 
 fn default_receipt_wait() -> f64 {
     5.0
+}
+
+fn default_write_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_true() -> bool {

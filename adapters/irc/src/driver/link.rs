@@ -123,10 +123,27 @@ impl Link {
         }
     }
 
-    /// Write what the session and flood control let go now.
+    /// Write what the session and flood control let go now. A write that
+    /// does not complete within the write timeout fails: the
+    /// server does not read, and the connection is given up.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         self.conn.drain_session();
-        self.conn.write_ready(&mut self.writer).await
+        let limit = self.conn.write_timeout;
+        let write = self.conn.write_ready(&mut self.writer);
+        if limit.is_zero() {
+            return write.await;
+        }
+        tokio::time::timeout(limit, write)
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the server does not read: a write did not complete within {} ms",
+                        limit.as_millis()
+                    ),
+                ))
+            })
     }
 
     /// Whether registration takes too long.
@@ -192,6 +209,8 @@ pub(crate) struct Conn {
     /// and the longest host the server allows until we know better.
     pub(crate) user_len: usize,
     pub(crate) host_len: usize,
+    /// How long one write may take (`write_timeout_ms`).
+    write_timeout: Duration,
 }
 
 impl Conn {
@@ -210,6 +229,7 @@ impl Conn {
             ping_sent: false,
             user_len,
             host_len: 64,
+            write_timeout: Duration::from_millis(cfg.write_timeout_ms),
         }
     }
 

@@ -16,6 +16,17 @@
 //! the core gives its [`Output::Answer`]. The core's receipt deadlines
 //! are the one timer besides the reconnect.
 //!
+//! A write that does not complete within `write_timeout_ms` (a server that
+//! stopped reading: hung, or stopped with SIGSTOP) cuts the connection:
+//! without it the loop would wait in the write forever, reading nothing,
+//! and the stream's own read timeouts would never fire. The cut is a
+//! reset (SO_LINGER 0 on a copy of the socket kept by the connector):
+//! closed gracefully, the kernel would go on sending what is queued once
+//! the server reads again, and those stanzas, failed here and sent again
+//! after the reconnect, would arrive twice. (What the server's kernel had
+//! already received may still be read by it: those deliveries are sent
+//! again too, at least once, as after any broken connection.)
+//!
 //! A delivery without a receipt to wait for is *accepted* only once the
 //! server has shown that it processed it ([`Barrier`]): bytes written to
 //! the socket are not yet the server's. When the stream breaks right
@@ -27,6 +38,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,12 +66,68 @@ use crate::config::ComponentConfig;
 
 type Conn = Component<NoDelayConnector>;
 
+/// A copy of the socket of the connection made last, so that it can be
+/// reset (tokio-xmpp keeps the stream to itself).
+type SocketCopy = Arc<std::sync::Mutex<Option<OwnedFd>>>;
+
 /// Plain TCP to the server's component port, as tokio-xmpp's
 /// `TcpServerConnector`, with Nagle off: a stanza goes out at once instead
 /// of waiting for the previous one's ACK (the client-mode benchmark showed
-/// Nagle in the added p99 latency).
+/// Nagle in the added p99 latency). It keeps a copy of the socket in
+/// `.1`.
 #[derive(Debug, Clone)]
-struct NoDelayConnector(DnsConfig);
+struct NoDelayConnector(DnsConfig, SocketCopy);
+
+/// Forget the socket copy of a connection that is gone; with `reset`, the
+/// connection's close becomes a reset (RST) rather than a FIN after what
+/// is queued. The connection itself must be dropped too.
+fn drop_socket_copy(copy: &SocketCopy, reset: bool) {
+    let fd = copy.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(fd) = fd
+        && reset
+    {
+        let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// `write`, given at most `limit` (none when zero); the error says why.
+async fn within<E: std::fmt::Display>(
+    limit: Duration,
+    write: impl Future<Output = Result<(), E>>,
+) -> Result<(), WriteError> {
+    let result = if limit.is_zero() {
+        Ok(write.await)
+    } else {
+        tokio::time::timeout(limit, write).await
+    };
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(WriteError::Failed(e.to_string())),
+        Err(_) => Err(WriteError::Stuck(limit)),
+    }
+}
+
+/// Why a write to the server failed.
+#[derive(Debug)]
+enum WriteError {
+    /// The stream failed.
+    Failed(String),
+    /// No progress within the write timeout: the server does not read.
+    Stuck(Duration),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Failed(e) => f.write_str(e),
+            WriteError::Stuck(d) => write!(
+                f,
+                "the server does not read: a write did not complete within {} ms",
+                d.as_millis()
+            ),
+        }
+    }
+}
 
 impl tokio_xmpp::connect::ServerConnector for NoDelayConnector {
     type Stream = tokio::io::BufStream<tokio::net::TcpStream>;
@@ -78,6 +146,8 @@ impl tokio_xmpp::connect::ServerConnector for NoDelayConnector {
     > {
         let tcp = self.0.resolve().await?;
         tcp.set_nodelay(true)?;
+        let copy = tcp.as_fd().try_clone_to_owned()?;
+        *self.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(copy);
         let header = tokio_xmpp::xmlstream::StreamHeader {
             to: Some(std::borrow::Cow::Borrowed(jid.domain().as_str())),
             from: None,
@@ -190,13 +260,18 @@ impl Barrier {
     }
 
     /// Send a barrier for what was written, unless one is in flight.
-    /// `false` when sending failed (the connection is lost).
-    async fn send(&mut self, conn: &mut Option<Conn>, domain: &str) -> bool {
+    /// An error when sending failed (the connection is lost).
+    async fn send(
+        &mut self,
+        conn: &mut Option<Conn>,
+        domain: &str,
+        limit: Duration,
+    ) -> Result<(), WriteError> {
         if self.in_flight.is_some() || self.written.is_empty() {
-            return true;
+            return Ok(());
         }
         let Some(c) = conn.as_mut() else {
-            return false;
+            return Err(WriteError::Failed("not connected".into()));
         };
         self.sent += 1;
         let id = format!("{BARRIER_PREFIX}{}", self.sent);
@@ -205,18 +280,18 @@ impl Barrier {
             for r in self.written.drain(..) {
                 let _ = r.send(DeliveryOutcome::Accepted);
             }
-            return true;
+            return Ok(());
         };
         let iq = Iq::from_get(id.clone(), Ping)
             .with_to(me.clone())
             .with_from(me);
-        let ok = c.send(tokio_xmpp::Stanza::Iq(iq)).await.is_ok();
+        let sent = within(limit, c.send(tokio_xmpp::Stanza::Iq(iq))).await;
         self.in_flight = Some((
             id,
             std::mem::take(&mut self.written),
             Instant::now() + BARRIER_TIMEOUT,
         ));
-        ok
+        sent
     }
 }
 
@@ -259,13 +334,14 @@ fn split_server(server: &str) -> Result<(String, u16), AdapterError> {
     Ok((host.to_owned(), port))
 }
 
-fn connect(domain: &str, secret: &str, host: &str, port: u16) -> Connecting {
+fn connect(domain: &str, secret: &str, host: &str, port: u16, copy: &SocketCopy) -> Connecting {
     let (domain, secret, host) = (domain.to_owned(), secret.to_owned(), host.to_owned());
+    let copy = copy.clone();
     Box::pin(async move {
         Component::new_with_connector(
             &domain,
             &secret,
-            NoDelayConnector(DnsConfig::no_srv(&host, port)),
+            NoDelayConnector(DnsConfig::no_srv(&host, port), copy),
             Timeouts::tight(),
         )
         .await
@@ -306,9 +382,11 @@ pub async fn run(
         .with_history_on_join(config.history_on_join)
         .with_receipt_wait(receipt_wait);
     let history = ctx.history.clone();
+    let write_limit = Duration::from_millis(config.write_timeout_ms);
+    let copy = SocketCopy::default();
     let mut conn: Option<Conn> = None;
     let mut pending_connect: Option<Connecting> =
-        Some(connect(&config.domain, &config.secret, &host, port));
+        Some(connect(&config.domain, &config.secret, &host, port, &copy));
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Backoff::default();
     let mut w = Waiting::default();
@@ -317,12 +395,13 @@ pub async fn run(
 
     loop {
         let mut lost = false;
+        let mut why: Option<WriteError> = None;
         tokio::select! {
             _ = ctx.shutdown.changed() => {
                 core.handle_shutdown();
                 // The goodbye: unavailable presences, then the stream's end.
                 let _ = tokio::time::timeout(GOODBYE, async {
-                    flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+                    let _ = flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await;
                     if let Some(c) = conn.as_mut() {
                         let _ = c.send_end().await;
                     }
@@ -348,12 +427,12 @@ pub async fn run(
             }
             _ = sleep_until(retry_at) => {
                 retry_at = None;
-                pending_connect = Some(connect(&config.domain, &config.secret, &host, port));
+                pending_connect = Some(connect(&config.domain, &config.secret, &host, port, &copy));
             }
             s = next_stanza(&mut conn) => match s {
                 Some(tokio_xmpp::Stanza::Iq(iq)) if barrier.is_ours(&iq) => {
                     barrier.pass();
-                    lost = !barrier.send(&mut conn, &config.domain).await;
+                    lost = failed(barrier.send(&mut conn, &config.domain, write_limit).await, &mut why);
                 }
                 Some(stanza) => core.handle_stanza(stanza, Timestamp::now()),
                 None => lost = true,
@@ -361,7 +440,7 @@ pub async fn run(
             _ = sleep_until(barrier.deadline()) => {
                 tracing::warn!(adapter = %ctx.name, "the server did not return a barrier in {BARRIER_TIMEOUT:?}; taking what was sent before it as accepted");
                 barrier.pass();
-                lost = !barrier.send(&mut conn, &config.domain).await;
+                lost = failed(barrier.send(&mut conn, &config.domain, write_limit).await, &mut why);
             }
             out = ctx.outbound.recv() => match out {
                 Some(Outbound::Deliver { message, reply }) => {
@@ -371,7 +450,7 @@ pub async fn run(
                     } else {
                         match core.handle_deliver(&message, Instant::now().into_std()) {
                             Ok(Delivery::Sent) => {
-                                lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+                                lost = failed(flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await, &mut why);
                                 if lost {
                                     let _ = reply.send(broke());
                                 } else {
@@ -379,12 +458,12 @@ pub async fn run(
                                     // processed it; only a receipt would
                                     // say more.
                                     barrier.written.push(reply);
-                                    lost = !barrier.send(&mut conn, &config.domain).await;
+                                    lost = failed(barrier.send(&mut conn, &config.domain, write_limit).await, &mut why);
                                 }
                             }
                             Ok(Delivery::AwaitingReceipt(token)) => {
                                 w.replies.insert(token, reply);
-                                lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+                                lost = failed(flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await, &mut why);
                                 if lost && let Some(reply) = w.replies.remove(&token) {
                                     let _ = reply.send(broke());
                                 }
@@ -411,7 +490,19 @@ pub async fn run(
             }
         }
         if !lost {
-            lost = !flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+            lost = failed(
+                flush(
+                    &mut core,
+                    &mut conn,
+                    &ctx,
+                    &mappings,
+                    &history,
+                    &mut w,
+                    write_limit,
+                )
+                .await,
+                &mut why,
+            );
         }
         // The stanzas of this turn sit in the stream's buffer (see
         // `flush`); they go to the socket when the hub has nothing more
@@ -423,19 +514,38 @@ pub async fn run(
         turns_unwritten += 1;
         if !lost && (ctx.outbound.is_empty() || turns_unwritten >= WRITE_EVERY) {
             turns_unwritten = 0;
-            if let Some(c) = conn.as_mut()
-                && let Err(e) = SinkExt::<tokio_xmpp::Stanza>::flush(c).await
-            {
-                tracing::warn!(adapter = %ctx.name, "writing to the server failed: {e}");
-                lost = true;
+            if let Some(c) = conn.as_mut() {
+                lost = failed(
+                    within(write_limit, SinkExt::<tokio_xmpp::Stanza>::flush(c)).await,
+                    &mut why,
+                );
             }
         }
         if lost {
-            tracing::warn!(adapter = %ctx.name, "component connection lost");
+            let stuck = matches!(why, Some(WriteError::Stuck(_)));
+            match &why {
+                Some(e @ WriteError::Stuck(_)) => {
+                    tracing::warn!(adapter = %ctx.name, server = %config.server, "cutting the component connection (reset): {e}");
+                }
+                Some(e) => {
+                    tracing::warn!(adapter = %ctx.name, "component connection lost: writing failed: {e}")
+                }
+                None => tracing::warn!(adapter = %ctx.name, "component connection lost"),
+            }
+            drop_socket_copy(&copy, stuck);
             conn = None;
             barrier.fail();
             core.handle_disconnect();
-            flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w).await;
+            let _ = flush(
+                &mut core,
+                &mut conn,
+                &ctx,
+                &mappings,
+                &history,
+                &mut w,
+                write_limit,
+            )
+            .await;
             status(&ctx, AdapterStatus::Disconnected).await?;
             retry_at = Some(Instant::now() + backoff.next());
         }
@@ -449,8 +559,8 @@ async fn status(ctx: &AdapterContext, s: AdapterStatus) -> Result<(), AdapterErr
         .map_err(|_| AdapterError::HubGone)
 }
 
-/// Drain the core's outputs. Returns `false` when sending on the
-/// connection failed (the connection is then lost).
+/// Drain the core's outputs. An error when sending on the connection
+/// failed (the connection is then lost; what follows is not sent).
 async fn flush<D: super::core::Directory>(
     core: &mut Core<D>,
     conn: &mut Option<Conn>,
@@ -458,17 +568,15 @@ async fn flush<D: super::core::Directory>(
     mappings: &MappingStore,
     history: &Arc<dyn History>,
     w: &mut Waiting,
-) -> bool {
-    let mut ok = true;
+    write_limit: Duration,
+) -> Result<(), WriteError> {
+    let mut ok = Ok(());
     while let Some(o) = core.poll_output() {
         match o {
             // Into the stream's buffer; the loop writes it out.
             Output::Transmit(s) => match conn.as_mut() {
-                Some(c) if ok => {
-                    if let Err(e) = c.feed(*s).await {
-                        tracing::warn!(adapter = %ctx.name, "sending a stanza failed: {e}");
-                        ok = false;
-                    }
+                Some(c) if ok.is_ok() => {
+                    ok = within(write_limit, c.feed(*s)).await;
                 }
                 _ => tracing::debug!(adapter = %ctx.name, "not connected; stanza dropped"),
             },
@@ -543,6 +651,17 @@ async fn flush<D: super::core::Directory>(
         }
     }
     ok
+}
+
+/// Whether `r` failed; its error kept in `why` (the first one).
+fn failed(r: Result<(), WriteError>, why: &mut Option<WriteError>) -> bool {
+    match r {
+        Ok(()) => false,
+        Err(e) => {
+            why.get_or_insert(e);
+            true
+        }
+    }
 }
 
 #[cfg(test)]
