@@ -31,9 +31,14 @@ macro_rules! with_pool {
 /// The hub's queue keeps its own (200..299) in the same `_sqlx_migrations`
 /// table, so versions applied by the other migrator must not be an error.
 fn migrator() -> sqlx::migrate::Migrator {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.set_ignore_missing(true);
-    migrator
+    crate::embedded_migrator(&[
+        (
+            "100_identities.sql",
+            include_str!("../migrations/100_identities.sql"),
+        ),
+        ("101_rooms.sql", include_str!("../migrations/101_rooms.sql")),
+        ("102_nicks.sql", include_str!("../migrations/102_nicks.sql")),
+    ])
 }
 
 /// Everything the cache is built from.

@@ -82,7 +82,7 @@
 //! if missing, WAL journal). The hub may share that file with its durable
 //! queue ([`MappingStore::open_pool`], [`MappingStore::sqlite_pool`]). Both use
 //! sqlx's `_sqlx_migrations` table with their own migrators: this crate's
-//! migrations (`mappings/migrations/`, embedded with `sqlx::migrate!`) are
+//! migrations (`mappings/migrations/`, embedded with `include_str!`, see `embedded_migrator`) are
 //! numbered 100..199 and the queue's 200..299, and each migrator runs with
 //! `ignore_missing` so the other's versions are not an error.
 //!
@@ -117,11 +117,15 @@ mod db;
 mod error;
 mod identity_id;
 #[cfg(feature = "store")]
+mod migrations;
+#[cfg(feature = "store")]
 mod store;
 
 pub use alias::{Alias, NickScope, RoomAlias};
 pub use casefold::{CaseMapping, casefold, nick_key};
 pub use error::MappingError;
 pub use identity_id::IdentityId;
+#[cfg(feature = "store")]
+pub use migrations::embedded_migrator;
 #[cfg(feature = "store")]
 pub use store::{Identity, IrcNick, MappingStore, Reservation, StoreOptions};

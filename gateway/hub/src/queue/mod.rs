@@ -443,8 +443,18 @@ impl Queue {
             tracing::warn!(path = %cfg.path.display(), %mode, "queue database is not in WAL mode");
         }
 
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
+        // Versions 200..299; the mapping table's share the file's
+        // `_sqlx_migrations` table.
+        let migrator = cpimgate_mappings::embedded_migrator(&[
+            (
+                "200_queue.sql",
+                include_str!("../../migrations/200_queue.sql"),
+            ),
+            (
+                "201_history.sql",
+                include_str!("../../migrations/201_history.sql"),
+            ),
+        ]);
         migrator.run(&mut conn).await?;
 
         let pending = load_pending(&mut conn, None, None, None).await?;
