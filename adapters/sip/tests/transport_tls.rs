@@ -1,16 +1,18 @@
 //! The TLS transport over loopback, with a test CA made by rcgen: both
-//! directions on one connection, server certificate checks, and client
-//! certificates required by default.
+//! directions on one connection, server certificate checks, client
+//! certificates required by default, and bad input on the TLS port.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cpimgate_sip::codec::{ErrorKind, Limits};
 use cpimgate_sip::transport::{
     CloseReason, Destination, ListenerConfig, SendError, TlsConfig, Transport, TransportConfig,
-    TransportKind,
+    TransportEvent, TransportKind,
 };
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 mod transport_support;
@@ -370,4 +372,88 @@ async fn tls_handshake_that_never_starts_is_cut() {
     let started = tokio::time::Instant::now();
     assert!(closed_by_server(&mut raw).await);
     assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+/// Bad input on the TLS port gets what it gets over TCP, and plain text
+/// gets no TLS:
+/// * SIP sent without a handshake: the connection is closed at once (a
+///   TLS error, long before `message_timeout`) and nothing is delivered;
+/// * over an established connection, a message without Content-Length is
+///   unframeable (reported, the connection closed), and one over the size
+///   limit is reported as too large (513) and cut;
+/// * the listener then serves the next message.
+#[tokio::test]
+async fn bad_input_over_tls_is_refused_as_over_tcp() {
+    logs();
+    let pki = Pki::new("bad-input");
+    let (server, mut s_rx) = bind(TransportConfig {
+        message_timeout: Duration::from_secs(30),
+        error_linger: Duration::ZERO,
+        limits: Limits {
+            max_message: 2000,
+            ..Limits::default()
+        },
+        ..tls_config(
+            true,
+            TlsConfig {
+                require_client_cert: false,
+                ..pki.tls(Some(pki.issue("server", &["127.0.0.1"])))
+            },
+        )
+    })
+    .await;
+    let s_addr = server.local_addr(TransportKind::Tls).expect("TLS");
+
+    let mut raw = TcpStream::connect(s_addr).await.expect("connected");
+    raw.write_all(&message("plain", "no TLS"))
+        .await
+        .expect("written");
+    let started = tokio::time::Instant::now();
+    assert!(closed_by_server(&mut raw).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed at once, not by the 30 s message timeout"
+    );
+    nothing_more(&mut s_rx, Duration::from_millis(200)).await;
+
+    let dest = Destination::new(TransportKind::Tls, s_addr);
+    let (client, mut c_rx) = bind(tls_config(false, pki.tls(None))).await;
+    client
+        .send(
+            &dest,
+            Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n"),
+        )
+        .await
+        .expect("sent");
+    match next(&mut s_rx).await {
+        TransportEvent::Malformed { error, source, .. } => {
+            assert_eq!(error.kind, ErrorKind::MissingContentLength);
+            assert_eq!(source.transport, TransportKind::Tls);
+        }
+        other => panic!("expected a malformed stream, got {other:?}"),
+    }
+    assert_eq!(next_closed(&mut s_rx).await.1, CloseReason::Unframeable);
+    next_closed(&mut c_rx).await;
+
+    client
+        .send(&dest, Bytes::from(message("big", &"z".repeat(5000))))
+        .await
+        .expect("sent");
+    match next(&mut s_rx).await {
+        TransportEvent::Malformed { error, .. } => {
+            assert!(matches!(error.kind, ErrorKind::TooLarge { .. }), "{error}");
+            assert_eq!(error.response_status().code, 513);
+        }
+        other => panic!("expected a malformed stream, got {other:?}"),
+    }
+    assert_eq!(next_closed(&mut s_rx).await.1, CloseReason::Unframeable);
+    next_closed(&mut c_rx).await;
+
+    client
+        .send(&dest, Bytes::from(message("good", "after all that")))
+        .await
+        .expect("sent");
+    let (bytes, source) = next_message(&mut s_rx).await;
+    assert!(bytes.ends_with(b"after all that"));
+    assert_eq!(source.transport, TransportKind::Tls);
 }
