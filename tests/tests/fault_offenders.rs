@@ -14,7 +14,9 @@
 //! * `chat`: the MSRP room `sip:room22@chat.localhost`;
 //!   `max_connections = 200`, `max_connections_per_ip = 50`,
 //!   `connect_within_ms = 5000`, `message_timeout_ms = 2000`,
-//!   `write_timeout_ms = 6000`, `write_queue = 4096`;
+//!   `write_timeout_ms = 6000`, `write_queue = 4096`; its rooms' SIP
+//!   listener on UDP and TCP with `sip_idle_timeout_ms = 3000`,
+//!   `sip_message_timeout_ms = 2000`, `sip_write_timeout_ms = 6000`;
 //! * the admin listener: `max_connections = 8`,
 //!   `connection_timeout_ms = 3000`.
 //!
@@ -33,10 +35,12 @@
 //!   not read: nothing written for"; its session ends with a BYE. carol,
 //!   who reads, gets every message meanwhile. (Past `write_queue` waiting
 //!   chunks it would be cut at once: a unit test of `adapter/conn.rs`.)
-//! * **slowloris on SIP TCP and MSRP** (`slowloris_is_cut_off`): one
-//!   header byte a second, on three connections at a time, each replaced
-//!   when cut, for as long as the well-behaved users talk: each is cut
-//!   `message_timeout_ms` after its first byte ("cutting connection:
+//! * **slowloris on SIP TCP, MSRP and the rooms' SIP TCP**
+//!   (`slowloris_is_cut_off`): one header byte a second, on three
+//!   connections at a time, each replaced when cut, for as long as the
+//!   well-behaved users talk: each is cut `message_timeout_ms` (on the
+//!   rooms' SIP listener `sip_message_timeout_ms`) after its first byte,
+//!   not more than 2.5 s later ("cutting connection:
 //!   message not complete in time", "cutting MSRP connection: a message
 //!   not complete within"). On the admin listener, a request a byte a
 //!   second is cut `connection_timeout_ms` after connecting ("cutting
@@ -152,6 +156,7 @@ receipt_wait = 0
 kind = "msrp"
 domain = "chat.localhost"
 sip_udp = ["127.0.0.1:{msrp_sip_port}"]
+sip_tcp = ["127.0.0.1:{msrp_sip_port}"]
 msrp = "127.0.0.1:{msrp_port}"
 rooms = [ {{ name = "room22" }} ]
 max_connections = {MAX_CONNECTIONS}
@@ -160,6 +165,9 @@ connect_within_ms = {connect}
 message_timeout_ms = {message}
 write_timeout_ms = {write}
 write_queue = 4096
+sip_idle_timeout_ms = {idle}
+sip_message_timeout_ms = {message}
+sip_write_timeout_ms = {write}
 
 [[route]]
 domain = "{HOST_A}"
@@ -828,6 +836,11 @@ async fn slowloris_is_cut_off() {
         "MSRP a786hjs2 SEND\r\nTo-Path: msrp://127.0.0.1:2855/iau39soe2843z;tcp\r\n",
         Arc::clone(&stop),
     );
+    let rooms_sip_attack = slowloris_attack(
+        t.msrp_sip,
+        "INVITE sip:room22@chat.localhost SIP/2.0\r\nVia: SIP/2.0/TCP ",
+        Arc::clone(&stop),
+    );
     let admin_attack = slowloris_attack(
         t.admin().await,
         "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ",
@@ -847,6 +860,7 @@ async fn slowloris_is_cut_off() {
     stop.store(true, Ordering::Relaxed);
     let sip = sip_attack.await.unwrap();
     let msrp = msrp_attack.await.unwrap();
+    let rooms_sip = rooms_sip_attack.await.unwrap();
     let admin = admin_attack.await.unwrap();
     let said: Vec<String> = (0..6).map(|i| format!("during slowloris {i}")).collect();
     let got = room.carol_got(&said).await;
@@ -867,6 +881,12 @@ async fn slowloris_is_cut_off() {
             MESSAGE_TIMEOUT,
         ),
         (
+            "rooms' SIP",
+            &rooms_sip,
+            "cutting connection: message not complete in time",
+            MESSAGE_TIMEOUT,
+        ),
+        (
             "admin",
             &admin,
             "cutting admin connection: open longer than",
@@ -880,6 +900,12 @@ async fn slowloris_is_cut_off() {
             assert!(
                 *took + Duration::from_millis(100) >= timeout,
                 "{name}: {local} cut off after {took:?}, before its timeout {timeout:?}"
+            );
+            // By the configured timeout, not a default: the slowloris
+            // looks once a second.
+            assert!(
+                *took <= timeout + Duration::from_millis(2500),
+                "{name}: {local} cut off after {took:?}, long after its timeout {timeout:?}"
             );
             let peer = format!("{local}");
             let line = t.expect_log(&[reason, peer.as_str()]).await;

@@ -24,6 +24,9 @@
 //! chunk_timeout_ms = 540000          # between two chunks of one message (RFC 7701 §6.1)
 //! write_timeout_ms = 30000           # a participant that reads nothing this long is cut off
 //! write_queue = 1024                 # messages waiting per connection; more: cut off
+//! sip_idle_timeout_ms = 120000       # the rooms' SIP TCP listener: a silent connection is closed
+//! sip_message_timeout_ms = 10000     # first byte to last of a SIP message (slowloris)
+//! sip_write_timeout_ms = 10000       # a SIP peer that does not read is cut off
 //! notify_interval_ms = 5000          # conference-event NOTIFYs to one subscriber: at
 //!                                    # most this often (RFC 4575 §3.9); 0: at once
 //!
@@ -171,6 +174,19 @@ pub struct MsrpConfig {
     /// §6.4, congestion).
     #[serde(default = "default_write_queue")]
     pub write_queue: usize,
+    /// The rooms' SIP listeners (INVITE, SUBSCRIBE, BYE): a TCP connection
+    /// without traffic this long, in milliseconds, is closed.
+    #[serde(default = "default_sip_idle_timeout")]
+    pub sip_idle_timeout_ms: u64,
+    /// The rooms' SIP listeners: the longest one SIP message may take from
+    /// its first byte to its last, in milliseconds (slowloris).
+    #[serde(default = "default_sip_message_timeout")]
+    pub sip_message_timeout_ms: u64,
+    /// The rooms' SIP listeners: how long a write may make no progress, in
+    /// milliseconds, before the connection is reset (a peer that does not
+    /// read).
+    #[serde(default = "default_sip_write_timeout")]
+    pub sip_write_timeout_ms: u64,
     /// RFC 3261 timer T1, milliseconds.
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
@@ -442,6 +458,18 @@ fn default_write_timeout() -> u64 {
     30_000
 }
 
+fn default_sip_idle_timeout() -> u64 {
+    120_000
+}
+
+fn default_sip_message_timeout() -> u64 {
+    10_000
+}
+
+fn default_sip_write_timeout() -> u64 {
+    10_000
+}
+
 fn default_write_queue() -> usize {
     1024
 }
@@ -497,6 +525,9 @@ impl MsrpConfig {
             chunk_timeout_ms: default_chunk_timeout(),
             write_timeout_ms: default_write_timeout(),
             write_queue: default_write_queue(),
+            sip_idle_timeout_ms: default_sip_idle_timeout(),
+            sip_message_timeout_ms: default_sip_message_timeout(),
+            sip_write_timeout_ms: default_sip_write_timeout(),
             t1_ms: default_t1(),
             keepalive_ms: 0,
             response_within_ms: default_response_within(),
@@ -558,6 +589,9 @@ impl MsrpConfig {
             ("message_timeout_ms", self.message_timeout_ms),
             ("chunk_timeout_ms", self.chunk_timeout_ms),
             ("write_timeout_ms", self.write_timeout_ms),
+            ("sip_idle_timeout_ms", self.sip_idle_timeout_ms),
+            ("sip_message_timeout_ms", self.sip_message_timeout_ms),
+            ("sip_write_timeout_ms", self.sip_write_timeout_ms),
             ("write_queue", self.write_queue as u64),
         ] {
             if n == 0 {

@@ -295,6 +295,9 @@ async fn run(
         listeners,
         max_connections: config.max_connections,
         max_connections_per_ip: config.max_connections_per_ip,
+        idle_timeout: Duration::from_millis(config.sip_idle_timeout_ms),
+        message_timeout: Duration::from_millis(config.sip_message_timeout_ms),
+        write_timeout: Duration::from_millis(config.sip_write_timeout_ms),
         ..TransportConfig::default()
     })
     .await
