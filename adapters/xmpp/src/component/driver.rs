@@ -392,6 +392,21 @@ pub async fn run(
     let mut w = Waiting::default();
     let mut barrier = Barrier::default();
     let mut turns_unwritten = 0usize;
+    // The core's outputs drained through the connection (see `flush`).
+    macro_rules! flush_outputs {
+        () => {
+            flush(
+                &mut core,
+                &mut conn,
+                &ctx,
+                &mappings,
+                &history,
+                &mut w,
+                write_limit,
+            )
+            .await
+        };
+    }
 
     loop {
         let mut lost = false;
@@ -401,7 +416,7 @@ pub async fn run(
                 core.handle_shutdown();
                 // The goodbye: unavailable presences, then the stream's end.
                 let _ = tokio::time::timeout(GOODBYE, async {
-                    let _ = flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await;
+                    let _ = flush_outputs!();
                     if let Some(c) = conn.as_mut() {
                         let _ = c.send_end().await;
                     }
@@ -450,7 +465,7 @@ pub async fn run(
                     } else {
                         match core.handle_deliver(&message, Instant::now().into_std()) {
                             Ok(Delivery::Sent) => {
-                                lost = failed(flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await, &mut why);
+                                lost = failed(flush_outputs!(), &mut why);
                                 if lost {
                                     let _ = reply.send(broke());
                                 } else {
@@ -463,7 +478,7 @@ pub async fn run(
                             }
                             Ok(Delivery::AwaitingReceipt(token)) => {
                                 w.replies.insert(token, reply);
-                                lost = failed(flush(&mut core, &mut conn, &ctx, &mappings, &history, &mut w, write_limit).await, &mut why);
+                                lost = failed(flush_outputs!(), &mut why);
                                 if lost && let Some(reply) = w.replies.remove(&token) {
                                     let _ = reply.send(broke());
                                 }
@@ -490,19 +505,7 @@ pub async fn run(
             }
         }
         if !lost {
-            lost = failed(
-                flush(
-                    &mut core,
-                    &mut conn,
-                    &ctx,
-                    &mappings,
-                    &history,
-                    &mut w,
-                    write_limit,
-                )
-                .await,
-                &mut why,
-            );
+            lost = failed(flush_outputs!(), &mut why);
         }
         // The stanzas of this turn sit in the stream's buffer (see
         // `flush`); they go to the socket when the hub has nothing more
@@ -536,16 +539,7 @@ pub async fn run(
             conn = None;
             barrier.fail();
             core.handle_disconnect();
-            let _ = flush(
-                &mut core,
-                &mut conn,
-                &ctx,
-                &mappings,
-                &history,
-                &mut w,
-                write_limit,
-            )
-            .await;
+            let _ = flush_outputs!();
             status(&ctx, AdapterStatus::Disconnected).await?;
             retry_at = Some(Instant::now() + backoff.next());
         }
