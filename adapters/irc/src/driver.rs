@@ -82,9 +82,6 @@ const RECOVERY_LOOKBACK: usize = 1000;
 /// How long the history may take to answer before joining goes on
 /// without recovery.
 const HISTORY_WAIT: Duration = Duration::from_secs(2);
-/// The nicks the session tries before giving up (see `Session`), all of
-/// which may be the gateway's own.
-const NICK_TRIES: usize = 51;
 
 enum Ended {
     Shutdown,
@@ -135,6 +132,7 @@ pub async fn run(
         held: HashMap::new(),
         rejoin: Vec::new(),
         recover_since: HashMap::new(),
+        own_nicks: Vec::new(),
     };
     d.set_status(AdapterStatus::Disconnected).await?;
     let mut attempt: u32 = 0;
@@ -324,6 +322,10 @@ struct Driver {
     /// Relay mode: folded channel → the time from which its history
     /// replay may hold messages the gateway missed (see the module doc).
     recover_since: HashMap<String, Timestamp>,
+    /// Every nick the gateway's connection may have had (a killed
+    /// gateway's connection lingers and keeps its nick): lines of the
+    /// history replay by these are its own.
+    own_nicks: Vec<String>,
 }
 
 impl Driver {
@@ -469,8 +471,10 @@ impl Driver {
                     }
                     let channels: Vec<String> = self.relay.channels().map(str::to_owned).collect();
                     if self.puppets.is_none() {
-                        self.recover_since =
-                            self.recovery_marks(c.session.isupport(), &channels).await;
+                        let isupport = c.session.isupport();
+                        self.own_nicks =
+                            crate::proto::nick::tried_nicks(&self.cfg.nick, isupport.nicklen);
+                        self.recover_since = self.recovery_marks(isupport, &channels).await;
                     }
                     for ch in channels {
                         c.session.join(&ch);
@@ -573,13 +577,7 @@ impl Driver {
             )) else {
                 return Ok(());
             };
-            // The gateway's own lines (under any nick it may have had:
-            // a killed gateway's connection lingers and keeps the nick).
-            let own = |n: &str| {
-                crate::proto::nick::candidates(&self.cfg.nick, isupport.nicklen)
-                    .take(NICK_TRIES)
-                    .any(|c| isupport.same(&c, n))
-            };
+            let own = |n: &str| self.own_nicks.iter().any(|c| isupport.same(c, n));
             let m = self.relay.recovered(p, &isupport, *since, own);
             if let Some(m) = &m {
                 tracing::debug!(adapter = %self.ctx.name, channel = %p.target, id = %m.id, "irc: a message of the history replay, to the hub (dropped there if taken before)");

@@ -63,6 +63,17 @@ pub fn ircify(nick: &str, nicklen: usize) -> String {
     out
 }
 
+/// How many nicks a connection tries for the nick it wants before it
+/// gives up (see [`tried_nicks`]).
+pub const NICK_TRIES: usize = 50;
+
+/// The nicks a connection that wants `wanted` tries, in order, at most
+/// [`NICK_TRIES`]: the one it registers with is among them.
+pub fn tried_nicks(wanted: &str, nicklen: usize) -> Vec<String> {
+    let base = ircify(wanted, nicklen);
+    candidates(&base, nicklen.max(2)).take(NICK_TRIES).collect()
+}
+
 /// The nicks to try for `base`, in order: `base`, then `base_`, `base2`,
 /// `base3`, ... each cut so the whole fits `nicklen`.
 pub fn candidates(base: &str, nicklen: usize) -> impl Iterator<Item = String> + '_ {

@@ -638,13 +638,13 @@ impl Session {
             return;
         }
         self.tried += 1;
-        let base = nick::ircify(&self.me.nick, self.isupport.nicklen);
-        match nick::candidates(&base, self.isupport.nicklen.max(2)).nth(self.tried) {
-            Some(next) if self.tried < 50 => {
+        let tried = nick::tried_nicks(&self.me.nick, self.isupport.nicklen);
+        match tried.get(self.tried) {
+            Some(next) => {
                 self.nick = next.clone();
-                self.send(IrcMessage::new("NICK", &[&next]));
+                self.send(IrcMessage::new("NICK", &[next]));
             }
-            _ => self.die("no free nick found".into()),
+            None => self.die("no free nick found".into()),
         }
     }
 
