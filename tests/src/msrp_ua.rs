@@ -920,25 +920,30 @@ impl MsrpUa {
 
     /// A request within the call: the next CSeq, To with the room's tag.
     fn in_call(&mut self, method: &str) -> Result<SipMessage, HarnessError> {
+        self.cseq += 1;
+        let to_tag = self.to_tag.clone();
+        self.call_request(method, self.cseq, &to_tag)
+    }
+
+    /// A request of this call with CSeq number `cseq` and To tag `to_tag`.
+    fn call_request(
+        &self,
+        method: &str,
+        cseq: u32,
+        to_tag: &str,
+    ) -> Result<SipMessage, HarnessError> {
         let local = self
             .sip
             .local_addr()
             .map_err(|e| HarnessError::io("the UA's SIP address", e))?;
-        self.cseq += 1;
         let mut m = sip_request(
             method,
             &self.room,
             local,
-            (
-                &self.aor,
-                &self.room,
-                &self.call_id,
-                &self.from_tag,
-                self.cseq,
-            ),
+            (&self.aor, &self.room, &self.call_id, &self.from_tag, cseq),
         )?;
         m.remove_header("To");
-        m.push_header("To", &format!("<{}>;tag={}", self.room, self.to_tag))
+        m.push_header("To", &format!("<{}>;tag={to_tag}", self.room))
             .map_err(|e| err(e.to_string()))?;
         Ok(m)
     }
@@ -951,13 +956,9 @@ impl MsrpUa {
         &mut self,
         to_tag: Option<&str>,
     ) -> Result<(u16, Option<String>), HarnessError> {
-        let mut invite = self.in_call("INVITE")?;
-        if let Some(tag) = to_tag {
-            invite.remove_header("To");
-            invite
-                .push_header("To", &format!("<{}>;tag={tag}", self.room))
-                .map_err(|e| err(e.to_string()))?;
-        }
+        self.cseq += 1;
+        let to_tag = to_tag.map_or_else(|| self.to_tag.clone(), str::to_owned);
+        let mut invite = self.call_request("INVITE", self.cseq, &to_tag)?;
         let local = self
             .sip
             .local_addr()
@@ -977,21 +978,7 @@ impl MsrpUa {
         // RFC 3261 §13.2.2.4: the ACK of a 2xx is a request of its own
         // with the INVITE's CSeq number.
         if status == 200 {
-            let mut ack = sip_request(
-                "ACK",
-                &self.room,
-                local,
-                (
-                    &self.aor,
-                    &self.room,
-                    &self.call_id,
-                    &self.from_tag,
-                    self.cseq,
-                ),
-            )?;
-            ack.remove_header("To");
-            ack.push_header("To", invite.get("To").unwrap_or_default())
-                .map_err(|e| err(e.to_string()))?;
+            let ack = self.call_request("ACK", self.cseq, &to_tag)?;
             self.sip
                 .send_to(&ack.to_bytes(), self.focus)
                 .await
