@@ -43,6 +43,16 @@
 //! gateway process, Prosody, InspIRCd and this process's test users
 //! during the saturating runs (100 % = one core).
 //!
+//! Then the ceiling of the XMPP side: a bare component (XEP-0114,
+//! `cpimgate_e2e::bare_component`, no gateway and no XML library) as the
+//! service of a room on the same Prosody: it writes to Alice as fast as
+//! Prosody reads, answers each of Alice's messages to her as a MUC
+//! reflects it, and answers each message of the crowd (P members writing
+//! in turn) to every member. Every gateway path crosses Prosody the same
+//! way and does more, so "x ceiling" is its share of what this Prosody on
+//! this machine carries; the ceiling over biboumi is the most any target
+//! over biboumi can be met by.
+//!
 //! Build the binary first: `cargo build --release -p cpimgate`, then
 //! `cargo bench -p cpimgate-e2e --bench irc_bridge` (or `tests/bench/run`,
 //! which does both). Environment: `IRC_BENCH_N` (default 2000),
@@ -58,6 +68,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cpimgate_e2e::HarnessError;
+use cpimgate_e2e::bare_component::{self, BareComponent};
 use cpimgate_e2e::bench::{clock_ticks_per_second, env_u64, micros, percentile_ms};
 use cpimgate_e2e::bench_report::{BenchResult, Headline, Series};
 use cpimgate_e2e::biboumi::{self, Biboumi, configure_irc_server};
@@ -78,6 +89,9 @@ use xmpp_parsers::message::MessageType;
 const IDLE: Duration = Duration::from_secs(15);
 const READY: Duration = Duration::from_secs(30);
 const PATHS: [&str; 3] = ["biboumi", "relay", "puppet"];
+/// The bare component of the ceiling runs, and its room.
+const BARE_DOMAIN: &str = "bare.localhost";
+const BARE_SECRET: &str = "bare-secret";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -150,6 +164,10 @@ impl Run {
 enum Source<'a> {
     Irc(&'a mut IrcUser, &'a str),
     Xmpp(&'a mut XmppUser, &'a str, &'a str),
+    /// The bare component as the service of room `.1`: it answers every
+    /// message as a MUC service would, to the sender alone (`.2` empty)
+    /// or to each full JID of `.2`.
+    Bare(&'a mut BareComponent, &'a str, &'a [String]),
 }
 
 impl Source<'_> {
@@ -157,6 +175,19 @@ impl Source<'_> {
         match self {
             Source::Irc(user, channel) => irc_text(user, channel).await,
             Source::Xmpp(user, room, own) => xmpp_text(user, room, own).await,
+            Source::Bare(bare, room, members) => {
+                let got = bare.next_body().await?;
+                let nick = got.from.split(['@', '/']).next().unwrap_or("someone");
+                let from = format!("{room}/{nick}");
+                if members.is_empty() {
+                    bare.groupchat(&from, &got.from, &got.body).await?;
+                } else {
+                    for to in members.iter() {
+                        bare.groupchat(&from, to, &got.body).await?;
+                    }
+                }
+                Ok(Some(got.body))
+            }
         }
     }
 }
@@ -526,6 +557,117 @@ async fn direct(
     })
 }
 
+/// The ceiling of the paths through Prosody, measured as they are but with
+/// no gateway: the bare component (XEP-0114, stanzas written from
+/// strings, no XML library) as the service of a room on the same Prosody.
+///
+/// * IRC→XMPP side: it writes to Alice what a gateway would write.
+/// * XMPP→IRC side: Alice writes to the room and it answers each message
+///   to her, as a MUC service reflects it.
+/// * crowd: the members write to the room in turn and it answers each
+///   message to every member.
+///
+/// A gateway's path crosses Prosody the same way and does more besides,
+/// so none can pass these on this machine.
+struct Ceiling {
+    i2x: Run,
+    i2x_prosody: f64,
+    x2i: Run,
+    x2i_prosody: f64,
+    crowd: Option<(Run, f64)>,
+}
+
+async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceiling, BoxError> {
+    let room = format!("ceiling@{BARE_DOMAIN}");
+    let mut bare =
+        BareComponent::connect(prosody.component_addr(), BARE_DOMAIN, BARE_SECRET).await?;
+    let mut alice = XmppUser::connect(prosody, &format!("alice@{HOST_A}"), "alice-pw").await?;
+    let alice_jid = alice.jid().to_string();
+    let prosody_cpu = || {
+        (
+            prosody.pid().and_then(cpu_ticks).unwrap_or(0),
+            Instant::now(),
+        )
+    };
+    let percent = |(ticks, at): (u64, Instant)| {
+        let (now_ticks, now) = prosody_cpu();
+        let secs = now.duration_since(at).as_secs_f64().max(1e-9);
+        now_ticks.saturating_sub(ticks) as f64 / hz / secs * 100.0
+    };
+
+    let (mut i2x, mut i2x_prosody) = (Run::default(), 0.0);
+    for (tag, n) in [
+        ("ceil-i2x-warm", settings.warmup),
+        ("ceil-i2x", settings.saturating),
+    ] {
+        let before = prosody_cpu();
+        let sender = async {
+            let from = format!("{room}/ircbob");
+            for i in 0..n {
+                let text = format!("{tag} {i} {}", micros());
+                bare.groupchat(&from, &alice_jid, &text).await?;
+            }
+            bare.flush().await?;
+            Ok::<_, BoxError>(())
+        };
+        let receiver = collect(tag, n, Source::Xmpp(&mut alice, &room, "alice"));
+        let (sent, run) = tokio::join!(sender, receiver);
+        sent?;
+        (i2x, i2x_prosody) = (run?, percent(before));
+    }
+
+    let (mut x2i, mut x2i_prosody) = (Run::default(), 0.0);
+    for (tag, n) in [
+        ("ceil-x2i-warm", settings.warmup),
+        ("ceil-x2i", settings.saturating),
+    ] {
+        let before = prosody_cpu();
+        let sender = async {
+            for i in 0..n {
+                alice
+                    .send_groupchat(&room, &format!("{tag} {i} {}", micros()))
+                    .await?;
+            }
+            Ok::<_, BoxError>(())
+        };
+        let receiver = async {
+            let run = collect(tag, n, Source::Bare(&mut bare, &room, &[])).await?;
+            bare.flush().await?;
+            Ok::<_, BoxError>(run)
+        };
+        let (sent, run) = tokio::join!(sender, receiver);
+        sent?;
+        (x2i, x2i_prosody) = (run?, percent(before));
+        settle_xmpp(&mut alice).await?;
+    }
+    alice.disconnect().await?;
+
+    let mut crowd_run = None;
+    if settings.puppets > 0 {
+        let crowd = Crowd::join(prosody, settings.puppets, &room, false, None).await?;
+        let tag = "ceil-crowd";
+        let before = prosody_cpu();
+        let send = crowd.say_in_turn(tag, settings.saturating);
+        let run = collect(
+            tag,
+            settings.saturating,
+            Source::Bare(&mut bare, &room, &crowd.jids),
+        )
+        .await?;
+        bare.flush().await?;
+        send.await??;
+        crowd_run = Some((run, percent(before)));
+        crowd.leave().await?;
+    }
+    Ok(Ceiling {
+        i2x,
+        i2x_prosody,
+        x2i,
+        x2i_prosody,
+        crowd: crowd_run,
+    })
+}
+
 /// Read and drop whatever Alice has been sent until 300 ms pass quietly.
 async fn settle_xmpp(user: &mut XmppUser) -> Result<(), BoxError> {
     loop {
@@ -543,6 +685,8 @@ async fn settle_xmpp(user: &mut XmppUser) -> Result<(), BoxError> {
 /// A crowd of XMPP users in one room, each on a task of its own that
 /// sends what it is told and reads (and drops) everything it is sent.
 struct Crowd {
+    /// The members' full JIDs.
+    jids: Vec<String>,
     senders: Vec<mpsc::Sender<String>>,
     tasks: Vec<tokio::task::JoinHandle<Result<(), HarnessError>>>,
     /// Error stanzas the members were sent, and the first one.
@@ -550,10 +694,13 @@ struct Crowd {
 }
 
 impl Crowd {
+    /// `users` members of `room`; with `enter` false they only log in (a
+    /// room of the bare component has no presence to enter by).
     async fn join(
         prosody: &Prosody,
         users: usize,
         room: &str,
+        enter: bool,
         biboumi_port: Option<u16>,
     ) -> Result<Crowd, BoxError> {
         let room = room.to_owned();
@@ -567,7 +714,9 @@ impl Crowd {
                     if let Some(port) = biboumi_port {
                         configure_irc_server(&mut user, "127.0.0.1", port).await?;
                     }
-                    user.join_muc(&room, &name).await?;
+                    if enter {
+                        user.join_muc(&room, &name).await?;
+                    }
                     Ok::<_, HarnessError>(user)
                 }
             })
@@ -575,12 +724,14 @@ impl Crowd {
             .collect::<Vec<_>>()
             .await;
         let mut crowd = Crowd {
+            jids: Vec::new(),
             senders: Vec::new(),
             tasks: Vec::new(),
             errors: Default::default(),
         };
         for user in joined {
             let mut user = user?;
+            crowd.jids.push(user.jid().to_string());
             let (tx, mut rx) = mpsc::channel::<String>(64);
             let room = room.clone();
             let errors = crowd.errors.clone();
@@ -613,6 +764,21 @@ impl Crowd {
         Ok(crowd)
     }
 
+    /// `n` messages `<tag> <seq> <µs>`, from the members in turn.
+    fn say_in_turn(&self, tag: &str, n: usize) -> tokio::task::JoinHandle<Result<(), String>> {
+        let senders = self.senders.clone();
+        let tag = tag.to_owned();
+        tokio::spawn(async move {
+            for i in 0..n {
+                let who = &senders[i % senders.len()];
+                if who.send(format!("{tag} {i} {}", micros())).await.is_err() {
+                    return Err("a crowd member stopped".into());
+                }
+            }
+            Ok(())
+        })
+    }
+
     async fn leave(self) -> Result<(), BoxError> {
         drop(self.senders);
         for t in self.tasks {
@@ -632,7 +798,7 @@ async fn puppets(
     biboumi_port: Option<u16>,
 ) -> Result<PuppetFigures, BoxError> {
     let started = Instant::now();
-    let crowd = Crowd::join(prosody, settings.puppets, &path.room, biboumi_port).await?;
+    let crowd = Crowd::join(prosody, settings.puppets, &path.room, true, biboumi_port).await?;
     // Every crowd member is on IRC (a connection of its own).
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -659,17 +825,7 @@ async fn puppets(
     let tag = format!("{}-crowd", path.name);
     let n = settings.saturating;
     let before = cpu_now(path, prosody, ircd);
-    let senders = crowd.senders.clone();
-    let tag2 = tag.clone();
-    let send = tokio::spawn(async move {
-        for i in 0..n {
-            let who = &senders[i % senders.len()];
-            if who.send(format!("{tag2} {i} {}", micros())).await.is_err() {
-                return Err::<(), String>("a crowd member stopped".into());
-            }
-        }
-        Ok(())
-    });
+    let send = crowd.say_in_turn(&tag, n);
     let channel = path.channel.clone();
     let load = collect(&tag, n, Source::Irc(bob, &channel)).await?;
     send.await??;
@@ -757,7 +913,8 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
     let _ = micros();
     let options = ProsodyOptions::default()
         .log_level("info")
-        .hosts(&biboumi::prosody_lua());
+        .hosts(&biboumi::prosody_lua())
+        .hosts(&bare_component::prosody_lua(BARE_DOMAIN, BARE_SECRET));
     let prosody = Prosody::start_with(options).await?;
     prosody.register("alice", HOST_A, "alice-pw").await?;
     prosody.register("bob", HOST_A, "bob-pw").await?;
@@ -781,6 +938,8 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
     let mut results: Vec<(&'static str, Figures)> = Vec::new();
     eprintln!("direct legs");
     let floor = direct(&settings, &prosody, &ircd, &mut bob).await?;
+    eprintln!("ceiling: the bare component");
+    let top = ceiling(&settings, &prosody, hz).await?;
 
     for name in PATHS {
         if !settings.paths.iter().any(|p| p == name) {
@@ -878,12 +1037,17 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
         };
         results.push((name, figures));
     }
-    let details = report(&settings, &floor, &results);
-    result(&floor, &results, &details).save_and_say();
+    let details = report(&settings, &floor, &top, &results);
+    result(&floor, &top, &results, &details).save_and_say();
     Ok(details)
 }
 
-fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures)]) -> String {
+fn report(
+    settings: &Settings,
+    floor: &Direct,
+    top: &Ceiling,
+    results: &[(&'static str, Figures)],
+) -> String {
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let _ = writeln!(
@@ -910,23 +1074,38 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
         floor.xmpp.1.percentile(0.5),
         floor.xmpp.1.percentile(0.99),
     );
-    for (label, pick_sat, pick_paced, cpu) in [
+    let _ = writeln!(
+        out,
+        "\nCeiling, no gateway: a bare component (XEP-0114, stanzas from strings) as the room's service on the same Prosody. To Alice {:.0} msg/s (Prosody {:.0} %); from Alice, each answered to her as a MUC reflects it, {:.0} msg/s (Prosody {:.0} %){}. A gateway's path crosses Prosody the same way: \"x ceiling\" is a path's share of it.",
+        top.i2x.rate(),
+        top.i2x_prosody,
+        top.x2i.rate(),
+        top.x2i_prosody,
+        top.crowd.as_ref().map_or(String::new(), |(run, cpu)| format!(
+            "; {} members writing in turn, each message answered to every member, {:.0} msg/s (Prosody {cpu:.0} %)",
+            settings.puppets,
+            run.rate()
+        )),
+    );
+    for (label, pick_sat, pick_paced, cpu, top_rate) in [
         (
             "XMPP->IRC",
             (|f: &Figures| &f.x2i) as fn(&Figures) -> &Run,
             (|f: &Figures| &f.x2i_paced) as fn(&Figures) -> &Run,
             (|f: &Figures| f.x2i_cpu) as fn(&Figures) -> [f64; 4],
+            top.x2i.rate(),
         ),
         (
             "IRC->XMPP",
             |f: &Figures| &f.i2x,
             |f: &Figures| &f.i2x_paced,
             |f: &Figures| f.i2x_cpu,
+            top.i2x.rate(),
         ),
     ] {
         let _ = writeln!(
             out,
-            "\n{label}\n| path | msg/s | x biboumi | missing | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % | test users % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "\n{label}\n| path | msg/s | x biboumi | x ceiling | missing | dup | reordered | paced p50 ms | p99 ms | added p50 | gateway CPU % | Prosody % | InspIRCd % | test users % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         let bib = by_name.get("biboumi").map(|f| pick_sat(f).rate());
         for (name, f) in results {
@@ -936,8 +1115,9 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
             let ratio = bib.map_or("-".to_owned(), |b| format!("{:.2}x", sat.rate() / b));
             let _ = writeln!(
                 out,
-                "| {name} | {:.0} | {ratio} | {} | {} | {} | {:.2} | {:.2} | {:+.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                "| {name} | {:.0} | {ratio} | {:.2}x | {} | {} | {} | {:.2} | {:.2} | {:+.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 sat.rate(),
+                sat.rate() / top_rate,
                 sat.sent - sat.received + (paced.sent - paced.received),
                 sat.duplicates + paced.duplicates,
                 sat.out_of_order + paced.out_of_order,
@@ -953,8 +1133,9 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
     }
     let _ = writeln!(
         out,
-        "\nCrowd: XMPP users joined (one IRC connection each), N messages from them in turn, XMPP->IRC\n| path | users | joined in s | msg/s | x biboumi | missing | gateway CPU % | Prosody % | InspIRCd % | test users % | RSS 1 user MB | RSS joined MB | after load MB | after 10 s idle MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\nCrowd: XMPP users joined (one IRC connection each), N messages from them in turn, XMPP->IRC\n| path | users | joined in s | msg/s | x biboumi | x ceiling | missing | gateway CPU % | Prosody % | InspIRCd % | test users % | RSS 1 user MB | RSS joined MB | after load MB | after 10 s idle MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
+    let top_crowd = top.crowd.as_ref().map_or(f64::NAN, |(run, _)| run.rate());
     let bib = by_name
         .get("biboumi")
         .and_then(|f| f.puppets.as_ref())
@@ -965,10 +1146,11 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
         let mb = |k: u64| k as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "| {name} | {} | {:.1} | {:.0} | {ratio} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {name} | {} | {:.1} | {:.0} | {ratio} | {:.2}x | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
             p.users,
             p.joined_in.as_secs_f64(),
             p.load.rate(),
+            p.load.rate() / top_crowd,
             p.load.sent - p.load.received,
             p.cpu[0],
             p.cpu[1],
@@ -985,18 +1167,46 @@ fn report(settings: &Settings, floor: &Direct, results: &[(&'static str, Figures
 
 /// The headline figures of the report (`tests/benches/report.rs`): each
 /// path of cpimgate beside biboumi, and the paced latencies.
-fn result(floor: &Direct, results: &[(&'static str, Figures)], details: &str) -> BenchResult {
+fn result(
+    floor: &Direct,
+    top: &Ceiling,
+    results: &[(&'static str, Figures)],
+    details: &str,
+) -> BenchResult {
     let mut r = BenchResult::new("irc_bridge");
     r.details = details.to_owned();
     let by_name: HashMap<&str, &Figures> = results.iter().map(|(n, f)| (*n, f)).collect();
     let bib = by_name.get("biboumi").copied();
+    // The ceiling beside biboumi: the most a target over biboumi can
+    // ask of any gateway on this Prosody and machine.
+    let top_crowd = top.crowd.as_ref().map_or(f64::NAN, |(run, _)| run.rate());
+    let crowd = |f: &Figures| f.puppets.as_ref().map_or(f64::NAN, |p| p.load.rate());
+    r.headline.extend([
+        Headline::new(
+            "ceiling (bare component, no gateway): XMPP MUC → component, msg/s",
+            top.x2i.rate(),
+            "biboumi",
+            bib.map_or(f64::NAN, |b| b.x2i.rate()),
+        ),
+        Headline::new(
+            "ceiling (bare component, no gateway): component → XMPP MUC, msg/s",
+            top.i2x.rate(),
+            "biboumi",
+            bib.map_or(f64::NAN, |b| b.i2x.rate()),
+        ),
+        Headline::new(
+            "ceiling (bare component, no gateway): crowd, msg/s",
+            top_crowd,
+            "biboumi",
+            bib.map_or(f64::NAN, crowd),
+        ),
+    ]);
     let base = floor
         .irc
         .1
         .percentile(0.5)
         .max(floor.xmpp.1.percentile(0.5));
     let of = |f: Option<&Figures>, pick: fn(&Figures) -> f64| f.map_or(f64::NAN, pick);
-    let crowd = |f: &Figures| f.puppets.as_ref().map_or(f64::NAN, |p| p.load.rate());
     let mb = |k: u64| k as f64 / 1024.0;
     let rss = |f: &Figures, pick: fn(&PuppetFigures) -> u64| {
         f.puppets.as_ref().map_or(f64::NAN, |p| mb(pick(p)))
@@ -1017,6 +1227,20 @@ fn result(floor: &Direct, results: &[(&'static str, Figures)], details: &str) ->
         r.headline.extend([
             h("XMPP MUC → IRC, msg/s", |f| f.x2i.rate(), "≥ 3×"),
             h("IRC → XMPP MUC, msg/s", |f| f.i2x.rate(), "≥ 7×"),
+        ]);
+        r.headline.extend([
+            Headline::new(
+                &format!("{name}: XMPP MUC → IRC, msg/s, of the ceiling"),
+                f.x2i.rate(),
+                "ceiling",
+                top.x2i.rate(),
+            ),
+            Headline::new(
+                &format!("{name}: IRC → XMPP MUC, msg/s, of the ceiling"),
+                f.i2x.rate(),
+                "ceiling",
+                top.i2x.rate(),
+            ),
         ]);
         let added = |run: &Run| run.percentile(0.5) - base;
         r.headline.push(
@@ -1045,6 +1269,12 @@ fn result(floor: &Direct, results: &[(&'static str, Figures)], details: &str) ->
                 )
                 .target("≥ 4×"),
             );
+            r.headline.push(Headline::new(
+                &format!("{name}: {users} puppeted users, msg/s, of the ceiling"),
+                crowd(f),
+                "ceiling",
+                top_crowd,
+            ));
             r.headline.push(
                 Headline::new(
                     &format!("{name}: RSS with 1 user, MB"),

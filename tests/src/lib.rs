@@ -24,6 +24,8 @@
 //!   Prosody, for the IRC benchmark.
 //! * [`embedded`]: such a test-supplied adapter: the test hands messages in
 //!   as another world and sees what the hub delivers to it.
+//! * [`bare_component`]: an external component on Prosody with nothing
+//!   behind it, the ceiling of a gateway's component path in benchmarks.
 //! * [`bench`]: what the benchmarks share (clock, percentiles, settings).
 //! * [`bench_report`]: the figures a benchmark leaves for the report.
 //!
@@ -31,6 +33,7 @@
 //! that cannot start makes a test fail with the reason (the log's tail);
 //! nothing is skipped.
 
+pub mod bare_component;
 pub mod bench;
 pub mod bench_report;
 pub mod biboumi;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use cpimgate_e2e::bare_component::BareComponent;
 use cpimgate_e2e::prosody::{
     COMPONENT_DOMAIN, COMPONENT_SECRET, HOST_A, HOST_B, MUC_A, Prosody, ProsodyOptions,
 };
@@ -154,6 +155,44 @@ async fn the_component_port_accepts_the_handshake_and_routes_stanzas() {
     reply.from = Some(format!("someone@{COMPONENT_DOMAIN}").parse().unwrap());
     component.send_stanza(reply.into()).await.unwrap();
     alice.expect_body("from the gateway", WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bare_component_of_the_benchmarks_routes_both_ways() {
+    let server = server_with_two_users().await;
+    let mut bare =
+        BareComponent::connect(server.component_addr(), COMPONENT_DOMAIN, COMPONENT_SECRET)
+            .await
+            .expect("bare component handshake");
+    let mut alice = XmppUser::connect(&server, "alice@a.localhost", "alice-pw")
+        .await
+        .unwrap();
+    let room = format!("ceiling@{COMPONENT_DOMAIN}");
+    alice.send_groupchat(&room, "bare-up 1 2").await.unwrap();
+    let got = tokio::time::timeout(WAIT, bare.next_body())
+        .await
+        .expect("nothing reached the bare component")
+        .unwrap();
+    assert_eq!(got.body, "bare-up 1 2");
+    assert_eq!(got.from, alice.jid().to_string());
+
+    bare.groupchat(&format!("{room}/bob"), &got.from, "bare-down 3 4")
+        .await
+        .unwrap();
+    bare.flush().await.unwrap();
+    let m = alice.next_message(WAIT).await.unwrap();
+    assert_eq!(m.type_, MessageType::Groupchat);
+    assert_eq!(nick_of(m.from.as_ref()), Some("bob"));
+    assert_eq!(body(&m), Some("bare-down 3 4"));
+}
+
+#[tokio::test]
+async fn a_bare_component_with_a_wrong_secret_is_refused() {
+    let server = Prosody::start().await.expect("starting prosody");
+    let err = BareComponent::connect(server.component_addr(), COMPONENT_DOMAIN, "not it")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bare component"), "{err}");
 }
 
 #[tokio::test]
