@@ -51,14 +51,18 @@
 //! in turn) to every member. Every gateway path crosses Prosody the same
 //! way and does more, so "x ceiling" is its share of what this Prosody on
 //! this machine carries; the ceiling over biboumi is the most any target
-//! over biboumi can be met by.
+//! over biboumi can be met by. The to-Alice and crowd runs are made again
+//! with each message as a XEP-0359 room writes it (an `id` and a
+//! `<stanza-id/>`, which cost Prosody more per copy): the most a room
+//! that gives its messages stable ids can carry.
 //!
 //! Build the binary first: `cargo build --release -p cpimgate`, then
 //! `cargo bench -p cpimgate-e2e --bench irc_bridge` (or `tests/bench/run`,
 //! which does both). Environment: `IRC_BENCH_N` (default 2000),
 //! `IRC_BENCH_PACED_N` (500), `IRC_BENCH_RATE` (200), `IRC_BENCH_WARMUP`
 //! (100), `IRC_BENCH_PUPPETS` (200; 0 skips that part), `IRC_BENCH_PATHS`
-//! (subset of `biboumi,relay,puppet`).
+//! (subset of `biboumi,relay,puppet`), `IRC_BENCH_WINDOW` (the gateway's
+//! `[queue] window`).
 //!
 //! Figures only: nothing here asserts a speed.
 
@@ -569,12 +573,19 @@ async fn direct(
 ///
 /// A gateway's path crosses Prosody the same way and does more besides,
 /// so none can pass these on this machine.
+///
+/// Each is measured twice: with the least a message can be (a body), and
+/// as a room that supports XEP-0359 writes its messages (an `id` and a
+/// `<stanza-id/>` as well, `_sid`), which is what a gateway's room
+/// writes; the crowd's second run is a quarter as long.
 struct Ceiling {
     i2x: Run,
     i2x_prosody: f64,
+    i2x_sid: (Run, f64),
     x2i: Run,
     x2i_prosody: f64,
     crowd: Option<(Run, f64)>,
+    crowd_sid: Option<(Run, f64)>,
 }
 
 async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceiling, BoxError> {
@@ -596,10 +607,13 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
     };
 
     let (mut i2x, mut i2x_prosody) = (Run::default(), 0.0);
-    for (tag, n) in [
-        ("ceil-i2x-warm", settings.warmup),
-        ("ceil-i2x", settings.saturating),
+    let mut i2x_sid = (Run::default(), 0.0);
+    for (tag, n, sid) in [
+        ("ceil-i2x-warm", settings.warmup, false),
+        ("ceil-i2x", settings.saturating, false),
+        ("ceil-i2x-sid", settings.saturating, true),
     ] {
+        bare.stanza_ids(sid.then_some(room.as_str()));
         let before = prosody_cpu();
         let sender = async {
             let from = format!("{room}/ircbob");
@@ -613,8 +627,13 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
         let receiver = collect(tag, n, Source::Xmpp(&mut alice, &room, "alice"));
         let (sent, run) = tokio::join!(sender, receiver);
         sent?;
-        (i2x, i2x_prosody) = (run?, percent(before));
+        if sid {
+            i2x_sid = (run?, percent(before));
+        } else {
+            (i2x, i2x_prosody) = (run?, percent(before));
+        }
     }
+    bare.stanza_ids(None);
 
     let (mut x2i, mut x2i_prosody) = (Run::default(), 0.0);
     for (tag, n) in [
@@ -642,29 +661,37 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
     }
     alice.disconnect().await?;
 
-    let mut crowd_run = None;
+    let (mut crowd_run, mut crowd_sid) = (None, None);
     if settings.puppets > 0 {
         let crowd = Crowd::join(prosody, settings.puppets, &room, false, None).await?;
-        let tag = "ceil-crowd";
-        let before = prosody_cpu();
-        let send = crowd.say_in_turn(tag, settings.saturating);
-        let run = collect(
-            tag,
-            settings.saturating,
-            Source::Bare(&mut bare, &room, &crowd.jids),
-        )
-        .await?;
-        bare.flush().await?;
-        send.await??;
-        crowd_run = Some((run, percent(before)));
+        for (tag, n, sid) in [
+            ("ceil-crowd", settings.saturating, false),
+            ("ceil-crowd-sid", settings.saturating.div_ceil(4), true),
+        ] {
+            bare.stanza_ids(sid.then_some(room.as_str()));
+            let before = prosody_cpu();
+            let send = crowd.say_in_turn(tag, n);
+            let run = collect(tag, n, Source::Bare(&mut bare, &room, &crowd.jids)).await?;
+            bare.flush().await?;
+            send.await??;
+            let got = Some((run, percent(before)));
+            if sid {
+                crowd_sid = got;
+            } else {
+                crowd_run = got;
+            }
+        }
+        bare.stanza_ids(None);
         crowd.leave().await?;
     }
     Ok(Ceiling {
         i2x,
         i2x_prosody,
+        i2x_sid,
         x2i,
         x2i_prosody,
         crowd: crowd_run,
+        crowd_sid,
     })
 }
 
@@ -1087,6 +1114,18 @@ fn report(
             run.rate()
         )),
     );
+    let _ = writeln!(
+        out,
+        "\nThe same with each message as a XEP-0359 room writes it (an id and a <stanza-id/> besides the body, as a gateway's room writes them): to Alice {:.0} msg/s (Prosody {:.0} %){}.",
+        top.i2x_sid.0.rate(),
+        top.i2x_sid.1,
+        top.crowd_sid
+            .as_ref()
+            .map_or(String::new(), |(run, cpu)| format!(
+                "; the crowd {:.0} msg/s (Prosody {cpu:.0} %)",
+                run.rate()
+            )),
+    );
     for (label, pick_sat, pick_paced, cpu, top_rate) in [
         (
             "XMPP->IRC",
@@ -1197,6 +1236,20 @@ fn result(
         Headline::new(
             "ceiling (bare component, no gateway): crowd, msg/s",
             top_crowd,
+            "biboumi",
+            bib.map_or(f64::NAN, crowd),
+        ),
+        Headline::new(
+            "ceiling with XEP-0359 stanza-ids: component → XMPP MUC, msg/s",
+            top.i2x_sid.0.rate(),
+            "biboumi",
+            bib.map_or(f64::NAN, |b| b.i2x.rate()),
+        ),
+        Headline::new(
+            "ceiling with XEP-0359 stanza-ids: crowd, msg/s",
+            top.crowd_sid
+                .as_ref()
+                .map_or(f64::NAN, |(run, _)| run.rate()),
             "biboumi",
             bib.map_or(f64::NAN, crowd),
         ),

@@ -34,6 +34,10 @@ pub struct BareComponent {
     input: Vec<u8>,
     output: Vec<u8>,
     domain: String,
+    /// Write messages as a XEP-0359 room does: with an `id` and a
+    /// `<stanza-id/>` by this room (see [`BareComponent::stanza_ids`]).
+    stanza_ids_by: Option<String>,
+    sent: u64,
 }
 
 /// What `prosody.cfg.lua` needs for a bare component `domain`.
@@ -63,6 +67,8 @@ impl BareComponent {
             input: Vec::with_capacity(64 * 1024),
             output: Vec::with_capacity(64 * 1024),
             domain: domain.to_owned(),
+            stanza_ids_by: None,
+            sent: 0,
         };
         c.output.extend_from_slice(
             format!(
@@ -95,6 +101,15 @@ impl BareComponent {
         &self.domain
     }
 
+    /// From now on, messages go out as a room that supports XEP-0359
+    /// writes them (`by`: the room's JID): with an `id` attribute and a
+    /// `<stanza-id/>` of 32 hex digits (§2), the shape of the messages a
+    /// gateway's room writes. `None`: a `<body/>` alone, the least a
+    /// message can be.
+    pub fn stanza_ids(&mut self, by: Option<&str>) {
+        self.stanza_ids_by = by.map(str::to_owned);
+    }
+
     /// Queues a groupchat message (written at the next [`flush`] or when
     /// the queue passes 64 KiB).
     ///
@@ -105,12 +120,18 @@ impl BareComponent {
         to: &str,
         body: &str,
     ) -> Result<(), HarnessError> {
-        self.output.extend_from_slice(
-            format!(
+        self.sent += 1;
+        let stanza = match &self.stanza_ids_by {
+            None => format!(
                 "<message type='groupchat' from='{from}' to='{to}'><body>{body}</body></message>"
-            )
-            .as_bytes(),
-        );
+            ),
+            Some(by) => format!(
+                "<message type='groupchat' from='{from}' to='{to}' id='bare-{n}'><body>{body}</body>\
+                 <stanza-id xmlns='urn:xmpp:sid:0' by='{by}' id='{n:032x}'/></message>",
+                n = self.sent
+            ),
+        };
+        self.output.extend_from_slice(stanza.as_bytes());
         if self.output.len() >= 64 * 1024 {
             self.flush().await?;
         }

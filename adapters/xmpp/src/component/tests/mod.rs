@@ -525,6 +525,13 @@ fn remote_traffic_reaches_every_occupant() {
     assert_eq!(s.attr("type"), Some("groupchat"));
     assert_eq!(s.attr("from"), Some(&*format!("{ROOM}/bob")));
     assert_eq!(body(s).as_deref(), Some("hello <room>"));
+    // XEP-0359 §2: the room's stanza-id, by the room, with the model id
+    // (also the stanza's id); no origin-id, which is an XMPP sender's.
+    let sid = s.get_child("stanza-id", "urn:xmpp:sid:0").unwrap();
+    assert_eq!(sid.attr("by"), Some(ROOM));
+    assert_eq!(sid.attr("id"), Some(m.id.as_str()));
+    assert_eq!(s.attr("id"), Some(m.id.as_str()));
+    assert!(s.get_child("origin-id", "urn:xmpp:sid:0").is_none());
 
     // The other side kicks our occupant: 307 and 110 (§9.1 example 113).
     c.handle_room_event(&remote_event(RoomEventKind::Kick {
