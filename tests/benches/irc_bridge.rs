@@ -1322,6 +1322,21 @@ fn result(
                 )
                 .target("≥ 4×"),
             );
+            // A rate counts only what arrived: beside a gateway that
+            // delivered a few messages and then nothing, it says little
+            // without how many arrived.
+            let sent = f.puppets.as_ref().map_or(0, |p| p.load.sent);
+            let delivered = |f: &Figures| {
+                f.puppets
+                    .as_ref()
+                    .map_or(f64::NAN, |p| p.load.received as f64)
+            };
+            r.headline.push(Headline::new(
+                &format!("{name}: {users} puppeted users, messages delivered of {sent}"),
+                delivered(f),
+                "biboumi",
+                bib.map_or(f64::NAN, delivered),
+            ));
             r.headline.push(Headline::new(
                 &format!("{name}: {users} puppeted users, msg/s, of the ceiling"),
                 crowd(f),
