@@ -284,9 +284,11 @@ struct Cpu {
     at: Instant,
 }
 
-fn cpu_now(path: &Path, prosody: &Prosody, ircd: &Inspircd) -> Cpu {
+/// CPU readings of the gateway process `gateway` (none: 0), Prosody,
+/// InspIRCd and this process.
+fn cpu_now(gateway: Option<u32>, prosody: &Prosody, ircd: &Inspircd) -> Cpu {
     Cpu {
-        gateway: cpu_ticks(path.pid).unwrap_or(0),
+        gateway: gateway.and_then(cpu_ticks).unwrap_or(0),
         prosody: prosody.pid().and_then(cpu_ticks).unwrap_or(0),
         ircd: ircd.pid().and_then(cpu_ticks).unwrap_or(0),
         clients: cpu_ticks(std::process::id()).unwrap_or(0),
@@ -351,10 +353,10 @@ async fn measure(
         let tag = |phase: &str| format!("{}-{}{phase}", path.name, way.tag());
         let ends = (&room[..], &channel[..]);
         one_way(way, alice, bob, ends, &tag("-warm"), settings.warmup, None).await?;
-        let before = cpu_now(path, prosody, ircd);
+        let before = cpu_now(Some(path.pid), prosody, ircd);
         let saturating =
             one_way(way, alice, bob, ends, &tag(""), settings.saturating, None).await?;
-        let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+        let cpu = cpu_between(&before, &cpu_now(Some(path.pid), prosody, ircd), hz);
         eprintln!(
             "{}: {} saturating latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             path.name,
@@ -578,36 +580,31 @@ async fn direct(
 /// as a room that supports XEP-0359 writes its messages (an `id` and a
 /// `<stanza-id/>` as well, `_sid`), which is what a gateway's room
 /// writes; the crowd's second run is a quarter as long.
+///
+/// Each run with Prosody's CPU during it (% of one core).
 struct Ceiling {
-    i2x: Run,
-    i2x_prosody: f64,
+    i2x: (Run, f64),
     i2x_sid: (Run, f64),
-    x2i: Run,
-    x2i_prosody: f64,
+    x2i: (Run, f64),
     crowd: Option<(Run, f64)>,
     crowd_sid: Option<(Run, f64)>,
 }
 
-async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceiling, BoxError> {
+async fn ceiling(
+    settings: &Settings,
+    prosody: &Prosody,
+    ircd: &Inspircd,
+    hz: f64,
+) -> Result<Ceiling, BoxError> {
     let room = format!("ceiling@{BARE_DOMAIN}");
     let mut bare =
         BareComponent::connect(prosody.component_addr(), BARE_DOMAIN, BARE_SECRET).await?;
     let mut alice = XmppUser::connect(prosody, &format!("alice@{HOST_A}"), "alice-pw").await?;
     let alice_jid = alice.jid().to_string();
-    let prosody_cpu = || {
-        (
-            prosody.pid().and_then(cpu_ticks).unwrap_or(0),
-            Instant::now(),
-        )
-    };
-    let percent = |(ticks, at): (u64, Instant)| {
-        let (now_ticks, now) = prosody_cpu();
-        let secs = now.duration_since(at).as_secs_f64().max(1e-9);
-        now_ticks.saturating_sub(ticks) as f64 / hz / secs * 100.0
-    };
+    let prosody_cpu = || cpu_now(None, prosody, ircd);
+    let percent = |before: Cpu| cpu_between(&before, &prosody_cpu(), hz)[1];
 
-    let (mut i2x, mut i2x_prosody) = (Run::default(), 0.0);
-    let mut i2x_sid = (Run::default(), 0.0);
+    let (mut i2x, mut i2x_sid) = ((Run::default(), 0.0), (Run::default(), 0.0));
     for (tag, n, sid) in [
         ("ceil-i2x-warm", settings.warmup, false),
         ("ceil-i2x", settings.saturating, false),
@@ -627,15 +624,16 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
         let receiver = collect(tag, n, Source::Xmpp(&mut alice, &room, "alice"));
         let (sent, run) = tokio::join!(sender, receiver);
         sent?;
+        let got = (run?, percent(before));
         if sid {
-            i2x_sid = (run?, percent(before));
+            i2x_sid = got;
         } else {
-            (i2x, i2x_prosody) = (run?, percent(before));
+            i2x = got;
         }
     }
     bare.stanza_ids(None);
 
-    let (mut x2i, mut x2i_prosody) = (Run::default(), 0.0);
+    let mut x2i = (Run::default(), 0.0);
     for (tag, n) in [
         ("ceil-x2i-warm", settings.warmup),
         ("ceil-x2i", settings.saturating),
@@ -656,7 +654,7 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
         };
         let (sent, run) = tokio::join!(sender, receiver);
         sent?;
-        (x2i, x2i_prosody) = (run?, percent(before));
+        x2i = (run?, percent(before));
         settle_xmpp(&mut alice).await?;
     }
     alice.disconnect().await?;
@@ -686,10 +684,8 @@ async fn ceiling(settings: &Settings, prosody: &Prosody, hz: f64) -> Result<Ceil
     }
     Ok(Ceiling {
         i2x,
-        i2x_prosody,
         i2x_sid,
         x2i,
-        x2i_prosody,
         crowd: crowd_run,
         crowd_sid,
     })
@@ -851,12 +847,12 @@ async fn puppets(
 
     let tag = format!("{}-crowd", path.name);
     let n = settings.saturating;
-    let before = cpu_now(path, prosody, ircd);
+    let before = cpu_now(Some(path.pid), prosody, ircd);
     let send = crowd.say_in_turn(&tag, n);
     let channel = path.channel.clone();
     let load = collect(&tag, n, Source::Irc(bob, &channel)).await?;
     send.await??;
-    let cpu = cpu_between(&before, &cpu_now(path, prosody, ircd), hz);
+    let cpu = cpu_between(&before, &cpu_now(Some(path.pid), prosody, ircd), hz);
     let rss_after = rss_kib(path.pid).unwrap_or(0);
     log_rss_split(path.name, "after", path.pid);
     {
@@ -966,7 +962,7 @@ async fn bench(settings: Settings) -> Result<String, BoxError> {
     eprintln!("direct legs");
     let floor = direct(&settings, &prosody, &ircd, &mut bob).await?;
     eprintln!("ceiling: the bare component");
-    let top = ceiling(&settings, &prosody, hz).await?;
+    let top = ceiling(&settings, &prosody, &ircd, hz).await?;
 
     for name in PATHS {
         if !settings.paths.iter().any(|p| p == name) {
@@ -1104,10 +1100,10 @@ fn report(
     let _ = writeln!(
         out,
         "\nCeiling, no gateway: a bare component (XEP-0114, stanzas from strings) as the room's service on the same Prosody. To Alice {:.0} msg/s (Prosody {:.0} %); from Alice, each answered to her as a MUC reflects it, {:.0} msg/s (Prosody {:.0} %){}. A gateway's path crosses Prosody the same way: \"x ceiling\" is a path's share of it.",
-        top.i2x.rate(),
-        top.i2x_prosody,
-        top.x2i.rate(),
-        top.x2i_prosody,
+        top.i2x.0.rate(),
+        top.i2x.1,
+        top.x2i.0.rate(),
+        top.x2i.1,
         top.crowd.as_ref().map_or(String::new(), |(run, cpu)| format!(
             "; {} members writing in turn, each message answered to every member, {:.0} msg/s (Prosody {cpu:.0} %)",
             settings.puppets,
@@ -1132,14 +1128,14 @@ fn report(
             (|f: &Figures| &f.x2i) as fn(&Figures) -> &Run,
             (|f: &Figures| &f.x2i_paced) as fn(&Figures) -> &Run,
             (|f: &Figures| f.x2i_cpu) as fn(&Figures) -> [f64; 4],
-            top.x2i.rate(),
+            top.x2i.0.rate(),
         ),
         (
             "IRC->XMPP",
             |f: &Figures| &f.i2x,
             |f: &Figures| &f.i2x_paced,
             |f: &Figures| f.i2x_cpu,
-            top.i2x.rate(),
+            top.i2x.0.rate(),
         ),
     ] {
         let _ = writeln!(
@@ -1223,13 +1219,13 @@ fn result(
     r.headline.extend([
         Headline::new(
             "ceiling (bare component, no gateway): XMPP MUC → component, msg/s",
-            top.x2i.rate(),
+            top.x2i.0.rate(),
             "biboumi",
             bib.map_or(f64::NAN, |b| b.x2i.rate()),
         ),
         Headline::new(
             "ceiling (bare component, no gateway): component → XMPP MUC, msg/s",
-            top.i2x.rate(),
+            top.i2x.0.rate(),
             "biboumi",
             bib.map_or(f64::NAN, |b| b.i2x.rate()),
         ),
@@ -1286,13 +1282,13 @@ fn result(
                 &format!("{name}: XMPP MUC → IRC, msg/s, of the ceiling"),
                 f.x2i.rate(),
                 "ceiling",
-                top.x2i.rate(),
+                top.x2i.0.rate(),
             ),
             Headline::new(
                 &format!("{name}: IRC → XMPP MUC, msg/s, of the ceiling"),
                 f.i2x.rate(),
                 "ceiling",
-                top.i2x.rate(),
+                top.i2x.0.rate(),
             ),
         ]);
         let added = |run: &Run| run.percentile(0.5) - base;

@@ -183,10 +183,11 @@ impl BareComponent {
     }
 
     async fn fill(&mut self) -> Result<(), HarnessError> {
-        let mut buf = [0u8; 64 * 1024];
+        // Into the input's spare room, without a copy through the stack.
+        self.input.reserve(64 * 1024);
         let n = self
             .reader
-            .read(&mut buf)
+            .read_buf(&mut self.input)
             .await
             .map_err(|e| HarnessError::io("bare component: reading", e))?;
         if n == 0 {
@@ -194,7 +195,6 @@ impl BareComponent {
                 "bare component: the server closed the stream".into(),
             ));
         }
-        self.input.extend_from_slice(&buf[..n]);
         Ok(())
     }
 
