@@ -184,6 +184,23 @@ async fn the_bare_component_of_the_benchmarks_routes_both_ways() {
     assert_eq!(m.type_, MessageType::Groupchat);
     assert_eq!(nick_of(m.from.as_ref()), Some("bob"));
     assert_eq!(body(&m), Some("bare-down 3 4"));
+
+    // As a XEP-0359 room writes it (§2): an id and the room's stanza-id.
+    bare.stanza_ids(Some(&room));
+    bare.groupchat(&format!("{room}/bob"), &got.from, "bare-down 5 6")
+        .await
+        .unwrap();
+    bare.flush().await.unwrap();
+    let m = alice.next_message(WAIT).await.unwrap();
+    assert_eq!(body(&m), Some("bare-down 5 6"));
+    assert!(m.id.is_some(), "no id on {m:?}");
+    let sid = m
+        .payloads
+        .iter()
+        .find(|p| p.is("stanza-id", "urn:xmpp:sid:0"))
+        .expect("no stanza-id");
+    assert_eq!(sid.attr("by"), Some(room.as_str()));
+    assert_eq!(sid.attr("id").map(str::len), Some(32));
 }
 
 #[tokio::test]
